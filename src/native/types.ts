@@ -1,0 +1,125 @@
+/**
+ * The contract of the native layer. src/native/index.ts implements it over the
+ * N-API addon in native/; nothing else in src/ may load the addon.
+ *
+ * A spec (ObjectSpec) is a parsed object file with nothing in the kernel yet; a
+ * BpfObject owns kernel objects and file descriptors and must be closed.
+ */
+
+/** Kernel map types by libbpf name without the prefix, e.g. 'hash', 'percpu_array', 'ringbuf'. */
+export type MapTypeName = string;
+
+export interface MapInfo {
+  readonly name: string;
+  /** libbpf's name for the type: 'hash', 'lru_hash', 'array', 'percpu_hash', 'ringbuf', … */
+  readonly type: MapTypeName;
+  readonly keySize: number;
+  /** Size of one value as the program sees it (one CPU's value for per-CPU maps). */
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly perCpu: boolean;
+  /** For per-CPU maps: libbpf_num_possible_cpus(); 1 otherwise. */
+  readonly numCpus: number;
+  /** Bytes of one value as user space reads it: round_up(valueSize, 8) × numCpus for per-CPU maps. */
+  readonly valueStride: number;
+}
+
+export interface ProgramInfo {
+  readonly name: string;
+  /** The SEC() name, e.g. 'tp_btf/timer_start'. */
+  readonly section: string;
+  /** libbpf's name for the program type, e.g. 'tracing', 'tracepoint'. */
+  readonly type: string;
+  readonly autoload: boolean;
+}
+
+export interface AttachResult {
+  readonly program: string;
+  readonly section: string;
+  readonly attached: boolean;
+  /** When not attached: the reason, errno by name and meaning, e.g. 'ENOENT (no such file or directory)'. */
+  readonly error?: string;
+  readonly errno?: string;
+  /** libbpf log lines captured during the attempt. */
+  readonly log?: readonly string[];
+}
+
+/**
+ * A whole-map read. `keys` and `values` are views into buffers the map reuses:
+ * valid until the next read of the same map. Entry i is
+ * keys[i*keySize .. +keySize) and values[i*valueStride .. +valueStride).
+ */
+export interface MapBatch {
+  readonly count: number;
+  readonly keys: Buffer;
+  readonly values: Buffer;
+  /** 'batch' or 'walk' (get_next_key + lookup, where batch ops are unsupported). */
+  readonly method: 'batch' | 'walk';
+}
+
+export interface BpfMap {
+  readonly info: MapInfo;
+  readAll(): MapBatch;
+  lookup(key: Buffer): Buffer | undefined;
+  /** flags: 'any' (default), 'noexist', 'exist'. */
+  update(key: Buffer, value: Buffer, flags?: 'any' | 'noexist' | 'exist'): void;
+  /** Returns false when the key was not there. */
+  delete(key: Buffer): boolean;
+}
+
+export interface RingBufferOptions {
+  /** Drain period for programs that submit with BPF_RB_NO_WAKEUP. Default 50 ms. 0 = no timer. */
+  readonly drainIntervalMs?: number;
+  /** Also wake on epoll readiness (for programs that submit with wake-ups). Default true. */
+  readonly poll?: boolean;
+}
+
+export interface RingBuffer {
+  /** Drain now; returns records delivered. */
+  consume(): number;
+  /** Records delivered since open. */
+  readonly delivered: number;
+  close(): void;
+}
+
+export type RecordHandler = (record: Buffer) => void;
+
+export interface BpfObject {
+  readonly path: string;
+  programs(): ProgramInfo[];
+  maps(): MapInfo[];
+  map(name: string): BpfMap;
+  /** Attach every autoloaded program by its SEC name (or only the named ones). Never throws for attach failures. */
+  attach(programs?: readonly string[]): AttachResult[];
+  /** Attach a USDT probe of a binary (path must be absolute); pid -1 = every process. */
+  attachUsdt(program: string, binaryPath: string, provider: string, name: string, pid?: number): AttachResult;
+  /** Attach a uprobe on a function of a binary or library; pid -1 = every process. */
+  attachUprobe(program: string, binaryPath: string, func: string, opts?: { retprobe?: boolean; pid?: number }): AttachResult;
+  /** Detach one program's links. */
+  detach(program: string): void;
+  /** Records are views valid only during the handler call: copy what you keep. */
+  ringBuffer(mapName: string, onRecord: RecordHandler, options?: RingBufferOptions): RingBuffer;
+  /** Detach every link, close every ring buffer, map and program. Safe twice. */
+  close(): void;
+  readonly closed: boolean;
+}
+
+export interface OpenOptions {
+  /** External BTF for CO-RE relocations (kernels without /sys/kernel/btf/vmlinux). */
+  readonly btfPath?: string;
+}
+
+export interface ObjectSpec {
+  readonly path: string;
+  programs(): ProgramInfo[];
+  maps(): MapInfo[];
+  /** Names and sizes of the `const volatile` globals (.rodata) that can be set before load. */
+  globals(): { readonly name: string; readonly size: number }[];
+  /** Set a `const volatile` global before load. Numbers/bigints are written little-endian in the variable's size. */
+  setGlobal(name: string, value: number | bigint | boolean | Buffer): void;
+  setAutoload(program: string, autoload: boolean): void;
+  /** Load into the kernel. The spec is consumed (closed) whether load succeeds or fails. */
+  load(): BpfObject;
+  /** Release a spec that will not be loaded. Safe twice. */
+  close(): void;
+}
