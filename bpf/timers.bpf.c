@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * timers: kernel timers started, by callback function.
+ *
+ * Hook sets, in order of preference (the receiver loads the first set that
+ * loads and attaches; the prefix before "__" names the set):
+ *   tp_btf      — BTF-typed tracepoint timer_start: reads timer->function
+ *   tracepoint  — the classic timer:timer_start tracepoint's `function` field
+ * Both count the same event with the same key.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "maps.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u64);
+	__type(value, u64);
+} timer_starts_total SEC(".maps");
+
+SEC("tp_btf/timer_start")
+int BPF_PROG(tp_btf__timer_start, struct timer_list *timer)
+{
+	u64 function = (u64)BPF_CORE_READ(timer, function);
+
+	increment_map(&timer_starts_total, &function, 1);
+	return 0;
+}
+
+SEC("tracepoint/timer/timer_start")
+int tracepoint__timer_start(struct trace_event_raw_timer_start *ctx)
+{
+	u64 function = (u64)ctx->function;
+
+	increment_map(&timer_starts_total, &function, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
