@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kallsyms, unknownAddr } from './kallsyms.ts';
+
+/** Symbols of the live table whose address no other symbol shares, picked across the file. */
+function uniqueLiveSymbols(count: number): { addr: bigint; name: string }[] {
+  const lines = readFileSync('/proc/kallsyms', 'latin1').trimEnd().split('\n');
+  const byAddr = new Map<string, string[]>();
+  for (const line of lines) {
+    const [addr, , ...rest] = line.split(' ');
+    const list = byAddr.get(addr as string) ?? [];
+    list.push(rest.join(' '));
+    byAddr.set(addr as string, list);
+  }
+  const unique = [...byAddr.entries()].filter(([a, names]) => names.length === 1 && BigInt(`0x${a}`) !== 0n);
+  const step = Math.max(1, Math.floor(unique.length / count));
+  return unique
+    .filter((_, i) => i % step === 0)
+    .slice(0, count)
+    .map(([a, names]) => ({ addr: BigInt(`0x${a}`), name: names[0] as string }));
+}
+
+test('live /proc/kallsyms: known symbols round-trip exactly', () => {
+  const ksyms = new Kallsyms();
+  assert.ok(ksyms.size > 1000, `only ${ksyms.size} symbols`);
+  const picked = uniqueLiveSymbols(200);
+  assert.ok(picked.length >= 100);
+  for (const { addr, name } of picked) assert.equal(ksyms.exact(addr), name, `0x${addr.toString(16)}`);
+  const start = ksyms.addressOf('start_kernel') ?? ksyms.addressOf('_stext');
+  assert.ok(start !== undefined && start > 0n, 'start_kernel or _stext has an address');
+});
+
+test('an address inside a function is not an exact symbol; nearest finds its function', () => {
+  const ksyms = new Kallsyms();
+  const addr = ksyms.addressOf('schedule');
+  assert.ok(addr);
+  assert.equal(ksyms.exact(addr), 'schedule');
+  assert.equal(ksyms.exact(addr + 1n), undefined);
+  assert.equal(ksyms.nearest(addr + 1n), 'schedule');
+});
+
+test('unknown address renders as unknown_addr:0x… and a miss re-reads at most once per interval', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kallsyms-'));
+  const file = join(dir, 'kallsyms');
+  writeFileSync(file, 'ffffffff81000000 T _text\nffffffff81000100 t alpha\n');
+  let now = 0;
+  const ksyms = new Kallsyms({ path: file, refreshIntervalMs: 1000, now: () => now });
+  assert.equal(ksyms.exact(0xffffffff81000100n), 'alpha');
+  // A module loads: its symbol appears in the file.
+  writeFileSync(file, 'ffffffff81000000 T _text\nffffffff81000100 t alpha\nffffffffc0001000 t beta\t[mod]\n');
+  assert.equal(ksyms.exact(0xffffffffc0001000n), undefined, 'within the interval: no re-read');
+  assert.equal(ksyms.refreshes, 0);
+  now = 5000;
+  assert.equal(ksyms.exact(0xffffffffc0001000n), 'beta\t[mod]');
+  assert.equal(ksyms.refreshes, 1);
+  assert.equal(unknownAddr(0xdeadn), 'unknown_addr:0x000000000000dead');
+});
+
+test('a table of zero addresses (no privilege) is a clear error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kallsyms-'));
+  const file = join(dir, 'kallsyms');
+  writeFileSync(file, '0000000000000000 T _text\n0000000000000000 t alpha\n');
+  assert.throws(() => new Kallsyms({ path: file }), { code: 'ERR_KSYM_HIDDEN', message: /CAP_SYSLOG/ });
+});

@@ -1,0 +1,72 @@
+import type { Observable, OperatorFunction } from 'rxjs';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { MetricBatch } from './data.ts';
+import type { SelfTelemetry } from './telemetry.ts';
+
+/**
+ * Component contracts, after the OpenTelemetry Collector's: a factory
+ * validates and creates; a component starts and shuts down. `shutdown()` is
+ * safe before `start()` and safe twice. After start nothing throws for bad
+ * data: it is counted and logged.
+ */
+
+export interface Host {
+  readonly logger: Logger;
+  readonly telemetry: SelfTelemetry;
+  /**
+   * Ask the receivers feeding this exporter to read their maps now; resolves
+   * when the fresh batches have passed through the pipeline. Pull exporters
+   * call it on scrape.
+   */
+  readonly pull: () => Promise<void>;
+  /** True once every component of the agent has started (for readiness probes). */
+  readonly ready: () => boolean;
+}
+
+export interface Component {
+  start(host: Host): Promise<void>;
+  shutdown(): Promise<void>;
+  /** Facts for the agent's start line (programs attached, where metrics are served). */
+  describe?(): Record<string, unknown>;
+}
+
+export interface Receiver extends Component {
+  readonly output$: Observable<MetricBatch>;
+  /** Read now and emit (pull path). */
+  collectNow(): Promise<void>;
+  /** Decoders its labels need that it cannot run itself (a processor must supply them, e.g. 'ksym'). */
+  readonly pendingDecoders?: readonly string[];
+}
+
+export interface Processor extends Component {
+  readonly operator: OperatorFunction<MetricBatch, MetricBatch>;
+  /** Decoders this processor supplies to label chains (e.g. 'ksym'). */
+  readonly provides?: readonly string[];
+}
+
+export interface Exporter extends Component {
+  consume(input$: Observable<MetricBatch>): void;
+}
+
+export type ComponentKind = 'receiver' | 'processor' | 'exporter';
+
+export interface CreateSettings {
+  /** `type[/name]`, e.g. `ebpf/timers`. */
+  readonly id: string;
+  readonly logger: Logger;
+  /** Directory of the config file that defined the component (for relative paths). */
+  readonly configDir: string;
+}
+
+export interface Factory<C, T extends Component> {
+  readonly type: string;
+  readonly kind: ComponentKind;
+  readonly configSchema: z.ZodType<C>;
+  /** May read files (metric definitions); throws CollectorError(s) for bad input. */
+  create(settings: CreateSettings, config: C): T | Promise<T>;
+}
+
+export type ReceiverFactory<C = unknown> = Factory<C, Receiver>;
+export type ProcessorFactory<C = unknown> = Factory<C, Processor>;
+export type ExporterFactory<C = unknown> = Factory<C, Exporter>;

@@ -1,0 +1,96 @@
+/**
+ * Data that flows through a metrics pipeline.
+ *
+ * A receiver emits a MetricBatch: the complete, cumulative state of its
+ * metrics at one instant ("decoded-but-raw": map keys are split into label
+ * slots, values are read, but decoders that need a processor's resource — ksym,
+ * cgroup — may still be pending). Processors transform batches; exporters
+ * assemble them (aggregate identical label sets, build histograms) and export.
+ */
+
+/** A decoder step as configured in a `metrics:` block. */
+export interface DecoderSpec {
+  readonly name: string;
+  readonly staticMap?: Readonly<Record<string, string>> | undefined;
+  readonly allowUnknown?: boolean | undefined;
+  readonly regexps?: readonly string[] | undefined;
+}
+
+/** One label of one point: its current value and the decoders still to run. */
+export interface LabelSlot {
+  readonly name: string;
+  /** Bytes before the first decoder ran, string after. */
+  readonly value: Uint8Array | string;
+  /** Decoders not yet applied, in order. Empty when the label is final. */
+  readonly pending: readonly DecoderSpec[];
+}
+
+export interface RawPoint {
+  readonly labels: readonly LabelSlot[];
+  /** Counter/gauge value, or the bucket's count for histograms. */
+  readonly value: number;
+}
+
+export type MetricKind = 'counter' | 'gauge' | 'histogram';
+
+export interface HistogramSpec {
+  readonly bucketType: 'exp2' | 'exp2zero' | 'linear' | 'fixed';
+  readonly bucketMin: number;
+  readonly bucketMax: number;
+  readonly bucketMultiplier: number;
+  readonly bucketKeys: readonly number[];
+}
+
+export interface RawFamily {
+  readonly name: string;
+  readonly help: string;
+  readonly kind: MetricKind;
+  /** For histograms: the bucket layout. The last label of every point is the bucket index. */
+  readonly histogram?: HistogramSpec | undefined;
+  /** Start of the cumulative series (attach time), ms since the epoch. */
+  readonly startTimeMs: number;
+  readonly points: readonly RawPoint[];
+}
+
+export interface MetricBatch {
+  /** Component id of the receiver that produced it. */
+  readonly source: string;
+  /** Config name for self-metrics (ebpf_exporter's `config` label), e.g. `timers`. */
+  readonly config: string;
+  readonly timeMs: number;
+  readonly families: readonly RawFamily[];
+}
+
+/** Final, assembled data as exporters see it. */
+export type Labels = Readonly<Record<string, string>>;
+
+export interface ScalarPoint {
+  readonly labels: Labels;
+  readonly value: number;
+}
+
+export interface HistogramPoint {
+  readonly labels: Labels;
+  /** Upper bounds, ascending, without +Inf. */
+  readonly boundaries: readonly number[];
+  /** Non-cumulative counts, one per boundary plus one for +Inf. */
+  readonly counts: readonly number[];
+  readonly sum: number;
+  readonly count: number;
+}
+
+export type MetricFamily =
+  | {
+      readonly kind: 'counter' | 'gauge';
+      readonly name: string;
+      readonly help: string;
+      readonly startTimeMs: number;
+      readonly points: readonly ScalarPoint[];
+    }
+  | {
+      readonly kind: 'histogram';
+      readonly name: string;
+      readonly help: string;
+      readonly startTimeMs: number;
+      readonly points: readonly HistogramPoint[];
+    };

@@ -1,0 +1,245 @@
+import { merge, share, type Observable } from 'rxjs';
+import type { Logger } from 'pino';
+import { CollectorError, CollectorErrors, messageOf } from '../errors.ts';
+import type {
+  Component,
+  CreateSettings,
+  Exporter,
+  ExporterFactory,
+  Host,
+  Processor,
+  ProcessorFactory,
+  Receiver,
+  ReceiverFactory,
+} from './component.ts';
+import type { MetricBatch } from './data.ts';
+import { SelfTelemetry } from './telemetry.ts';
+
+/**
+ * The running agent: components created from the config and wired into
+ * pipelines. Receivers feeding several pipelines run once; each pipeline gets
+ * its own processor instances; exporters run once. Start is downstream-first
+ * (exporters, processors, receivers), shutdown upstream-first, so every stage
+ * can drain.
+ */
+export interface PipelineSpec {
+  readonly id: string;
+  readonly receivers: readonly string[];
+  readonly processors: readonly string[];
+  readonly exporters: readonly string[];
+}
+
+export interface Factories {
+  readonly receivers: ReadonlyMap<string, ReceiverFactory<any>>;
+  readonly processors: ReadonlyMap<string, ProcessorFactory<any>>;
+  readonly exporters: ReadonlyMap<string, ExporterFactory<any>>;
+  /** Processor type that supplies a decoder, for pipelines that need it and lack it ('ksym' → 'ksym'). */
+  readonly decoderProviders: ReadonlyMap<string, string>;
+}
+
+/** Validated component configs by id, and where each was defined. */
+export interface ComponentConfigs {
+  readonly receivers: ReadonlyMap<string, { config: unknown; configDir: string }>;
+  readonly processors: ReadonlyMap<string, { config: unknown; configDir: string }>;
+  readonly exporters: ReadonlyMap<string, { config: unknown; configDir: string }>;
+}
+
+interface Named<T> {
+  readonly id: string;
+  readonly component: T;
+}
+
+export class Agent {
+  readonly telemetry = new SelfTelemetry();
+  readonly receivers: Named<Receiver>[] = [];
+  readonly processors: Named<Processor>[] = [];
+  readonly exporters: Named<Exporter>[] = [];
+  private readonly logger: Logger;
+  private started: Named<Component>[] = [];
+  private isReady = false;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(logger: Logger) {
+    this.logger = logger;
+  }
+
+  static async build(
+    pipelines: readonly PipelineSpec[],
+    configs: ComponentConfigs,
+    factories: Factories,
+    logger: Logger,
+  ): Promise<Agent> {
+    const agent = new Agent(logger);
+    await agent.create(pipelines, configs, factories);
+    return agent;
+  }
+
+  private settings(id: string, kind: string, configDir: string): CreateSettings {
+    return { id, configDir, logger: this.logger.child({ kind, id }) };
+  }
+
+  private async create(
+    pipelines: readonly PipelineSpec[],
+    configs: ComponentConfigs,
+    factories: Factories,
+  ): Promise<void> {
+    const errors: CollectorError[] = [];
+    const receivers = new Map<string, Receiver>();
+    const exporters = new Map<string, Exporter>();
+    const collect = (err: unknown): void => {
+      if (err instanceof CollectorErrors) errors.push(...err.errors);
+      else if (err instanceof CollectorError) errors.push(err);
+      else throw err;
+    };
+    const used = (kind: 'receivers' | 'exporters'): Set<string> => new Set(pipelines.flatMap((p) => p[kind]));
+    for (const id of used('receivers')) {
+      const entry = configs.receivers.get(id);
+      const factory = factories.receivers.get(typeOf(id));
+      if (!entry || !factory) continue; // reported by config validation
+      try {
+        const r = await factory.create(this.settings(id, 'receiver', entry.configDir), entry.config);
+        receivers.set(id, r);
+        this.receivers.push({ id, component: r });
+      } catch (err) {
+        collect(err);
+      }
+    }
+    for (const id of used('exporters')) {
+      const entry = configs.exporters.get(id);
+      const factory = factories.exporters.get(typeOf(id));
+      if (!entry || !factory) continue;
+      try {
+        const e = await factory.create(this.settings(id, 'exporter', entry.configDir), entry.config);
+        exporters.set(id, e);
+        this.exporters.push({ id, component: e });
+      } catch (err) {
+        collect(err);
+      }
+    }
+    if (errors.length > 0) throw new CollectorErrors(errors);
+
+    const feeds = new Map<string, Set<Receiver>>(); // exporter id → receivers that reach it
+    for (const p of pipelines) {
+      const procs: Processor[] = [];
+      for (const id of p.processors) {
+        const entry = configs.processors.get(id);
+        const factory = factories.processors.get(typeOf(id));
+        if (!entry || !factory) continue;
+        try {
+          const proc = await factory.create(this.settings(id, 'processor', entry.configDir), entry.config);
+          procs.push(proc);
+          this.processors.push({ id: `${id}@${p.id}`, component: proc });
+        } catch (err) {
+          collect(err);
+        }
+      }
+      const pipelineReceivers = p.receivers
+        .map((id) => receivers.get(id))
+        .filter((r): r is Receiver => r !== undefined);
+      // Decoders the receivers leave pending and no processor of this pipeline supplies: add the supplier.
+      const provided = new Set(procs.flatMap((x) => x.provides ?? []));
+      for (const decoder of new Set(pipelineReceivers.flatMap((r) => r.pendingDecoders ?? []))) {
+        if (provided.has(decoder)) continue;
+        const type = factories.decoderProviders.get(decoder);
+        const factory = type ? factories.processors.get(type) : undefined;
+        if (!type || !factory) {
+          errors.push(
+            new CollectorError(
+              'ERR_CONFIG_DECODER',
+              `pipeline ${p.id}: no processor supplies decoder ${decoder}`,
+            ),
+          );
+          continue;
+        }
+        const parsed = factory.configSchema.safeParse({});
+        const proc = await factory.create(this.settings(type, 'processor', '.'), parsed.data);
+        procs.unshift(proc);
+        for (const d of proc.provides ?? []) provided.add(d);
+        this.processors.push({ id: `${type}@${p.id}(implicit)`, component: proc });
+        this.logger.info(
+          { pipeline: p.id, processor: type },
+          `added processor ${type}: the metrics use decoder ${decoder}`,
+        );
+      }
+      let stream: Observable<MetricBatch> = merge(...pipelineReceivers.map((r) => r.output$));
+      for (const proc of procs) stream = stream.pipe(proc.operator);
+      stream = stream.pipe(share());
+      for (const id of p.exporters) {
+        const e = exporters.get(id);
+        if (!e) continue;
+        e.consume(stream);
+        const set = feeds.get(id) ?? new Set<Receiver>();
+        pipelineReceivers.forEach((r) => set.add(r));
+        feeds.set(id, set);
+      }
+    }
+    if (errors.length > 0) throw new CollectorErrors(errors);
+    this.feeds = feeds;
+  }
+
+  private feeds = new Map<string, Set<Receiver>>();
+
+  private host(exporterId?: string): Host {
+    const receivers = exporterId ? [...(this.feeds.get(exporterId) ?? [])] : [];
+    return {
+      logger: this.logger,
+      telemetry: this.telemetry,
+      ready: () => this.isReady,
+      pull: async () => {
+        await Promise.all(receivers.map((r) => r.collectNow()));
+      },
+    };
+  }
+
+  /** Start downstream-first. On a failure, everything started is shut down and the error rethrown. */
+  async start(): Promise<void> {
+    const order: [Named<Component>, Host][] = [
+      ...this.exporters.map((e): [Named<Component>, Host] => [e, this.host(e.id)]),
+      ...this.processors.map((p): [Named<Component>, Host] => [p, this.host()]),
+      ...this.receivers.map((r): [Named<Component>, Host] => [r, this.host()]),
+    ];
+    for (const [c, host] of order) {
+      try {
+        await c.component.start(host);
+        this.started.push(c);
+      } catch (err) {
+        this.logger.error({ id: c.id, err: messageOf(err) }, 'start failed');
+        await this.shutdown();
+        throw err;
+      }
+    }
+    this.isReady = true;
+  }
+
+  /** The start line: what each receiver runs and where exporters serve. */
+  describe(): Record<string, unknown> {
+    const receivers = this.receivers.map((r) => ({ id: r.id, ...(r.component.describe?.() ?? {}) }));
+    const exporters = this.exporters.map((e) => ({ id: e.id, ...(e.component.describe?.() ?? {}) }));
+    const metrics = exporters
+      .map((e) => (e as { metrics?: unknown }).metrics)
+      .find((m) => typeof m === 'string');
+    return { receivers, exporters, ...(metrics ? { metrics } : {}) };
+  }
+
+  /** Stop upstream-first: receivers, processors, exporters. Safe twice; never throws. */
+  shutdown(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.isReady = false;
+      const all: Named<Component>[] = [...this.receivers, ...this.processors, ...this.exporters];
+      for (const c of all) {
+        try {
+          await c.component.shutdown();
+        } catch (err) {
+          this.logger.error({ id: c.id, err: messageOf(err) }, 'shutdown failed');
+        }
+      }
+      this.started = [];
+    })();
+    return this.stopping;
+  }
+}
+
+export function typeOf(id: string): string {
+  const i = id.indexOf('/');
+  return i < 0 ? id : id.slice(0, i);
+}

@@ -1,0 +1,92 @@
+import type { Labels, MetricFamily, ScalarPoint } from './data.ts';
+
+/**
+ * The agent's own metrics (decoder errors, programs attached, …). Components
+ * register families once and update them; exporters read `snapshot()` beside
+ * the pipeline data. Names are given without the exporter's prefix.
+ */
+export class SelfTelemetry {
+  private readonly families = new Map<string, SelfFamily>();
+  private readonly startTimeMs = Date.now();
+
+  counter(name: string, help: string): SelfFamily {
+    return this.family(name, help, 'counter');
+  }
+
+  gauge(name: string, help: string): SelfFamily {
+    return this.family(name, help, 'gauge');
+  }
+
+  snapshot(): MetricFamily[] {
+    return [...this.families.values()].map((f) => ({
+      kind: f.kind,
+      name: f.name,
+      help: f.help,
+      startTimeMs: this.startTimeMs,
+      points: f.points(),
+    }));
+  }
+
+  private family(name: string, help: string, kind: 'counter' | 'gauge'): SelfFamily {
+    const existing = this.families.get(name);
+    if (existing) {
+      if (existing.kind !== kind)
+        throw new Error(`self-metric ${name} registered as ${existing.kind} and ${kind}`);
+      return existing;
+    }
+    const family = new SelfFamily(name, help, kind);
+    this.families.set(name, family);
+    return family;
+  }
+}
+
+export class SelfFamily {
+  readonly name: string;
+  readonly help: string;
+  readonly kind: 'counter' | 'gauge';
+  private readonly series = new Map<string, { labels: Labels; value: number }>();
+
+  constructor(name: string, help: string, kind: 'counter' | 'gauge') {
+    this.name = name;
+    this.help = help;
+    this.kind = kind;
+  }
+
+  add(labels: Labels, delta = 1): void {
+    const s = this.entry(labels);
+    s.value += delta;
+  }
+
+  set(labels: Labels, value: number): void {
+    this.entry(labels).value = value;
+  }
+
+  /** Remove series whose labels include all of `match` (a stopped component's series). */
+  remove(match: Labels): void {
+    for (const [key, s] of this.series) {
+      if (Object.entries(match).every(([k, v]) => s.labels[k] === v)) this.series.delete(key);
+    }
+  }
+
+  value(labels: Labels): number | undefined {
+    return this.series.get(keyOf(labels))?.value;
+  }
+
+  points(): ScalarPoint[] {
+    return [...this.series.values()].map((s) => ({ labels: s.labels, value: s.value }));
+  }
+
+  private entry(labels: Labels): { labels: Labels; value: number } {
+    const key = keyOf(labels);
+    let s = this.series.get(key);
+    if (!s) {
+      s = { labels: { ...labels }, value: 0 };
+      this.series.set(key, s);
+    }
+    return s;
+  }
+}
+
+function keyOf(labels: Labels): string {
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
