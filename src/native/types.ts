@@ -65,6 +65,13 @@ export interface BpfMap {
   update(key: Buffer, value: Buffer, flags?: 'any' | 'noexist' | 'exist'): void;
   /** Returns false when the key was not there. */
   delete(key: Buffer): boolean;
+  /**
+   * Update many entries at once (bpf_map_update_batch, in chunks): entry i is
+   * keys[i*keySize ..] and values[i*valueStride ..]. Returns entries updated.
+   * The kernel's batch update has no noexist/exist: with those flags the
+   * entries go one by one (stopping at the first failure).
+   */
+  updateBatch(keys: Buffer, values: Buffer, flags?: 'any' | 'noexist' | 'exist'): number;
 }
 
 export interface RingBufferOptions {
@@ -79,6 +86,14 @@ export interface RingBuffer {
   consume(): number;
   /** Records delivered since open. */
   readonly delivered: number;
+  /**
+   * Handler calls that threw since open. A throwing handler never reaches the
+   * event loop: the exception is counted here (the last one kept in
+   * lastHandlerError), that record is dropped and delivery goes on.
+   */
+  readonly handlerErrors: number;
+  readonly lastHandlerError: unknown;
+  /** Stop delivery and release the ring (and its poll handle). Safe twice. */
   close(): void;
 }
 
@@ -94,7 +109,12 @@ export interface BpfObject {
   /** Attach a USDT probe of a binary (path must be absolute); pid -1 = every process. */
   attachUsdt(program: string, binaryPath: string, provider: string, name: string, pid?: number): AttachResult;
   /** Attach a uprobe on a function of a binary or library; pid -1 = every process. */
-  attachUprobe(program: string, binaryPath: string, func: string, opts?: { retprobe?: boolean; pid?: number }): AttachResult;
+  attachUprobe(
+    program: string,
+    binaryPath: string,
+    func: string,
+    opts?: { retprobe?: boolean; pid?: number },
+  ): AttachResult;
   /** Detach one program's links. */
   detach(program: string): void;
   /** Records are views valid only during the handler call: copy what you keep. */

@@ -1,0 +1,69 @@
+// ebpf_native: the N-API addon over libbpf. See README.md for the contract.
+#include <bpf/libbpf.h>
+#include <napi.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "capture.h"
+#include "object.h"
+
+// A function for uprobe tests to attach to by name in this very file
+// (attachUprobe(prog, <path of ebpf_native.node>, 'ebpf_native_uprobe_target')).
+extern "C" __attribute__((noinline, used, visibility("default"))) int ebpf_native_uprobe_target(int x) {
+  asm volatile("" : "+r"(x));
+  return x + 1;
+}
+
+namespace {
+
+// errnoText(n) → "EPERM (operation not permitted)"
+Napi::Value ErrnoTextJs(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), ebpf::ErrnoText(info[0].As<Napi::Number>().Int32Value()));
+}
+
+// Test trigger: n real getpid system calls (glibc's getpid() could be cached by
+// some libcs; syscall(2) cannot). Returns the calling thread's id.
+Napi::Value SyscallGetpid(const Napi::CallbackInfo& info) {
+  uint32_t n = info[0].As<Napi::Number>().Uint32Value();
+  for (uint32_t i = 0; i < n; i++) syscall(SYS_getpid);
+  return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
+}
+
+// Test trigger: n getpgid(arg) system calls (a marker argument lets a program
+// pick exactly these calls). Returns the calling thread's id.
+Napi::Value SyscallGetpgid(const Napi::CallbackInfo& info) {
+  uint32_t n = info[0].As<Napi::Number>().Uint32Value();
+  long arg = static_cast<long>(info[1].As<Napi::Number>().Int64Value());
+  for (uint32_t i = 0; i < n; i++) syscall(SYS_getpgid, arg);
+  return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
+}
+
+// Test trigger: n calls of ebpf_native_uprobe_target.
+Napi::Value CallUprobeTarget(const Napi::CallbackInfo& info) {
+  uint32_t n = info[0].As<Napi::Number>().Uint32Value();
+  int acc = 0;
+  for (uint32_t i = 0; i < n; i++) acc = ebpf_native_uprobe_target(acc);
+  return Napi::Number::New(info.Env(), acc);
+}
+
+Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), libbpf_version_string());
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  ebpf::InstallPrintCallback();
+  exports.Set("NativeObject", ebpf::NativeObject::Init(env));
+  exports.Set("errnoText", Napi::Function::New(env, ErrnoTextJs));
+  exports.Set("syscallGetpid", Napi::Function::New(env, SyscallGetpid));
+  exports.Set("syscallGetpgid", Napi::Function::New(env, SyscallGetpgid));
+  exports.Set("callUprobeTarget", Napi::Function::New(env, CallUprobeTarget));
+  exports.Set("libbpfVersion", Napi::Function::New(env, LibbpfVersion));
+  exports.Set("numPossibleCpus", Napi::Number::New(env, libbpf_num_possible_cpus()));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(ebpf_native, Init)

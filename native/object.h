@@ -1,0 +1,81 @@
+// NativeObject: one bpf_object, from open through load to close.
+//
+// Marshalling only: the TS layer (src/native/index.ts) owns states, names,
+// error codes and messages. Every call that can fail throws a JS Error whose
+// message is the cause (errno by name and meaning) and which carries errno,
+// errnoName, errnoText and `log` (libbpf's lines captured during the call).
+// Attach calls never throw for a kernel refusal: they return
+// { attached, errno?, errnoName?, errnoText?, log }.
+#pragma once
+
+#include <bpf/libbpf.h>
+#include <napi.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ebpf {
+
+class Ring;
+
+struct MapState {
+  bpf_map* map = nullptr;
+  // Batch lookup: unknown until the first read, then supported or not.
+  bool batch_tried = false;
+  bool batch_unsupported = false;
+  // Continuation token between calls of one read (max(key size, 8) bytes).
+  std::vector<uint8_t> token_in;
+  std::vector<uint8_t> token_out;
+  bool have_token = false;
+  std::vector<uint8_t> walk_prev;
+};
+
+class NativeObject : public Napi::ObjectWrap<NativeObject> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit NativeObject(const Napi::CallbackInfo& info);
+  ~NativeObject() override;
+
+ private:
+  Napi::Value Programs(const Napi::CallbackInfo& info);
+  Napi::Value Maps(const Napi::CallbackInfo& info);
+  Napi::Value Globals(const Napi::CallbackInfo& info);
+  void SetGlobal(const Napi::CallbackInfo& info);
+  void SetAutoload(const Napi::CallbackInfo& info);
+  void Load(const Napi::CallbackInfo& info);
+  Napi::Value Attach(const Napi::CallbackInfo& info);
+  Napi::Value AttachUsdt(const Napi::CallbackInfo& info);
+  Napi::Value AttachUprobe(const Napi::CallbackInfo& info);
+  void Detach(const Napi::CallbackInfo& info);
+  Napi::Value MapLookup(const Napi::CallbackInfo& info);
+  void MapUpdate(const Napi::CallbackInfo& info);
+  Napi::Value MapUpdateBatch(const Napi::CallbackInfo& info);
+  Napi::Value MapDelete(const Napi::CallbackInfo& info);
+  Napi::Value MapRead(const Napi::CallbackInfo& info);
+  Napi::Value MapReadMethod(const Napi::CallbackInfo& info);
+  Napi::Value RingOpen(const Napi::CallbackInfo& info);
+  Napi::Value RingConsume(const Napi::CallbackInfo& info);
+  Napi::Value RingStats(const Napi::CallbackInfo& info);
+  void RingClose(const Napi::CallbackInfo& info);
+  void Close(const Napi::CallbackInfo& info);
+  Napi::Value IsClosed(const Napi::CallbackInfo& info);
+  Napi::Value IsLoaded(const Napi::CallbackInfo& info);
+
+  void CloseAll();
+  void CheckOpen(Napi::Env env) const;
+  void CheckLoaded(Napi::Env env) const;
+  bpf_program* FindProgram(Napi::Env env, const std::string& name) const;
+  MapState& MapAt(Napi::Env env, const Napi::Value& index);
+  Napi::Value AttachResult(Napi::Env env, const std::string& prog, bpf_link* link, int err,
+                           const class LogCapture& log);
+
+  bpf_object* obj_ = nullptr;
+  bool loaded_ = false;
+  bool closed_ = false;
+  std::vector<MapState> maps_;
+  std::map<std::string, std::vector<bpf_link*>> links_;
+  std::vector<Ring*> rings_;  // nullptr once closed
+};
+
+}  // namespace ebpf

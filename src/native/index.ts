@@ -1,0 +1,811 @@
+/**
+ * The one module that loads the N-API addon (native/). It turns the addon's
+ * marshalling into the contract of ./types.ts: states (spec → object →
+ * closed), names, error codes and messages. Nothing else may load the addon.
+ *
+ * Errors are CollectorErrors with messages `verb object: cause`, errno by name
+ * and meaning, and libbpf's log (kernel addresses redacted) as `details`.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { CollectorError } from '../errors.ts';
+import type {
+  AttachResult,
+  BpfMap,
+  BpfObject,
+  MapBatch,
+  MapInfo,
+  ObjectSpec,
+  OpenOptions,
+  ProgramInfo,
+  RecordHandler,
+  RingBuffer,
+  RingBufferOptions,
+} from './types.ts';
+
+export type * from './types.ts';
+
+// ---------------------------------------------------------------------------
+// The addon's own shape (see native/README.md).
+
+interface NativeLogLine {
+  readonly level: 'warn' | 'info' | 'debug';
+  readonly text: string;
+}
+
+/** What the addon throws: an Error with errno fields and libbpf's log, or a state error. */
+interface NativeError extends Error {
+  readonly errno?: number;
+  readonly errnoName?: string;
+  readonly errnoText?: string;
+  readonly log?: readonly NativeLogLine[];
+  readonly state?: 'closed' | 'not-loaded' | 'loaded' | 'no-program' | 'no-global' | 'not-ringbuf';
+}
+
+interface NativeAttach {
+  readonly attached: boolean;
+  readonly errno?: number;
+  readonly errnoName?: string;
+  readonly errnoText?: string;
+  readonly log: readonly NativeLogLine[];
+}
+
+interface NativeMapInfo extends MapInfo {
+  readonly internal: boolean;
+}
+
+interface NativeObjectHandle {
+  readonly closed: boolean;
+  readonly loaded: boolean;
+  programs(): ProgramInfo[];
+  maps(): NativeMapInfo[];
+  globals(): { name: string; offset: number; size: number }[];
+  setGlobal(name: string, bytes: Buffer): void;
+  setAutoload(program: string, autoload: boolean): void;
+  load(): void;
+  attach(program: string): NativeAttach;
+  attachUsdt(program: string, path: string, provider: string, name: string, pid: number): NativeAttach;
+  attachUprobe(program: string, path: string, func: string, retprobe: boolean, pid: number): NativeAttach;
+  detach(program: string): void;
+  mapLookup(index: number, key: Buffer, out: Buffer): boolean;
+  mapUpdate(index: number, key: Buffer, value: Buffer, flags: number): void;
+  mapUpdateBatch(index: number, keys: Buffer, values: Buffer, count: number, flags: number): number;
+  mapDelete(index: number, key: Buffer): boolean;
+  /** n ≥ 0: done, n entries. n < 0: buffers full with -1-n entries; grow and resume. */
+  mapRead(index: number, keys: Buffer, values: Buffer, offset: number, resume: boolean): number;
+  mapReadMethod(index: number): 'batch' | 'walk';
+  ringOpen(
+    index: number,
+    onBatch: (count: number) => void,
+    onBig: (record: Buffer) => void,
+    staging: Buffer,
+    lens: Uint32Array,
+    poll: boolean,
+  ): number;
+  ringConsume(id: number): number;
+  ringStats(id: number): { delivered?: number; callbackErrors?: number };
+  ringClose(id: number): void;
+  close(): void;
+}
+
+interface NativeAddon {
+  NativeObject: new (path: string, btfPath?: string) => NativeObjectHandle;
+  errnoText(errno: number): string;
+  syscallGetpid(n: number): number;
+  syscallGetpgid(n: number, arg: number): number;
+  callUprobeTarget(n: number): number;
+  libbpfVersion(): string;
+  readonly numPossibleCpus: number;
+}
+
+/** Where the built addon lives (node-gyp's output). */
+export const ADDON_PATH = fileURLToPath(
+  new URL('../../native/build/Release/ebpf_native.node', import.meta.url),
+);
+
+let addon: NativeAddon | undefined;
+
+function native(): NativeAddon {
+  if (addon) return addon;
+  try {
+    addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+  } catch (err) {
+    throw new CollectorError(
+      'ERR_NATIVE_ADDON',
+      `load ${ADDON_PATH}: ${(err as Error).message.split('\n')[0]} (build it with \`npm run build:native\`)`,
+      { cause: err },
+    );
+  }
+  return addon;
+}
+
+// ---------------------------------------------------------------------------
+// Errors.
+
+/** Kernel addresses out of text that leaves the process: `0xffff888102b4d800` → `0x…`. */
+export function redact(line: string): string {
+  return line.replace(/\b0x[fF]{4}[0-9a-fA-F]{8,12}\b/g, '0x…').replace(/\b[fF]{4}[0-9a-fA-F]{12}\b/g, '…');
+}
+
+function logLines(log: readonly NativeLogLine[] | undefined, withDebug = false): string[] {
+  if (!log) return [];
+  return log.filter((l) => withDebug || l.level !== 'debug').map((l) => redact(l.text));
+}
+
+function asNative(err: unknown): NativeError {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function causeOf(e: NativeError): string {
+  return e.errnoText ?? e.message;
+}
+
+/** A CollectorError for a failed call `verb object`. State errors of a closed object become ERR_BPF_CLOSED. */
+function fail(code: string, what: string, err: unknown, extra: readonly string[] = []): CollectorError {
+  const e = asNative(err);
+  if (err instanceof CollectorError) return err;
+  const realCode = e.state === 'closed' ? 'ERR_BPF_CLOSED' : code;
+  return new CollectorError(realCode, `${what}: ${causeOf(e)}`, {
+    details: [...extra, ...logLines(e.log)],
+    cause: err,
+  });
+}
+
+function closedError(what: string): CollectorError {
+  return new CollectorError('ERR_BPF_CLOSED', `${what}: object is closed`);
+}
+
+/** Lines between libbpf's BEGIN/END PROG LOAD LOG markers, for the program that failed. */
+function verifierLog(lines: readonly string[]): string[] {
+  const begin = lines.findIndex((l) => l.includes('-- BEGIN PROG LOAD LOG --'));
+  if (begin < 0) return [];
+  let end = lines.findIndex((l, i) => i > begin && l.includes('-- END PROG LOAD LOG --'));
+  if (end < 0) end = lines.length;
+  return lines.slice(begin + 1, end).filter((l) => l.trim() !== '');
+}
+
+// Verifier lines that are bookkeeping, not the reason.
+const NOT_A_REASON =
+  /^(processed \d+ insns|verification time|stack depth|\d+: |;|R\d+(_\w)?=|from \d+ to|last_idx|regs=|parent |propagating|mark_precise|frame\d|func#|Func#|Live regs|arg#\d+ reference type|\s)/;
+
+/**
+ * The verifier's reason: the last line of its log that is not an instruction,
+ * state dump or statistic — plus `(file.c:line)` from the last source
+ * annotation before it, when the object has line info.
+ */
+export function verifierReason(log: readonly string[]): string | undefined {
+  for (let i = log.length - 1; i >= 0; i--) {
+    const line = log[i] as string;
+    if (NOT_A_REASON.test(line)) continue;
+    for (let j = i - 1; j >= 0; j--) {
+      const m = /^;.* @ (\S+):(\d+)$/.exec(log[j] as string);
+      if (m && m[2] !== '0') return `${line} (${m[1]}:${m[2]})`;
+    }
+    return line;
+  }
+  return undefined;
+}
+
+function loadError(
+  path: string,
+  err: unknown,
+  programs: readonly ProgramInfo[],
+  btfPath?: string,
+): CollectorError {
+  const e = asNative(err);
+  if (e.state === 'closed') return closedError(`load ${path}`);
+  const all = (e.log ?? []).map((l) => redact(l.text));
+  const progLine = all.find((l) => /^prog '[^']+': (BPF program load failed|failed to load)/.test(l));
+  const prog = progLine ? /^prog '([^']+)'/.exec(progLine)?.[1] : undefined;
+  const mapLine = all.find((l) => /^map '[^']+': (failed|error)/.test(l));
+  const map = mapLine ? /^map '([^']+)'/.exec(mapLine)?.[1] : undefined;
+  const vlog = verifierLog(all);
+  const reason = verifierReason(vlog);
+  if (prog && reason) {
+    return new CollectorError(
+      'ERR_BPF_VERIFIER',
+      `load ${path}: program ${prog}: verifier rejected it: ${reason}`,
+      {
+        details: vlog.slice(-20),
+        cause: err,
+      },
+    );
+  }
+  const cause = causeOf(e);
+  const details = logLines(e.log);
+  if (prog) {
+    const type = programs.find((p) => p.name === prog)?.type;
+    const hints: string[] = [];
+    if (e.errnoName === 'EPERM' && (type === 'tracing' || type === 'lsm' || type === 'ext')) {
+      hints.push(
+        `the kernel refused a ${type} program before the verifier ran (its log is empty): this kernel may lack BPF ` +
+          'trampolines (fentry/fexit/lsm); libbpf\'s "ulimit -l" hint does not apply where BPF memory is charged to the memory cgroup',
+      );
+    }
+    return new CollectorError('ERR_BPF_LOAD', `load ${path}: program ${prog}: ${cause}`, {
+      details: [...hints, ...details],
+      cause: err,
+    });
+  }
+  const btfFailed = all.some((l) => l.startsWith('failed to parse target BTF'));
+  const subject = map
+    ? `map ${map}: `
+    : btfFailed
+      ? `read BTF ${btfPath ?? '/sys/kernel/btf/vmlinux'} for CO-RE: `
+      : '';
+  return new CollectorError('ERR_BPF_LOAD', `load ${path}: ${subject}${cause}`, { details, cause: err });
+}
+
+// ---------------------------------------------------------------------------
+// Spec.
+
+/** Open an object file as a spec: nothing is in the kernel until load(). */
+export function openObject(path: string, opts: OpenOptions = {}): ObjectSpec {
+  const addon = native();
+  let handle: NativeObjectHandle;
+  try {
+    handle =
+      opts.btfPath === undefined ? new addon.NativeObject(path) : new addon.NativeObject(path, opts.btfPath);
+  } catch (err) {
+    throw fail('ERR_BPF_OPEN', `open ${path}`, err);
+  }
+  return new Spec(path, handle, opts.btfPath);
+}
+
+class Spec implements ObjectSpec {
+  readonly path: string;
+  #handle: NativeObjectHandle;
+  #consumed = false;
+  #btfPath: string | undefined;
+
+  constructor(path: string, handle: NativeObjectHandle, btfPath: string | undefined) {
+    this.path = path;
+    this.#handle = handle;
+    this.#btfPath = btfPath;
+  }
+
+  #live(what: string): NativeObjectHandle {
+    if (this.#consumed || this.#handle.closed) throw closedError(`${what} ${this.path}`);
+    return this.#handle;
+  }
+
+  programs(): ProgramInfo[] {
+    return this.#live('list programs of').programs().map(programInfo);
+  }
+
+  maps(): MapInfo[] {
+    return this.#live('list maps of').maps().map(mapInfo);
+  }
+
+  globals(): { readonly name: string; readonly size: number }[] {
+    return this.#live('list globals of')
+      .globals()
+      .map((g) => ({ name: g.name, size: g.size }));
+  }
+
+  setGlobal(name: string, value: number | bigint | boolean | Buffer): void {
+    const what = `set global ${name} of ${this.path}`;
+    const handle = this.#live(`set global ${name} of`);
+    const globals = handle.globals();
+    const g = globals.find((x) => x.name === name);
+    if (!g) {
+      const known = globals.map((x) => x.name).join(', ') || 'none';
+      throw new CollectorError(
+        'ERR_BPF_OPEN',
+        `${what}: no const volatile global of that name (the object has: ${known})`,
+      );
+    }
+    const bytes = encodeGlobal(what, value, g.size);
+    try {
+      handle.setGlobal(name, bytes);
+    } catch (err) {
+      throw fail('ERR_BPF_OPEN', what, err);
+    }
+  }
+
+  setAutoload(program: string, autoload: boolean): void {
+    const what = `set autoload of program ${program} in ${this.path}`;
+    const handle = this.#live(`set autoload of program ${program} in`);
+    try {
+      handle.setAutoload(program, autoload);
+    } catch (err) {
+      const e = asNative(err);
+      if (e.state === 'no-program') {
+        const known = handle
+          .programs()
+          .map((p) => p.name)
+          .join(', ');
+        throw new CollectorError(
+          'ERR_BPF_OPEN',
+          `${what}: no program of that name (the object has: ${known})`,
+        );
+      }
+      throw fail('ERR_BPF_OPEN', what, err);
+    }
+  }
+
+  load(): BpfObject {
+    const handle = this.#live('load');
+    const programs = handle.programs().map(programInfo);
+    this.#consumed = true;
+    try {
+      handle.load();
+    } catch (err) {
+      handle.close();
+      throw loadError(this.path, err, programs, this.#btfPath);
+    }
+    return new LoadedObject(this.path, handle);
+  }
+
+  close(): void {
+    if (this.#consumed) return;
+    this.#consumed = true;
+    this.#handle.close();
+  }
+}
+
+function programInfo(p: ProgramInfo): ProgramInfo {
+  return { name: p.name, section: p.section, type: p.type, autoload: p.autoload };
+}
+
+function mapInfo(m: NativeMapInfo): MapInfo {
+  return {
+    name: m.name,
+    type: m.type,
+    keySize: m.keySize,
+    valueSize: m.valueSize,
+    maxEntries: m.maxEntries,
+    perCpu: m.perCpu,
+    numCpus: m.numCpus,
+    valueStride: m.valueStride,
+  };
+}
+
+/** Little-endian bytes of a global's value, in exactly the variable's size. */
+function encodeGlobal(what: string, value: number | bigint | boolean | Buffer, size: number): Buffer {
+  if (Buffer.isBuffer(value)) {
+    if (value.length !== size) {
+      throw new CollectorError(
+        'ERR_BPF_OPEN',
+        `${what}: the global is ${size} bytes, the value ${value.length}`,
+      );
+    }
+    return value;
+  }
+  let big: bigint;
+  if (typeof value === 'boolean') big = value ? 1n : 0n;
+  else if (typeof value === 'bigint') big = value;
+  else if (Number.isSafeInteger(value)) big = BigInt(value);
+  else throw new CollectorError('ERR_BPF_OPEN', `${what}: expected an integer, got ${value}`);
+  const bits = BigInt(size * 8);
+  const min = -(1n << (bits - 1n));
+  const max = (1n << bits) - 1n;
+  if (big < min || big > max) {
+    throw new CollectorError('ERR_BPF_OPEN', `${what}: ${big} does not fit in the global's ${size} bytes`);
+  }
+  let u = BigInt.asUintN(size * 8, big);
+  const out = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) {
+    out[i] = Number(u & 0xffn);
+    u >>= 8n;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Loaded object.
+
+class LoadedObject implements BpfObject {
+  readonly path: string;
+  #handle: NativeObjectHandle;
+  #mapInfos: NativeMapInfo[];
+  #maps = new Map<string, LiveMap>();
+  #rings = new Set<LiveRing>();
+  #closed = false;
+
+  constructor(path: string, handle: NativeObjectHandle) {
+    this.path = path;
+    this.#handle = handle;
+    this.#mapInfos = handle.maps();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #live(what: string): NativeObjectHandle {
+    if (this.#closed) throw closedError(what);
+    return this.#handle;
+  }
+
+  programs(): ProgramInfo[] {
+    return this.#live(`list programs of ${this.path}`).programs().map(programInfo);
+  }
+
+  maps(): MapInfo[] {
+    this.#live(`list maps of ${this.path}`);
+    return this.#mapInfos.map(mapInfo);
+  }
+
+  map(name: string): BpfMap {
+    this.#live(`open map ${name} of ${this.path}`);
+    const cached = this.#maps.get(name);
+    if (cached) return cached;
+    const index = this.#mapInfos.findIndex((m) => m.name === name);
+    if (index < 0) {
+      const known = this.#mapInfos
+        .filter((m) => !m.internal)
+        .map((m) => m.name)
+        .join(', ');
+      throw new CollectorError(
+        'ERR_BPF_MAP',
+        `open map ${name} of ${this.path}: no map of that name (the object has: ${known})`,
+      );
+    }
+    const live = new LiveMap(this, this.#handle, index, mapInfo(this.#mapInfos[index] as NativeMapInfo));
+    this.#maps.set(name, live);
+    return live;
+  }
+
+  attach(programs?: readonly string[]): AttachResult[] {
+    const handle = this.#live(`attach programs of ${this.path}`);
+    const all = handle.programs();
+    const names = programs ?? all.filter((p) => p.autoload).map((p) => p.name);
+    return names.map((name) => {
+      const section = all.find((p) => p.name === name)?.section ?? '';
+      return this.#attachOne(name, section, () => handle.attach(name));
+    });
+  }
+
+  attachUsdt(program: string, binaryPath: string, provider: string, name: string, pid = -1): AttachResult {
+    const handle = this.#live(`attach program ${program} of ${this.path}`);
+    const section = this.#sectionOf(handle, program);
+    if (!binaryPath.startsWith('/')) {
+      return notAttached(program, section, `binary path must be absolute, got "${binaryPath}"`);
+    }
+    return this.#attachOne(program, section, () =>
+      handle.attachUsdt(program, binaryPath, provider, name, pid),
+    );
+  }
+
+  attachUprobe(
+    program: string,
+    binaryPath: string,
+    func: string,
+    opts: { retprobe?: boolean; pid?: number } = {},
+  ): AttachResult {
+    const handle = this.#live(`attach program ${program} of ${this.path}`);
+    const section = this.#sectionOf(handle, program);
+    return this.#attachOne(program, section, () =>
+      handle.attachUprobe(program, binaryPath, func, opts.retprobe ?? false, opts.pid ?? -1),
+    );
+  }
+
+  #sectionOf(handle: NativeObjectHandle, program: string): string {
+    return handle.programs().find((p) => p.name === program)?.section ?? '';
+  }
+
+  #attachOne(program: string, section: string, call: () => NativeAttach): AttachResult {
+    let r: NativeAttach;
+    try {
+      r = call();
+    } catch (err) {
+      const e = asNative(err);
+      if (e.state === 'closed') throw closedError(`attach program ${program} of ${this.path}`);
+      const reason =
+        e.state === 'no-program'
+          ? 'no program of that name'
+          : e.state === 'not-loaded'
+            ? 'program was not loaded (autoload is off)'
+            : causeOf(e);
+      return notAttached(program, section, reason, e.errnoName, logLines(e.log, true));
+    }
+    if (r.attached) return { program, section, attached: true, log: logLines(r.log, true) };
+    const error = r.errnoText ?? 'failed';
+    return notAttached(program, section, error, r.errnoName, logLines(r.log, true));
+  }
+
+  detach(program: string): void {
+    this.#live(`detach program ${program} of ${this.path}`).detach(program);
+  }
+
+  ringBuffer(mapName: string, onRecord: RecordHandler, options: RingBufferOptions = {}): RingBuffer {
+    const what = `open ring buffer ${mapName} of ${this.path}`;
+    const handle = this.#live(what);
+    const index = this.#mapInfos.findIndex((m) => m.name === mapName);
+    const info = this.#mapInfos[index];
+    if (!info) throw new CollectorError('ERR_BPF_MAP', `${what}: no map of that name`);
+    if (info.type !== 'ringbuf')
+      throw new CollectorError('ERR_BPF_MAP', `${what}: map is a ${info.type}, not a ringbuf`);
+    const ring = new LiveRing(handle, index, info.maxEntries, onRecord, options, what, (r) =>
+      this.#rings.delete(r),
+    );
+    this.#rings.add(ring);
+    return ring;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const r of [...this.#rings]) r.close();
+    this.#rings.clear();
+    this.#handle.close();
+  }
+
+  /** @internal for LiveMap: message prefix when closed. */
+  checkOpen(what: string): void {
+    this.#live(what);
+  }
+}
+
+function notAttached(
+  program: string,
+  section: string,
+  error: string,
+  errno?: string,
+  log: readonly string[] = [],
+): AttachResult {
+  return errno === undefined
+    ? { program, section, attached: false, error, log }
+    : { program, section, attached: false, error, errno, log };
+}
+
+// ---------------------------------------------------------------------------
+// Maps.
+
+const UPDATE_FLAGS = { any: 0, noexist: 1, exist: 2 } as const;
+
+/** Entries the first read of a map makes room for; buffers then grow to the live count. */
+const INITIAL_READ_ENTRIES = 1024;
+
+/** A loaded map. Whole-map reads reuse one pair of buffers that grows to the live count. */
+class LiveMap implements BpfMap {
+  readonly info: MapInfo;
+  #owner: LoadedObject;
+  #handle: NativeObjectHandle;
+  #index: number;
+  #keys: Buffer = Buffer.alloc(0);
+  #values: Buffer = Buffer.alloc(0);
+
+  constructor(owner: LoadedObject, handle: NativeObjectHandle, index: number, info: MapInfo) {
+    this.#owner = owner;
+    this.#handle = handle;
+    this.#index = index;
+    this.info = info;
+  }
+
+  #what(verb: string): string {
+    return `${verb} map ${this.info.name}`;
+  }
+
+  #checkSize(verb: string, name: string, buf: Buffer, want: number): void {
+    if (buf.length !== want) {
+      throw new CollectorError(
+        'ERR_BPF_MAP',
+        `${this.#what(verb)}: ${name} is ${buf.length} bytes, the map's ${name} size is ${want}`,
+      );
+    }
+  }
+
+  readAll(): MapBatch {
+    const what = this.#what('read');
+    this.#owner.checkOpen(what);
+    const { keySize, valueStride, type } = this.info;
+    if (type === 'ringbuf' || keySize === 0 || valueStride === 0) {
+      throw new CollectorError(
+        'ERR_BPF_MAP',
+        `${what}: a ${type} map has no entries to read (use ringBuffer())`,
+      );
+    }
+    if (this.#keys.length === 0) this.#grow(Math.min(this.info.maxEntries, INITIAL_READ_ENTRIES) || 1, 0);
+    let n: number;
+    try {
+      n = this.#handle.mapRead(this.#index, this.#keys, this.#values, 0, false);
+      while (n < 0) {
+        const have = -1 - n;
+        this.#grow(Math.max(2 * this.#capacity(), have + 1), have);
+        n = this.#handle.mapRead(this.#index, this.#keys, this.#values, have, true);
+      }
+    } catch (err) {
+      throw fail('ERR_BPF_MAP', what, err);
+    }
+    return {
+      count: n,
+      keys: this.#keys.subarray(0, n * keySize),
+      values: this.#values.subarray(0, n * valueStride),
+      method: this.#handle.mapReadMethod(this.#index),
+    };
+  }
+
+  #capacity(): number {
+    return Math.floor(this.#keys.length / this.info.keySize);
+  }
+
+  /** Room for `entries` entries, keeping the first `keep`. */
+  #grow(entries: number, keep: number): void {
+    const keys = Buffer.allocUnsafe(entries * this.info.keySize);
+    const values = Buffer.allocUnsafe(entries * this.info.valueStride);
+    this.#keys.copy(keys, 0, 0, keep * this.info.keySize);
+    this.#values.copy(values, 0, 0, keep * this.info.valueStride);
+    this.#keys = keys;
+    this.#values = values;
+  }
+
+  lookup(key: Buffer): Buffer | undefined {
+    const what = this.#what('look up in');
+    this.#owner.checkOpen(what);
+    this.#checkSize('look up in', 'key', key, this.info.keySize);
+    const out = Buffer.alloc(this.info.valueStride);
+    try {
+      return this.#handle.mapLookup(this.#index, key, out) ? out : undefined;
+    } catch (err) {
+      throw fail('ERR_BPF_MAP', what, err);
+    }
+  }
+
+  update(key: Buffer, value: Buffer, flags: 'any' | 'noexist' | 'exist' = 'any'): void {
+    const what = this.#what('update');
+    this.#owner.checkOpen(what);
+    this.#checkSize('update', 'key', key, this.info.keySize);
+    this.#checkSize('update', 'value', value, this.info.valueStride);
+    try {
+      this.#handle.mapUpdate(this.#index, key, value, UPDATE_FLAGS[flags]);
+    } catch (err) {
+      throw fail('ERR_BPF_MAP', what, err);
+    }
+  }
+
+  updateBatch(keys: Buffer, values: Buffer, flags: 'any' | 'noexist' | 'exist' = 'any'): number {
+    const what = this.#what('batch update');
+    this.#owner.checkOpen(what);
+    const count = keys.length / this.info.keySize;
+    if (!Number.isInteger(count) || values.length !== count * this.info.valueStride) {
+      throw new CollectorError(
+        'ERR_BPF_MAP',
+        `${what}: ${keys.length} key bytes and ${values.length} value bytes are not whole entries of ${this.info.keySize} + ${this.info.valueStride} bytes`,
+      );
+    }
+    if (count === 0) return 0;
+    try {
+      return this.#handle.mapUpdateBatch(this.#index, keys, values, count, UPDATE_FLAGS[flags]);
+    } catch (err) {
+      throw fail('ERR_BPF_MAP', what, err);
+    }
+  }
+
+  delete(key: Buffer): boolean {
+    const what = this.#what('delete from');
+    this.#owner.checkOpen(what);
+    this.#checkSize('delete from', 'key', key, this.info.keySize);
+    try {
+      return this.#handle.mapDelete(this.#index, key);
+    } catch (err) {
+      throw fail('ERR_BPF_MAP', what, err);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Ring buffers.
+
+/** Bytes staged per JS call; records larger than this come one by one. */
+const STAGING_BYTES = 256 * 1024;
+const STAGING_RECORDS = 8192;
+
+/** A ring buffer being consumed. Exceptions thrown by the handler are counted, never propagated. */
+class LiveRing implements RingBuffer {
+  delivered = 0;
+  handlerErrors = 0;
+  lastHandlerError: unknown = undefined;
+  #handle: NativeObjectHandle;
+  #id: number;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+  #onClose: (r: LiveRing) => void;
+
+  constructor(
+    handle: NativeObjectHandle,
+    index: number,
+    ringBytes: number,
+    onRecord: RecordHandler,
+    options: RingBufferOptions,
+    what: string,
+    onClose: (r: LiveRing) => void,
+  ) {
+    this.#handle = handle;
+    this.#onClose = onClose;
+    const staging = Buffer.alloc(Math.min(STAGING_BYTES, Math.max(4096, ringBytes)));
+    const lens = new Uint32Array(STAGING_RECORDS);
+    const deliver = (record: Buffer): void => {
+      if (this.#closed) return; // closed by an earlier handler call of this drain
+      this.delivered++;
+      try {
+        onRecord(record);
+      } catch (err) {
+        this.handlerErrors++;
+        this.lastHandlerError = err;
+      }
+    };
+    const onBatch = (count: number): void => {
+      let at = 0;
+      for (let i = 0; i < count && !this.#closed; i++) {
+        const len = lens[i] as number;
+        deliver(staging.subarray(at, at + len));
+        at += (len + 7) & ~7;
+      }
+    };
+    try {
+      this.#id = handle.ringOpen(index, onBatch, deliver, staging, lens, options.poll ?? true);
+    } catch (err) {
+      throw fail('ERR_BPF_MAP', what, err);
+    }
+    const interval = options.drainIntervalMs ?? 50;
+    if (interval > 0) {
+      this.#timer = setInterval(() => {
+        try {
+          this.consume();
+        } catch (err) {
+          // Do not crash after start: a failing drain is counted like a handler error.
+          this.handlerErrors++;
+          this.lastHandlerError = err;
+        }
+      }, interval);
+    }
+  }
+
+  consume(): number {
+    if (this.#closed) return 0;
+    const before = this.delivered;
+    try {
+      this.#handle.ringConsume(this.#id);
+    } catch (err) {
+      throw fail('ERR_BPF_MAP', 'consume ring buffer', err);
+    }
+    return this.delivered - before;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#handle.ringClose(this.#id);
+    this.#onClose(this);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Test and diagnostic helpers.
+
+/** errno by name and meaning: `EPERM (operation not permitted)`. */
+export function errnoText(errno: number): string {
+  return native().errnoText(errno);
+}
+
+/** libbpf's version, e.g. `v1.1`. */
+export function libbpfVersion(): string {
+  return native().libbpfVersion();
+}
+
+/** libbpf_num_possible_cpus(): the CPU count per-CPU map values are laid out for. */
+export function numPossibleCpus(): number {
+  return native().numPossibleCpus;
+}
+
+/** For tests: `n` real getpid(2) system calls from this thread; returns its thread id. */
+export function syscallGetpid(n: number): number {
+  return native().syscallGetpid(n);
+}
+
+/** For tests: `n` real getpgid(arg) system calls from this thread; returns its thread id. */
+export function syscallGetpgid(n: number, arg: number): number {
+  return native().syscallGetpgid(n, arg);
+}
+
+/** For uprobe tests: calls the addon's exported `ebpf_native_uprobe_target` function `n` times. */
+export function callUprobeTarget(n: number): number {
+  return native().callUprobeTarget(n);
+}
+
+/** The exported function callUprobeTarget calls, in the file ADDON_PATH. */
+export const UPROBE_TARGET = 'ebpf_native_uprobe_target';

@@ -1,0 +1,218 @@
+/** Ring buffers on the real kernel: exact delivery, order, wake-ups via uv_poll, throwing handlers, close. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { syscallGetpgid, syscallGetpid, type BpfObject } from './index.ts';
+import { MARKER, loadAddonTest, u32, waitFor } from './kernel-fixtures.ts';
+
+/** n marked getpgid calls: each makes the attached ring programs submit one record. */
+function trigger(n: number): void {
+  assert.equal(syscallGetpgid(n, MARKER), process.pid);
+}
+
+interface Event {
+  tgid: number;
+  tid: number;
+  seq: bigint;
+  cookie: bigint;
+  kind: number;
+}
+
+function decode(r: Buffer): Event {
+  assert.equal(r.length, 32);
+  return {
+    tgid: r.readUInt32LE(0),
+    tid: r.readUInt32LE(4),
+    seq: r.readBigUInt64LE(8),
+    cookie: r.readBigUInt64LE(16),
+    kind: r.readUInt32LE(24),
+  };
+}
+
+/** Reserve failures the program counted (array_counts[slot]). */
+function lost(obj: BpfObject, slot: number): bigint {
+  return obj.map('array_counts').lookup(u32(slot))?.readBigUInt64LE(0) ?? 0n;
+}
+
+function assertInOrder(events: readonly Event[], n: number, kind: number, cookie: bigint): void {
+  assert.equal(events.length, n);
+  events.forEach((e, i) => {
+    assert.equal(e.seq, BigInt(i), `record ${i} out of order`);
+    assert.equal(e.tgid, process.pid);
+    assert.equal(e.tid, process.pid);
+    assert.equal(e.kind, kind);
+    assert.equal(e.cookie, cookie);
+  });
+}
+
+describe('ring buffer', () => {
+  it('delivers exactly N no-wakeup records, in order, on consume()', () => {
+    const cookie = 0xdeadbeefcafe0001n;
+    const obj = loadAddonTest(cookie);
+    try {
+      assert.equal(obj.attach(['ring_nowakeup'])[0]?.attached, true);
+      const events: Event[] = [];
+      const ring = obj.ringBuffer('events', (r) => events.push(decode(r)), {
+        drainIntervalMs: 0,
+        poll: false,
+      });
+      const n = 20_000; // 800 KB in a 1 MiB ring: all fit before the drain
+      trigger(n);
+      assert.equal(ring.consume(), n);
+      assert.equal(ring.consume(), 0);
+      assertInOrder(events, n, 1, cookie);
+      assert.equal(ring.delivered, n);
+      assert.equal(ring.handlerErrors, 0);
+      assert.equal(lost(obj, 1), 0n);
+      ring.close();
+      ring.close();
+      assert.equal(ring.consume(), 0);
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('drains no-wakeup records on its timer', async () => {
+    const obj = loadAddonTest();
+    try {
+      obj.attach(['ring_nowakeup']);
+      const events: Event[] = [];
+      const ring = obj.ringBuffer('events', (r) => events.push(decode(r)), {
+        drainIntervalMs: 10,
+        poll: true,
+      });
+      trigger(300);
+      await waitFor(() => events.length >= 300);
+      trigger(200);
+      await waitFor(() => events.length >= 500);
+      await new Promise((r) => setTimeout(r, 30));
+      assertInOrder(events, 500, 1, 0x1122334455667788n);
+      assert.equal(lost(obj, 1), 0n);
+      ring.close();
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('wakes on epoll readiness (uv_poll) for records submitted with a wake-up', async () => {
+    const obj = loadAddonTest();
+    try {
+      obj.attach(['ring_wakeup']);
+      const events: Event[] = [];
+      obj.ringBuffer('events_wakeup', (r) => events.push(decode(r)), { drainIntervalMs: 0, poll: true });
+      for (let round = 0; round < 5; round++) {
+        trigger(100);
+        await waitFor(() => events.length >= 100 * (round + 1), 2000);
+      }
+      assertInOrder(events, 500, 2, 0x1122334455667788n);
+      assert.equal(lost(obj, 2), 0n);
+    } finally {
+      obj.close(); // closes the ring and its poll handle: the test process can exit
+    }
+  });
+
+  it('counts handler exceptions and keeps delivering', async () => {
+    const obj = loadAddonTest();
+    try {
+      obj.attach(['ring_nowakeup']);
+      let seen = 0;
+      const ring = obj.ringBuffer(
+        'events',
+        () => {
+          seen++;
+          if (seen % 2 === 0) throw new Error(`handler failure ${seen}`);
+        },
+        { drainIntervalMs: 0, poll: false },
+      );
+      trigger(100);
+      assert.equal(ring.consume(), 100);
+      assert.equal(seen, 100);
+      assert.equal(ring.handlerErrors, 50);
+      assert.match(String(ring.lastHandlerError), /handler failure 100/);
+      // The same through the uv_poll path, where no JS is on the stack.
+      let polled = 0;
+      const woke = obj.ringBuffer(
+        'events_wakeup',
+        () => {
+          polled++;
+          throw new Error('always');
+        },
+        { drainIntervalMs: 0, poll: true },
+      );
+      obj.attach(['ring_wakeup']);
+      trigger(10);
+      await waitFor(() => polled >= 10);
+      assert.equal(woke.handlerErrors, 10);
+      trigger(5);
+      assert.equal(ring.consume(), 15); // the 10 + 5 no-wakeup records of the later triggers
+      assert.equal(syscallGetpid(1), process.pid); // getpid is not a trigger
+      assert.equal(ring.consume(), 0);
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('can be closed from inside its handler', () => {
+    const obj = loadAddonTest();
+    try {
+      obj.attach(['ring_nowakeup']);
+      let seen = 0;
+      const ring = obj.ringBuffer(
+        'events',
+        () => {
+          seen++;
+          ring.close();
+          assert.equal(ring.consume(), 0); // re-entrant consume is a no-op
+        },
+        { drainIntervalMs: 0, poll: true },
+      );
+      trigger(50);
+      ring.consume();
+      assert.equal(seen, 1);
+      assert.equal(ring.delivered, 1);
+      // The object can open a new ring on the same map and sees the rest.
+      const rest: Buffer[] = [];
+      const again = obj.ringBuffer('events', (r) => rest.push(Buffer.from(r)), {
+        drainIntervalMs: 0,
+        poll: false,
+      });
+      trigger(1);
+      again.consume();
+      assert.ok(rest.length >= 1);
+      assert.equal(decode(rest.at(-1) as Buffer).seq, 50n);
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('survives its object being closed from inside a handler', async () => {
+    const obj = loadAddonTest();
+    obj.attach(['ring_nowakeup', 'ring_wakeup']);
+    let seen = 0;
+    const ring = obj.ringBuffer(
+      'events_wakeup',
+      () => {
+        seen++;
+        obj.close();
+      },
+      { drainIntervalMs: 1, poll: true },
+    );
+    trigger(20);
+    await waitFor(() => seen > 0);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(seen, 1);
+    assert.equal(obj.closed, true);
+    assert.equal(ring.consume(), 0);
+  });
+
+  it('closes with its object, even with records pending', () => {
+    const obj = loadAddonTest();
+    obj.attach(['ring_nowakeup', 'ring_wakeup']);
+    const a = obj.ringBuffer('events', () => {}, { drainIntervalMs: 5, poll: true });
+    const b = obj.ringBuffer('events_wakeup', () => {}, { drainIntervalMs: 0, poll: true });
+    trigger(100);
+    obj.close();
+    assert.equal(a.consume(), 0);
+    assert.equal(b.consume(), 0);
+    a.close();
+  });
+});
