@@ -2,8 +2,7 @@
 /*
  * timers: kernel timers started, by callback function.
  *
- * Hook sets, in order of preference (the receiver loads the first set that
- * loads and attaches; the prefix before "__" names the set):
+ * Hook sets (see hooks.bpf.h), in order of preference:
  *   tp_btf      — BTF-typed tracepoint timer_start: reads timer->function
  *   tracepoint  — the classic timer:timer_start tracepoint's `function` field
  * Both count the same event with the same key.
@@ -13,6 +12,9 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
+#include "hooks.bpf.h"
+
+HOOK_FALLBACK();
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -17,10 +17,9 @@ static __always_inline __u64 log2_u64(__u64 v)
 }
 
 /*
- * exp2 histogram slot of `v` for ebpf_exporter's bucket layout: slot k counts
- * values in [2^(k-1), 2^k) (slot 0 counts 0 and 1 falls in slot 1... see
- * below), clamped to `max_slot`. ebpf_exporter's exp2 buckets have upper bound
- * 2^k for slot k, so slot = ceil(log2(v)): 0 → 0, 1 → 0, 2 → 1, 3..4 → 2.
+ * exp2 histogram slot of `v`, ebpf_exporter's layout: slot k has upper bound
+ * 2^k, so slot = ceil(log2(v)): 0 and 1 → 0, 2 → 1, 3..4 → 2, 5..8 → 3.
+ * Values past `max_slot` are clamped into it (so +Inf equals the top bucket).
  */
 static __always_inline __u64 exp2_slot(__u64 v, __u64 max_slot)
 {

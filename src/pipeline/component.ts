@@ -27,6 +27,11 @@ export interface Host {
 export interface Component {
   start(host: Host): Promise<void>;
   shutdown(): Promise<void>;
+  /**
+   * `validate --load`: do the kernel work of start (load, attach, check) and
+   * undo it; throw CollectorError(s) for what would fail. Optional.
+   */
+  check?(): Promise<void>;
   /** Facts for the agent's start line (programs attached, where metrics are served). */
   describe?(): Record<string, unknown>;
 }

@@ -211,6 +211,21 @@ export class Agent {
     this.isReady = true;
   }
 
+  /** Run every component's `check()` (validate --load); collects every problem. */
+  async checkLoad(): Promise<void> {
+    const errors: CollectorError[] = [];
+    for (const c of [...this.receivers, ...this.processors, ...this.exporters]) {
+      try {
+        await c.component.check?.();
+      } catch (err) {
+        if (err instanceof CollectorErrors) errors.push(...err.errors);
+        else if (err instanceof CollectorError) errors.push(err);
+        else errors.push(new CollectorError('ERR_CHECK', `${c.id}: ${messageOf(err)}`));
+      }
+    }
+    if (errors.length > 0) throw new CollectorErrors(errors);
+  }
+
   /** The start line: what each receiver runs and where exporters serve. */
   describe(): Record<string, unknown> {
     const receivers = this.receivers.map((r) => ({ id: r.id, ...(r.component.describe?.() ?? {}) }));

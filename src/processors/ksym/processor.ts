@@ -1,0 +1,68 @@
+import type { OperatorFunction } from 'rxjs';
+import type { Logger } from 'pino';
+import type { Host, Processor } from '../../pipeline/component.ts';
+import type { MetricBatch } from '../../pipeline/data.ts';
+import { builtinDecoders } from '../../decoders/builtin.ts';
+import type { Decoder } from '../../decoders/decoder.ts';
+import { ksymDecoder } from '../../decoders/ksym.ts';
+import { Kallsyms } from '../../kernel/kallsyms.ts';
+import type { SelfFamily } from '../../pipeline/telemetry.ts';
+import type { KsymProcessorConfig } from './config.ts';
+import { resumeDecoders } from './operator.ts';
+
+/**
+ * processor `ksym`: supplies the `ksym` decoder (8-byte kernel address → exact
+ * symbol from /proc/kallsyms) to label chains, then runs the built-in
+ * decoders that follow it in each chain.
+ */
+export class KsymProcessor implements Processor {
+  readonly provides = ['ksym'] as const;
+  readonly operator: OperatorFunction<MetricBatch, MetricBatch>;
+  private readonly config: KsymProcessorConfig;
+  private readonly logger: Logger;
+  private ksym: Decoder | undefined;
+  private decoderErrors: SelfFamily | undefined;
+
+  constructor(config: KsymProcessorConfig, logger: Logger) {
+    this.config = config;
+    this.logger = logger;
+    const lazyKsym: Decoder = {
+      name: 'ksym',
+      decode: (input, spec) => {
+        this.ksym ??= this.loadDecoder();
+        return this.ksym.decode(input, spec);
+      },
+    };
+    const registry = new Map<string, Decoder>(builtinDecoders.map((d) => [d.name, d]));
+    registry.set('ksym', lazyKsym);
+    this.operator = resumeDecoders(registry, (source, config, stats) => {
+      this.decoderErrors?.add({ config }, stats.decodeErrors);
+      this.logger.warn(
+        { source, count: stats.decodeErrors, last: stats.lastError },
+        'keys dropped by ksym decode errors',
+      );
+    });
+  }
+
+  async start(host: Host): Promise<void> {
+    this.decoderErrors = host.telemetry.counter(
+      'decoder_errors_total',
+      'How many times has decoders encountered errors',
+    );
+    // Read the table at start, so a missing privilege is a start error, not a scrape-time one.
+    this.ksym = this.loadDecoder();
+  }
+
+  async shutdown(): Promise<void> {
+    this.ksym = undefined;
+  }
+
+  private loadDecoder(): Decoder {
+    const kallsyms = new Kallsyms({
+      path: this.config.kallsyms_path,
+      refreshIntervalMs: this.config.refresh_interval,
+    });
+    this.logger.debug({ symbols: kallsyms.size }, 'kallsyms loaded');
+    return ksymDecoder(kallsyms);
+  }
+}

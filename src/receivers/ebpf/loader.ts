@@ -1,0 +1,143 @@
+import { CollectorError, messageOf } from '../../errors.ts';
+import {
+  openObject,
+  type AttachResult,
+  type BpfObject,
+  type ObjectSpec,
+  type OpenOptions,
+} from '../../native/index.ts';
+import { ensureTracefs } from '../../native/tracefs.ts';
+
+/**
+ * Loading one object with hook fallback. An object that declares
+ * HOOK_FALLBACK() (the global `ec_hook_fallback`, bpf/include/hooks.bpf.h)
+ * holds alternative hook sets: a program's function name `<set>__<name>` puts
+ * it in set `<set>`, programs without `__` belong to every set. Sets are tried
+ * in preference order; the first one that loads and attaches fully wins, and
+ * the reason every earlier set failed is kept.
+ *
+ * Other objects (ebpf_exporter's) load every program and attach loosely, as
+ * ebpf_exporter does: a program that fails to attach is reported, the rest run.
+ */
+export const HOOK_FALLBACK_GLOBAL = 'ec_hook_fallback';
+export interface LoadRequest {
+  readonly path: string;
+  readonly openOptions: OpenOptions;
+  readonly globals: Readonly<Record<string, number | bigint | boolean | Buffer>>;
+  readonly hookOrder: readonly string[];
+}
+
+export interface HookAttempt {
+  /** Hook set name, or '' when the object has no sets. */
+  readonly hook: string;
+  readonly ok: boolean;
+  /** Programs of the set (autoloaded). */
+  readonly programs: readonly string[];
+  /** Why it failed (one line), when it did. */
+  readonly reason?: string;
+  readonly details?: readonly string[];
+  readonly attached: readonly AttachResult[];
+}
+
+export interface LoadOutcome {
+  /** The live object, when some set loaded and attached. */
+  readonly object?: BpfObject;
+  readonly hook?: string;
+  readonly attempts: readonly HookAttempt[];
+}
+
+export function hookSetOf(programName: string): string | undefined {
+  const i = programName.indexOf('__');
+  return i > 0 ? programName.slice(0, i) : undefined;
+}
+
+/** Hook sets present in a spec, in preference order (unknown sets last, by name). */
+export function orderedHookSets(spec: ObjectSpec, preference: readonly string[]): string[] {
+  const sets = new Set<string>();
+  for (const p of spec.programs()) {
+    const set = hookSetOf(p.name);
+    if (set) sets.add(set);
+  }
+  const rank = (s: string): number => {
+    const i = preference.indexOf(s);
+    return i < 0 ? preference.length : i;
+  };
+  return [...sets].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/**
+ * Open, choose, load and attach. Throws only when the object cannot be opened
+ * (missing file, not an ELF, bad global): a kernel that cannot run any set is
+ * an outcome without `object`, not an exception.
+ */
+export function loadWithFallback(req: LoadRequest): LoadOutcome {
+  const probe = open(req);
+  let sets: string[];
+  try {
+    const declared = probe.globals().some((g) => g.name === HOOK_FALLBACK_GLOBAL);
+    sets = declared ? orderedHookSets(probe, req.hookOrder) : [];
+  } finally {
+    probe.close();
+  }
+  const attempts: HookAttempt[] = [];
+  for (const hook of sets.length > 0 ? sets : ['']) {
+    const attempt = tryHookSet(req, hook);
+    attempts.push(attempt.attempt);
+    if (attempt.object) return { object: attempt.object, hook, attempts };
+  }
+  return { attempts };
+}
+
+function open(req: LoadRequest): ObjectSpec {
+  const spec = openObject(req.path, req.openOptions);
+  try {
+    for (const [name, value] of Object.entries(req.globals)) spec.setGlobal(name, value);
+  } catch (err) {
+    spec.close();
+    throw err;
+  }
+  return spec;
+}
+
+/** `hook` '' = no hook sets: every program, loose attachment. */
+function tryHookSet(req: LoadRequest, hook: string): { attempt: HookAttempt; object?: BpfObject } {
+  const spec = open(req);
+  const programs = spec.programs();
+  const inSet = (name: string): boolean => {
+    if (hook === '') return true;
+    const set = hookSetOf(name);
+    return set === undefined || set === hook;
+  };
+  for (const p of programs) spec.setAutoload(p.name, inSet(p.name));
+  const chosen = programs.filter((p) => inSet(p.name));
+  const names = chosen.map((p) => p.name);
+  if (chosen.some((p) => /^(tracepoint|tp)\//.test(p.section))) {
+    try {
+      ensureTracefs();
+    } catch (err) {
+      spec.close();
+      return { attempt: failed(hook, names, err) };
+    }
+  }
+  let object: BpfObject;
+  try {
+    object = spec.load();
+  } catch (err) {
+    return { attempt: failed(hook, names, err) };
+  }
+  const attached = object.attach(chosen.map((p) => p.name));
+  const bad = attached.filter((a) => !a.attached);
+  if (bad.length > 0 && hook !== '') {
+    object.close();
+    const first = bad[0] as AttachResult;
+    const reason = `attach ${first.program} (${first.section}): ${first.error ?? 'failed'}`;
+    return { attempt: { hook, ok: false, programs: names, reason, details: first.log ?? [], attached } };
+  }
+  return { attempt: { hook, ok: true, programs: names, attached }, object };
+}
+
+function failed(hook: string, programs: readonly string[], err: unknown): HookAttempt {
+  const details = err instanceof CollectorError ? err.details : [];
+  const reason = err instanceof CollectorError ? `${err.message} [${err.code}]` : messageOf(err);
+  return { hook, ok: false, programs, reason, details, attached: [] };
+}

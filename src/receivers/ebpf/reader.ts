@@ -1,0 +1,191 @@
+import type { BpfMap, MapInfo } from '../../native/index.ts';
+import type {
+  DecoderSpec,
+  HistogramSpec,
+  LabelSlot,
+  MetricKind,
+  RawFamily,
+  RawPoint,
+} from '../../pipeline/data.ts';
+import { SKIP, resumeChain, type DecoderRegistry } from '../../decoders/decoder.ts';
+import type { LabelConfig, MetricsConfig } from './metrics.ts';
+
+/**
+ * One metric definition bound to its map, ready to read. Reading turns each
+ * entry into a RawPoint: the key is cut into label slots by `size`/`padding`,
+ * decoders this receiver has run at once, the rest stay pending for
+ * processors. Per-CPU values are summed unless a label is named `cpu`.
+ */
+export interface MetricDefinition {
+  readonly name: string;
+  readonly help: string;
+  readonly kind: MetricKind;
+  readonly labels: readonly LabelConfig[];
+  readonly histogram?: HistogramSpec;
+}
+
+export interface ReadStats {
+  decodeErrors: number;
+  skipped: number;
+  lastDecodeError?: string;
+}
+
+export function definitionsOf(metrics: MetricsConfig): MetricDefinition[] {
+  const defs: MetricDefinition[] = [];
+  for (const c of metrics.counters ?? []) {
+    if (c.perf_event_array) continue; // event streams are read elsewhere
+    defs.push({ name: c.name, help: c.help, kind: 'counter', labels: c.labels ?? [] });
+  }
+  for (const g of metrics.gauges ?? [])
+    defs.push({ name: g.name, help: g.help, kind: 'gauge', labels: g.labels ?? [] });
+  for (const h of metrics.histograms ?? []) {
+    defs.push({
+      name: h.name,
+      help: h.help,
+      kind: 'histogram',
+      labels: h.labels,
+      histogram: {
+        bucketType: h.bucket_type,
+        bucketMin: h.bucket_min ?? 0,
+        bucketMax: h.bucket_max ?? 0,
+        bucketMultiplier: h.bucket_multiplier ?? 1,
+        bucketKeys: h.bucket_keys ?? [],
+      },
+    });
+  }
+  return defs;
+}
+
+/** Problems binding a definition to its map (one line each); empty when it fits. */
+export function checkLayout(def: MetricDefinition, info: MapInfo | undefined): string[] {
+  if (!info)
+    return [
+      `metric ${def.name}: the object has no map named "${def.name}" (a metric reads the map of its name)`,
+    ];
+  const problems: string[] = [];
+  const keyLabels = keyLabelsOf(def, info);
+  const want = keyLabels.reduce((n, l) => n + l.size + (l.padding ?? 0), 0);
+  if (keyLabels.length === 0) {
+    if (info.keySize !== 4)
+      problems.push(
+        `metric ${def.name}: no labels, so map key must be u32 (4 bytes), but it is ${info.keySize} bytes`,
+      );
+  } else if (want !== info.keySize) {
+    problems.push(
+      `metric ${def.name}: label sizes and padding add up to ${want} bytes, but the map key is ${info.keySize} bytes`,
+    );
+  }
+  if (info.valueSize !== 8)
+    problems.push(`metric ${def.name}: map value must be 8 bytes (u64), but it is ${info.valueSize}`);
+  const cpu = def.labels.findIndex((l) => l.name === 'cpu');
+  if (cpu >= 0 && !info.perCpu)
+    problems.push(`metric ${def.name}: label "cpu" needs a per-CPU map, but ${def.name} is ${info.type}`);
+  return problems;
+}
+
+/**
+ * Labels that come from the key. On a per-CPU map a label named `cpu` comes
+ * from the CPU index instead — except for ebpf_exporter's own layout, where
+ * `cpu` is the last key label (size 2, appended by the exporter); we accept
+ * both: a `cpu` label is never read from the key bytes.
+ */
+function keyLabelsOf(def: MetricDefinition, info: MapInfo): LabelConfig[] {
+  return def.labels.filter((l) => !(info.perCpu && l.name === 'cpu'));
+}
+
+export class MetricReader {
+  readonly def: MetricDefinition;
+  private readonly map: BpfMap;
+  private readonly registry: DecoderRegistry;
+  private readonly keyLabels: readonly LabelConfig[];
+  private readonly cpuLabelAt: number;
+  private readonly pendingOf: readonly (readonly DecoderSpec[])[];
+  readonly startTimeMs: number;
+
+  constructor(def: MetricDefinition, map: BpfMap, registry: DecoderRegistry, startTimeMs: number) {
+    this.def = def;
+    this.map = map;
+    this.registry = registry;
+    this.startTimeMs = startTimeMs;
+    this.keyLabels = keyLabelsOf(def, map.info);
+    this.cpuLabelAt = map.info.perCpu ? def.labels.findIndex((l) => l.name === 'cpu') : -1;
+    this.pendingOf = def.labels.map((l) => l.decoders.map(toDecoderSpec));
+  }
+
+  read(stats: ReadStats): RawFamily {
+    const info = this.map.info;
+    const batch = this.map.readAll();
+    const points: RawPoint[] = [];
+    const noLabels = this.keyLabels.length === 0;
+    for (let i = 0; i < batch.count; i++) {
+      const key = batch.keys.subarray(i * info.keySize, (i + 1) * info.keySize);
+      if (noLabels && key.readUInt32LE(0) !== 0) continue;
+      const valueAt = i * info.valueStride;
+      let slots: LabelSlot[] | undefined;
+      try {
+        slots = this.decodeKey(key);
+      } catch (err) {
+        stats.decodeErrors++;
+        stats.lastDecodeError = err instanceof Error ? err.message : String(err);
+        continue;
+      }
+      if (!slots) {
+        stats.skipped++;
+        continue;
+      }
+      if (!info.perCpu) {
+        points.push({ labels: slots, value: u64(batch.values, valueAt) });
+        continue;
+      }
+      const step = Math.ceil(info.valueSize / 8) * 8;
+      if (this.cpuLabelAt < 0) {
+        let sum = 0;
+        for (let c = 0; c < info.numCpus; c++) sum += u64(batch.values, valueAt + c * step);
+        points.push({ labels: slots, value: sum });
+        continue;
+      }
+      for (let c = 0; c < info.numCpus; c++) {
+        const withCpu = slots.slice();
+        withCpu.splice(this.cpuLabelAt, 0, { name: 'cpu', value: String(c), pending: [] });
+        points.push({ labels: withCpu, value: u64(batch.values, valueAt + c * step) });
+      }
+    }
+    return {
+      name: this.def.name,
+      help: this.def.help,
+      kind: this.def.kind,
+      histogram: this.def.histogram,
+      startTimeMs: this.startTimeMs,
+      points,
+    };
+  }
+
+  /** Label slots of one key, or undefined when a decoder dropped the label set. */
+  private decodeKey(key: Buffer): LabelSlot[] | undefined {
+    const slots: LabelSlot[] = [];
+    let offset = 0;
+    for (let li = 0; li < this.def.labels.length; li++) {
+      const label = this.def.labels[li] as LabelConfig;
+      if (li === this.cpuLabelAt) continue;
+      // Copy: the batch buffer is reused by the next read.
+      const bytes = key.subarray(offset, offset + label.size).slice();
+      offset += label.size + (label.padding ?? 0);
+      const slot = resumeChain(
+        { name: label.name, value: bytes, pending: this.pendingOf[li] ?? [] },
+        this.registry,
+      );
+      if (slot === SKIP) return undefined;
+      slots.push(slot);
+    }
+    return slots;
+  }
+}
+
+/** A u64 counter as a number: exact up to 2^53, the nearest double above (never wrapped). */
+function u64(buf: Buffer, offset: number): number {
+  return Number(buf.readBigUInt64LE(offset));
+}
+
+export function toDecoderSpec(d: LabelConfig['decoders'][number]): DecoderSpec {
+  return { name: d.name, staticMap: d.static_map, allowUnknown: d.allow_unknown, regexps: d.regexps };
+}

@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import type { Host, Receiver } from '../../pipeline/component.ts';
+import type { HistogramPoint, MetricBatch, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
+import { assemble } from '../../pipeline/assemble.ts';
+import { SelfTelemetry } from '../../pipeline/telemetry.ts';
+import { isOneOf, loadedProgramNames } from '../../../test/helpers/agent.ts';
+import { ebpfReceiverFactory } from './factory.ts';
+import { configSchema } from './config.ts';
+import type { EbpfReceiver } from './receiver.ts';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const obj = (name: string): string => join(root, 'build', 'bpf', `${name}.bpf.o`);
+const logger = pino({ level: 'silent' });
+
+function host(telemetry = new SelfTelemetry()): Host {
+  return { logger, telemetry, pull: async () => undefined, ready: () => true };
+}
+
+async function receiver(raw: Record<string, unknown>): Promise<EbpfReceiver> {
+  const parsed = configSchema.parse(raw);
+  return (await ebpfReceiverFactory.create(
+    { id: 'ebpf/test', logger, configDir: root },
+    parsed,
+  )) as EbpfReceiver;
+}
+
+/** Poll now and return the assembled families. */
+async function read(r: Receiver): Promise<MetricFamily[]> {
+  let last: MetricBatch | undefined;
+  const sub = r.output$.subscribe((b) => (last = b));
+  await r.collectNow();
+  sub.unsubscribe();
+  assert.ok(last, 'no batch emitted');
+  return assemble(last.families);
+}
+
+test('exp2 histogram from write(2) sizes this process makes: exact buckets, sum and count', async () => {
+  const r = await receiver({
+    program: obj('write_sizes'),
+    metrics_file: 'test/bpf/write_sizes.yaml',
+    globals: { targ_tgid: process.pid },
+    poll_interval: '1h',
+  });
+  await r.start(host());
+  try {
+    const fd = openSync('/dev/null', 'w');
+    const before = (await read(r))[0]?.points[0] as HistogramPoint | undefined;
+    for (const size of [3, 1000, 1024, 5000]) writeSync(fd, Buffer.alloc(size));
+    const after = (await read(r))[0]?.points[0] as HistogramPoint;
+    closeSync(fd);
+    const delta = (i: number): number => (after.counts[i] ?? 0) - (before?.counts[i] ?? 0);
+    assert.deepEqual(after.boundaries.slice(0, 4), [1, 2, 4, 8]);
+    assert.equal(delta(2), 1, '3 → le 4');
+    assert.equal(delta(10), 2, '1000 and 1024 → le 1024');
+    assert.equal(delta(13), 1, '5000 → le 8192');
+    assert.equal(after.count - (before?.count ?? 0), 4);
+    assert.equal(after.sum - (before?.sum ?? 0), 3 + 1000 + 1024 + 5000);
+  } finally {
+    await r.shutdown();
+  }
+});
+
+test('hook fallback on this kernel: fentry fails to load, kprobe to attach, tracepoint runs and counts', async () => {
+  const telemetry = new SelfTelemetry();
+  const r = await receiver({
+    program: obj('hook_chain'),
+    metrics_file: 'test/bpf/hook_chain.yaml',
+    globals: { targ_tgid: process.pid },
+  });
+  await r.start(host(telemetry));
+  try {
+    assert.equal(r.hook, 'tracepoint');
+    const [fentry, kprobe, tracepoint] = r.attempts;
+    assert.equal(fentry?.hook, 'fentry');
+    assert.match(fentry?.reason ?? '', /EPERM \(operation not permitted\)/);
+    assert.equal(kprobe?.hook, 'kprobe');
+    assert.match(kprobe?.reason ?? '', /attach kprobe__getppid \(kprobe\/__do_sys_getppid\): .*E[A-Z]+ \(/);
+    assert.equal(tracepoint?.ok, true);
+    const attached = telemetry.snapshot().find((f) => f.name === 'ebpf_program_attached');
+    const series = new Map(
+      ((attached?.points ?? []) as ScalarPoint[]).map((p) => [
+        `${p.labels['hook']}:${p.labels['program']}`,
+        p,
+      ]),
+    );
+    assert.equal(series.get('fentry:fentry__getppid')?.labels['reason'], 'EPERM');
+    assert.equal(series.get('fentry:fentry__getppid')?.value, 0);
+    assert.match(series.get('kprobe:kprobe__getppid')?.labels['reason'] ?? '', /^E[A-Z]+$/);
+    assert.equal(series.get('kprobe:kprobe__getppid')?.value, 0);
+    assert.equal(series.get('tracepoint:tracepoint__getppid')?.labels['reason'], 'ok');
+    assert.equal(series.get('tracepoint:tracepoint__getppid')?.value, 1);
+
+    const count = async (): Promise<number> => ((await read(r))[0]?.points[0] as ScalarPoint).value;
+    const before = await count();
+    for (let i = 0; i < 25; i++) void process.ppid; // getppid(2) each time
+    assert.equal((await count()) - before, 25);
+  } finally {
+    await r.shutdown();
+    await r.shutdown();
+  }
+});
+
+test('a preference order from the config is honoured', async () => {
+  const r = await receiver({ program: 'timers', hooks: ['tracepoint', 'tp_btf'] });
+  await r.start(host());
+  try {
+    assert.equal(r.hook, 'tracepoint');
+  } finally {
+    await r.shutdown();
+  }
+});
+
+test('label sizes that do not add up to the key are an error at start, and nothing stays loaded', async () => {
+  const r = await receiver({
+    program: obj('hook_chain'),
+    metrics: {
+      counters: [
+        {
+          name: 'getppid_calls_total',
+          help: 'h',
+          labels: [{ name: 'a', size: 2, decoders: [{ name: 'uint' }] }],
+        },
+      ],
+    },
+  });
+  await assert.rejects(r.start(host()), (err: Error & { code?: string; details?: string[] }) => {
+    assert.equal(err.code, 'ERR_EBPF_LAYOUT');
+    assert.match(
+      err.details?.join('\n') ?? '',
+      /label sizes and padding add up to 2 bytes, but the map key is 4 bytes/,
+    );
+    return true;
+  });
+  assert.deepEqual(
+    loadedProgramNames().filter((n) => isOneOf(n, ['tracepoint__getppid'])),
+    [],
+    'the object was closed again',
+  );
+});

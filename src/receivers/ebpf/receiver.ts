@@ -1,0 +1,267 @@
+import { Subject } from 'rxjs';
+import type { Logger } from 'pino';
+import { CollectorError, messageOf } from '../../errors.ts';
+import type { BpfObject } from '../../native/index.ts';
+import type { Host, Receiver } from '../../pipeline/component.ts';
+import type { MetricBatch, RawFamily } from '../../pipeline/data.ts';
+import type { SelfFamily } from '../../pipeline/telemetry.ts';
+import { builtinDecoders } from '../../decoders/builtin.ts';
+import type { DecoderRegistry } from '../../decoders/decoder.ts';
+import { Kallsyms } from '../../kernel/kallsyms.ts';
+import { defaultHookOrder, type EbpfReceiverConfig } from './config.ts';
+import { loadWithFallback, type HookAttempt, type LoadOutcome } from './loader.ts';
+import { checkLayout, definitionsOf, MetricReader, type ReadStats } from './reader.ts';
+import type { ResolvedProgram } from './resolve.ts';
+
+const registry: DecoderRegistry = new Map(builtinDecoders.map((d) => [d.name, d]));
+
+export class EbpfReceiver implements Receiver {
+  readonly id: string;
+  private readonly config: EbpfReceiverConfig;
+  private readonly program: ResolvedProgram;
+  private readonly logger: Logger;
+  private readonly subject = new Subject<MetricBatch>();
+  readonly output$ = this.subject.asObservable();
+  private object: BpfObject | undefined;
+  private readers: MetricReader[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private decoderErrors: SelfFamily | undefined;
+  private readErrors: SelfFamily | undefined;
+  /** The hook set chosen at start ('' when the object has no sets). */
+  hook: string | undefined;
+  attempts: readonly HookAttempt[] = [];
+
+  constructor(id: string, config: EbpfReceiverConfig, program: ResolvedProgram, logger: Logger) {
+    this.id = id;
+    this.config = config;
+    this.program = program;
+    this.logger = logger;
+  }
+
+  /** Decoders the metric labels use that this receiver cannot run itself (a processor supplies them). */
+  get pendingDecoders(): string[] {
+    const m = this.program.metrics;
+    const labels = [...(m.counters ?? []), ...(m.gauges ?? []), ...(m.histograms ?? [])].flatMap(
+      (d) => d.labels ?? [],
+    );
+    return [...new Set(labels.flatMap((l) => l.decoders.map((d) => d.name)).filter((n) => !registry.has(n)))];
+  }
+
+  /** The config name as ebpf_exporter reports it (`timers` for ebpf/timers or program timers). */
+  get configName(): string {
+    return this.program.name;
+  }
+
+  async start(host: Host): Promise<void> {
+    const t = host.telemetry;
+    const attachedMetric = t.gauge(
+      'ebpf_program_attached',
+      'Whether a program is attached (1) or not (0), by the hook set tried and the reason',
+    );
+    t.gauge('enabled_configs', 'The set of enabled configs').set({ name: this.configName }, 1);
+    this.decoderErrors = t.counter('decoder_errors_total', 'How many times has decoders encountered errors');
+    this.decoderErrors.add({ config: this.configName }, 0);
+    this.readErrors = t.counter('map_read_errors_total', 'Map reads that failed, by config and map');
+
+    const outcome = this.load();
+    for (const a of outcome.attempts) {
+      const hook = a.hook || 'default';
+      for (const program of a.programs) {
+        const result = a.attached.find((r) => r.program === program);
+        const ok = a.ok && (result?.attached ?? false);
+        attachedMetric.set(
+          {
+            config: this.configName,
+            program,
+            hook,
+            reason: ok ? 'ok' : shortReason(result?.error ?? a.reason),
+          },
+          ok ? 1 : 0,
+        );
+      }
+    }
+    if (!outcome.object) {
+      const err = this.noHookError(outcome.attempts);
+      if (this.config.strict) throw err;
+      this.logger.error({ details: err.details }, `${err.message}: skipped, the rest of the pipeline runs`);
+      return;
+    }
+    this.object = outcome.object;
+    this.hook = outcome.hook;
+    try {
+      this.strictCheck(outcome.attempts);
+      this.bindReaders(outcome.object);
+    } catch (err) {
+      await this.shutdown();
+      throw err;
+    }
+    this.timer = setInterval(() => this.poll(), this.config.poll_interval);
+    this.poll();
+  }
+
+  /** validate --load: load, attach and check the definitions against the maps, then close. */
+  async check(): Promise<void> {
+    const outcome = this.load();
+    if (!outcome.object) throw this.noHookError(outcome.attempts);
+    try {
+      this.strictCheck(outcome.attempts);
+      this.readersFor(outcome.object);
+    } finally {
+      outcome.object.close();
+    }
+  }
+
+  /** Open, choose a hook set, load and attach; logs why each rejected set failed. */
+  private load(): LoadOutcome {
+    const outcome = loadWithFallback({
+      path: this.program.objectPath,
+      openOptions: this.config.btf_path ? { btfPath: this.config.btf_path } : {},
+      globals: this.globals(),
+      hookOrder: this.config.hooks ?? defaultHookOrder,
+    });
+    this.attempts = outcome.attempts;
+    for (const a of outcome.attempts) {
+      const hook = a.hook || 'default';
+      if (!a.ok)
+        this.logger.warn({ hook, reason: a.reason, details: a.details }, `hook set ${hook} rejected`);
+      for (const r of a.attached) {
+        if (a.ok && !r.attached)
+          this.logger.warn(
+            { program: r.program, reason: r.error, details: r.log },
+            `program ${r.program} did not attach`,
+          );
+      }
+    }
+    return outcome;
+  }
+
+  private noHookError(attempts: readonly HookAttempt[]): CollectorError {
+    return new CollectorError(
+      'ERR_EBPF_NO_HOOK',
+      `${this.id}: program ${this.configName} cannot run on this kernel`,
+      {
+        details: attempts.flatMap((a) => [
+          `${a.hook || 'default'}: ${a.reason ?? 'failed'}`,
+          ...(a.details ?? []).slice(-5).map((d) => `  ${d}`),
+        ]),
+      },
+    );
+  }
+
+  /** With `strict`, every program of the chosen set must be attached (ebpf_exporter's --config.strict). */
+  private strictCheck(attempts: readonly HookAttempt[]): void {
+    if (!this.config.strict) return;
+    const missed = attempts.filter((a) => a.ok).flatMap((a) => a.attached.filter((r) => !r.attached));
+    if (missed.length > 0) {
+      throw new CollectorError('ERR_EBPF_ATTACH_STRICT', `${this.id}: programs failed to attach (strict)`, {
+        details: missed.map((r) => `${this.configName}:${r.program}: ${r.error ?? 'failed'}`),
+      });
+    }
+  }
+
+  describe(): Record<string, unknown> {
+    const chosen = this.attempts.find((a) => a.ok);
+    return {
+      program: this.configName,
+      hook: chosen ? chosen.hook || 'default' : 'none',
+      attached: chosen?.attached.filter((a) => a.attached).map((a) => a.section) ?? [],
+      ...(chosen ? {} : { skipped: this.attempts.map((a) => `${a.hook || 'default'}: ${a.reason ?? ''}`) }),
+    };
+  }
+
+  async collectNow(): Promise<void> {
+    this.poll();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.readers = [];
+    this.object?.close();
+    this.object = undefined;
+    this.subject.complete();
+  }
+
+  private globals(): Record<string, number | bigint | boolean | Buffer> {
+    const out: Record<string, number | bigint | boolean | Buffer> = {};
+    for (const [k, v] of Object.entries(this.config.globals))
+      out[k] = typeof v === 'string' ? Buffer.from(`${v}\0`) : v;
+    const kaddrs = [...new Set([...this.config.kaddrs, ...this.program.kaddrs])];
+    if (kaddrs.length > 0) {
+      const ksyms = new Kallsyms();
+      for (const sym of kaddrs) {
+        const addr = ksyms.addressOf(sym);
+        if (addr === undefined) {
+          throw new CollectorError(
+            'ERR_EBPF_KADDR',
+            `kaddrs: symbol ${sym} is not in /proc/kallsyms (data symbols need CONFIG_KALLSYMS_ALL)`,
+          );
+        }
+        out[`kaddr_${sym}`] = addr;
+      }
+    }
+    return out;
+  }
+
+  private bindReaders(object: BpfObject): void {
+    this.readers = this.readersFor(object);
+    this.logger.info(
+      { hook: this.hook || 'default', maps: this.readers.map((r) => r.def.name) },
+      `program ${this.configName} attached`,
+    );
+  }
+
+  private readersFor(object: BpfObject): MetricReader[] {
+    const maps = new Map(object.maps().map((m) => [m.name, m]));
+    const defs = definitionsOf(this.program.metrics);
+    const problems = defs.flatMap((d) => checkLayout(d, maps.get(d.name)));
+    if (problems.length > 0) {
+      throw new CollectorError(
+        'ERR_EBPF_LAYOUT',
+        `${this.id}: metric definitions do not fit ${this.program.objectPath}`,
+        {
+          details: problems,
+        },
+      );
+    }
+    const now = Date.now();
+    return defs.map((d) => new MetricReader(d, object.map(d.name), registry, now));
+  }
+
+  private poll(): void {
+    if (this.stopped || !this.object) return;
+    const stats: ReadStats = { decodeErrors: 0, skipped: 0 };
+    const families: RawFamily[] = [];
+    for (const r of this.readers) {
+      try {
+        families.push(r.read(stats));
+      } catch (err) {
+        this.readErrors?.add({ config: this.configName, map: r.def.name });
+        this.logger.error({ map: r.def.name, err: messageOf(err) }, 'map read failed');
+      }
+    }
+    if (stats.decodeErrors > 0) {
+      this.decoderErrors?.add({ config: this.configName }, stats.decodeErrors);
+      this.logger.warn(
+        { count: stats.decodeErrors, last: stats.lastDecodeError },
+        'keys dropped by decode errors',
+      );
+    }
+    try {
+      this.subject.next({ source: this.id, config: this.configName, timeMs: Date.now(), families });
+    } catch (err) {
+      this.logger.error({ err: messageOf(err) }, 'pipeline failed on a batch');
+    }
+  }
+}
+
+function shortReason(reason: string | undefined): string {
+  if (!reason) return 'failed';
+  const m = /\b(E[A-Z0-9]+) \(/.exec(reason);
+  if (m?.[1]) return m[1];
+  const code = /\[(ERR_[A-Z_]+)\]/.exec(reason);
+  return code?.[1] ?? 'failed';
+}
