@@ -1,0 +1,168 @@
+import { z } from 'zod';
+import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
+import { describeInput, quote } from '../../config/describe.ts';
+import { configIssue, duration, parseHostPort } from '../../config/types.ts';
+
+/** Where to send: `host:port` (TLS unless `tls.insecure`), `http://host:port` or `https://host[:port]`. */
+export interface OtlpEndpoint {
+  /** `host:port` (or `host` when an https URL gives no port: gRPC then uses 443). IPv6 in brackets. */
+  readonly target: string;
+  /** From the scheme: `http` → false, `https` → true; undefined without a scheme (`tls.insecure` decides). */
+  readonly tls: boolean | undefined;
+}
+
+const ENDPOINT_EXPECTED = 'an endpoint like "otel-collector:4317" or "https://otel.example.com:4317"';
+
+/** Parse an endpoint, or give an error text. */
+export function parseEndpoint(text: string): OtlpEndpoint | string {
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(text);
+  if (scheme) {
+    const s = (scheme[1] as string).toLowerCase();
+    if (s !== 'http' && s !== 'https') return `the scheme must be http:// or https://, got "${s}://"`;
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      return 'not a valid URL';
+    }
+    if (url.hostname === '') return 'the host is missing';
+    if (url.pathname !== '/' && url.pathname !== '') return 'gRPC endpoints take no path; remove it';
+    if (url.search !== '' || url.hash !== '') return 'gRPC endpoints take no query or fragment';
+    if (url.username !== '' || url.password !== '') return 'put credentials in headers, not in the URL';
+    if (url.port === '' && s === 'http') return 'the port is missing (OTLP/gRPC listens on 4317)';
+    // url.host keeps IPv6 brackets and drops a default port, which gRPC would use anyway
+    return { target: url.port === '' ? url.hostname : `${url.hostname}:${url.port}`, tls: s === 'https' };
+  }
+  const hp = parseHostPort(text);
+  if (typeof hp === 'string') return hp;
+  if (hp.host === '') return 'the host is missing';
+  if (hp.port === 0) return 'the port must not be 0';
+  const host = hp.host.includes(':') ? `[${hp.host}]` : hp.host;
+  return { target: `${host}:${hp.port}`, tls: undefined };
+}
+
+function endpoint(): z.ZodType<OtlpEndpoint, unknown> {
+  return z.unknown().transform((input, ctx): OtlpEndpoint => {
+    if (input === undefined) {
+      return configIssue(ctx, input, C.missing, `missing required key; expected ${ENDPOINT_EXPECTED}`);
+    }
+    if (typeof input !== 'string') {
+      return configIssue(
+        ctx,
+        input,
+        C.type,
+        `expected ${ENDPOINT_EXPECTED}, got ${describeInput(input)}`,
+        ENDPOINT_EXPECTED,
+      );
+    }
+    const r = parseEndpoint(input.trim());
+    if (typeof r === 'string')
+      return configIssue(ctx, input, C.value, `expected ${ENDPOINT_EXPECTED}, got ${quote(input)}: ${r}`);
+    return r;
+  });
+}
+
+/** gRPC metadata keys (grpc-js lowercases them); `-bin` keys would need binary values, `grpc-` is reserved. */
+const HEADER_KEY = /^[0-9a-zA-Z_.-]+$/;
+/** Printable ASCII, as gRPC requires of text metadata. */
+const HEADER_VALUE = /^[\x20-\x7e]*$/;
+
+const headerKey = z.string().superRefine((key, ctx) => {
+  const problem = !HEADER_KEY.test(key)
+    ? 'may hold only letters, digits, "-", "_" and "."'
+    : key.toLowerCase().endsWith('-bin')
+      ? 'must not end in "-bin" (binary metadata is not supported)'
+      : key.toLowerCase().startsWith('grpc-')
+        ? 'must not start with "grpc-" (reserved by gRPC)'
+        : undefined;
+  if (problem) configIssue(ctx, key, C.value, `header name ${quote(key)} ${problem}`);
+});
+
+const headerValue = z
+  .string()
+  .regex(HEADER_VALUE, 'header values may hold only printable ASCII (gRPC text metadata)');
+
+const tlsSchema = z.strictObject({
+  /** Plaintext gRPC (no TLS) for an endpoint given without a scheme. */
+  insecure: z.boolean().default(false),
+  /** CA certificates (PEM) to verify the server with, instead of the system's. */
+  ca_file: z.string().min(1, 'give a path or remove the key').optional(),
+  /** Client certificate (PEM) for mutual TLS; needs key_file. */
+  cert_file: z.string().min(1, 'give a path or remove the key').optional(),
+  /** Client private key (PEM) for mutual TLS; needs cert_file. */
+  key_file: z.string().min(1, 'give a path or remove the key').optional(),
+});
+
+const retrySchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Wait before the first retry; each next wait is 1.5× longer (±50% jitter). */
+  initial_interval: duration({ minMs: 1 }).default(1_000),
+  /** Longest wait between two attempts. */
+  max_interval: duration({ minMs: 1 }).default(30_000),
+  /** Give up on a collection after this long since its first attempt. */
+  max_elapsed_time: duration({ minMs: 1 }).default(300_000),
+});
+
+export const configSchema = z
+  .strictObject({
+    /** The OTLP/gRPC receiver (required: a push exporter has no sensible default destination). */
+    endpoint: endpoint(),
+    tls: tlsSchema.prefault({}),
+    /** Sent as gRPC metadata with every export (e.g. an API key). */
+    headers: z.record(headerKey, headerValue).default({}),
+    /** gzip by default, as the Collector's otlp exporter: label-heavy metric payloads shrink several-fold. */
+    compression: z.enum(['gzip', 'none']).default('gzip'),
+    /** Deadline of one export attempt; also bounds the final export at shutdown. */
+    timeout: duration({ minMs: 1 }).default(10_000),
+    /** How often to collect and push. */
+    interval: duration({ minMs: 100 }).default(15_000),
+    retry_on_failure: retrySchema.prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    const tls = c.tls;
+    if (c.endpoint.tls === true && tls.insecure) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'insecure'],
+        input: tls.insecure,
+        message: 'insecure: true contradicts the https:// endpoint; use http:// or drop insecure',
+        params: { configCode: C.value },
+      });
+    }
+    const plaintext = c.endpoint.tls === false || (c.endpoint.tls === undefined && tls.insecure);
+    if (plaintext) {
+      for (const key of ['ca_file', 'cert_file', 'key_file'] as const) {
+        if (tls[key] === undefined) continue;
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tls', key],
+          input: tls[key],
+          message: `${key} needs TLS, but the endpoint is plaintext (${c.endpoint.tls === false ? 'http://' : 'insecure: true'})`,
+          params: { configCode: C.value },
+        });
+      }
+    }
+    if ((tls.cert_file === undefined) !== (tls.key_file === undefined)) {
+      const missing = tls.cert_file === undefined ? 'cert_file' : 'key_file';
+      const given = missing === 'cert_file' ? 'key_file' : 'cert_file';
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', given],
+        input: tls[given],
+        message: `${given} needs ${missing} too (mutual TLS takes both)`,
+        params: { configCode: C.value },
+      });
+    }
+    const r = c.retry_on_failure;
+    if (r.max_interval < r.initial_interval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retry_on_failure', 'max_interval'],
+        input: r.max_interval,
+        message: 'max_interval must not be shorter than initial_interval',
+        params: { configCode: C.value },
+      });
+    }
+  });
+
+export type OtlpExporterConfig = z.infer<typeof configSchema>;

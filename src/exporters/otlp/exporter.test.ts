@@ -1,0 +1,525 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createServer, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { pino } from 'pino';
+import { Subject } from 'rxjs';
+import type { Host } from '../../pipeline/component.ts';
+import type { MetricBatch, RawFamily, RawPoint } from '../../pipeline/data.ts';
+import { SelfTelemetry } from '../../pipeline/telemetry.ts';
+import {
+  attributesOf,
+  startOtlpReceiver,
+  TEMPORALITY,
+  type OtlpMetric,
+  type OtlpReceiver,
+} from '../../../test/helpers/otlp-receiver.ts';
+import { configSchema } from './config.ts';
+import { OtlpMetricsExporter } from './exporter.ts';
+import { channelCredentials } from './tls.ts';
+
+const UNAVAILABLE = 14;
+const INVALID_ARGUMENT = 3;
+
+const final = (labels: Record<string, string>, value: number): RawPoint => ({
+  labels: Object.entries(labels).map(([name, v]) => ({ name, value: v, pending: [] })),
+  value,
+});
+
+// Attach times with sub-second parts, to see the nanoseconds arrive exactly.
+const COUNTER_START_MS = 1_700_000_000_123;
+const HIST_START_MS = 1_700_000_100_456;
+
+function counterFamily(value = 5): RawFamily {
+  return {
+    name: 'timer_starts_total',
+    help: 'Timers started',
+    kind: 'counter',
+    startTimeMs: COUNTER_START_MS,
+    points: [
+      final({ function: 'tick_sched_timer' }, value),
+      // Larger than 32 bits: must travel as an exact int64.
+      final({ function: 'hrtimer_wakeup' }, 2 ** 40 + 7),
+      final({ function: 'tick_sched_timer' }, 1), // same label set: summed
+    ],
+  };
+}
+
+/** exp2 buckets 0..3 → bounds 1, 2, 4, 8 (+Inf); bucket key 4 carries the sum. */
+function histogramFamily(): RawFamily {
+  const b = (disk: string, bucket: number, value: number): RawPoint =>
+    final({ disk, bucket: String(bucket) }, value);
+  return {
+    name: 'bio_latency_seconds',
+    help: 'Block I/O latency',
+    kind: 'histogram',
+    histogram: { bucketType: 'exp2', bucketMin: 0, bucketMax: 3, bucketMultiplier: 1, bucketKeys: [] },
+    startTimeMs: HIST_START_MS,
+    points: [b('sda', 0, 1), b('sda', 1, 2), b('sda', 3, 4), b('sda', 4, 50)],
+  };
+}
+
+function batch(families: RawFamily[], source = 'ebpf/timers'): MetricBatch {
+  return { source, config: 'timers', timeMs: Date.now(), families };
+}
+
+interface TestHost extends Host {
+  pulls: number;
+  pull: () => Promise<void>;
+}
+
+interface Rig {
+  exporter: OtlpMetricsExporter;
+  host: TestHost;
+  telemetry: SelfTelemetry;
+  input: Subject<MetricBatch>;
+  count(result: 'success' | 'retry' | 'failure'): number | undefined;
+  dropped(): number | undefined;
+}
+
+const logger = pino({ level: 'silent' });
+
+function rig(endpoint: string, extra: Record<string, unknown> = {}, id = 'otlp'): Rig {
+  const config = configSchema.parse({
+    endpoint: `http://${endpoint}`,
+    interval: '1h', // tests drive collections with tick() unless they test the timer
+    timeout: '2s',
+    retry_on_failure: { initial_interval: '20ms', max_interval: '50ms' },
+    ...extra,
+  });
+  const exporter = new OtlpMetricsExporter(
+    id,
+    config,
+    channelCredentials(config, '.', 'exporters.otlp'),
+    logger,
+  );
+  const telemetry = new SelfTelemetry();
+  const host: TestHost = {
+    logger,
+    telemetry,
+    pulls: 0,
+    pull: async () => {
+      host.pulls++;
+    },
+    ready: () => true,
+  };
+  const input = new Subject<MetricBatch>();
+  exporter.consume(input);
+  return {
+    exporter,
+    host,
+    telemetry,
+    input,
+    count: (result) => telemetry.counter('otlp_exports_total', '').value({ exporter: id, result }),
+    dropped: () => telemetry.counter('otlp_export_dropped_total', '').value({ exporter: id }),
+  };
+}
+
+function byName(metrics: OtlpMetric[], name: string): OtlpMetric {
+  const m = metrics.find((x) => x.name === name);
+  assert.ok(m, `metric ${name} not in ${metrics.map((x) => x.name).join(', ')}`);
+  return m;
+}
+
+const nanos = (ms: number): string => (BigInt(ms) * 1_000_000n).toString();
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(10);
+  }
+}
+
+describe('otlp exporter against a real OTLP/gRPC receiver', () => {
+  let receiver: OtlpReceiver;
+  before(async () => {
+    receiver = await startOtlpReceiver();
+  });
+  after(async () => {
+    await receiver.close();
+  });
+  const fresh = async (): Promise<void> => {
+    await receiver.close();
+    receiver = await startOtlpReceiver();
+  };
+
+  it('sends a counter and a histogram: names, attributes, int values, cumulative, start = attach time', async () => {
+    await fresh();
+    const r = rig(receiver.endpoint, {
+      headers: { 'x-scope-orgid': 'node-team', authorization: 'Bearer t0k' },
+    });
+    await r.exporter.start(r.host);
+    r.input.next(batch([counterFamily(), histogramFamily()]));
+    const before = Date.now();
+    await r.exporter.tick();
+    const [call] = await receiver.waitForCalls(1);
+    assert.ok(call);
+    assert.equal(r.host.pulls, 1, 'pulled fresh map data before the export');
+
+    const metrics = receiver.metricsOf(call);
+    const counter = byName(metrics, 'timer_starts_total');
+    assert.equal(counter.description, 'Timers started');
+    assert.equal(counter.sum?.aggregationTemporality, TEMPORALITY.CUMULATIVE);
+    assert.equal(counter.sum?.isMonotonic, true);
+    const points = (counter.sum?.dataPoints ?? []).map((p) => ({
+      attrs: attributesOf(p.attributes),
+      asInt: p.asInt,
+      asDouble: p.asDouble,
+      start: p.startTimeUnixNano,
+    }));
+    assert.deepEqual(points, [
+      {
+        attrs: { function: 'tick_sched_timer' },
+        asInt: '6',
+        asDouble: undefined,
+        start: nanos(COUNTER_START_MS),
+      },
+      {
+        attrs: { function: 'hrtimer_wakeup' },
+        asInt: String(2 ** 40 + 7),
+        asDouble: undefined,
+        start: nanos(COUNTER_START_MS),
+      },
+    ]);
+    const t = BigInt(counter.sum?.dataPoints?.[0]?.timeUnixNano ?? '0') / 1_000_000n;
+    assert.ok(t >= BigInt(before) - 1n && t <= BigInt(Date.now()), 'time = collection time');
+
+    const hist = byName(metrics, 'bio_latency_seconds');
+    assert.equal(hist.histogram?.aggregationTemporality, TEMPORALITY.CUMULATIVE);
+    const [hp] = hist.histogram?.dataPoints ?? [];
+    assert.ok(hp);
+    assert.deepEqual(attributesOf(hp.attributes), { disk: 'sda' });
+    assert.deepEqual(hp.explicitBounds, [1, 2, 4, 8]);
+    assert.deepEqual(hp.bucketCounts, ['1', '2', '0', '4', '0']);
+    assert.equal(hp.count, '7');
+    assert.equal(hp.sum, 50);
+    assert.equal(hp.startTimeUnixNano, nanos(HIST_START_MS));
+
+    // The agent's own metrics travel too, and the resource names the agent.
+    const self = byName(metrics, 'otlp_exports_total');
+    assert.ok(self.sum?.dataPoints?.some((p) => attributesOf(p.attributes)['result'] === 'success'));
+    assert.equal(
+      attributesOf(call.request.resourceMetrics?.[0]?.resource?.attributes)['service.name'],
+      'ebpf-collector',
+    );
+
+    // Headers arrive as gRPC metadata.
+    assert.equal(call.metadata['x-scope-orgid'], 'node-team');
+    assert.equal(call.metadata['authorization'], 'Bearer t0k');
+    assert.match(call.metadata['user-agent'] ?? '', /^ebpf-collector OTel-OTLP-Exporter-JavaScript\//);
+
+    await r.exporter.idle();
+    assert.equal(r.count('success'), 1);
+    assert.equal(r.count('failure'), 0);
+    await r.exporter.shutdown();
+  });
+
+  it('compresses with gzip by default, and not with compression: none', async () => {
+    // A label-heavy payload, as kernel metrics are.
+    const many: RawFamily = {
+      name: 'syscalls_total',
+      help: 'h',
+      kind: 'counter',
+      startTimeMs: COUNTER_START_MS,
+      points: Array.from({ length: 400 }, (_, i) =>
+        final({ comm: `kworker/u16:${i % 7}`, syscall: `syscall_number_${i}`, container: 'a'.repeat(40) }, i),
+      ),
+    };
+    const wire: Record<string, { wire: number; protobuf: number }> = {};
+    for (const compression of ['gzip', 'none'] as const) {
+      await fresh();
+      const r = rig(receiver.endpoint, compression === 'gzip' ? {} : { compression });
+      await r.exporter.start(r.host);
+      r.input.next(batch([many]));
+      await r.exporter.tick();
+      const [call] = await receiver.waitForCalls(1);
+      await r.exporter.shutdown();
+      wire[compression] = { wire: receiver.wireBytesIn(), protobuf: call?.bytes ?? 0 };
+    }
+    const gz = wire['gzip'] as { wire: number; protobuf: number };
+    const plain = wire['none'] as { wire: number; protobuf: number };
+    assert.ok(gz.protobuf > 20_000, `payload ${gz.protobuf} bytes`);
+    assert.ok(gz.wire < gz.protobuf / 3, `gzip: ${gz.wire} bytes on the wire for ${gz.protobuf} of protobuf`);
+    assert.ok(plain.wire > plain.protobuf, `none: ${plain.wire} bytes on the wire for ${plain.protobuf}`);
+  });
+
+  it('pushes on the interval by itself', async () => {
+    await fresh();
+    const r = rig(receiver.endpoint, { interval: '100ms' });
+    await r.exporter.start(r.host);
+    r.input.next(batch([counterFamily()]));
+    await receiver.waitForCalls(2, 3_000);
+    assert.ok(r.host.pulls >= 2);
+    await r.exporter.shutdown();
+  });
+
+  it('retries UNAVAILABLE with backoff until the data arrives', async () => {
+    await fresh();
+    const r = rig(receiver.endpoint);
+    await r.exporter.start(r.host);
+    receiver.failNext(UNAVAILABLE, UNAVAILABLE);
+    r.input.next(batch([counterFamily()]));
+    await r.exporter.tick();
+    const calls = await receiver.waitForCalls(3);
+    await r.exporter.idle();
+    assert.deepEqual(
+      calls.map((c) => c.answered),
+      [UNAVAILABLE, UNAVAILABLE, 0],
+    );
+    const last = calls[2];
+    assert.ok(last);
+    assert.ok(
+      receiver.metricsOf(last).some((m) => m.name === 'timer_starts_total'),
+      'the data arrived',
+    );
+    assert.equal(r.count('retry'), 2);
+    assert.equal(r.count('success'), 1);
+    assert.equal(r.count('failure'), 0);
+    assert.equal(r.dropped(), 0);
+    await r.exporter.shutdown();
+  });
+
+  it('a retry sends the newest collection; the superseded one is counted as dropped', async () => {
+    await fresh();
+    const r = rig(receiver.endpoint, {
+      retry_on_failure: { initial_interval: '300ms', max_interval: '300ms' },
+    });
+    await r.exporter.start(r.host);
+    receiver.failNext(UNAVAILABLE);
+    r.input.next(batch([counterFamily(5)]));
+    await r.exporter.tick();
+    await receiver.waitForCalls(1);
+    // During the backoff wait a newer collection comes in.
+    r.input.next(batch([counterFamily(100)]));
+    await r.exporter.tick();
+    const calls = await receiver.waitForCalls(2);
+    await r.exporter.idle();
+    const value = (i: number): string | undefined =>
+      byName(receiver.metricsOf(calls[i] as (typeof calls)[number]), 'timer_starts_total').sum
+        ?.dataPoints?.[0]?.asInt;
+    assert.equal(value(0), '6');
+    assert.equal(value(1), '101', 'the retry carried the newer data');
+    await delay(100);
+    assert.equal(receiver.calls.length, 2, 'the old collection is not sent after the new one');
+    assert.equal(r.dropped(), 1);
+    assert.equal(r.count('retry'), 1);
+    assert.equal(r.count('success'), 1);
+    await r.exporter.shutdown();
+  });
+
+  it('does not retry INVALID_ARGUMENT: one call, counted as a failure', async () => {
+    await fresh();
+    const r = rig(receiver.endpoint);
+    await r.exporter.start(r.host);
+    receiver.failNext(INVALID_ARGUMENT);
+    r.input.next(batch([counterFamily()]));
+    await r.exporter.tick();
+    await receiver.waitForCalls(1);
+    await r.exporter.idle();
+    await delay(150); // longer than several retry intervals
+    assert.equal(receiver.calls.length, 1);
+    assert.equal(r.count('failure'), 1);
+    assert.equal(r.count('retry'), 0);
+    assert.equal(r.dropped(), 1);
+    await r.exporter.shutdown();
+  });
+
+  it('retry_on_failure.enabled: false sends once', async () => {
+    await fresh();
+    const r = rig(receiver.endpoint, { retry_on_failure: { enabled: false } });
+    await r.exporter.start(r.host);
+    receiver.failNext(UNAVAILABLE);
+    r.input.next(batch([counterFamily()]));
+    await r.exporter.tick();
+    await receiver.waitForCalls(1);
+    await r.exporter.idle();
+    assert.equal(receiver.calls.length, 1);
+    assert.equal(r.count('failure'), 1);
+    await r.exporter.shutdown();
+  });
+
+  it('shutdown makes a final export of the latest data, then closes', async () => {
+    await fresh();
+    const r = rig(receiver.endpoint);
+    await r.exporter.start(r.host);
+    r.input.next(batch([counterFamily(41)]));
+    await r.exporter.shutdown();
+    assert.equal(receiver.calls.length, 1);
+    assert.equal(
+      byName(receiver.metricsOf(receiver.calls[0] as (typeof receiver.calls)[number]), 'timer_starts_total')
+        .sum?.dataPoints?.[0]?.asInt,
+      '42',
+    );
+    assert.equal(r.host.pulls, 0, 'no pull at shutdown: the receivers have stopped');
+    await r.exporter.tick(); // after shutdown: nothing
+    await delay(50);
+    assert.equal(receiver.calls.length, 1);
+  });
+
+  it('a retry wait does not hold shutdown up', async () => {
+    await fresh();
+    const r = rig(receiver.endpoint, {
+      retry_on_failure: { initial_interval: '30s', max_interval: '30s' },
+    });
+    await r.exporter.start(r.host);
+    receiver.failNext(UNAVAILABLE, UNAVAILABLE);
+    r.input.next(batch([counterFamily()]));
+    await r.exporter.tick();
+    await receiver.waitForCalls(1);
+    await waitFor(() => r.count('retry') === 1, 'the retry to be scheduled');
+    const t0 = Date.now();
+    await r.exporter.shutdown();
+    assert.ok(Date.now() - t0 < 1_000, `shutdown took ${Date.now() - t0}ms`);
+    // The final attempt was made once, not retried.
+    assert.equal(receiver.calls.length, 2);
+    assert.equal(r.count('failure'), 1);
+    assert.equal(r.dropped(), 2, 'the superseded collection and the failed final one');
+  });
+});
+
+describe('otlp exporter over TLS', () => {
+  // testdata/tls-{cert,key}.pem: a self-signed test certificate for localhost and 127.0.0.1 (100 years):
+  // openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 36500 -subj /CN=localhost \
+  //   -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout tls-key.pem -out tls-cert.pem
+  const testdata = join(import.meta.dirname, 'testdata');
+  const tls = {
+    cert: readFileSync(join(testdata, 'tls-cert.pem')),
+    key: readFileSync(join(testdata, 'tls-key.pem')),
+  };
+
+  function tlsRig(endpoint: string, extra: Record<string, unknown>): Rig {
+    const config = configSchema.parse({ endpoint, interval: '1h', timeout: '2s', ...extra });
+    const r = rig('127.0.0.1:1');
+    const exporter = new OtlpMetricsExporter(
+      'otlp',
+      config,
+      channelCredentials(config, testdata, 'exporters.otlp'),
+      logger,
+    );
+    exporter.consume(r.input);
+    return { ...r, exporter };
+  }
+
+  it('a host:port endpoint uses TLS; ca_file makes the server trusted', async () => {
+    const receiver = await startOtlpReceiver({ tls });
+    try {
+      const port = receiver.endpoint.split(':')[1];
+      const r = tlsRig(`localhost:${port}`, { tls: { ca_file: 'tls-cert.pem' } });
+      await r.exporter.start(r.host);
+      r.input.next(batch([counterFamily()]));
+      await r.exporter.tick();
+      const [call] = await receiver.waitForCalls(1);
+      assert.ok(call && receiver.metricsOf(call).some((m) => m.name === 'timer_starts_total'));
+      await r.exporter.idle();
+      assert.equal(r.count('success'), 1);
+      await r.exporter.shutdown();
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('without ca_file the self-signed server is not trusted: counted as a failure, nothing received', async () => {
+    const receiver = await startOtlpReceiver({ tls });
+    try {
+      const port = receiver.endpoint.split(':')[1];
+      const r = tlsRig(`https://localhost:${port}`, { retry_on_failure: { enabled: false } });
+      await r.exporter.start(r.host);
+      r.input.next(batch([counterFamily()]));
+      await r.exporter.tick();
+      await r.exporter.idle();
+      assert.equal(r.count('failure'), 1);
+      assert.equal(receiver.calls.length, 0);
+      assert.ok(receiver.wireBytesIn() > 0, 'it did connect');
+      await r.exporter.shutdown();
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe('otlp exporter without a receiver', () => {
+  it('an unreachable endpoint is counted, nothing throws, shutdown returns in time', async () => {
+    const port = await closedPort();
+    const r = rig(`127.0.0.1:${port}`, {
+      timeout: '500ms',
+      retry_on_failure: { initial_interval: '20ms', max_interval: '40ms', max_elapsed_time: '200ms' },
+    });
+    await r.exporter.start(r.host);
+    r.input.next(batch([counterFamily()]));
+    await r.exporter.tick();
+    await waitFor(() => r.count('failure') === 1, 'the export to give up');
+    assert.ok((r.count('retry') ?? 0) >= 2, `retries: ${r.count('retry')}`);
+    assert.equal(r.count('success'), 0);
+    assert.equal(r.dropped(), 1);
+    const t0 = Date.now();
+    await r.exporter.shutdown();
+    assert.ok(Date.now() - t0 < 700, `shutdown took ${Date.now() - t0}ms`);
+  });
+
+  it('a server that accepts but never answers: shutdown is bounded by timeout', async () => {
+    const sockets = new Set<Socket>();
+    const blackhole = createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+    const port = (blackhole.address() as { port: number }).port;
+    try {
+      const r = rig(`127.0.0.1:${port}`, { timeout: '400ms' });
+      await r.exporter.start(r.host);
+      r.input.next(batch([counterFamily()]));
+      await r.exporter.tick();
+      const t0 = Date.now();
+      await r.exporter.shutdown();
+      const took = Date.now() - t0;
+      assert.ok(took < 400 + 250, `shutdown took ${took}ms`);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => blackhole.close(() => resolve()));
+    }
+  });
+
+  it('shutdown is safe before start and twice', async () => {
+    const r = rig('127.0.0.1:4317');
+    await r.exporter.shutdown();
+    await r.exporter.shutdown();
+    await r.exporter.start(r.host); // after shutdown: does nothing
+    await r.exporter.tick();
+    assert.equal(r.host.pulls, 0);
+
+    const s = rig(`127.0.0.1:${await closedPort()}`, { timeout: '300ms' });
+    await s.exporter.start(s.host);
+    await Promise.all([s.exporter.shutdown(), s.exporter.shutdown()]);
+    await s.exporter.shutdown();
+  });
+
+  it('a failing pull still sends the last data read', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const r = rig(receiver.endpoint);
+      r.host.pull = async () => {
+        throw new Error('map read failed');
+      };
+      await r.exporter.start(r.host);
+      r.input.next(batch([counterFamily()]));
+      await r.exporter.tick();
+      const [call] = await receiver.waitForCalls(1);
+      assert.ok(call && receiver.metricsOf(call).some((m) => m.name === 'timer_starts_total'));
+      await r.exporter.shutdown();
+    } finally {
+      await receiver.close();
+    }
+  });
+});

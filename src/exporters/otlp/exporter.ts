@@ -1,0 +1,321 @@
+import { hostname } from 'node:os';
+import { Metadata, type ChannelCredentials } from '@grpc/grpc-js';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { Observable, Subscription } from 'rxjs';
+import type { Logger } from 'pino';
+import { messageOf } from '../../errors.ts';
+import type { Exporter, Host } from '../../pipeline/component.ts';
+import type { MetricBatch, MetricFamily } from '../../pipeline/data.ts';
+import { assemble, type AssembleStats } from '../../pipeline/assemble.ts';
+import { toMetricData } from '../../pipeline/otel.ts';
+import type { SelfFamily } from '../../pipeline/telemetry.ts';
+import type { OtlpExporterConfig } from './config.ts';
+import { backoffDelay, describeExportError, isRetryable, sleep } from './retry.ts';
+import { isPlaintext } from './tls.ts';
+
+/** One collection, ready to send. */
+interface Payload {
+  readonly metrics: ResourceMetrics;
+}
+
+/** The exporter's options type (its enums come from a package we do not depend on directly). */
+type GrpcExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricExporter>[0]>;
+
+type AttemptResult = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
+
+/**
+ * exporter `otlp`: keeps the latest batch of every source and, every `interval`, pulls
+ * fresh data, assembles it with the agent's own metrics and pushes it through
+ * @opentelemetry/exporter-metrics-otlp-grpc (which has no retry: this class adds it).
+ *
+ * Queue: at most one collection is being sent (with its retries) and at most one waits.
+ * Data is cumulative, so the newest collection supersedes older ones: a newer collection
+ * replaces the waiting one, and a retry sends the newest collection there is. Every
+ * collection discarded without being delivered is counted in otlp_export_dropped_total.
+ *
+ * After start nothing throws: failures are counted and logged. shutdown() makes one last
+ * attempt with the latest data, bounded by `timeout` as a whole, then closes the client.
+ */
+export class OtlpMetricsExporter implements Exporter {
+  private readonly id: string;
+  private readonly config: OtlpExporterConfig;
+  private readonly credentials: ChannelCredentials;
+  private readonly logger: Logger;
+  private readonly latest = new Map<string, MetricBatch>();
+  private readonly subscriptions: Subscription[] = [];
+  private readonly assembleStats: AssembleStats = { undecoded: 0, badBuckets: 0 };
+  private readonly abort = new AbortController();
+  private readonly resource: Resource;
+  private host: Host | undefined;
+  private client: OTLPMetricExporter | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private exports: SelfFamily | undefined;
+  private dropped: SelfFamily | undefined;
+  /** The collection waiting to be sent. */
+  private pending: Payload | undefined;
+  /** The send loop, while it runs. */
+  private sending: Promise<void> | undefined;
+  private collecting = false;
+  /** Set by shutdown: no more ticks, no more retries. */
+  private closing = false;
+  private stopped: Promise<void> | undefined;
+  /** Whether the last export failed (to log the change of state, not every failure). */
+  private failing = false;
+
+  constructor(id: string, config: OtlpExporterConfig, credentials: ChannelCredentials, logger: Logger) {
+    this.id = id;
+    this.config = config;
+    this.credentials = credentials;
+    this.logger = logger;
+    this.resource = resourceFromAttributes({ 'service.name': 'ebpf-collector', 'host.name': hostname() });
+  }
+
+  describe(): Record<string, unknown> {
+    return { otlp: `${isPlaintext(this.config) ? 'http' : 'https'}://${this.config.endpoint.target}` };
+  }
+
+  consume(input$: Observable<MetricBatch>): void {
+    this.subscriptions.push(
+      input$.subscribe({
+        next: (batch) => this.latest.set(batch.source, batch),
+        error: (err: unknown) => this.logger.error({ err: messageOf(err) }, 'metrics stream failed'),
+      }),
+    );
+  }
+
+  async start(host: Host): Promise<void> {
+    if (this.client || this.stopped) return;
+    this.host = host;
+    this.exports = host.telemetry.counter(
+      'otlp_exports_total',
+      'OTLP export attempts by result: success, retry (failed, will be retried), failure (failed, given up)',
+    );
+    this.dropped = host.telemetry.counter(
+      'otlp_export_dropped_total',
+      'Collections never delivered: replaced by a newer one, given up after failures, or left at shutdown',
+    );
+    for (const result of ['success', 'retry', 'failure']) this.exports.add({ exporter: this.id, result }, 0);
+    this.dropped.add({ exporter: this.id }, 0);
+
+    const metadata = new Metadata();
+    for (const [key, value] of Object.entries(this.config.headers)) metadata.set(key, value);
+    const plaintext = isPlaintext(this.config);
+    this.client = new OTLPMetricExporter({
+      // The scheme only shapes the address here; the credentials are given explicitly.
+      url: `${plaintext ? 'http' : 'https'}://${this.config.endpoint.target}`,
+      credentials: this.credentials,
+      metadata,
+      compression: this.config.compression as GrpcExporterOptions['compression'],
+      timeoutMillis: this.config.timeout,
+      userAgent: 'ebpf-collector',
+    });
+    this.timer = setInterval(() => void this.tick(), this.config.interval);
+    this.logger.info(
+      { endpoint: this.describe()['otlp'], interval_ms: this.config.interval },
+      'exporting metrics over OTLP/gRPC',
+    );
+  }
+
+  shutdown(): Promise<void> {
+    this.stopped ??= this.stop();
+    return this.stopped;
+  }
+
+  /**
+   * Collect now and send (used by the timer; tests call it to avoid waiting). Resolves when
+   * this collection has been handed to the queue, not when it is delivered.
+   */
+  async tick(): Promise<void> {
+    const host = this.host;
+    if (!host || this.closing || this.collecting) return;
+    this.collecting = true;
+    try {
+      await this.pull(host);
+      if (this.closing) return;
+      const payload = this.collect();
+      if (payload) this.enqueue(payload);
+    } catch (err) {
+      // Nothing here should throw; if it does, the agent keeps running.
+      this.logger.error({ err: messageOf(err) }, 'otlp collection failed');
+    } finally {
+      this.collecting = false;
+    }
+  }
+
+  /** Resolves when nothing is waiting or being sent (tests). */
+  async idle(): Promise<void> {
+    while (this.sending) await this.sending;
+  }
+
+  private async stop(): Promise<void> {
+    for (const s of this.subscriptions.splice(0)) s.unsubscribe();
+    const client = this.client;
+    if (!client) return;
+    const deadline = Date.now() + this.config.timeout;
+    this.closing = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.abort.abort(); // ends a retry wait at once; no more retries
+    // Final attempt with the latest data. No pull: pipelines stop upstream-first, so the
+    // receivers have already emitted their last batches.
+    const payload = this.collect();
+    if (payload) this.enqueue(payload);
+    if (!(await within(this.idle(), deadline - Date.now()))) {
+      this.logger.warn({ timeout_ms: this.config.timeout }, 'final OTLP export did not finish in time');
+      if (this.pending) {
+        this.pending = undefined;
+        this.drop();
+      }
+    }
+    // The client's shutdown waits for an export still in flight (at most its deadline);
+    // do not wait past ours — it closes the channel on its own once that settles.
+    const closed = client.shutdown().catch((err: unknown) => {
+      this.logger.debug({ err: messageOf(err) }, 'closing the OTLP client failed');
+    });
+    await within(closed, Math.max(0, deadline - Date.now()));
+  }
+
+  private async pull(host: Host): Promise<void> {
+    const pulled = (async () => host.pull())(); // a synchronous throw becomes a rejection
+    const logged = pulled.catch((err: unknown) => {
+      this.logger.warn({ err: messageOf(err) }, 'pull failed; sending the last data read');
+    });
+    if (!(await within(logged, this.config.timeout)))
+      this.logger.warn({ timeout_ms: this.config.timeout }, 'pull timed out; sending the last data read');
+  }
+
+  private collect(): Payload | undefined {
+    const now = Date.now();
+    const families: MetricFamily[] = [];
+    for (const batch of this.latest.values()) families.push(...assemble(batch.families, this.assembleStats));
+    if (this.host) families.push(...this.host.telemetry.snapshot());
+    if (families.length === 0) return undefined;
+    return {
+      metrics: {
+        resource: this.resource,
+        scopeMetrics: [{ scope: { name: 'ebpf-collector' }, metrics: toMetricData(families, now) }],
+      },
+    };
+  }
+
+  private enqueue(payload: Payload): void {
+    if (this.pending) this.drop(); // replaced by newer cumulative data
+    this.pending = payload;
+    this.sending ??= this.sendLoop().finally(() => {
+      this.sending = undefined;
+    });
+  }
+
+  private async sendLoop(): Promise<void> {
+    for (let payload = this.take(); payload; payload = this.take()) {
+      try {
+        await this.deliver(payload);
+      } catch (err) {
+        this.logger.error({ err: messageOf(err) }, 'otlp send failed unexpectedly');
+      }
+    }
+  }
+
+  private take(): Payload | undefined {
+    const p = this.pending;
+    this.pending = undefined;
+    return p;
+  }
+
+  /** Send one collection, retrying while the failure is retryable (with the newest data). */
+  private async deliver(first: Payload): Promise<void> {
+    const retry = this.config.retry_on_failure;
+    const startedMs = Date.now();
+    let payload = first;
+    for (let retries = 0; ; retries++) {
+      const result = await this.attempt(payload);
+      if (result.ok) {
+        this.count('success');
+        if (this.failing) this.logger.info('OTLP export recovered');
+        this.failing = false;
+        return;
+      }
+      const reason = describeExportError(result.error);
+      const delay = backoffDelay(retries, { initialMs: retry.initial_interval, maxMs: retry.max_interval });
+      const giveUp = !isRetryable(result.error)
+        ? 'not retryable'
+        : !retry.enabled
+          ? 'retry disabled'
+          : this.closing
+            ? 'shutting down'
+            : Date.now() + delay - startedMs > retry.max_elapsed_time
+              ? `retried for ${Date.now() - startedMs}ms (max_elapsed_time)`
+              : undefined;
+      if (giveUp) {
+        this.count('failure');
+        this.drop();
+        this.logFailure(`OTLP export failed (${giveUp}): ${reason}`, retries);
+        return;
+      }
+      this.count('retry');
+      this.logger.debug(
+        { err: reason, retry_in_ms: delay, attempt: retries + 1 },
+        'OTLP export failed; retrying',
+      );
+      if (!(await sleep(delay, this.abort.signal))) {
+        // Shutdown: its final attempt sends the latest data, which supersedes this.
+        this.drop();
+        return;
+      }
+      const newer = this.take();
+      if (newer) {
+        this.drop();
+        payload = newer;
+      }
+    }
+  }
+
+  private attempt(payload: Payload): Promise<AttemptResult> {
+    const client = this.client;
+    if (!client) return Promise.resolve({ ok: false, error: new Error('exporter not started') });
+    return new Promise((resolve) => {
+      try {
+        client.export(payload.metrics, (r: ExportResult) =>
+          resolve(r.code === ExportResultCode.SUCCESS ? { ok: true } : { ok: false, error: r.error }),
+        );
+      } catch (error) {
+        resolve({ ok: false, error });
+      }
+    });
+  }
+
+  private logFailure(message: string, retries: number): void {
+    // Warn on the change to failing; while it keeps failing, debug only (no log flood).
+    if (this.failing) this.logger.debug({ retries }, message);
+    else this.logger.warn({ retries }, message);
+    this.failing = true;
+  }
+
+  private count(result: 'success' | 'retry' | 'failure'): void {
+    this.exports?.add({ exporter: this.id, result });
+  }
+
+  private drop(): void {
+    this.dropped?.add({ exporter: this.id });
+  }
+}
+
+/** True if `p` settles within `ms`, false otherwise (never rejects; `p` keeps running). */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+  });
+  const settled = p.then(
+    () => true,
+    () => true,
+  );
+  try {
+    return await Promise.race([settled, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,69 @@
+import { status as grpcStatus } from '@grpc/grpc-js';
+
+/**
+ * Retry policy of the `otlp` exporter. The OTLP/gRPC exporter of opentelemetry-js has none
+ * (every gRPC error is a final FAILED after one attempt), so the exporter wraps it with this.
+ */
+
+/**
+ * gRPC codes the OTLP specification calls retryable: CANCELLED, DEADLINE_EXCEEDED,
+ * RESOURCE_EXHAUSTED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS.
+ */
+export const RETRYABLE_GRPC_CODES: ReadonlySet<number> = new Set([1, 4, 8, 10, 11, 14, 15]);
+
+/** The gRPC status code of an export error, when it has one (local errors have none). */
+export function grpcCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'number' && Number.isInteger(code) ? code : undefined;
+}
+
+export function isRetryable(err: unknown): boolean {
+  const code = grpcCode(err);
+  return code !== undefined && RETRYABLE_GRPC_CODES.has(code);
+}
+
+/** `UNAVAILABLE: No connection established` — the code by name, then the server's details. */
+export function describeExportError(err: unknown): string {
+  const code = grpcCode(err);
+  if (code === undefined) return err instanceof Error ? err.message : String(err);
+  const name = (grpcStatus as unknown as Record<number, string | undefined>)[code] ?? `code ${code}`;
+  const details = (err as { details?: unknown }).details;
+  return typeof details === 'string' && details !== '' ? `${name}: ${details}` : name;
+}
+
+export interface BackoffOptions {
+  readonly initialMs: number;
+  readonly maxMs: number;
+  /** Growth per attempt (the Collector's 1.5). */
+  readonly multiplier?: number;
+  /** Jitter: the wait is drawn from interval × [1 − r, 1 + r] (the Collector's 0.5). */
+  readonly randomization?: number;
+}
+
+/** Wait before retry number `retry` (0 for the first): exponential, capped, with jitter. */
+export function backoffDelay(
+  retry: number,
+  opts: BackoffOptions,
+  random: () => number = Math.random,
+): number {
+  const multiplier = opts.multiplier ?? 1.5;
+  const r = opts.randomization ?? 0.5;
+  const interval = Math.min(opts.initialMs * multiplier ** retry, opts.maxMs);
+  return Math.max(0, Math.round(interval * (1 - r + 2 * r * random())));
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts (never rejects). */
+export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,239 @@
+/**
+ * A real OTLP/gRPC metrics receiver for tests: a @grpc/grpc-js Server serving
+ * `opentelemetry.proto.collector.metrics.v1.MetricsService/Export` on 127.0.0.1, decoding
+ * requests with the protobufjs root of @opentelemetry/otlp-transformer 0.215.0 (the last
+ * line that shipped one; dev-dependency alias `otlp-proto-legacy`).
+ *
+ * Clients connect through a byte-counting TCP relay in front of the server, so a test can
+ * see what went over the wire (e.g. that gzip made the request smaller than its protobuf).
+ * Answers can be scripted: `failNext(UNAVAILABLE, UNAVAILABLE)` fails the next two calls.
+ */
+import { createRequire } from 'node:module';
+import { createServer, connect, type Server as NetServer, type Socket } from 'node:net';
+import {
+  Server,
+  ServerCredentials,
+  type Metadata,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
+
+const require = createRequire(import.meta.url);
+
+interface ProtoType {
+  decode(buf: Uint8Array): unknown;
+  encode(msg: object): { finish(): Uint8Array };
+  toObject(msg: unknown, opts: Record<string, unknown>): unknown;
+}
+const root = require('otlp-proto-legacy/build/src/generated/root') as {
+  opentelemetry: {
+    proto: {
+      collector: {
+        metrics: {
+          v1: { ExportMetricsServiceRequest: ProtoType; ExportMetricsServiceResponse: ProtoType };
+        };
+      };
+    };
+  };
+};
+const { ExportMetricsServiceRequest, ExportMetricsServiceResponse } =
+  root.opentelemetry.proto.collector.metrics.v1;
+
+// Decoded OTLP, as protobufjs toObject gives it with `longs: String` (64-bit values are strings).
+export interface KeyValue {
+  key: string;
+  value: { stringValue?: string; intValue?: string; doubleValue?: number; boolValue?: boolean };
+}
+export interface NumberDataPoint {
+  attributes?: KeyValue[];
+  startTimeUnixNano: string;
+  timeUnixNano: string;
+  asInt?: string;
+  asDouble?: number;
+}
+export interface HistogramDataPoint {
+  attributes?: KeyValue[];
+  startTimeUnixNano: string;
+  timeUnixNano: string;
+  count: string;
+  sum?: number;
+  bucketCounts?: string[];
+  explicitBounds?: number[];
+}
+export interface OtlpMetric {
+  name: string;
+  description?: string;
+  unit?: string;
+  sum?: { dataPoints?: NumberDataPoint[]; aggregationTemporality?: number; isMonotonic?: boolean };
+  gauge?: { dataPoints?: NumberDataPoint[] };
+  histogram?: { dataPoints?: HistogramDataPoint[]; aggregationTemporality?: number };
+}
+export interface ExportRequest {
+  resourceMetrics?: {
+    resource?: { attributes?: KeyValue[] };
+    scopeMetrics?: { scope?: { name?: string }; metrics?: OtlpMetric[] }[];
+  }[];
+}
+
+/** OTLP AggregationTemporality values on the wire. */
+export const TEMPORALITY = { DELTA: 1, CUMULATIVE: 2 } as const;
+
+export interface ReceivedExport {
+  readonly request: ExportRequest;
+  /** Request metadata (string values), as the server application sees it. */
+  readonly metadata: Record<string, string>;
+  /** Size of the (decompressed) protobuf request. */
+  readonly bytes: number;
+  /** The gRPC status code answered (0 = OK). */
+  readonly answered: number;
+}
+
+export interface OtlpReceiver {
+  /** `127.0.0.1:port` to give the exporter. */
+  readonly endpoint: string;
+  /** Every call, in order, including those answered with an error. */
+  readonly calls: ReceivedExport[];
+  /** Bytes clients sent over TCP (all connections). */
+  wireBytesIn(): number;
+  /** Answer the next calls with these gRPC status codes (one per call), then OK again. */
+  failNext(...codes: number[]): void;
+  /** Resolves when `n` calls have been received (rejects after `timeoutMs`). */
+  waitForCalls(n: number, timeoutMs?: number): Promise<ReceivedExport[]>;
+  /** All metrics of one call, flattened over resources and scopes. */
+  metricsOf(call: ReceivedExport): OtlpMetric[];
+  close(): Promise<void>;
+}
+
+const METHOD = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
+
+export interface OtlpReceiverOptions {
+  /** Serve TLS with this certificate chain and key (PEM). */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+}
+
+export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Promise<OtlpReceiver> {
+  const calls: ReceivedExport[] = [];
+  const failures: number[] = [];
+  const waiters: (() => void)[] = [];
+  let wireBytes = 0;
+
+  const identity = (b: Buffer): Buffer => b;
+  const service = {
+    Export: {
+      path: METHOD,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    },
+  } as ServiceDefinition;
+
+  const server = new Server();
+  server.addService(service, {
+    Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
+      const code = failures.shift() ?? 0;
+      let request: ExportRequest;
+      try {
+        request = ExportMetricsServiceRequest.toObject(ExportMetricsServiceRequest.decode(call.request), {
+          longs: String,
+          arrays: true,
+        }) as ExportRequest;
+      } catch (err) {
+        callback({ code: 3, details: `cannot decode: ${String(err)}` });
+        return;
+      }
+      calls.push({
+        request,
+        metadata: stringMetadata(call.metadata),
+        bytes: call.request.length,
+        answered: code,
+      });
+      for (const w of waiters.splice(0)) w();
+      if (code !== 0) callback({ code, details: `scripted failure ${code}` });
+      else callback(null, Buffer.from(ExportMetricsServiceResponse.encode({}).finish()));
+    },
+  });
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', serverCredentials(options), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
+  );
+
+  // The relay: count client → server bytes.
+  const sockets = new Set<Socket>();
+  const relay: NetServer = createServer((client) => {
+    const upstream = connect(grpcPort, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.on('data', (d: Buffer) => {
+      wireBytes += d.length;
+      upstream.write(d);
+    });
+    upstream.pipe(client);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const address = relay.address();
+  if (address === null || typeof address === 'string') throw new Error('relay has no TCP address');
+
+  return {
+    endpoint: `127.0.0.1:${address.port}`,
+    calls,
+    wireBytesIn: () => wireBytes,
+    failNext: (...codes) => {
+      failures.push(...codes);
+    },
+    async waitForCalls(n, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (calls.length < n) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`expected ${n} OTLP calls, got ${calls.length}`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+      return calls.slice(0, n);
+    },
+    metricsOf: (call) =>
+      (call.request.resourceMetrics ?? []).flatMap((rm) =>
+        (rm.scopeMetrics ?? []).flatMap((sm) => sm.metrics ?? []),
+      ),
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+      server.forceShutdown();
+    },
+  };
+}
+
+function serverCredentials(options: OtlpReceiverOptions): ServerCredentials {
+  const tls = options.tls;
+  if (!tls) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false);
+}
+
+function stringMetadata(md: Metadata): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(md.getMap())) out[k] = typeof v === 'string' ? v : v.toString('base64');
+  return out;
+}
+
+/** Attributes as a plain map of string values. */
+export function attributesOf(kvs: readonly KeyValue[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of kvs ?? []) out[kv.key] = kv.value.stringValue ?? JSON.stringify(kv.value);
+  return out;
+}
