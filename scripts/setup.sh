@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what is missing on a fresh Debian machine of this kind, then builds
+# the addon and the BPF objects. Idempotent: a second run does (almost) nothing.
+#   scripts/setup.sh          what the agent needs
+#   scripts/setup.sh --test   plus what the tests need (Prometheus' promtool, bpftrace)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+  say "must run as root: loading BPF programs needs CAP_BPF/CAP_PERFMON and /proc/kallsyms addresses need CAP_SYSLOG"
+  exit 1
+fi
+
+# 1. Debian packages.
+pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make g++ python3 pkg-config)
+[ "$want_test" = 1 ] && pkgs+=(prometheus)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's prometheus package starts a service we do not want; tests run their own.
+  if printf '%s\n' "${missing[@]}" | grep -qx prometheus; then
+    (systemctl disable --now prometheus prometheus-node-exporter 2>/dev/null || service prometheus stop 2>/dev/null || true) >/dev/null 2>&1
+  fi
+fi
+
+# 2. npm packages (Node 24 comes with them, as the devDependency `node`).
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+# 3. The N-API addon (rebuilt when a source is newer than the binary).
+addon=native/build/Release/ebpf_native.node
+if [ ! -f "$addon" ] || [ -n "$(find native -maxdepth 1 -newer "$addon" \( -name '*.cc' -o -name '*.h' -o -name '*.gyp' \) 2>/dev/null)" ]; then
+  say "building the native addon"
+  node-gyp rebuild --directory native --loglevel=error >/dev/null
+fi
+
+# 4. BPF objects (make rebuilds what changed; vmlinux.h comes from this kernel's BTF).
+if [ ! -r /sys/kernel/btf/vmlinux ]; then
+  say "this kernel has no /sys/kernel/btf/vmlinux: CO-RE needs BTF (CONFIG_DEBUG_INFO_BTF=y)"
+  exit 1
+fi
+make -s -C bpf

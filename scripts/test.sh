@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: set-up, format, types, lint, every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+export PATH="$PWD/node_modules/.bin:$PATH"
+echo "[test] node $(node --version)"
+prettier --check --log-level warn .
+tsc -p tsconfig.json
+eslint --max-warnings 0 .
+node --test --test-concurrency=1 --test-timeout=120000 "src/**/*.test.ts" "test/**/*.test.ts"

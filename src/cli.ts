@@ -1,0 +1,235 @@
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { config as rxConfig } from 'rxjs';
+import { pino } from 'pino';
+import { stringify } from 'yaml';
+import { CollectorError, CollectorErrors, messageOf } from './errors.ts';
+import { createLogger, type LogLevel } from './logger.ts';
+import { loadConfigFiles } from './config/load.ts';
+import { dropInConfig } from './dropin.ts';
+import { configJsonSchema } from './schema.ts';
+import {
+  agentConfigFrom,
+  buildAgent,
+  checkLoad,
+  loadAgentConfig,
+  startAgent,
+  type AgentConfig,
+} from './service.ts';
+
+/**
+ * The command line; the only module that exits the process.
+ * Exit codes: 0 success, 1 runtime failure, 2 configuration error.
+ */
+const EXIT_RUNTIME = 1;
+const EXIT_CONFIG = 2;
+
+const version = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+function reportAndExit(err: unknown, debug: boolean): never {
+  const errors =
+    err instanceof CollectorErrors ? err.errors : err instanceof CollectorError ? [err] : undefined;
+  if (errors) {
+    for (const e of errors) process.stderr.write(`${e.formatLong()}\n`);
+    if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    process.exit(errors.some(isConfigError) ? EXIT_CONFIG : EXIT_RUNTIME);
+  }
+  process.stderr.write(`${debug && err instanceof Error ? (err.stack ?? err.message) : messageOf(err)}\n`);
+  process.exit(EXIT_RUNTIME);
+}
+
+/** Problems a user fixes in a config file (exit 2), as opposed to what the kernel or machine refused (exit 1). */
+function isConfigError(e: CollectorError): boolean {
+  return (
+    /^ERR_CONFIG_/.test(e.code) ||
+    ['ERR_EBPF_METRICS_FILE', 'ERR_EBPF_LAYOUT', 'ERR_EBPF_KADDR'].includes(e.code)
+  );
+}
+
+interface RunOptions {
+  config?: string[];
+  logLevel?: LogLevel;
+  debug?: boolean;
+  'config.dir'?: string;
+  'config.names'?: string;
+  'config.check'?: boolean;
+  'config.strict'?: boolean;
+  'web.listenAddress'?: string;
+  'web.telemetryPath'?: string;
+  'btf.path'?: string;
+}
+
+/** The config from --config files, or from ebpf_exporter's flags. */
+async function configOf(opts: RunOptions): Promise<AgentConfig> {
+  if (opts['config.dir'] !== undefined || opts['config.names'] !== undefined) {
+    if (opts.config) throw usage('give either --config or --config.dir/--config.names, not both');
+    if (!opts['config.dir'] || !opts['config.names'])
+      throw usage('--config.dir and --config.names go together');
+    return agentConfigFrom(
+      dropInConfig({
+        dir: opts['config.dir'],
+        names: opts['config.names'].split(','),
+        listenAddress: opts['web.listenAddress'] ?? ':9435',
+        telemetryPath: opts['web.telemetryPath'] ?? '/metrics',
+        strict: opts['config.strict'] ?? false,
+        btfPath: opts['btf.path'],
+      }),
+    );
+  }
+  if (!opts.config || opts.config.length === 0)
+    throw usage("give --config FILE (or ebpf_exporter's --config.dir DIR --config.names a,b)");
+  return loadAgentConfig(opts.config);
+}
+
+function usage(message: string): CollectorError {
+  return new CollectorError('ERR_CONFIG_USAGE', message);
+}
+
+async function run(opts: RunOptions): Promise<void> {
+  const debug = opts.debug ?? false;
+  let config: AgentConfig;
+  try {
+    config = await configOf(opts);
+  } catch (err) {
+    reportAndExit(err, debug);
+  }
+  const logger = createLogger(opts.logLevel ?? (debug ? 'debug' : config.logLevel));
+  for (const w of config.warnings) logger.warn(w.format());
+  if (opts['config.check']) {
+    try {
+      await checkLoad(config, logger);
+    } catch (err) {
+      reportAndExit(err, debug);
+    }
+    logger.info('config check passed: every program loaded and attached');
+    process.exit(0);
+  }
+  // After start nothing may take the agent down: count, log, go on.
+  rxConfig.onUnhandledError = (err: unknown) =>
+    logger.error({ err: messageOf(err) }, 'unhandled error in a stream');
+  process.on('uncaughtException', (err) =>
+    logger.error({ err: debug ? err.stack : err.message }, 'uncaught exception'),
+  );
+  process.on('unhandledRejection', (err) => logger.error({ err: messageOf(err) }, 'unhandled rejection'));
+  // SIGUSR1 would open an unauthenticated inspector in this privileged process.
+  process.on('SIGUSR1', () => logger.warn('SIGUSR1 ignored: the inspector stays closed in the agent'));
+
+  let stopping = false;
+  const early = (signal: string): void => {
+    stopping = true;
+    logger.info({ signal }, 'signal during start: stopping after start');
+  };
+  process.once('SIGTERM', early);
+  process.once('SIGINT', early);
+  let agent;
+  try {
+    agent = await startAgent(config, logger);
+  } catch (err) {
+    reportAndExit(err, debug);
+  }
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
+  const stop = (signal: string): void => {
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown took longer than 20s; exiting');
+      process.exit(EXIT_RUNTIME);
+    }, 20_000);
+    force.unref();
+    agent.shutdown().then(
+      () => {
+        logger.info('stopped: every program detached');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err: messageOf(err) }, 'shutdown failed');
+        process.exit(EXIT_RUNTIME);
+      },
+    );
+  };
+  if (stopping) return stop('signal during start');
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+const program = new Command('ebpf-collector')
+  .description('Kernel observability pipelines built on eBPF')
+  .version(version, '-v, --version')
+  .showHelpAfterError()
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG))
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ ebpf-collector run --config pipelines/timers.yaml
+  $ ebpf-collector validate --config pipelines/default.yaml --load
+  $ ebpf-collector --config.dir=examples --config.names=timers,biolatency   # ebpf_exporter's command line`,
+  );
+
+const configOption = (): Option =>
+  new Option('-c, --config <file...>', 'pipeline YAML (repeat to merge; later files win)');
+
+program
+  .command('run', { isDefault: true })
+  .description('load, attach and serve the pipelines until SIGTERM or SIGINT (the default command)')
+  .addOption(configOption())
+  .addOption(
+    new Option('--log-level <level>', 'log level (overrides service.telemetry.logs.level)').choices([
+      'debug',
+      'info',
+      'warn',
+      'error',
+    ]),
+  )
+  .option('--debug', 'debug logs and stack traces')
+  .option('--config.dir <dir>', 'ebpf_exporter: directory with <name>.yaml and <name>.bpf.o')
+  .option('--config.names <names>', 'ebpf_exporter: comma-separated config names')
+  .option('--config.check', 'ebpf_exporter: load and attach, then exit')
+  .option('--config.strict', 'ebpf_exporter: fail when a program does not attach')
+  .option('--web.listen-address <addr>', 'ebpf_exporter: listen address', ':9435')
+  .option('--web.telemetry-path <path>', 'ebpf_exporter: metrics path', '/metrics')
+  .option('--btf.path <file>', 'ebpf_exporter: external BTF file')
+  .action((opts: RunOptions) => run(opts));
+
+program
+  .command('validate')
+  .description('check pipeline YAML and metric definitions; exit 2 on a problem')
+  .addOption(configOption().makeOptionMandatory())
+  .option('--load', 'also open, load and attach every referenced BPF object, then close it')
+  .action(async (opts: { config: string[]; load?: boolean }) => {
+    try {
+      const config = await loadAgentConfig(opts.config);
+      for (const w of config.warnings) process.stderr.write(`warning: ${w.format()}\n`);
+      const quiet = pino({ level: 'silent' });
+      if (opts.load) await checkLoad(config, quiet);
+      else await (await buildAgent(config, quiet)).shutdown();
+      process.stdout.write(`${opts.config.join(', ')}: valid${opts.load ? ', loaded and attached' : ''}\n`);
+    } catch (err) {
+      reportAndExit(err, false);
+    }
+  });
+
+program
+  .command('print-config')
+  .description('print the merged configuration with environment references expanded')
+  .addOption(configOption().makeOptionMandatory())
+  .action(async (opts: { config: string[] }) => {
+    try {
+      const loaded = await loadConfigFiles(opts.config);
+      agentConfigFrom(loaded);
+      process.stdout.write(stringify(loaded.value));
+    } catch (err) {
+      reportAndExit(err, false);
+    }
+  });
+
+program
+  .command('schema')
+  .description('print a JSON Schema of the configuration (for editors)')
+  .action(() => {
+    process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,112 @@
+import { dirname, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { CollectorError, CollectorErrors } from './errors.ts';
+import { loadConfigFiles, type LoadedConfig } from './config/load.ts';
+import { parseServiceConfig, type LogLevel } from './config/service.ts';
+import { validateComponentConfig } from './config/validate.ts';
+import { listOf, suggestion } from './config/describe.ts';
+import { factories } from './components.ts';
+import { Agent, typeOf, type ComponentConfigs, type PipelineSpec } from './pipeline/graph.ts';
+
+/**
+ * From config files to a running agent: load and merge the YAML, check the
+ * service shape and references, check every used component's config against
+ * its factory's schema — every problem at once, with positions.
+ */
+export interface AgentConfig {
+  readonly files: readonly string[];
+  readonly pipelines: readonly PipelineSpec[];
+  readonly components: ComponentConfigs;
+  readonly logLevel: LogLevel;
+  readonly warnings: readonly CollectorError[];
+  /** The merged, expanded source (for print-config). */
+  readonly loaded: LoadedConfig;
+}
+
+type Section = 'receivers' | 'processors' | 'exporters';
+
+export async function loadAgentConfig(paths: readonly string[]): Promise<AgentConfig> {
+  return agentConfigFrom(await loadConfigFiles(paths));
+}
+
+/** Check a loaded (merged, expanded) config; throws CollectorErrors with every problem. */
+export function agentConfigFrom(loaded: LoadedConfig): AgentConfig {
+  const { config, errors, warnings } = parseServiceConfig(loaded);
+  if (!config) throw new CollectorErrors(errors);
+  const problems: CollectorError[] = [...errors];
+  const pipelines: PipelineSpec[] = Object.entries(config.service.pipelines).map(([id, p]) => ({
+    id,
+    receivers: p.receivers,
+    processors: p.processors,
+    exporters: p.exporters,
+  }));
+  const components = {
+    receivers: new Map<string, { config: unknown; configDir: string }>(),
+    processors: new Map<string, { config: unknown; configDir: string }>(),
+    exporters: new Map<string, { config: unknown; configDir: string }>(),
+  };
+  for (const section of ['receivers', 'processors', 'exporters'] as const) {
+    const known = factories[section] as ReadonlyMap<string, { configSchema: import('zod').ZodType<unknown> }>;
+    for (const id of Object.keys(config[section])) {
+      const factory = known.get(typeOf(id));
+      if (!factory) {
+        problems.push(unknownType(loaded, section, id, [...known.keys()]));
+        continue;
+      }
+      const { value, errors: errs } = validateComponentConfig(factory.configSchema, loaded, [section, id]);
+      problems.push(...errs);
+      if (errs.length === 0)
+        components[section].set(id, { config: value, configDir: configDirOf(loaded, section, id) });
+    }
+  }
+  if (problems.length > 0) throw new CollectorErrors(problems);
+  return {
+    files: loaded.files,
+    pipelines,
+    components,
+    logLevel: config.service.telemetry.logs.level,
+    warnings,
+    loaded,
+  };
+}
+
+function unknownType(loaded: LoadedConfig, section: Section, id: string, known: string[]): CollectorError {
+  const type = typeOf(id);
+  return new CollectorError(
+    'ERR_CONFIG_UNKNOWN_TYPE',
+    `unknown ${section.slice(0, -1)} type "${type}"; expected one of ${listOf(known)}${suggestion(type, known)}`,
+    { position: loaded.positionOf([section, id], 'key'), path: `${section}.${id}` },
+  );
+}
+
+/** Relative paths in a component's config are relative to the file that defined it. */
+function configDirOf(loaded: LoadedConfig, section: Section, id: string): string {
+  const pos = loaded.positionOf([section, id], 'key');
+  return pos ? dirname(resolve(pos.file)) : process.cwd();
+}
+
+/** Create every component (no kernel work yet): what `validate` checks beyond the YAML. */
+export function buildAgent(config: AgentConfig, logger: Logger): Promise<Agent> {
+  return Agent.build(config.pipelines, config.components, factories, logger);
+}
+
+/**
+ * `validate --load` / `--config.check`: open, load and attach every referenced
+ * object, check the metric definitions against its maps, then close it all.
+ */
+export async function checkLoad(config: AgentConfig, logger: Logger): Promise<void> {
+  const agent = await buildAgent(config, logger);
+  try {
+    await agent.checkLoad();
+  } finally {
+    await agent.shutdown();
+  }
+}
+
+/** Build and start; one log line says what runs and where metrics are served. */
+export async function startAgent(config: AgentConfig, logger: Logger): Promise<Agent> {
+  const agent = await buildAgent(config, logger);
+  await agent.start();
+  logger.info(agent.describe(), 'agent started');
+  return agent;
+}
