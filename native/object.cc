@@ -202,6 +202,20 @@ Napi::Value NativeObject::Programs(const Napi::CallbackInfo& info) {
     const char* type = libbpf_bpf_prog_type_str(bpf_program__type(p));
     o.Set("type", type != nullptr ? type : "unknown");
     o.Set("autoload", Napi::Boolean::New(env, bpf_program__autoload(p)));
+    // Loaded programs: kernel id, tag and (with kernel.bpf_stats_enabled=1) run statistics.
+    int fd = bpf_program__fd(p);
+    if (fd >= 0) {
+      bpf_prog_info pinfo = {};
+      __u32 len = sizeof(pinfo);
+      if (bpf_obj_get_info_by_fd(fd, &pinfo, &len) == 0) {
+        char tag[2 * BPF_TAG_SIZE + 1];
+        for (int t = 0; t < BPF_TAG_SIZE; t++) snprintf(tag + 2 * t, 3, "%02x", pinfo.tag[t]);
+        o.Set("id", Napi::Number::New(env, pinfo.id));
+        o.Set("tag", std::string(tag));
+        o.Set("runCount", Napi::Number::New(env, static_cast<double>(pinfo.run_cnt)));
+        o.Set("runTimeNs", Napi::Number::New(env, static_cast<double>(pinfo.run_time_ns)));
+      }
+    }
     out.Set(i++, o);
   }
   return out;

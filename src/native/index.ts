@@ -345,7 +345,9 @@ class Spec implements ObjectSpec {
 }
 
 function programInfo(p: ProgramInfo): ProgramInfo {
-  return { name: p.name, section: p.section, type: p.type, autoload: p.autoload };
+  const live =
+    p.id === undefined ? {} : { id: p.id, tag: p.tag, runCount: p.runCount, runTimeNs: p.runTimeNs };
+  return { name: p.name, section: p.section, type: p.type, autoload: p.autoload, ...live };
 }
 
 function mapInfo(m: NativeMapInfo): MapInfo {

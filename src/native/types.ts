@@ -31,6 +31,12 @@ export interface ProgramInfo {
   /** libbpf's name for the program type, e.g. 'tracing', 'tracepoint'. */
   readonly type: string;
   readonly autoload: boolean;
+  /** Loaded programs only: the kernel's program id and tag (hex). */
+  readonly id?: number | undefined;
+  readonly tag?: string | undefined;
+  /** Loaded programs only: runs and time spent, counted while kernel.bpf_stats_enabled=1. */
+  readonly runCount?: number | undefined;
+  readonly runTimeNs?: number | undefined;
 }
 
 export interface AttachResult {

@@ -55,6 +55,21 @@ test("ebpf_exporter's command line runs unchanged and serves its metric names", 
         .sort(),
       ['timers', 'write_sizes'],
     );
+    const info = samples(body, 'ebpf_exporter_ebpf_program_info').find(
+      (s) => s.labels['program'] === 'count_write',
+    );
+    assert.equal(info?.value, 1);
+    assert.equal(info.labels['config'], 'write_sizes');
+    assert.match(info.labels['tag'] ?? '', /^[0-9a-f]{16}$/);
+    assert.match(info.labels['id'] ?? '', /^\d+$/);
+    const capacity = samples(body, 'ebpf_exporter_map_capacity').find(
+      (s) => s.labels['map'] === 'write_size_bytes',
+    );
+    assert.equal(capacity?.value, 22);
+    const entries = samples(body, 'ebpf_exporter_map_entries').find(
+      (s) => s.labels['map'] === 'write_size_bytes',
+    );
+    assert.ok(entries && entries.value > 0 && entries.value <= 22);
     const attached = samples(body, 'ebpf_exporter_ebpf_program_attached');
     assert.ok(
       attached.some((s) => s.labels['program'] === 'count_write' && s.value === 1),

@@ -101,6 +101,12 @@ export class MetricReader {
   private readonly cpuLabelAt: number;
   private readonly pendingOf: readonly (readonly DecoderSpec[])[];
   readonly startTimeMs: number;
+  /** Entries the last read found (for hash maps: live entries; arrays: max_entries). */
+  lastEntries = 0;
+
+  get capacity(): number {
+    return this.map.info.maxEntries;
+  }
 
   constructor(def: MetricDefinition, map: BpfMap, registry: DecoderRegistry, startTimeMs: number) {
     this.def = def;
@@ -115,6 +121,7 @@ export class MetricReader {
   read(stats: ReadStats): RawFamily {
     const info = this.map.info;
     const batch = this.map.readAll();
+    this.lastEntries = batch.count;
     const points: RawPoint[] = [];
     const noLabels = this.keyLabels.length === 0;
     for (let i = 0; i < batch.count; i++) {

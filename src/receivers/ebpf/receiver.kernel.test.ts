@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { Host, Receiver } from '../../pipeline/component.ts';
@@ -101,6 +101,33 @@ test('hook fallback on this kernel: fentry fails to load, kprobe to attach, trac
   } finally {
     await r.shutdown();
     await r.shutdown();
+  }
+});
+
+test('with kernel.bpf_stats_enabled=1 the program run count is reported per program id', async () => {
+  const sysctl = '/proc/sys/kernel/bpf_stats_enabled';
+  const saved = readFileSync(sysctl, 'utf8').trim();
+  writeFileSync(sysctl, '1');
+  const telemetry = new SelfTelemetry();
+  const r = await receiver({
+    program: obj('hook_chain'),
+    metrics_file: 'test/bpf/hook_chain.yaml',
+    globals: { targ_tgid: process.pid },
+  });
+  try {
+    await r.start(host(telemetry));
+    for (let i = 0; i < 40; i++) void process.ppid;
+    await read(r);
+    const snap = telemetry.snapshot();
+    const info = (snap.find((f) => f.name === 'ebpf_program_info')?.points ?? []) as ScalarPoint[];
+    const id = info.find((p) => p.labels['program'] === 'tracepoint__getppid')?.labels['id'];
+    assert.ok(id, 'program info carries the kernel id');
+    const runs = (snap.find((f) => f.name === 'ebpf_program_run_count_total')?.points ?? []) as ScalarPoint[];
+    const count = runs.find((p) => p.labels['id'] === id)?.value ?? 0;
+    assert.ok(count >= 40, `run count ${count}`);
+  } finally {
+    await r.shutdown();
+    writeFileSync(sysctl, saved);
   }
 });
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Subject } from 'rxjs';
 import type { Logger } from 'pino';
 import { CollectorError, messageOf } from '../../errors.ts';
@@ -28,6 +29,15 @@ export class EbpfReceiver implements Receiver {
   private stopped = false;
   private decoderErrors: SelfFamily | undefined;
   private readErrors: SelfFamily | undefined;
+  private stats:
+    | {
+        info: SelfFamily;
+        runCount: SelfFamily;
+        runTime: SelfFamily;
+        entries: SelfFamily;
+        capacity: SelfFamily;
+      }
+    | undefined;
   /** The hook set chosen at start ('' when the object has no sets). */
   hook: string | undefined;
   attempts: readonly HookAttempt[] = [];
@@ -63,6 +73,22 @@ export class EbpfReceiver implements Receiver {
     this.decoderErrors = t.counter('decoder_errors_total', 'How many times has decoders encountered errors');
     this.decoderErrors.add({ config: this.configName }, 0);
     this.readErrors = t.counter('map_read_errors_total', 'Map reads that failed, by config and map');
+    this.stats = {
+      info: t.gauge('ebpf_program_info', 'Info about ebpf programs'),
+      runCount: t.counter(
+        'ebpf_program_run_count_total',
+        'How many times has the program been executed (kernel.bpf_stats_enabled=1)',
+      ),
+      runTime: t.counter(
+        'ebpf_program_run_time_seconds',
+        'How long has the program been executing (kernel.bpf_stats_enabled=1)',
+      ),
+      entries: t.gauge('map_entries', 'Entries in a metric map at the last read (array maps: all slots)'),
+      capacity: t.gauge(
+        'map_capacity',
+        'max_entries of a metric map: entries reaching it means the map is full',
+      ),
+    };
 
     const outcome = this.load();
     for (const a of outcome.attempts) {
@@ -180,6 +206,10 @@ export class EbpfReceiver implements Receiver {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.readers = [];
+    if (this.stats) {
+      for (const f of [this.stats.info, this.stats.entries, this.stats.capacity])
+        f.remove({ config: this.configName });
+    }
     this.object?.close();
     this.object = undefined;
     this.subject.complete();
@@ -231,6 +261,26 @@ export class EbpfReceiver implements Receiver {
     return defs.map((d) => new MetricReader(d, object.map(d.name), registry, now));
   }
 
+  /** Per-program and per-map self-metrics, refreshed on every read. */
+  private programStats(): void {
+    const s = this.stats;
+    if (!s || !this.object) return;
+    const statsEnabled = bpfStatsEnabled();
+    for (const p of this.object.programs()) {
+      if (p.id === undefined) continue;
+      const id = String(p.id);
+      s.info.set({ config: this.configName, program: p.name, tag: p.tag ?? '', id }, 1);
+      if (statsEnabled) {
+        s.runCount.set({ id }, p.runCount ?? 0);
+        s.runTime.set({ id }, (p.runTimeNs ?? 0) / 1e9);
+      }
+    }
+    for (const r of this.readers) {
+      s.entries.set({ config: this.configName, map: r.def.name }, r.lastEntries);
+      s.capacity.set({ config: this.configName, map: r.def.name }, r.capacity);
+    }
+  }
+
   private poll(): void {
     if (this.stopped || !this.object) return;
     const stats: ReadStats = { decodeErrors: 0, skipped: 0 };
@@ -243,6 +293,7 @@ export class EbpfReceiver implements Receiver {
         this.logger.error({ map: r.def.name, err: messageOf(err) }, 'map read failed');
       }
     }
+    this.programStats();
     if (stats.decodeErrors > 0) {
       this.decoderErrors?.add({ config: this.configName }, stats.decodeErrors);
       this.logger.warn(
@@ -255,6 +306,14 @@ export class EbpfReceiver implements Receiver {
     } catch (err) {
       this.logger.error({ err: messageOf(err) }, 'pipeline failed on a batch');
     }
+  }
+}
+
+function bpfStatsEnabled(): boolean {
+  try {
+    return readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim() === '1';
+  } catch {
+    return false;
   }
 }
 
