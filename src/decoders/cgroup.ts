@@ -1,0 +1,30 @@
+import type { Cgroups } from '../kernel/cgroups.ts';
+import { DecodeError, type Decoder } from './decoder.ts';
+import { parseGoInt } from './numeric.ts';
+
+/**
+ * `cgroup`: a decimal cgroup id (chain after `uint`) → its cgroupfs path,
+ * mount point included ("/sys/fs/cgroup/unified/system.slice/x.service" on a
+ * hybrid host, "/sys/fs/cgroup/system.slice/x.service" on a pure v2 one);
+ * `unknown_cgroup_id:<id>` when no hierarchy has it. Strings as in
+ * ebpf_exporter (decoder/cgroup.go: `strconv.Atoi`, then
+ * `fmt.Sprintf("unknown_cgroup_id:%d", id)`; cgroup/walker.go yields the
+ * walked path). Unlike its walker we do not cache misses, so a cgroup created
+ * after a miss resolves on the next rescan.
+ */
+export function cgroupDecoder(cgroups: () => Cgroups): Decoder {
+  return {
+    name: 'cgroup',
+    decode(input) {
+      const id = parseGoInt('cgroup', input);
+      if (id <= 0n) return `unknown_cgroup_id:${id}`;
+      let path: string | undefined;
+      try {
+        path = cgroups().resolve(id);
+      } catch (err) {
+        throw new DecodeError('cgroup', `resolve cgroup id ${id}: ${(err as Error).message}`);
+      }
+      return path ?? `unknown_cgroup_id:${id}`;
+    },
+  };
+}
