@@ -17,7 +17,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # 1. Debian packages.
-pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make g++ python3 pkg-config)
+pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make g++ python3 pkg-config linux-libc-dev pci.ids)
 [ "$want_test" = 1 ] && pkgs+=(prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -54,3 +54,8 @@ if [ ! -r /sys/kernel/btf/vmlinux ]; then
   exit 1
 fi
 make -s -C bpf
+
+# 5. Decoder tables (errno, syscalls) generated from this machine's kernel headers.
+if [ ! -f build/tables/errno.json ] || [ ! -f build/tables/syscalls.json ]; then
+  node scripts/gen-tables.ts >/dev/null
+fi

@@ -5,13 +5,13 @@ import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { CollectorError, CollectorErrors, messageOf } from './errors.ts';
 import { createLogger, type LogLevel } from './logger.ts';
-import { loadConfigFiles } from './config/load.ts';
 import { dropInConfig } from './dropin.ts';
 import { configJsonSchema } from './schema.ts';
 import {
   agentConfigFrom,
   buildAgent,
   checkLoad,
+  effectiveConfig,
   loadAgentConfig,
   startAgent,
   type AgentConfig,
@@ -213,13 +213,14 @@ program
 
 program
   .command('print-config')
-  .description('print the merged configuration with environment references expanded')
+  .description(
+    'print the merged configuration with environment references expanded and defaults filled in (it validates again)',
+  )
   .addOption(configOption().makeOptionMandatory())
   .action(async (opts: { config: string[] }) => {
     try {
-      const loaded = await loadConfigFiles(opts.config);
-      agentConfigFrom(loaded);
-      process.stdout.write(stringify(loaded.value));
+      const config = await loadAgentConfig(opts.config);
+      process.stdout.write(stringify(effectiveConfig(config)));
     } catch (err) {
       reportAndExit(err, false);
     }

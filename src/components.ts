@@ -1,6 +1,7 @@
 import type { ExporterFactory } from './pipeline/component.ts';
 import type { Factories } from './pipeline/graph.ts';
-import { ebpfReceiverFactory } from './receivers/ebpf/factory.ts';
+import type { CollectorError, Position } from './errors.ts';
+import { checkEbpfReceiverConfig, ebpfReceiverFactory } from './receivers/ebpf/factory.ts';
 import { ksymProcessorFactory } from './processors/ksym/factory.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/factory.ts';
 import { otlpExporterFactory } from './exporters/otlp/factory.ts';
@@ -14,4 +15,23 @@ export const factories: Factories = {
     [otlpExporterFactory.type, otlpExporterFactory],
   ]),
   decoderProviders: new Map([['ksym', 'ksym']]),
+};
+
+/** Where a component's keys were written, for a config check's errors. */
+export interface ComponentKeys {
+  /** `receivers.<id>` */
+  readonly path: string;
+  positionOf(key: string): Position | undefined;
+}
+
+/** A check beyond a component's schema that needs files (metric definitions); run at config load. */
+export type ConfigCheck = (config: never, configDir: string, keys: ComponentKeys) => CollectorError[];
+
+/** Config checks by section and component type. */
+export const configChecks: Readonly<
+  Record<'receivers' | 'processors' | 'exporters', ReadonlyMap<string, ConfigCheck>>
+> = {
+  receivers: new Map<string, ConfigCheck>([[ebpfReceiverFactory.type, checkEbpfReceiverConfig]]),
+  processors: new Map(),
+  exporters: new Map(),
 };

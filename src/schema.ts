@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { factories } from './components.ts';
 import { serviceSchema } from './config/service.ts';
+import { writtenJsonSchema } from './config/types.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -10,6 +11,29 @@ function inputSchema(schema: z.ZodType): JsonSchema {
     io: 'input',
     unrepresentable: 'any',
     target: 'draft-2020-12',
+    override: (ctx) => {
+      const zs = ctx.zodSchema as unknown as z.ZodType;
+      // Our transforms (durations, addresses) describe their written form themselves.
+      const written = writtenJsonSchema(zs);
+      if (written) {
+        for (const k of Object.keys(ctx.jsonSchema)) delete (ctx.jsonSchema as JsonSchema)[k];
+        Object.assign(ctx.jsonSchema, structuredClone(written));
+        return;
+      }
+      // A key is required only when leaving it out fails: preprocessed keys (`telemetry:`,
+      // `processors:`) take a default that zod cannot see through the preprocess.
+      const def = (zs as unknown as { _zod: { def: { type: string; shape?: Record<string, z.ZodType> } } })
+        ._zod.def;
+      const required = (ctx.jsonSchema as JsonSchema)['required'];
+      if (def.type === 'object' && def.shape && Array.isArray(required)) {
+        const shape = def.shape;
+        const still = (required as string[]).filter(
+          (k) => !shape[k] || !shape[k].safeParse(undefined).success,
+        );
+        if (still.length > 0) (ctx.jsonSchema as JsonSchema)['required'] = still;
+        else delete (ctx.jsonSchema as JsonSchema)['required'];
+      }
+    },
   }) as JsonSchema;
   delete out['$schema'];
   return out;

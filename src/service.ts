@@ -2,10 +2,11 @@ import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { CollectorError, CollectorErrors } from './errors.ts';
 import { loadConfigFiles, type LoadedConfig } from './config/load.ts';
-import { parseServiceConfig, type LogLevel } from './config/service.ts';
+import { parseServiceConfig, type LogLevel, type ServiceConfig } from './config/service.ts';
+import { encodeConfig } from './config/types.ts';
 import { validateComponentConfig } from './config/validate.ts';
 import { listOf, suggestion } from './config/describe.ts';
-import { factories } from './components.ts';
+import { configChecks, factories } from './components.ts';
 import { Agent, typeOf, type ComponentConfigs, type PipelineSpec } from './pipeline/graph.ts';
 
 /**
@@ -21,6 +22,8 @@ export interface AgentConfig {
   readonly warnings: readonly CollectorError[];
   /** The merged, expanded source (for print-config). */
   readonly loaded: LoadedConfig;
+  /** The checked `service:` section, defaults applied. */
+  readonly service: ServiceConfig['service'];
 }
 
 type Section = 'receivers' | 'processors' | 'exporters';
@@ -55,8 +58,16 @@ export function agentConfigFrom(loaded: LoadedConfig): AgentConfig {
       }
       const { value, errors: errs } = validateComponentConfig(factory.configSchema, loaded, [section, id]);
       problems.push(...errs);
-      if (errs.length === 0)
-        components[section].set(id, { config: value, configDir: configDirOf(loaded, section, id) });
+      if (errs.length > 0) continue;
+      const configDir = configDirOf(loaded, section, id);
+      const check = configChecks[section].get(typeOf(id));
+      const checked =
+        check?.(value as never, configDir, {
+          path: `${section}.${id}`,
+          positionOf: (key) => loaded.positionOf([section, id, key]),
+        }) ?? [];
+      problems.push(...checked);
+      if (checked.length === 0) components[section].set(id, { config: value, configDir });
     }
   }
   if (problems.length > 0) throw new CollectorErrors(problems);
@@ -67,7 +78,28 @@ export function agentConfigFrom(loaded: LoadedConfig): AgentConfig {
     logLevel: config.service.telemetry.logs.level,
     warnings,
     loaded,
+    service: config.service,
   };
+}
+
+/**
+ * The merged, expanded and defaulted config in the form a user writes (durations as
+ * `15s`, addresses as `host:port`): what print-config shows; it validates again.
+ */
+export function effectiveConfig(config: AgentConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const section of ['receivers', 'processors', 'exporters'] as const) {
+    const known = factories[section] as ReadonlyMap<string, { configSchema: import('zod').ZodType<unknown> }>;
+    const entries = [...config.components[section]].map(([id, c]) => {
+      const schema = known.get(typeOf(id))?.configSchema;
+      return [id, schema ? encodeConfig(schema, c.config) : c.config] as const;
+    });
+    if (entries.length > 0) out[section] = Object.fromEntries(entries);
+  }
+  const extensions = config.loaded.value['extensions'];
+  if (extensions !== undefined && extensions !== null) out['extensions'] = extensions;
+  out['service'] = config.service;
+  return out;
 }
 
 function unknownType(loaded: LoadedConfig, section: Section, id: string, known: string[]): CollectorError {

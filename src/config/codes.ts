@@ -24,6 +24,8 @@ export const CONFIG_ERROR_CODES = {
   value: 'ERR_CONFIG_VALUE',
   componentId: 'ERR_CONFIG_COMPONENT_ID',
   reference: 'ERR_CONFIG_REFERENCE',
+  /** A regexp that does not compile, or uses what Go's RE2 (ebpf_exporter) lacks. */
+  regexp: 'ERR_CONFIG_REGEXP',
   /** Warning: a component is defined but no pipeline uses it. */
   unused: 'ERR_CONFIG_UNUSED',
 } as const;

@@ -54,12 +54,20 @@ export interface LoadedConfig {
    * path does not exist (or, for `'key'`, when the node is a list item or the root).
    */
   positionOf(path: ConfigPath, which?: 'key' | 'value'): Position | undefined;
+  /**
+   * Where character `offset` of the string value at `path` was written, when the source
+   * shows the value verbatim on one line (plain or quoted without escapes); otherwise the
+   * value's own position.
+   */
+  positionInText(path: ConfigPath, offset: number): Position | undefined;
 }
 
 /** Position tree parallel to the data. */
 interface PosNode {
   key?: Position | undefined;
   value: Position;
+  /** Column of the string value's first character, when the source shows it verbatim. */
+  textCol?: number | undefined;
   children?: Map<PathSegment, PosNode>;
 }
 
@@ -127,15 +135,25 @@ function makeLoaded(root: Loaded, files: readonly string[]): LoadedConfig {
     value: root.value as Record<string, unknown>,
     files,
     positionOf(path, which = 'value') {
-      let node: PosNode | undefined = root.pos;
-      for (const seg of path) {
-        const kids: Map<PathSegment, PosNode> | undefined = node.children;
-        node = kids?.get(seg) ?? (typeof seg === 'number' ? kids?.get(String(seg)) : kids?.get(Number(seg)));
-        if (!node) return undefined;
-      }
-      return which === 'key' ? node.key : node.value;
+      const node = nodeAt(root.pos, path);
+      return which === 'key' ? node?.key : node?.value;
+    },
+    positionInText(path, offset) {
+      const node = nodeAt(root.pos, path);
+      if (node?.textCol === undefined) return node?.value;
+      return { ...node.value, col: node.textCol + offset };
     },
   };
+}
+
+function nodeAt(root: PosNode, path: ConfigPath): PosNode | undefined {
+  let node: PosNode | undefined = root;
+  for (const seg of path) {
+    const kids: Map<PathSegment, PosNode> | undefined = node.children;
+    node = kids?.get(seg) ?? (typeof seg === 'number' ? kids?.get(String(seg)) : kids?.get(Number(seg)));
+    if (!node) return undefined;
+  }
+  return node;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -442,7 +460,7 @@ function walk(node: unknown, depth: number, ctx: WalkCtx, here: Position): Loade
     const r = walk(target, depth, ctx, pos);
     // The aliased value as a whole is "written" where the alias is; its inner keys keep
     // the positions of the anchored node.
-    return { value: r.value, pos: { ...r.pos, value: pos } };
+    return { value: r.value, pos: { ...r.pos, value: pos, textCol: undefined } };
   }
 
   if (isScalar(node)) {
@@ -461,8 +479,14 @@ function walk(node: unknown, depth: number, ctx: WalkCtx, here: Position): Loade
       );
       return { value: null, pos: { value: pos } };
     }
-    if (typeof value === 'string') value = expandScalar(value, node.type, node.range ?? [0, 0, 0], ctx, pos);
-    return { value, pos: { value: pos } };
+    let textCol: number | undefined;
+    if (typeof value === 'string') {
+      const raw = value;
+      value = expandScalar(value, node.type, node.range ?? [0, 0, 0], ctx, pos);
+      textCol =
+        value === raw ? verbatimColumn(raw, node.type, node.range ?? undefined, ctx.text, pos) : undefined;
+    }
+    return { value, pos: { value: pos, textCol } };
   }
 
   if (isMap(node) || isSeq(node)) {
@@ -503,6 +527,23 @@ function walk(node: unknown, depth: number, ctx: WalkCtx, here: Position): Loade
 
   // Unknown node kind (should not happen with the core schema).
   return { value: null, pos: { value: here } };
+}
+
+/** Column of a string scalar's first character when its source is the value itself on one line. */
+function verbatimColumn(
+  value: string,
+  style: string | undefined,
+  range: readonly [number, number, number] | undefined,
+  text: string,
+  pos: Position,
+): number | undefined {
+  if (!range) return undefined;
+  const src = text.slice(range[0], range[1]);
+  if (src.includes('\n')) return undefined;
+  if (style === 'PLAIN' && src === value) return pos.col;
+  if ((style === 'QUOTE_DOUBLE' || style === 'QUOTE_SINGLE') && src.slice(1, -1) === value)
+    return pos.col + 1;
+  return undefined;
 }
 
 function rangeStart(n: unknown): number | undefined {

@@ -18,8 +18,8 @@ describe('parseServiceConfig: bad configs (exact file:line:col and code)', () =>
       file: 'bad-unknown-key.yaml',
       errors: [
         ':1:1: recievers: unknown key; expected one of receivers, processors, exporters, extensions, service (did you mean "receivers"?) [ERR_CONFIG_UNKNOWN_KEY]',
-        ':8:7: service.pipelines.metrics.exporters: missing required key [ERR_CONFIG_MISSING]',
-        ':8:19: service.pipelines.metrics.receivers[0]: undefined receiver "ebpf"; no receivers are defined [ERR_CONFIG_REFERENCE]',
+        ':8:7: service.pipelines.metrics.exporters: missing required key; a pipeline needs at least one exporter [ERR_CONFIG_MISSING]',
+        ':8:19: service.pipelines.metrics.receivers[0]: references receiver "ebpf" which is not configured; no receivers are configured [ERR_CONFIG_REFERENCE]',
         ':9:7: service.pipelines.metrics.exporter: unknown key; expected one of receivers, processors, exporters (did you mean "exporters"?) [ERR_CONFIG_UNKNOWN_KEY]',
       ],
       warnings: [
@@ -35,7 +35,7 @@ describe('parseServiceConfig: bad configs (exact file:line:col and code)', () =>
     {
       file: 'bad-missing.yaml',
       errors: [
-        ':8:7: service.pipelines.metrics.exporters: missing required key [ERR_CONFIG_MISSING]',
+        ':8:7: service.pipelines.metrics.exporters: missing required key; a pipeline needs at least one exporter [ERR_CONFIG_MISSING]',
         ':10:18: service.pipelines.metrics/empty.receivers: a pipeline needs at least one receiver [ERR_CONFIG_VALUE]',
       ],
     },
@@ -49,18 +49,18 @@ describe('parseServiceConfig: bad configs (exact file:line:col and code)', () =>
         ':2:3: receivers.1ebpf: invalid component id "1ebpf": the type "1ebpf" must start with a letter and hold only letters, digits and _ (at most 63 characters) [ERR_CONFIG_COMPONENT_ID]',
         ':3:3: receivers.ebpf/: invalid component id "ebpf/": the name after "/" is empty [ERR_CONFIG_COMPONENT_ID]',
         ':4:3: receivers.ebpf/two words: invalid component id "ebpf/two words": the name "two words" must not contain spaces or control characters [ERR_CONFIG_COMPONENT_ID]',
-        ':10:19: service.pipelines.metrics.receivers[0]: undefined receiver "ebpf"; no receivers are defined [ERR_CONFIG_REFERENCE]',
+        ':10:19: service.pipelines.metrics.receivers[0]: references receiver "ebpf" which is not configured; no receivers are configured [ERR_CONFIG_REFERENCE]',
         ':12:5: service.pipelines.traces: unknown pipeline type "traces"; expected one of metrics [ERR_CONFIG_ENUM]',
-        ':13:19: service.pipelines.traces.receivers[0]: undefined receiver "ebpf"; no receivers are defined [ERR_CONFIG_REFERENCE]',
+        ':13:19: service.pipelines.traces.receivers[0]: references receiver "ebpf" which is not configured; no receivers are configured [ERR_CONFIG_REFERENCE]',
       ],
     },
     {
       file: 'bad-reference.yaml',
       errors: [
-        ':6:16: service.extensions[0]: undefined extension "health"; no extensions are defined [ERR_CONFIG_REFERENCE]',
-        ':9:19: service.pipelines.metrics.receivers[0]: undefined receiver "ebpf/timer"; defined receivers: ebpf/timers (did you mean "ebpf/timers"?) [ERR_CONFIG_REFERENCE]',
-        ':9:31: service.pipelines.metrics.receivers[1]: undefined receiver "prometheus"; defined receivers: ebpf/timers; "prometheus" is defined under exporters [ERR_CONFIG_REFERENCE]',
-        ':10:20: service.pipelines.metrics.processors[0]: undefined processor "batch"; no processors are defined [ERR_CONFIG_REFERENCE]',
+        ':6:16: service.extensions[0]: references extension "health" which is not configured; no extensions are configured [ERR_CONFIG_REFERENCE]',
+        ':9:19: service.pipelines.metrics.receivers[0]: references receiver "ebpf/timer" which is not configured; configured receivers: ebpf/timers (did you mean "ebpf/timers"?) [ERR_CONFIG_REFERENCE]',
+        ':9:31: service.pipelines.metrics.receivers[1]: references receiver "prometheus" which is not configured; configured receivers: ebpf/timers; "prometheus" is defined under exporters [ERR_CONFIG_REFERENCE]',
+        ':10:20: service.pipelines.metrics.processors[0]: references processor "batch" which is not configured; no processors are configured [ERR_CONFIG_REFERENCE]',
         ':11:31: service.pipelines.metrics.exporters[1]: exporter "prometheus" is listed twice in pipeline "metrics" [ERR_CONFIG_VALUE]',
       ],
       warnings: [

@@ -48,10 +48,20 @@ const componentMap = emptyAsMap(
 /** A list of ids that may be omitted or written empty. */
 const optionalIdList = z.preprocess((v) => v ?? [], z.array(componentId));
 
+/** A required, non-empty list of ids; `what` is the singular, e.g. `receiver`. */
+const requiredIdList = (what: string) => {
+  const need = `a pipeline needs at least one ${what}`;
+  return z
+    .array(componentId, {
+      error: (iss) => (iss.input === undefined ? `missing required key; ${need}` : undefined),
+    })
+    .min(1, { error: need });
+};
+
 export const pipelineSchema = z.strictObject({
-  receivers: z.array(componentId).min(1, { error: 'a pipeline needs at least one receiver' }),
+  receivers: requiredIdList('receiver'),
   processors: optionalIdList,
-  exporters: z.array(componentId).min(1, { error: 'a pipeline needs at least one exporter' }),
+  exporters: requiredIdList('exporter'),
 });
 
 export const serviceSchema = z.strictObject({
@@ -172,8 +182,8 @@ function referenceMessage(
   defined: ReadonlyMap<ComponentKind, string[]>,
 ): string {
   const what = SINGULAR[kind];
-  let msg = `undefined ${what} ${quote(id)}; `;
-  msg += ids.length > 0 ? `defined ${kind}: ${listOf(ids)}` : `no ${kind} are defined`;
+  let msg = `references ${what} ${quote(id)} which is not configured; `;
+  msg += ids.length > 0 ? `configured ${kind}: ${listOf(ids)}` : `no ${kind} are configured`;
   msg += suggestion(id, ids);
   const elsewhere = COMPONENT_KINDS.find((k) => k !== kind && defined.get(k)?.includes(id));
   if (elsewhere) msg += `; ${quote(id)} is defined under ${elsewhere}`;

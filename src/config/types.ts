@@ -20,6 +20,8 @@ export interface ConfigIssueParams {
   readonly configCode: ConfigErrorCode;
   /** For type errors: what was expected, e.g. `a duration like "15s"` (used to merge union branches). */
   readonly expected?: string;
+  /** For problems inside a string (a regexp): the character offset the position points at. */
+  readonly offset?: number;
 }
 
 type Ctx = z.core.$RefinementCtx;
@@ -36,6 +38,80 @@ export function configIssue(
     expected === undefined ? { configCode: code } : { configCode: code, expected };
   ctx.addIssue({ code: 'custom', message, input, params: { ...params } });
   return z.NEVER;
+}
+
+// ---------------------------------------------------------------------------------------
+// encoding back to what a user writes (print-config)
+
+/** Schemas whose parsed value is not what the user writes, with how to write it back. */
+const ENCODERS = new WeakMap<z.ZodType, (value: never) => unknown>();
+
+/** JSON Schemas of what users write, for schemas zod cannot describe (transforms). */
+const JSON_SCHEMAS = new WeakMap<z.ZodType, Record<string, unknown>>();
+
+/**
+ * Register how `schema`'s parsed value is written in YAML (`15000` → `"15s"`) and, for the
+ * `schema` command, a JSON Schema of that written form; returns `schema`.
+ */
+export function encodedAs<T extends z.ZodType>(
+  encode: (value: z.output<T>) => unknown,
+  schema: T,
+  jsonSchema: Record<string, unknown> = {},
+): T {
+  ENCODERS.set(schema, encode);
+  JSON_SCHEMAS.set(schema, jsonSchema);
+  return schema;
+}
+
+/** The JSON Schema registered with encodedAs, if any. */
+export function writtenJsonSchema(schema: z.ZodType): Record<string, unknown> | undefined {
+  return JSON_SCHEMAS.get(schema);
+}
+
+/**
+ * A parsed (defaulted) config value back in the form a user writes, so it validates again:
+ * durations as `15s`, addresses as `host:port`. Walks the schema beside the value; parts
+ * without a registered encoder are kept as they are.
+ */
+export function encodeConfig(schema: z.ZodType, value: unknown): unknown {
+  if (value === undefined) return undefined;
+  const encode = ENCODERS.get(schema);
+  if (encode) return encode(value as never);
+  const def = (schema as unknown as { _zod: { def: Record<string, unknown> & { type: string } } })._zod.def;
+  switch (def.type) {
+    case 'object': {
+      if (!isRecord(value)) return value;
+      const shape = def['shape'] as Record<string, z.ZodType>;
+      return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [k, shape[k] ? encodeConfig(shape[k], v) : v]),
+      );
+    }
+    case 'record':
+      return isRecord(value)
+        ? Object.fromEntries(
+            Object.entries(value).map(([k, v]) => [k, encodeConfig(def['valueType'] as z.ZodType, v)]),
+          )
+        : value;
+    case 'array':
+      return Array.isArray(value) ? value.map((v) => encodeConfig(def['element'] as z.ZodType, v)) : value;
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'nonoptional':
+    case 'readonly':
+    case 'catch':
+      return encodeConfig(def['innerType'] as z.ZodType, value);
+    case 'pipe':
+      // z.preprocess(f, schema): the value is schema's; a .transform() output stays as it is.
+      return encodeConfig(def['out'] as z.ZodType, value);
+    default:
+      return value;
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -108,23 +184,27 @@ export interface DurationOptions {
  * milliseconds?) except a bare `0`.
  */
 export function duration(opts: DurationOptions = {}): z.ZodType<number, unknown> {
-  return z.unknown().transform((input, ctx): number => {
-    if (input === 0) return checkRange(0, input, opts, ctx);
-    if (typeof input !== 'string') {
-      return configIssue(
-        ctx,
-        input,
-        C.type,
-        `expected ${DURATION_EXPECTED}, got ${describeInput(input)}`,
-        DURATION_EXPECTED,
-      );
-    }
-    const ms = parseDuration(input);
-    if (typeof ms === 'string') {
-      return configIssue(ctx, input, C.value, `expected ${DURATION_EXPECTED}, got ${quote(input)}: ${ms}`);
-    }
-    return checkRange(ms, input, opts, ctx);
-  });
+  return encodedAs(
+    formatDuration,
+    z.unknown().transform((input, ctx): number => {
+      if (input === 0) return checkRange(0, input, opts, ctx);
+      if (typeof input !== 'string') {
+        return configIssue(
+          ctx,
+          input,
+          C.type,
+          `expected ${DURATION_EXPECTED}, got ${describeInput(input)}`,
+          DURATION_EXPECTED,
+        );
+      }
+      const ms = parseDuration(input);
+      if (typeof ms === 'string') {
+        return configIssue(ctx, input, C.value, `expected ${DURATION_EXPECTED}, got ${quote(input)}: ${ms}`);
+      }
+      return checkRange(ms, input, opts, ctx);
+    }),
+    { anyOf: [{ type: 'string', pattern: '^\\s*(\\d|\\.)', description: DURATION_EXPECTED }, { const: 0 }] },
+  );
 }
 
 function checkRange(ms: number, input: unknown, opts: DurationOptions, ctx: Ctx): number {
@@ -188,40 +268,49 @@ export interface SizeOptions {
 
 /** A size in bytes: a string with a unit, or a non-negative integer (bytes). */
 export function size(opts: SizeOptions = {}): z.ZodType<number, unknown> {
-  return z.unknown().transform((input, ctx): number => {
-    let bytes: number;
-    if (typeof input === 'number') {
-      if (!Number.isSafeInteger(input) || input < 0) {
+  return encodedAs(
+    (bytes: number) => bytes,
+    z.unknown().transform((input, ctx): number => {
+      let bytes: number;
+      if (typeof input === 'number') {
+        if (!Number.isSafeInteger(input) || input < 0) {
+          return configIssue(
+            ctx,
+            input,
+            C.value,
+            `expected ${SIZE_EXPECTED} or a whole number of bytes, got ${input}`,
+          );
+        }
+        bytes = input;
+      } else if (typeof input === 'string') {
+        const r = parseSize(input);
+        if (typeof r === 'string')
+          return configIssue(ctx, input, C.value, `expected ${SIZE_EXPECTED}, got ${quote(input)}: ${r}`);
+        bytes = r;
+      } else {
         return configIssue(
           ctx,
           input,
-          C.value,
-          `expected ${SIZE_EXPECTED} or a whole number of bytes, got ${input}`,
+          C.type,
+          `expected ${SIZE_EXPECTED}, got ${describeInput(input)}`,
+          SIZE_EXPECTED,
         );
       }
-      bytes = input;
-    } else if (typeof input === 'string') {
-      const r = parseSize(input);
-      if (typeof r === 'string')
-        return configIssue(ctx, input, C.value, `expected ${SIZE_EXPECTED}, got ${quote(input)}: ${r}`);
-      bytes = r;
-    } else {
-      return configIssue(
-        ctx,
-        input,
-        C.type,
-        `expected ${SIZE_EXPECTED}, got ${describeInput(input)}`,
-        SIZE_EXPECTED,
-      );
-    }
-    if (opts.min !== undefined && bytes < opts.min) {
-      return configIssue(ctx, input, C.value, `expected at least ${opts.min} bytes, got ${bytes}`);
-    }
-    if (opts.max !== undefined && bytes > opts.max) {
-      return configIssue(ctx, input, C.value, `expected at most ${opts.max} bytes, got ${bytes}`);
-    }
-    return bytes;
-  });
+      if (opts.min !== undefined && bytes < opts.min) {
+        return configIssue(ctx, input, C.value, `expected at least ${opts.min} bytes, got ${bytes}`);
+      }
+      if (opts.max !== undefined && bytes > opts.max) {
+        return configIssue(ctx, input, C.value, `expected at most ${opts.max} bytes, got ${bytes}`);
+      }
+      return bytes;
+    }),
+    {
+      anyOf: [
+        { type: 'string', description: SIZE_EXPECTED },
+        { type: 'integer', minimum: 0 },
+      ],
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -261,22 +350,30 @@ export function parseHostPort(text: string): HostPort | string {
   return { host, port: Number(port) };
 }
 
+export function formatHostPort(hp: HostPort): string {
+  return `${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${hp.port}`;
+}
+
 export function hostPort(): z.ZodType<HostPort, unknown> {
-  return z.unknown().transform((input, ctx): HostPort => {
-    if (typeof input !== 'string') {
-      return configIssue(
-        ctx,
-        input,
-        C.type,
-        `expected ${HOSTPORT_EXPECTED}, got ${describeInput(input)}`,
-        HOSTPORT_EXPECTED,
-      );
-    }
-    const r = parseHostPort(input);
-    if (typeof r === 'string')
-      return configIssue(ctx, input, C.value, `expected ${HOSTPORT_EXPECTED}, got ${quote(input)}: ${r}`);
-    return r;
-  });
+  return encodedAs(
+    formatHostPort,
+    z.unknown().transform((input, ctx): HostPort => {
+      if (typeof input !== 'string') {
+        return configIssue(
+          ctx,
+          input,
+          C.type,
+          `expected ${HOSTPORT_EXPECTED}, got ${describeInput(input)}`,
+          HOSTPORT_EXPECTED,
+        );
+      }
+      const r = parseHostPort(input);
+      if (typeof r === 'string')
+        return configIssue(ctx, input, C.value, `expected ${HOSTPORT_EXPECTED}, got ${quote(input)}: ${r}`);
+      return r;
+    }),
+    { type: 'string', description: HOSTPORT_EXPECTED },
+  );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -103,10 +103,18 @@ function convert(issue: z.core.$ZodIssue, rel: readonly PathSegment[], ctx: Ctx,
   const path = [...rel, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
   const generated = issue.message.startsWith(MARK);
   const own = generated ? undefined : issue.message;
-  const push = (code: string, message: string, at: At = 'value', p: readonly PathSegment[] = path): void => {
+  const push = (
+    code: string,
+    message: string,
+    at: At = 'value',
+    p: readonly PathSegment[] = path,
+    offset?: number,
+  ): void => {
+    const inText =
+      offset === undefined ? undefined : ctx.loaded.positionInText([...ctx.basePath, ...p], offset);
     ctx.out.push(
       new CollectorError(code, message, {
-        position: positionFor(ctx, p, where === 'auto' ? at : where),
+        position: inText ?? positionFor(ctx, p, where === 'auto' ? at : where),
         path: displayPath(ctx.prefix, p) || undefined,
       }),
     );
@@ -165,7 +173,7 @@ function convert(issue: z.core.$ZodIssue, rel: readonly PathSegment[], ctx: Ctx,
       return;
     case 'custom': {
       const params = issue.params as Partial<ConfigIssueParams> | undefined;
-      push(params?.configCode ?? C.value, own ?? 'invalid value');
+      push(params?.configCode ?? C.value, own ?? 'invalid value', 'value', path, params?.offset);
       return;
     }
     default: {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
 import { describeInput, quote } from '../../config/describe.ts';
-import { configIssue, duration, parseHostPort } from '../../config/types.ts';
+import { configIssue, duration, encodedAs, parseHostPort } from '../../config/types.ts';
 
 /** Where to send: `host:port` (TLS unless `tls.insecure`), `http://host:port` or `https://host[:port]`. */
 export interface OtlpEndpoint {
@@ -41,25 +41,34 @@ export function parseEndpoint(text: string): OtlpEndpoint | string {
   return { target: `${host}:${hp.port}`, tls: undefined };
 }
 
+/** An endpoint as written: the scheme when one decided TLS, else `host:port`. */
+export function formatEndpoint(e: OtlpEndpoint): string {
+  return e.tls === undefined ? e.target : `${e.tls ? 'https' : 'http'}://${e.target}`;
+}
+
 function endpoint(): z.ZodType<OtlpEndpoint, unknown> {
-  return z.unknown().transform((input, ctx): OtlpEndpoint => {
-    if (input === undefined) {
-      return configIssue(ctx, input, C.missing, `missing required key; expected ${ENDPOINT_EXPECTED}`);
-    }
-    if (typeof input !== 'string') {
-      return configIssue(
-        ctx,
-        input,
-        C.type,
-        `expected ${ENDPOINT_EXPECTED}, got ${describeInput(input)}`,
-        ENDPOINT_EXPECTED,
-      );
-    }
-    const r = parseEndpoint(input.trim());
-    if (typeof r === 'string')
-      return configIssue(ctx, input, C.value, `expected ${ENDPOINT_EXPECTED}, got ${quote(input)}: ${r}`);
-    return r;
-  });
+  return encodedAs(
+    formatEndpoint,
+    z.unknown().transform((input, ctx): OtlpEndpoint => {
+      if (input === undefined) {
+        return configIssue(ctx, input, C.missing, `missing required key; expected ${ENDPOINT_EXPECTED}`);
+      }
+      if (typeof input !== 'string') {
+        return configIssue(
+          ctx,
+          input,
+          C.type,
+          `expected ${ENDPOINT_EXPECTED}, got ${describeInput(input)}`,
+          ENDPOINT_EXPECTED,
+        );
+      }
+      const r = parseEndpoint(input.trim());
+      if (typeof r === 'string')
+        return configIssue(ctx, input, C.value, `expected ${ENDPOINT_EXPECTED}, got ${quote(input)}: ${r}`);
+      return r;
+    }),
+    { type: 'string', description: ENDPOINT_EXPECTED },
+  );
 }
 
 /** gRPC metadata keys (grpc-js lowercases them); `-bin` keys would need binary values, `grpc-` is reserved. */

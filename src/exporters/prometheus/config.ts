@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { quote } from '../../config/describe.ts';
 import { hostPort } from '../../config/types.ts';
 
 export const configSchema = z.strictObject({
@@ -7,11 +8,17 @@ export const configSchema = z.strictObject({
   /** Prefix of every metric name (ebpf_exporter's); "" for none. */
   namespace: z
     .string()
-    .regex(/^([a-zA-Z_][a-zA-Z0-9_]*)?$/, 'expected a metric name prefix like "ebpf_exporter"')
+    .regex(/^([a-zA-Z_][a-zA-Z0-9_]*)?$/, {
+      error: (iss) =>
+        `expected a metric name prefix like "ebpf_exporter" (letters, digits and _, not starting with a digit), got ${quote(String(iss.input))}`,
+    })
     .default('ebpf_exporter'),
   metrics_path: z
     .string()
-    .regex(/^\/\S*$/, 'expected a path like "/metrics"')
+    .regex(/^\/\S*$/, {
+      error: (iss) =>
+        `expected a path like "/metrics" (starting with /, no spaces), got ${quote(String(iss.input))}`,
+    })
     .default('/metrics'),
   /** Scrapes served at once; more get 503 (node_exporter's --web.max-requests). */
   max_requests: z.number().int().positive().default(40),

@@ -2,7 +2,8 @@ import { CollectorErrors } from '../../errors.ts';
 import type { ReceiverFactory } from '../../pipeline/component.ts';
 import { configSchema, type EbpfReceiverConfig } from './config.ts';
 import { EbpfReceiver } from './receiver.ts';
-import { resolveProgram } from './resolve.ts';
+import { resolveProgram, resolveProgramSync, type ReceiverKeys } from './resolve.ts';
+import type { CollectorError } from '../../errors.ts';
 
 export const ebpfReceiverFactory: ReceiverFactory<EbpfReceiverConfig> = {
   type: 'ebpf',
@@ -22,4 +23,16 @@ function prefixPath<E extends { path: string | undefined }>(e: E, id: string): E
     Object.defineProperty(e, 'path', { value: `receivers.${id}.${e.path}` });
   }
   return e;
+}
+
+/**
+ * Config-time check beyond the schema: the metric definitions (inline, `metrics_file`
+ * or the program's default `<name>.yaml`) exist and validate, positioned in their file.
+ */
+export function checkEbpfReceiverConfig(
+  config: EbpfReceiverConfig,
+  configDir: string,
+  keys: ReceiverKeys,
+): CollectorError[] {
+  return resolveProgramSync(config, configDir, keys).errors;
 }

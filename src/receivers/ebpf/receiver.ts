@@ -6,7 +6,7 @@ import type { BpfObject } from '../../native/index.ts';
 import type { Host, Receiver } from '../../pipeline/component.ts';
 import type { MetricBatch, RawFamily } from '../../pipeline/data.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
-import { builtinDecoders } from '../../decoders/builtin.ts';
+import { allDecoders } from '../../decoders/index.ts';
 import type { DecoderRegistry } from '../../decoders/decoder.ts';
 import { Kallsyms } from '../../kernel/kallsyms.ts';
 import { defaultHookOrder, type EbpfReceiverConfig } from './config.ts';
@@ -14,7 +14,16 @@ import { loadWithFallback, type HookAttempt, type LoadOutcome } from './loader.t
 import { checkLayout, definitionsOf, MetricReader, type ReadStats } from './reader.ts';
 import type { ResolvedProgram } from './resolve.ts';
 
-const registry: DecoderRegistry = new Map(builtinDecoders.map((d) => [d.name, d]));
+/**
+ * Decoders the receiver runs itself: all of ebpf_exporter's but `ksym`, which
+ * the ksym processor supplies (added to a pipeline implicitly when missing).
+ * Their resources (kallsyms for kstack, the cgroup tree, pci.ids) load on first use.
+ */
+const registry: DecoderRegistry = (() => {
+  const all = allDecoders();
+  all.delete('ksym');
+  return all;
+})();
 
 export class EbpfReceiver implements Receiver {
   readonly id: string;

@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CollectorError, CollectorErrors } from '../../errors.ts';
-import { loadConfigFiles } from '../../config/load.ts';
+import { CollectorError, CollectorErrors, type Position } from '../../errors.ts';
+import { loadConfigSources, type LoadedConfig } from '../../config/load.ts';
 import { validate } from '../../config/validate.ts';
 import type { EbpfReceiverConfig } from './config.ts';
 import { exporterFileSchema, type MetricsConfig } from './metrics.ts';
@@ -34,14 +34,36 @@ function isPath(program: string): boolean {
   return program.includes('/') || program.endsWith('.o');
 }
 
-/**
- * Resolve `program`, `metrics` / `metrics_file` of one receiver. Problems come
- * back as CollectorErrors with positions inside the metrics file when it is one.
- */
-export async function resolveProgram(
+/** Where the receiver's own keys were written, for errors about them (config-time checks). */
+export interface ReceiverKeys {
+  /** `receivers.<id>` */
+  readonly path?: string;
+  positionOf?(key: 'program' | 'metrics_file'): Position | undefined;
+}
+
+/** Resolve at create time (the same as resolveProgramSync; async for the factory contract). */
+export function resolveProgram(
   config: EbpfReceiverConfig,
   configDir: string,
 ): Promise<{ program?: ResolvedProgram; errors: CollectorError[] }> {
+  return Promise.resolve(resolveProgramSync(config, configDir));
+}
+
+/**
+ * Resolve `program`, `metrics` / `metrics_file` of one receiver. Problems come back as
+ * CollectorErrors with positions inside the metrics file when it is one, and at the
+ * receiver's `metrics_file` (or `program`) when `keys` says where those were written.
+ * Synchronous so config loading can run it (small files, read once).
+ */
+export function resolveProgramSync(
+  config: EbpfReceiverConfig,
+  configDir: string,
+  keys: ReceiverKeys = {},
+): { program?: ResolvedProgram; errors: CollectorError[] } {
+  const at = (key: 'program' | 'metrics_file'): { position?: Position | undefined; path: string } => ({
+    position: keys.positionOf?.(key),
+    path: keys.path === undefined ? key : `${keys.path}.${key}`,
+  });
   const objectPath = isPath(config.program)
     ? isAbsolute(config.program)
       ? config.program
@@ -51,9 +73,11 @@ export async function resolveProgram(
   if (config.metrics && config.metrics_file) {
     return {
       errors: [
-        new CollectorError('ERR_CONFIG_VALUE', 'give either metrics or metrics_file, not both', {
-          path: 'metrics_file',
-        }),
+        new CollectorError(
+          'ERR_CONFIG_VALUE',
+          'give either metrics or metrics_file, not both',
+          at('metrics_file'),
+        ),
       ],
     };
   }
@@ -71,22 +95,31 @@ export async function resolveProgram(
   } else {
     file = join(definitionsDir(), `${config.program}.yaml`);
   }
-  if (!existsSync(file)) {
+  const where = at(config.metrics_file ? 'metrics_file' : 'program');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : `cannot be read (${typeof code === 'string' ? code : String(err)})`;
     return {
       errors: [
         new CollectorError(
           'ERR_EBPF_METRICS_FILE',
-          `no metric definitions: ${file} does not exist; give metrics: inline or metrics_file:`,
-          {
-            path: config.metrics_file ? 'metrics_file' : 'program',
-          },
+          `no metric definitions: ${file} ${why}; give metrics: inline or a metrics_file: that exists`,
+          { ...where, cause: err },
         ),
       ],
     };
   }
-  let loaded;
+  let loaded: LoadedConfig;
   try {
-    loaded = await loadConfigFiles([file]);
+    loaded = loadConfigSources([{ file: shownPath(file), text }]);
   } catch (err) {
     if (err instanceof CollectorErrors) return { errors: [...err.errors] };
     throw err;
@@ -94,10 +127,22 @@ export async function resolveProgram(
   const { value, errors } = validate(exporterFileSchema, loaded, []);
   if (!value) return { errors };
   if (!value.metrics) {
-    return { errors: [new CollectorError('ERR_EBPF_METRICS_FILE', `${file}: has no metrics: block`)] };
+    return {
+      errors: [
+        new CollectorError('ERR_EBPF_METRICS_FILE', `no metric definitions: ${file} has no metrics: block`, {
+          position: loaded.positionOf([]),
+        }),
+      ],
+    };
   }
   return {
     program: { name, objectPath, metrics: value.metrics, kaddrs: value.kaddrs ?? [], metricsSource: file },
     errors,
   };
+}
+
+/** Relative to the working directory when inside it (as the user would type it), else absolute. */
+function shownPath(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? file : rel;
 }

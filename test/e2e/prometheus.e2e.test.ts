@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { httpGet, repoRoot, startAgent } from '../helpers/agent.ts';
+
+const PROMETHEUS = '/usr/bin/prometheus';
+const PYTHON = '/usr/bin/python3';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface QueryResult {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+async function query(port: number, promql: string): Promise<QueryResult[]> {
+  const res = await httpGet(port, `/api/v1/query?query=${encodeURIComponent(promql)}`);
+  if (res.status !== 200) throw new Error(`query ${promql}: HTTP ${res.status} ${res.body}`);
+  return (JSON.parse(res.body) as { data: { result: QueryResult[] } }).data.result;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+}
+
+test('real Prometheus scrapes the agent: up, a counter, and histogram_quantile over a kernel histogram', async (t) => {
+  if (!existsSync(PROMETHEUS)) {
+    if (process.env['CI']) assert.fail('Debian prometheus is missing: scripts/setup.sh --test installs it');
+    t.skip('prometheus not installed');
+    return;
+  }
+  // A process whose write(2) calls the histogram counts: 100 of 1000 bytes and 50 of 3 bytes, on cue, then exits.
+  // (Python, not Node: a Node process writes to an eventfd as it exits.)
+  const writer = spawn(
+    PYTHON,
+    [
+      '-c',
+      'import os,sys\nsys.stdin.readline()\nfd=os.open("/dev/null",os.O_WRONLY)\n' +
+        'for _ in range(100): os.write(fd,bytes(1000))\nfor _ in range(50): os.write(fd,bytes(3))\n',
+    ],
+    { stdio: ['pipe', 'ignore', 'inherit'] },
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'prom-e2e-'));
+  const pipeline = join(dir, 'pipeline.yaml');
+  writeFileSync(
+    pipeline,
+    `receivers:
+  ebpf/timers:
+    program: timers
+  ebpf/write_sizes:
+    program: ${join(repoRoot, 'build', 'bpf', 'write_sizes.bpf.o')}
+    metrics_file: ${join(repoRoot, 'test', 'bpf', 'write_sizes.yaml')}
+    globals: { targ_tgid: ${writer.pid} }
+exporters:
+  prometheus:
+    endpoint: 127.0.0.1:0
+service:
+  pipelines:
+    metrics:
+      receivers: [ebpf/timers, ebpf/write_sizes]
+      exporters: [prometheus]
+`,
+  );
+  const agent = await startAgent([pipeline]);
+  const promPort = await freePort();
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    `global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: ebpf\n    static_configs:\n      - targets: ['127.0.0.1:${agent.port}']\n`,
+  );
+  const prom = spawn(
+    PROMETHEUS,
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${promPort}`,
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let promLog = '';
+  prom.stderr?.on('data', (c: Buffer) => (promLog += c.toString()));
+  try {
+    const up = await until('up == 1', async () => {
+      const r = await query(promPort, 'up{job="ebpf"}');
+      return r[0]?.value[1] === '1' ? r : undefined;
+    });
+    assert.equal(up.length, 1);
+
+    writer.stdin?.write('go\n');
+    await new Promise<void>((resolve) => writer.once('exit', () => resolve()));
+
+    const count = await until('the histogram count to reach 150', async () => {
+      const r = await query(promPort, 'ebpf_exporter_write_size_bytes_count');
+      return r[0]?.value[1] === '150' ? r : undefined;
+    });
+    assert.equal(count.length, 1);
+    const sum = await query(promPort, 'ebpf_exporter_write_size_bytes_sum');
+    assert.equal(sum[0]?.value[1], String(100 * 1000 + 50 * 3));
+    // 150 observations: 50 in (2,4], 100 in (512,1024]. The median (rank 75) interpolates to 512 + 0.25 × 512.
+    const median = await query(promPort, 'histogram_quantile(0.5, ebpf_exporter_write_size_bytes_bucket)');
+    assert.equal(Number(median[0]?.value[1]), 640);
+    const p10 = await query(promPort, 'histogram_quantile(0.1, ebpf_exporter_write_size_bytes_bucket)');
+    assert.equal(Number(p10[0]?.value[1]), 2 + (15 / 50) * 2);
+
+    const timers = await query(promPort, 'sum(ebpf_exporter_timer_starts_total)');
+    assert.ok(Number(timers[0]?.value[1]) > 0, 'timer counters reach Prometheus');
+  } catch (err) {
+    throw new Error(
+      `${String(err)}\nprometheus log:\n${promLog}\nagent log:\n${agent.logs.slice(-20).join('\n')}`,
+      { cause: err },
+    );
+  } finally {
+    prom.kill('SIGTERM');
+    writer.kill();
+    assert.equal(await agent.stop(), 0);
+    if (prom.exitCode === null && prom.signalCode === null) await new Promise((r) => prom.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
