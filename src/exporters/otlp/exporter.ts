@@ -4,12 +4,12 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { Observable, Subscription } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { messageOf } from '../../errors.ts';
 import type { Exporter, Host } from '../../pipeline/component.ts';
-import type { MetricBatch, MetricFamily } from '../../pipeline/data.ts';
-import { assemble, type AssembleStats } from '../../pipeline/assemble.ts';
+import type { MetricBatch } from '../../pipeline/data.ts';
+import { LatestBatches } from '../../pipeline/latest.ts';
 import { toMetricData } from '../../pipeline/otel.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { OtlpExporterConfig } from './config.ts';
@@ -44,9 +44,7 @@ export class OtlpMetricsExporter implements Exporter {
   private readonly config: OtlpExporterConfig;
   private readonly credentials: ChannelCredentials;
   private readonly logger: Logger;
-  private readonly latest = new Map<string, MetricBatch>();
-  private readonly subscriptions: Subscription[] = [];
-  private readonly assembleStats: AssembleStats = { undecoded: 0, badBuckets: 0 };
+  private readonly latest: LatestBatches;
   private readonly abort = new AbortController();
   private readonly resource: Resource;
   private host: Host | undefined;
@@ -70,6 +68,7 @@ export class OtlpMetricsExporter implements Exporter {
     this.config = config;
     this.credentials = credentials;
     this.logger = logger;
+    this.latest = new LatestBatches(logger);
     this.resource = resourceFromAttributes({ 'service.name': 'ebpf-collector', 'host.name': hostname() });
   }
 
@@ -78,12 +77,7 @@ export class OtlpMetricsExporter implements Exporter {
   }
 
   consume(input$: Observable<MetricBatch>): void {
-    this.subscriptions.push(
-      input$.subscribe({
-        next: (batch) => this.latest.set(batch.source, batch),
-        error: (err: unknown) => this.logger.error({ err: messageOf(err) }, 'metrics stream failed'),
-      }),
-    );
+    this.latest.follow(input$);
   }
 
   async start(host: Host): Promise<void> {
@@ -151,7 +145,7 @@ export class OtlpMetricsExporter implements Exporter {
   }
 
   private async stop(): Promise<void> {
-    for (const s of this.subscriptions.splice(0)) s.unsubscribe();
+    this.latest.stop();
     const client = this.client;
     if (!client) return;
     const deadline = Date.now() + this.config.timeout;
@@ -189,9 +183,7 @@ export class OtlpMetricsExporter implements Exporter {
 
   private collect(): Payload | undefined {
     const now = Date.now();
-    const families: MetricFamily[] = [];
-    for (const batch of this.latest.values()) families.push(...assemble(batch.families, this.assembleStats));
-    if (this.host) families.push(...this.host.telemetry.snapshot());
+    const families = this.latest.families(this.host?.telemetry);
     if (families.length === 0) return undefined;
     return {
       metrics: {

@@ -1,12 +1,12 @@
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider, type MetricProducer, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { emptyResource } from '@opentelemetry/resources';
-import type { Observable, Subscription } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { messageOf } from '../../errors.ts';
 import type { Exporter, Host } from '../../pipeline/component.ts';
-import type { MetricBatch, MetricFamily } from '../../pipeline/data.ts';
-import { assemble, type AssembleStats } from '../../pipeline/assemble.ts';
+import type { MetricBatch } from '../../pipeline/data.ts';
+import { LatestBatches } from '../../pipeline/latest.ts';
 import { toMetricData } from '../../pipeline/otel.ts';
 import type { PrometheusExporterConfig } from './config.ts';
 import { MetricsServer } from './server.ts';
@@ -20,19 +20,18 @@ import { MetricsServer } from './server.ts';
 export class PrometheusMetricsExporter implements Exporter {
   private readonly config: PrometheusExporterConfig;
   private readonly logger: Logger;
-  private readonly latest = new Map<string, MetricBatch>();
-  private readonly subscriptions: Subscription[] = [];
+  private readonly latest: LatestBatches;
   private host: Host | undefined;
   private provider: MeterProvider | undefined;
   private reader: PrometheusExporter | undefined;
   private readonly serializer: PrometheusSerializer;
   private server: MetricsServer | undefined;
   private inflight: Promise<string> | undefined;
-  private readonly assembleStats: AssembleStats = { undecoded: 0, badBuckets: 0 };
 
   constructor(config: PrometheusExporterConfig, logger: Logger) {
     this.config = config;
     this.logger = logger;
+    this.latest = new LatestBatches(logger);
     this.serializer = new PrometheusSerializer(config.namespace, false, undefined, true, true);
   }
 
@@ -49,12 +48,7 @@ export class PrometheusMetricsExporter implements Exporter {
   }
 
   consume(input$: Observable<MetricBatch>): void {
-    this.subscriptions.push(
-      input$.subscribe({
-        next: (batch) => this.latest.set(batch.source, batch),
-        error: (err: unknown) => this.logger.error({ err: messageOf(err) }, 'metrics stream failed'),
-      }),
-    );
+    this.latest.follow(input$);
   }
 
   async start(host: Host): Promise<void> {
@@ -85,7 +79,7 @@ export class PrometheusMetricsExporter implements Exporter {
   }
 
   async shutdown(): Promise<void> {
-    for (const s of this.subscriptions.splice(0)) s.unsubscribe();
+    this.latest.stop();
     await this.server?.close();
     this.server = undefined;
     await this.provider?.shutdown().catch(() => undefined);
@@ -110,9 +104,7 @@ export class PrometheusMetricsExporter implements Exporter {
 
   private resourceMetrics(): ResourceMetrics {
     const now = Date.now();
-    const families: MetricFamily[] = [];
-    for (const batch of this.latest.values()) families.push(...assemble(batch.families, this.assembleStats));
-    if (this.host) families.push(...this.host.telemetry.snapshot());
+    const families = this.latest.families(this.host?.telemetry);
     return {
       resource: emptyResource(),
       scopeMetrics: [{ scope: { name: 'ebpf-collector' }, metrics: toMetricData(families, now) }],
