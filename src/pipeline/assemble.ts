@@ -106,7 +106,9 @@ function assembleHistogram(f: RawFamily, stats?: AssembleStats): MetricFamily {
   const { keys, bounds } = bucketBounds(spec);
   const indexOfKey = new Map(keys.map((k, i) => [k, i]));
   const sumAt = sumKey(spec);
-  const groups = new Map<string, { labels: Record<string, string>; counts: number[]; sum: number }>();
+  // rawSum: the sum slots' values added first and scaled once, as ebpf_exporter does (it sums
+  // identical label sets before building the histogram), so a*m + b*m rounding never shows.
+  const groups = new Map<string, { labels: Record<string, string>; counts: number[]; rawSum: number }>();
   for (const p of f.points) {
     const bucketSlot = p.labels[p.labels.length - 1];
     const labels = finalLabels(p.labels.slice(0, -1), stats);
@@ -116,16 +118,16 @@ function assembleHistogram(f: RawFamily, stats?: AssembleStats): MetricFamily {
     const key = keyOf(labels);
     let g = groups.get(key);
     if (!g) {
-      g = { labels, counts: new Array<number>(bounds.length + 1).fill(0), sum: 0 };
+      g = { labels, counts: new Array<number>(bounds.length + 1).fill(0), rawSum: 0 };
       groups.set(key, g);
     }
-    addBucket(g, bucket, p, indexOfKey, sumAt, spec.bucketMultiplier);
+    addBucket(g, bucket, p, indexOfKey, sumAt);
   }
   const points: HistogramPoint[] = [...groups.values()].map((g) => ({
     labels: g.labels,
     boundaries: bounds,
     counts: g.counts,
-    sum: g.sum,
+    sum: g.rawSum * spec.bucketMultiplier,
     count: g.counts.reduce((a, b) => a + b, 0),
   }));
   return { kind: 'histogram', name: f.name, help: f.help, startTimeMs: f.startTimeMs, points };
@@ -140,15 +142,14 @@ function bucketIndex(slot: LabelSlot, stats?: AssembleStats): number | undefined
 }
 
 function addBucket(
-  g: { counts: number[]; sum: number },
+  g: { counts: number[]; rawSum: number },
   bucket: number,
   p: RawPoint,
   indexOfKey: ReadonlyMap<number, number>,
   sumAt: number,
-  multiplier: number,
 ): void {
   if (bucket === sumAt) {
-    g.sum += p.value * multiplier;
+    g.rawSum += p.value;
     return;
   }
   const i = indexOfKey.get(bucket);

@@ -86,6 +86,21 @@ export const labelSchema = z.strictObject({
   decoders: z.array(decoderSchema).min(1),
 });
 
+/**
+ * Our extension: where a counter or gauge finds its number in a map value
+ * that is a struct. Unsigned little-endian, 4 or 8 bytes at `offset`.
+ * Without it the whole value must be one u64 (ebpf_exporter).
+ */
+export const valueSchema = z.strictObject({
+  offset: z.number().int().nonnegative(),
+  size: z.union([z.literal(4), z.literal(8)], {
+    error: (iss) => (iss.input === undefined ? undefined : 'expected 4 or 8 (bytes of an unsigned integer)'),
+  }),
+});
+
+/** Our extension: the map a metric reads; default the metric's own name (ebpf_exporter). */
+const mapName = z.string().min(1);
+
 /** A Go duration string, kept as written (ebpf_exporter's flush_interval). */
 const durationText = z.string().superRefine((text, ctx) => {
   const ms = parseDuration(text);
@@ -98,10 +113,24 @@ export const counterSchema = z
     name: z.string().min(1),
     help: z.string().min(1),
     labels: z.array(labelSchema).optional(),
+    map: mapName.optional(),
+    value: valueSchema.optional(),
     perf_event_array: z.boolean().optional(),
     flush_interval: durationText.optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.perf_event_array === true) {
+      for (const key of ['map', 'value'] as const) {
+        if (c[key] !== undefined)
+          issueAt(
+            ctx,
+            [key],
+            c[key],
+            C.value,
+            `${key} applies only to counters read from a map, not to perf_event_array counters`,
+          );
+      }
+    }
     if (c.flush_interval !== undefined && c.perf_event_array !== true) {
       issueAt(
         ctx,
@@ -117,12 +146,15 @@ export const gaugeSchema = z.strictObject({
   name: z.string().min(1),
   help: z.string().min(1),
   labels: z.array(labelSchema).optional(),
+  map: mapName.optional(),
+  value: valueSchema.optional(),
 });
 
 export const histogramSchema = z
   .strictObject({
     name: z.string().min(1),
     help: z.string().min(1),
+    map: mapName.optional(),
     bucket_type: z.enum(['exp2', 'exp2zero', 'linear', 'fixed']),
     bucket_min: z.number().int().nonnegative().optional(),
     bucket_max: z.number().int().nonnegative().optional(),
@@ -241,6 +273,7 @@ export const exporterFileSchema = z.strictObject({
 export type DecoderConfig = z.infer<typeof decoderSchema>;
 export type LabelConfig = z.infer<typeof labelSchema>;
 export type CounterConfig = z.infer<typeof counterSchema>;
+export type ValueConfig = z.infer<typeof valueSchema>;
 export type HistogramConfig = z.infer<typeof histogramSchema>;
 export type MetricsConfig = z.infer<typeof metricsSchema>;
 export type ExporterFileConfig = z.infer<typeof exporterFileSchema>;

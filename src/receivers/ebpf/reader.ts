@@ -8,7 +8,7 @@ import type {
   RawPoint,
 } from '../../pipeline/data.ts';
 import { SKIP, resumeChain, type DecoderRegistry } from '../../decoders/decoder.ts';
-import type { LabelConfig, MetricsConfig } from './metrics.ts';
+import type { LabelConfig, MetricsConfig, ValueConfig } from './metrics.ts';
 
 /**
  * One metric definition bound to its map, ready to read. Reading turns each
@@ -20,7 +20,11 @@ export interface MetricDefinition {
   readonly name: string;
   readonly help: string;
   readonly kind: MetricKind;
+  /** The map it reads: `map:`, or the metric's own name (ebpf_exporter). */
+  readonly map: string;
   readonly labels: readonly LabelConfig[];
+  /** Where the number is in a struct value; undefined: the whole value is one u64. */
+  readonly value?: ValueConfig | undefined;
   readonly histogram?: HistogramSpec;
 }
 
@@ -34,15 +38,30 @@ export function definitionsOf(metrics: MetricsConfig): MetricDefinition[] {
   const defs: MetricDefinition[] = [];
   for (const c of metrics.counters ?? []) {
     if (c.perf_event_array) continue; // event streams are read elsewhere
-    defs.push({ name: c.name, help: c.help, kind: 'counter', labels: c.labels ?? [] });
+    defs.push({
+      name: c.name,
+      help: c.help,
+      kind: 'counter',
+      map: c.map ?? c.name,
+      labels: c.labels ?? [],
+      value: c.value,
+    });
   }
   for (const g of metrics.gauges ?? [])
-    defs.push({ name: g.name, help: g.help, kind: 'gauge', labels: g.labels ?? [] });
+    defs.push({
+      name: g.name,
+      help: g.help,
+      kind: 'gauge',
+      map: g.map ?? g.name,
+      labels: g.labels ?? [],
+      value: g.value,
+    });
   for (const h of metrics.histograms ?? []) {
     defs.push({
       name: h.name,
       help: h.help,
       kind: 'histogram',
+      map: h.map ?? h.name,
       labels: h.labels,
       histogram: {
         bucketType: h.bucket_type,
@@ -60,7 +79,9 @@ export function definitionsOf(metrics: MetricsConfig): MetricDefinition[] {
 export function checkLayout(def: MetricDefinition, info: MapInfo | undefined): string[] {
   if (!info)
     return [
-      `metric ${def.name}: the object has no map named "${def.name}" (a metric reads the map of its name)`,
+      def.map === def.name
+        ? `metric ${def.name}: the object has no map named "${def.name}" (a metric reads the map of its name unless it sets map:)`
+        : `metric ${def.name}: the object has no map named "${def.map}" (its map:)`,
     ];
   const problems: string[] = [];
   const keyLabels = keyLabelsOf(def, info);
@@ -75,11 +96,20 @@ export function checkLayout(def: MetricDefinition, info: MapInfo | undefined): s
       `metric ${def.name}: label sizes and padding add up to ${want} bytes, but the map key is ${info.keySize} bytes`,
     );
   }
-  if (info.valueSize !== 8)
-    problems.push(`metric ${def.name}: map value must be 8 bytes (u64), but it is ${info.valueSize}`);
+  if (def.value) {
+    const end = def.value.offset + def.value.size;
+    if (end > info.valueSize)
+      problems.push(
+        `metric ${def.name}: value offset ${def.value.offset} + size ${def.value.size} = ${end} is past the end of the map value (${info.valueSize} bytes)`,
+      );
+  } else if (info.valueSize !== 8) {
+    problems.push(
+      `metric ${def.name}: map value must be 8 bytes (u64), but it is ${info.valueSize}; for a struct value give value: { offset, size }`,
+    );
+  }
   const cpu = def.labels.findIndex((l) => l.name === 'cpu');
   if (cpu >= 0 && !info.perCpu)
-    problems.push(`metric ${def.name}: label "cpu" needs a per-CPU map, but ${def.name} is ${info.type}`);
+    problems.push(`metric ${def.name}: label "cpu" needs a per-CPU map, but ${def.map} is ${info.type}`);
   return problems;
 }
 
@@ -100,6 +130,8 @@ export class MetricReader {
   private readonly keyLabels: readonly LabelConfig[];
   private readonly cpuLabelAt: number;
   private readonly pendingOf: readonly (readonly DecoderSpec[])[];
+  private readonly valueOffset: number;
+  private readonly valueSize: 4 | 8;
   readonly startTimeMs: number;
   /** Entries the last read found (for hash maps: live entries; arrays: max_entries). */
   lastEntries = 0;
@@ -116,6 +148,8 @@ export class MetricReader {
     this.keyLabels = keyLabelsOf(def, map.info);
     this.cpuLabelAt = map.info.perCpu ? def.labels.findIndex((l) => l.name === 'cpu') : -1;
     this.pendingOf = def.labels.map((l) => l.decoders.map(toDecoderSpec));
+    this.valueOffset = def.value?.offset ?? 0;
+    this.valueSize = def.value?.size ?? 8;
   }
 
   read(stats: ReadStats): RawFamily {
@@ -127,7 +161,7 @@ export class MetricReader {
     for (let i = 0; i < batch.count; i++) {
       const key = batch.keys.subarray(i * info.keySize, (i + 1) * info.keySize);
       if (noLabels && key.readUInt32LE(0) !== 0) continue;
-      const valueAt = i * info.valueStride;
+      const valueAt = i * info.valueStride + this.valueOffset;
       let slots: LabelSlot[] | undefined;
       try {
         slots = this.decodeKey(key);
@@ -141,20 +175,20 @@ export class MetricReader {
         continue;
       }
       if (!info.perCpu) {
-        points.push({ labels: slots, value: u64(batch.values, valueAt) });
+        points.push({ labels: slots, value: this.number(batch.values, valueAt) });
         continue;
       }
       const step = Math.ceil(info.valueSize / 8) * 8;
       if (this.cpuLabelAt < 0) {
         let sum = 0;
-        for (let c = 0; c < info.numCpus; c++) sum += u64(batch.values, valueAt + c * step);
+        for (let c = 0; c < info.numCpus; c++) sum += this.number(batch.values, valueAt + c * step);
         points.push({ labels: slots, value: sum });
         continue;
       }
       for (let c = 0; c < info.numCpus; c++) {
         const withCpu = slots.slice();
         withCpu.splice(this.cpuLabelAt, 0, { name: 'cpu', value: String(c), pending: [] });
-        points.push({ labels: withCpu, value: u64(batch.values, valueAt + c * step) });
+        points.push({ labels: withCpu, value: this.number(batch.values, valueAt + c * step) });
       }
     }
     return {
@@ -165,6 +199,11 @@ export class MetricReader {
       startTimeMs: this.startTimeMs,
       points,
     };
+  }
+
+  /** The metric's unsigned little-endian number at `offset` of the values buffer. */
+  private number(buf: Buffer, offset: number): number {
+    return this.valueSize === 8 ? u64(buf, offset) : buf.readUInt32LE(offset);
   }
 
   /** Label slots of one key, or undefined when a decoder dropped the label set. */

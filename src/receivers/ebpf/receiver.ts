@@ -248,7 +248,7 @@ export class EbpfReceiver implements Receiver {
   private bindReaders(object: BpfObject): void {
     this.readers = this.readersFor(object);
     this.logger.info(
-      { hook: this.hook || 'default', maps: this.readers.map((r) => r.def.name) },
+      { hook: this.hook || 'default', maps: [...new Set(this.readers.map((r) => r.def.map))] },
       `program ${this.configName} attached`,
     );
   }
@@ -256,7 +256,7 @@ export class EbpfReceiver implements Receiver {
   private readersFor(object: BpfObject): MetricReader[] {
     const maps = new Map(object.maps().map((m) => [m.name, m]));
     const defs = definitionsOf(this.program.metrics);
-    const problems = defs.flatMap((d) => checkLayout(d, maps.get(d.name)));
+    const problems = defs.flatMap((d) => checkLayout(d, maps.get(d.map)));
     if (problems.length > 0) {
       throw new CollectorError(
         'ERR_EBPF_LAYOUT',
@@ -267,7 +267,7 @@ export class EbpfReceiver implements Receiver {
       );
     }
     const now = Date.now();
-    return defs.map((d) => new MetricReader(d, object.map(d.name), registry, now));
+    return defs.map((d) => new MetricReader(d, object.map(d.map), registry, now));
   }
 
   /** Per-program and per-map self-metrics, refreshed on every read. */
@@ -285,8 +285,8 @@ export class EbpfReceiver implements Receiver {
       }
     }
     for (const r of this.readers) {
-      s.entries.set({ config: this.configName, map: r.def.name }, r.lastEntries);
-      s.capacity.set({ config: this.configName, map: r.def.name }, r.capacity);
+      s.entries.set({ config: this.configName, map: r.def.map }, r.lastEntries);
+      s.capacity.set({ config: this.configName, map: r.def.map }, r.capacity);
     }
   }
 
@@ -298,8 +298,8 @@ export class EbpfReceiver implements Receiver {
       try {
         families.push(r.read(stats));
       } catch (err) {
-        this.readErrors?.add({ config: this.configName, map: r.def.name });
-        this.logger.error({ map: r.def.name, err: messageOf(err) }, 'map read failed');
+        this.readErrors?.add({ config: this.configName, map: r.def.map });
+        this.logger.error({ map: r.def.map, metric: r.def.name, err: messageOf(err) }, 'map read failed');
       }
     }
     this.programStats();
