@@ -1,20 +1,29 @@
-import type { ExporterFactory } from './pipeline/component.ts';
+import type { ExporterFactory, ProcessorFactory } from './pipeline/component.ts';
 import type { Factories } from './pipeline/graph.ts';
 import type { CollectorError, Position } from './errors.ts';
 import { checkEbpfReceiverConfig, ebpfReceiverFactory } from './receivers/ebpf/factory.ts';
 import { ksymProcessorFactory } from './processors/ksym/factory.ts';
+import { cgroupProcessorFactory } from './processors/cgroup/factory.ts';
+import { containerProcessorFactory } from './processors/container/factory.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/factory.ts';
 import { otlpExporterFactory } from './exporters/otlp/factory.ts';
 
 /** Every component type the agent knows, by kind. */
 export const factories: Factories = {
   receivers: new Map([[ebpfReceiverFactory.type, ebpfReceiverFactory]]),
-  processors: new Map([[ksymProcessorFactory.type, ksymProcessorFactory]]),
+  processors: new Map<string, ProcessorFactory<any>>([
+    [ksymProcessorFactory.type, ksymProcessorFactory],
+    [cgroupProcessorFactory.type, cgroupProcessorFactory],
+    [containerProcessorFactory.type, containerProcessorFactory],
+  ]),
   exporters: new Map<string, ExporterFactory<any>>([
     [prometheusExporterFactory.type, prometheusExporterFactory],
     [otlpExporterFactory.type, otlpExporterFactory],
   ]),
-  decoderProviders: new Map([['ksym', 'ksym']]),
+  decoderProviders: new Map([
+    ['ksym', 'ksym'],
+    ['cgroup', 'cgroup'],
+  ]),
 };
 
 /** Where a component's keys were written, for a config check's errors. */

@@ -8,7 +8,7 @@ import { ksymDecoder } from '../../decoders/ksym.ts';
 import { Kallsyms } from '../../kernel/kallsyms.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { KsymProcessorConfig } from './config.ts';
-import { resumeDecoders } from './operator.ts';
+import { resumeDecoders } from '../../decoders/resume.ts';
 
 /**
  * processor `ksym`: supplies the `ksym` decoder (8-byte kernel address → exact

@@ -15,13 +15,16 @@ import { checkLayout, definitionsOf, MetricReader, type ReadStats } from './read
 import type { ResolvedProgram } from './resolve.ts';
 
 /**
- * Decoders the receiver runs itself: all of ebpf_exporter's but `ksym`, which
- * the ksym processor supplies (added to a pipeline implicitly when missing).
+ * Decoders the receiver runs itself: all of ebpf_exporter's but those a
+ * processor supplies from a shared, kept-current table — `ksym` (kallsyms)
+ * and `cgroup` (the inotify-watched hierarchy) — which stay pending in the
+ * batch; the graph adds those processors to a pipeline that lacks them.
  * Their resources (kallsyms for kstack, the cgroup tree, pci.ids) load on first use.
  */
+const PROCESSOR_DECODERS = ['ksym', 'cgroup'];
 const registry: DecoderRegistry = (() => {
   const all = allDecoders();
-  all.delete('ksym');
+  for (const supplied of PROCESSOR_DECODERS) all.delete(supplied);
   return all;
 })();
 

@@ -1,6 +1,6 @@
 import { map, type OperatorFunction } from 'rxjs';
-import type { LabelSlot, MetricBatch, RawFamily, RawPoint } from '../../pipeline/data.ts';
-import { SKIP, resumeChain, type DecoderRegistry } from '../../decoders/decoder.ts';
+import type { LabelSlot, MetricBatch, RawFamily, RawPoint } from '../pipeline/data.ts';
+import { SKIP, resumeChain, type DecoderRegistry } from './decoder.ts';
 
 export interface ResumeStats {
   decodeErrors: number;

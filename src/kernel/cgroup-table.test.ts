@@ -1,0 +1,218 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CgroupTable, findCgroup2Mount, type CgroupTableOptions } from './cgroup-table.ts';
+
+// A tmpfs/ext4 directory tree stands in for cgroupfs: ids are directory inodes either way.
+
+function withTree(fn: (base: string) => Promise<void> | void): () => Promise<void> {
+  return async () => {
+    const base = mkdtempSync(join(tmpdir(), 'cgt-'));
+    try {
+      await fn(base);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  };
+}
+
+const ino = (p: string): bigint => statSync(p, { bigint: true }).ino;
+
+function table(root: string, extra: Partial<CgroupTableOptions> = {}): CgroupTable {
+  return new CgroupTable({
+    root,
+    deletedGraceMs: 300_000,
+    rescanIntervalMs: 60_000,
+    maxWatches: 1_000,
+    maxDeleted: 1_000,
+    ...extra,
+  });
+}
+
+/** Wait until `cond` holds (inotify events are delivered on the event loop). */
+async function until(cond: () => boolean, what: string, ms = 2_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test(
+  'cgroup table: start walks the tree; ids resolve to their paths, unknown ids to undefined',
+  withTree((base) => {
+    mkdirSync(join(base, 'a', 'b'), { recursive: true });
+    writeFileSync(join(base, 'a', 'cgroup.procs'), '');
+    const t = table(base);
+    t.start();
+    try {
+      assert.equal(t.mode, 'inotify');
+      assert.equal(t.resolve(ino(base)), base);
+      assert.equal(t.resolve(ino(join(base, 'a', 'b'))), join(base, 'a', 'b'));
+      assert.equal(t.resolve(ino(join(base, 'a', 'cgroup.procs'))), undefined, 'files are not cgroups');
+      assert.equal(t.size.watches, 3);
+    } finally {
+      t.stop();
+    }
+  }),
+);
+
+test(
+  'cgroup table: inotify adds new directories (and what was made below them) and keeps removed ones for the grace',
+  withTree(async (base) => {
+    let now = 1_000_000;
+    const t = table(base, { now: () => now, deletedGraceMs: 60_000 });
+    t.start();
+    try {
+      mkdirSync(join(base, 'x', 'y', 'z'), { recursive: true });
+      const z = ino(join(base, 'x', 'y', 'z'));
+      await until(() => t.size.live === 4, 'the new directories');
+      const scans = t.scans;
+      assert.equal(t.resolve(z), join(base, 'x', 'y', 'z'));
+      assert.equal(t.scans, scans, 'found by the watch, not a rescan');
+
+      rmdirSync(join(base, 'x', 'y', 'z'));
+      await until(() => t.size.deleted === 1, 'the removal');
+      assert.equal(t.resolve(z), join(base, 'x', 'y', 'z'), 'within the grace');
+      now += 60_001;
+      assert.equal(t.resolve(z), undefined, 'after the grace (the miss rescan does not bring it back)');
+      assert.equal(t.size.deleted, 0);
+    } finally {
+      t.stop();
+    }
+  }),
+);
+
+test(
+  'cgroup table: a replaced path never answers for the old id; a reused id answers with its new path',
+  withTree(async (base) => {
+    const t = table(base, { watch: false, rescanIntervalMs: 0 });
+    t.start();
+    try {
+      const p = join(base, 'pod', 'c1');
+      mkdirSync(p, { recursive: true });
+      const old = ino(p);
+      assert.equal(t.resolve(old), p, 'a miss rescans');
+      rmdirSync(p);
+      // ext4 and tmpfs often hand a freed inode to the next directory, as kernfs may.
+      const other = join(base, 'other');
+      mkdirSync(other);
+      mkdirSync(p);
+      const fresh = ino(p);
+      assert.notEqual(fresh, old);
+      if (ino(other) === old) {
+        assert.equal(t.resolve(old), other, 'reused id: the live path, never the old one');
+      } else {
+        assert.equal(t.resolve(old), p, 'removed within the grace: its last path');
+        assert.equal(t.resolve(ino(other)), other);
+      }
+      assert.equal(t.resolve(fresh), p);
+    } finally {
+      t.stop();
+    }
+  }),
+);
+
+test('cgroup table: a missing root is an error at start', () => {
+  const t = table(join(tmpdir(), 'nonexistent-cgroup-root'), { watch: false });
+  assert.throws(() => t.start(), /ENOENT/);
+  assert.equal(t.mode, 'stopped');
+});
+
+test(
+  'cgroup table: an id found live at another path (moved, or reused before its event) answers with the new path',
+  withTree(async () => {
+    const base = mkdtempSync(join(tmpdir(), 'cgt-move-'));
+    const t = table(base, { watch: false, rescanIntervalMs: 0 });
+    t.start();
+    try {
+      mkdirSync(join(base, 'a'));
+      const id = ino(join(base, 'a'));
+      assert.equal(t.resolve(id), join(base, 'a'));
+      const { renameSync } = await import('node:fs');
+      renameSync(join(base, 'a'), join(base, 'b'));
+      assert.equal(t.resolve(id), join(base, 'b'), 'the inode check fails, the rescan finds it live');
+      assert.equal(t.size.deleted, 0);
+    } finally {
+      t.stop();
+      rmSync(base, { recursive: true, force: true });
+    }
+  }),
+);
+
+test(
+  'cgroup table: a renamed directory moves its id to the new path',
+  withTree(async (base) => {
+    const t = table(base);
+    t.start();
+    try {
+      mkdirSync(join(base, 'old'));
+      const id = ino(join(base, 'old'));
+      await until(() => t.resolve(id) === join(base, 'old'), 'the new directory');
+      const { renameSync } = await import('node:fs');
+      renameSync(join(base, 'old'), join(base, 'new'));
+      await until(() => t.resolve(id) === join(base, 'new'), 'the rename');
+      assert.equal(t.size.deleted, 0, 'a live id is never also a deleted one');
+    } finally {
+      t.stop();
+    }
+  }),
+);
+
+test(
+  'cgroup table: misses rescan at most once per interval',
+  withTree((base) => {
+    let now = 0;
+    const t = table(base, { watch: false, rescanIntervalMs: 5_000, now: () => now });
+    t.start();
+    try {
+      const scans = t.scans;
+      mkdirSync(join(base, 'late'));
+      const id = ino(join(base, 'late'));
+      now += 1_000;
+      assert.equal(t.resolve(id), undefined, 'within the interval of the start walk');
+      assert.equal(t.resolve(999_999_999n), undefined);
+      assert.equal(t.scans, scans);
+      now += 5_000;
+      assert.equal(t.resolve(id), join(base, 'late'));
+      assert.equal(t.scans, scans + 1);
+    } finally {
+      t.stop();
+    }
+  }),
+);
+
+test(
+  'cgroup table: past max_watches new directories are still found (by the miss rescan); deleted entries are bounded',
+  withTree(async (base) => {
+    const warnings: string[] = [];
+    const t = table(base, {
+      maxWatches: 1,
+      rescanIntervalMs: 0,
+      maxDeleted: 2,
+      onWarning: (m) => warnings.push(m),
+    });
+    t.start();
+    try {
+      for (const n of ['a', 'b', 'c', 'd']) mkdirSync(join(base, n));
+      const ids = ['a', 'b', 'c', 'd'].map((n) => ino(join(base, n)));
+      for (const [i, n] of ['a', 'b', 'c', 'd'].entries())
+        assert.equal(t.resolve(ids[i] as bigint), join(base, n));
+      assert.equal(t.size.watches, 1);
+      assert.equal(warnings.length, 1);
+      for (const n of ['a', 'b', 'c', 'd']) rmdirSync(join(base, n));
+      t.rescan();
+      assert.equal(t.size.deleted, 2, 'the two most recent removals');
+    } finally {
+      t.stop();
+    }
+  }),
+);
+
+test('cgroup table: the cgroup2 mount comes from mountinfo', () => {
+  const m = findCgroup2Mount();
+  if (m !== undefined) assert.match(m, /^\//);
+  assert.equal(findCgroup2Mount('/proc/self/mountinfo'), m);
+});

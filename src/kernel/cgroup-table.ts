@@ -1,0 +1,306 @@
+import { lstatSync, readdirSync, watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import { readMountInfo } from './mountinfo.ts';
+
+/**
+ * The mount point of the cgroup2 hierarchy in mountinfo (the first cgroup2
+ * mount), or undefined on a host with no cgroup2 mount.
+ */
+export function findCgroup2Mount(mountinfoPath = '/proc/self/mountinfo'): string | undefined {
+  return readMountInfo(mountinfoPath).find((m) => m.fsType === 'cgroup2')?.mountPoint;
+}
+
+export interface CgroupTableOptions {
+  /** Directory to watch: the cgroup2 mount point ("/sys/fs/cgroup/unified" on a hybrid host). */
+  readonly root: string;
+  /** How long a removed cgroup still resolves to its last path. */
+  readonly deletedGraceMs: number;
+  /** A miss rewalks the tree at most this often; without inotify the tree is also rewalked this often. */
+  readonly rescanIntervalMs: number;
+  /** Most inotify watches (one per directory); past it, new directories are found by rescans only. */
+  readonly maxWatches: number;
+  /** Most removed cgroups kept for the grace period (the oldest go first). */
+  readonly maxDeleted: number;
+  /** false: never use inotify, rescan periodically (tests, hosts without inotify). Default true. */
+  readonly watch?: boolean;
+  readonly now?: () => number;
+  /** Called once per problem that degrades the table (watch limit reached, inotify unavailable). */
+  readonly onWarning?: (message: string) => void;
+}
+
+export type CgroupTableMode = 'inotify' | 'rescan' | 'stopped';
+
+interface Deleted {
+  readonly path: string;
+  readonly until: number;
+}
+
+/**
+ * cgroup v2 id → cgroupfs path, kept current as cgroups come and go.
+ *
+ * A cgroup id (`bpf_get_current_cgroup_id()`, `cgrp->kn->id`) is the inode
+ * number of its directory in cgroupfs. The table walks the cgroup2 hierarchy
+ * once at start and then follows it with one non-recursive inotify watch per
+ * directory (Node's recursive `fs.watch` on Linux also watches every control
+ * file and misses removals on cgroupfs, so it is not used). When watches run
+ * out or inotify is unavailable, it rewalks every `rescanIntervalMs` instead.
+ *
+ * - A live entry is returned only while its directory still has that inode,
+ *   so a path whose cgroup was replaced never answers for the old id, and an
+ *   id is never answered with another cgroup's path.
+ * - A removed cgroup resolves to its last path for `deletedGraceMs` (late
+ *   scrapes of metrics recorded before removal), unless the id shows up live
+ *   again (kernfs inode reuse), in which case the live path wins.
+ * - A miss rewalks the tree, at most once per `rescanIntervalMs`; misses are
+ *   not cached.
+ */
+export class CgroupTable {
+  readonly root: string;
+  private readonly opts: CgroupTableOptions;
+  private readonly now: () => number;
+  private readonly live = new Map<bigint, string>();
+  private readonly byPath = new Map<string, bigint>();
+  /** Insertion order is removal order, so expiry and the bound drop from the front. */
+  private readonly deleted = new Map<bigint, Deleted>();
+  private readonly watchers = new Map<string, FSWatcher>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private lastScan = -Infinity;
+  private warnedWatchLimit = false;
+  private _mode: CgroupTableMode = 'stopped';
+  /** Full walks so far (start, misses, periodic). */
+  scans = 0;
+  /** Directory events handled. */
+  events = 0;
+
+  constructor(options: CgroupTableOptions) {
+    for (const k of ['deletedGraceMs', 'rescanIntervalMs', 'maxWatches', 'maxDeleted'] as const) {
+      if (!(options[k] >= 0)) throw new RangeError(`${k} must be at least 0, got ${options[k]}`);
+    }
+    this.root = options.root;
+    this.opts = options;
+    this.now = options.now ?? Date.now;
+  }
+
+  get mode(): CgroupTableMode {
+    return this._mode;
+  }
+
+  get size(): { live: number; deleted: number; watches: number } {
+    return { live: this.live.size, deleted: this.deleted.size, watches: this.watchers.size };
+  }
+
+  /** Walk the tree and start following it. Throws when the root cannot be read. */
+  start(): void {
+    if (this._mode !== 'stopped') return;
+    lstatSync(this.root); // a missing root is the caller's error, not an empty table
+    this._mode = this.opts.watch === false ? 'rescan' : 'inotify';
+    this.rescan();
+    if (this._mode === 'inotify' && !this.watchers.has(this.root)) {
+      this._mode = 'rescan';
+      this.opts.onWarning?.(`cannot watch ${this.root} with inotify; rewalking the tree periodically`);
+    }
+    const period = Math.max(1_000, this.opts.rescanIntervalMs);
+    this.timer = setInterval(() => this.tick(), Math.min(period, 60_000));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    this.live.clear();
+    this.byPath.clear();
+    this.deleted.clear();
+    this._mode = 'stopped';
+  }
+
+  /** The path of cgroup `id`: live, or removed within the grace period; undefined when unknown. */
+  resolve(id: bigint): string | undefined {
+    const t = this.now();
+    const path = this.live.get(id);
+    if (path !== undefined) {
+      if (inodeOf(path) === id) return path;
+      // Removed (its event not handled yet), replaced at that path by a new cgroup, or moved:
+      // look for it live first, so a moved id does not answer with its old path.
+      this.remove(path, t);
+      if (this.maybeRescan(t)) {
+        const now = this.live.get(id);
+        if (now !== undefined) return now;
+      }
+    }
+    const gone = this.deleted.get(id);
+    if (gone !== undefined) {
+      if (gone.until > t) return gone.path;
+      this.deleted.delete(id);
+    }
+    return this.maybeRescan(t) ? this.live.get(id) : undefined;
+  }
+
+  /** Rewalk unless stopped or rewalked less than `rescanIntervalMs` ago; true when it did. */
+  private maybeRescan(t: number): boolean {
+    if (this._mode === 'stopped' || t - this.lastScan < this.opts.rescanIntervalMs) return false;
+    this.rescan();
+    return true;
+  }
+
+  /** Walk the whole tree now and reconcile: new directories added, vanished ones moved to `deleted`. */
+  rescan(): void {
+    const t = this.now();
+    this.lastScan = t;
+    this.scans++;
+    const found = new Map<string, bigint>();
+    const stack = [this.root];
+    while (stack.length > 0) {
+      const dir = stack.pop() as string;
+      const ino = inodeOf(dir);
+      if (ino === undefined) continue;
+      found.set(dir, ino);
+      for (const name of subdirs(dir)) stack.push(join(dir, name));
+    }
+    for (const [path, id] of this.byPath) {
+      if (found.get(path) !== id) this.forget(path, id, t);
+    }
+    for (const [path, id] of found) this.add(path, id);
+    for (const [path, w] of this.watchers) {
+      if (!found.has(path)) {
+        w.close();
+        this.watchers.delete(path);
+      }
+    }
+    this.expire(t);
+  }
+
+  private tick(): void {
+    const t = this.now();
+    this.expire(t);
+    if (this._mode === 'rescan' || this.watchers.size < this.byPath.size) {
+      if (t - this.lastScan >= this.opts.rescanIntervalMs) this.rescan();
+    }
+  }
+
+  private add(path: string, id: bigint): void {
+    const old = this.byPath.get(path);
+    if (old !== undefined && old !== id) this.forget(path, old, this.now());
+    const oldPath = this.live.get(id);
+    if (oldPath !== undefined && oldPath !== path) this.byPath.delete(oldPath); // renamed
+    this.live.set(id, path);
+    this.byPath.set(path, id);
+    this.deleted.delete(id); // reused id: the live path wins
+    if (this._mode === 'inotify') this.watchDir(path);
+  }
+
+  /** `path` (and everything below it) is gone as of `t`. */
+  private remove(path: string, t: number): void {
+    const prefix = path + '/';
+    for (const [p, id] of this.byPath) if (p === path || p.startsWith(prefix)) this.forget(p, id, t);
+    for (const [p, w] of this.watchers) {
+      if (p === path || p.startsWith(prefix)) {
+        w.close();
+        this.watchers.delete(p);
+      }
+    }
+  }
+
+  private forget(path: string, id: bigint, t: number): void {
+    this.byPath.delete(path);
+    if (this.live.get(id) !== path) return;
+    this.live.delete(id);
+    this.deleted.delete(id);
+    this.deleted.set(id, { path, until: t + this.opts.deletedGraceMs });
+    while (this.deleted.size > this.opts.maxDeleted) {
+      this.deleted.delete(this.deleted.keys().next().value as bigint);
+    }
+  }
+
+  private expire(t: number): void {
+    for (const [id, d] of this.deleted) {
+      if (d.until > t) break; // removal order: the rest are younger
+      this.deleted.delete(id);
+    }
+  }
+
+  private watchDir(dir: string): void {
+    if (this.watchers.has(dir)) return;
+    if (this.watchers.size >= this.opts.maxWatches) {
+      if (!this.warnedWatchLimit) {
+        this.warnedWatchLimit = true;
+        this.opts.onWarning?.(
+          `more than ${this.opts.maxWatches} cgroups: directories past the watch limit are found by rescans`,
+        );
+      }
+      return;
+    }
+    let w: FSWatcher;
+    try {
+      w = watch(dir, { persistent: false }, (type, name) => this.onEvent(dir, type, name));
+    } catch (err) {
+      // Removed meanwhile (ENOENT), or out of inotify watches (ENOSPC: fs.inotify.max_user_watches):
+      // the periodic rescan covers directories without a watch.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && !this.warnedWatchLimit) {
+        this.warnedWatchLimit = true;
+        this.opts.onWarning?.(`watch ${dir}: ${code ?? String(err)}; unwatched cgroups are found by rescans`);
+      }
+      return;
+    }
+    w.on('error', () => {
+      w.close();
+      if (this.watchers.get(dir) === w) this.watchers.delete(dir);
+    });
+    this.watchers.set(dir, w);
+  }
+
+  /** A child of `dir` was created, removed or renamed (`rename`); file changes (`change`) are ignored. */
+  private onEvent(dir: string, type: string, name: string | Buffer | null): void {
+    if (this._mode !== 'inotify' || type !== 'rename') return;
+    this.events++;
+    if (name === null) {
+      this.rescan(); // queue overflow: the events are lost
+      return;
+    }
+    const path = join(dir, name.toString());
+    const ino = dirInodeOf(path);
+    if (ino === undefined) {
+      if (this.byPath.has(path)) this.remove(path, this.now());
+      return;
+    }
+    if (this.byPath.get(path) === ino) return;
+    // New (or replaced) directory: take it and anything created below it before its watch existed.
+    const stack = [path];
+    while (stack.length > 0) {
+      const d = stack.pop() as string;
+      const id = d === path ? ino : dirInodeOf(d);
+      if (id === undefined) continue;
+      this.add(d, id);
+      for (const n of subdirs(d)) stack.push(join(d, n));
+    }
+  }
+}
+
+function inodeOf(path: string): bigint | undefined {
+  try {
+    return lstatSync(path, { bigint: true }).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+function dirInodeOf(path: string): bigint | undefined {
+  try {
+    const st = lstatSync(path, { bigint: true });
+    return st.isDirectory() ? st.ino : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch {
+    return [];
+  }
+}

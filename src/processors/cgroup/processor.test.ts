@@ -1,0 +1,148 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { firstValueFrom, from } from 'rxjs';
+import type { Host } from '../../pipeline/component.ts';
+import type { LabelSlot, MetricBatch } from '../../pipeline/data.ts';
+import { SelfTelemetry } from '../../pipeline/telemetry.ts';
+import { configSchema } from './config.ts';
+import { cgroupProcessorFactory } from './factory.ts';
+import type { CgroupProcessor } from './processor.ts';
+
+const logger = pino({ level: 'silent' });
+
+function host(): Host {
+  return { logger, telemetry: new SelfTelemetry(), pull: async () => {}, ready: () => true };
+}
+
+const slot = (value: string, pending: LabelSlot['pending']): LabelSlot => ({
+  name: 'cgroup',
+  value,
+  pending,
+});
+
+function batch(slots: LabelSlot[]): MetricBatch {
+  return {
+    source: 'ebpf/x',
+    config: 'x',
+    timeMs: 1,
+    families: [
+      {
+        name: 'f',
+        help: 'h',
+        kind: 'counter',
+        startTimeMs: 0,
+        points: slots.map((s, i) => ({ labels: [s], value: i })),
+      },
+    ],
+  };
+}
+
+test('cgroup processor: supplies `cgroup`, runs the decoders after it, drops and counts bad keys', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'cgp-'));
+  const cg = join(base, 'kubepods.slice', 'x.scope');
+  mkdirSync(cg, { recursive: true });
+  const id = statSync(cg, { bigint: true }).ino.toString();
+  const config = configSchema.parse({ cgroup_root: base, watch: false });
+  const proc = (await cgroupProcessorFactory.create(
+    { id: 'cgroup', logger, configDir: '.' },
+    config,
+  )) as CgroupProcessor;
+  assert.deepEqual(proc.provides, ['cgroup']);
+  const h = host();
+  try {
+    await proc.start(h);
+    assert.equal(proc.table?.mode, 'rescan');
+    const b = batch([
+      slot(id, [{ name: 'cgroup' }]),
+      slot(id, [{ name: 'cgroup' }, { name: 'regexp', regexps: ['kubepods\\.slice/(.*)'] }]),
+      slot(id, [{ name: 'cgroup' }, { name: 'regexp', regexps: ['^nomatch$'] }]),
+      slot('999999999999', [{ name: 'cgroup' }]),
+      slot('abc', [{ name: 'cgroup' }]),
+      slot('7', [{ name: 'ksym' }]),
+      slot('done', []),
+    ]);
+    const out = await firstValueFrom(from([b]).pipe(proc.operator));
+    const points = out.families[0]?.points ?? [];
+    assert.deepEqual(
+      points.map((p) => [p.labels[0]?.value, p.labels[0]?.pending.length, p.value]),
+      [
+        [cg, 0, 0],
+        ['x.scope', 0, 1],
+        ['unknown_cgroup_id:999999999999', 0, 3],
+        ['7', 1, 5], // another processor's decoder: left pending
+        ['done', 0, 6],
+      ],
+      'no-match regexp drops its key; a bad id is dropped and counted',
+    );
+    const errors = h.telemetry.snapshot().find((f) => f.name === 'decoder_errors_total');
+    assert.deepEqual(
+      errors?.points.map((p) => [p.labels, 'value' in p ? p.value : undefined]),
+      [[{ config: 'x' }, 1]],
+    );
+    assert.deepEqual(proc.describe(), { cgroupRoot: base, cgroupWatch: 'rescan' });
+  } finally {
+    await proc.shutdown();
+    await proc.shutdown();
+    rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('cgroup processor: processors with the same settings share one table; the last shutdown stops it', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'cgp-'));
+  const config = configSchema.parse({ cgroup_root: base });
+  const a = (await cgroupProcessorFactory.create(
+    { id: 'cgroup', logger, configDir: '.' },
+    config,
+  )) as CgroupProcessor;
+  const b = (await cgroupProcessorFactory.create(
+    { id: 'cgroup/2', logger, configDir: '.' },
+    config,
+  )) as CgroupProcessor;
+  try {
+    await a.start(host());
+    await b.start(host());
+    assert.ok(a.table);
+    assert.equal(a.table, b.table);
+    assert.equal(a.table.mode, 'inotify');
+    const t = a.table;
+    await a.shutdown();
+    assert.equal(t.mode, 'inotify', 'still used by b');
+    await b.shutdown();
+    assert.equal(t.mode, 'stopped');
+  } finally {
+    await a.shutdown();
+    await b.shutdown();
+    rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('cgroup processor: shutdown before start is safe; a missing root fails start', async () => {
+  const proc = await cgroupProcessorFactory.create(
+    { id: 'cgroup', logger, configDir: '.' },
+    configSchema.parse({ cgroup_root: '/nonexistent/cgroup2' }),
+  );
+  await proc.shutdown();
+  await assert.rejects(
+    proc.start(host()),
+    /processor cgroup: read cgroup root \/nonexistent\/cgroup2: ENOENT/,
+  );
+  await proc.shutdown();
+});
+
+test('cgroup processor: config defaults and strictness', () => {
+  assert.deepEqual(configSchema.parse({}), {
+    deleted_grace: 300_000,
+    rescan_interval: 5_000,
+    max_watches: 16_384,
+    max_deleted: 65_536,
+    watch: true,
+  });
+  assert.equal(configSchema.parse({ deleted_grace: '10m' }).deleted_grace, 600_000);
+  assert.equal(configSchema.safeParse({ deleted_grace: 300 }).success, false, 'a bare number is ambiguous');
+  assert.equal(configSchema.safeParse({ deleted_gracee: '1m' }).success, false, 'unknown key');
+  assert.equal(configSchema.safeParse({ max_watches: -1 }).success, false);
+});
