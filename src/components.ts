@@ -5,6 +5,9 @@ import { checkEbpfReceiverConfig, ebpfReceiverFactory } from './receivers/ebpf/f
 import { ksymProcessorFactory } from './processors/ksym/factory.ts';
 import { cgroupProcessorFactory } from './processors/cgroup/factory.ts';
 import { containerProcessorFactory } from './processors/container/factory.ts';
+import { relabelProcessorFactory } from './processors/relabel/factory.ts';
+import { filterProcessorFactory } from './processors/filter/factory.ts';
+import { attributesProcessorFactory } from './processors/attributes/factory.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/factory.ts';
 import { otlpExporterFactory } from './exporters/otlp/factory.ts';
 
@@ -15,6 +18,9 @@ export const factories: Factories = {
     [ksymProcessorFactory.type, ksymProcessorFactory],
     [cgroupProcessorFactory.type, cgroupProcessorFactory],
     [containerProcessorFactory.type, containerProcessorFactory],
+    [relabelProcessorFactory.type, relabelProcessorFactory],
+    [filterProcessorFactory.type, filterProcessorFactory],
+    [attributesProcessorFactory.type, attributesProcessorFactory],
   ]),
   exporters: new Map<string, ExporterFactory<any>>([
     [prometheusExporterFactory.type, prometheusExporterFactory],

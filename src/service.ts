@@ -99,7 +99,17 @@ export function effectiveConfig(config: AgentConfig): Record<string, unknown> {
   const extensions = config.loaded.value['extensions'];
   if (extensions !== undefined && extensions !== null) out['extensions'] = extensions;
   out['service'] = config.service;
-  return out;
+  return escapeDollars(out) as Record<string, unknown>;
+}
+
+/** `$` in printed strings becomes `$$`, so `${1}` in a relabel replacement is not read back as an env reference. */
+function escapeDollars(v: unknown): unknown {
+  if (typeof v === 'string') return v.replace(/\$/g, '$$$$');
+  if (Array.isArray(v)) return v.map(escapeDollars);
+  if (v !== null && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, escapeDollars(x)]));
+  }
+  return v;
 }
 
 function unknownType(loaded: LoadedConfig, section: Section, id: string, known: string[]): CollectorError {

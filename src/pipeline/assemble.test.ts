@@ -303,3 +303,15 @@ test('exposition: exp2zero and linear histograms as Prometheus text', () => {
     ].join('\n'),
   );
 });
+
+test('regression: label sets that differ in names but not values stay separate series', () => {
+  const f: RawFamily = {
+    name: 'c_total',
+    help: 'h',
+    kind: 'counter',
+    startTimeMs: 1,
+    points: [final({ a: 'x' }, 1), final({ b: 'x' }, 2)],
+  };
+  const [out] = assemble([f]);
+  assert.equal(out?.points.length, 2);
+});

@@ -43,8 +43,10 @@ function finalLabels(
 }
 
 function keyOf(labels: Record<string, string>): string {
-  // Label order is fixed per family (the definition's order), so values alone identify the set.
-  return Object.values(labels).join('\u0000');
+  // Names and values: processors (relabel, attributes) may give points of one family different label sets.
+  let key = '';
+  for (const name of Object.keys(labels).sort()) key += `${name}\u0001${labels[name]}\u0000`;
+  return key;
 }
 
 function assembleScalar(f: RawFamily, stats?: AssembleStats): MetricFamily {

@@ -50,6 +50,35 @@ describe('print-config', () => {
     }
   });
 
+  it('regression: a `$` in a value (a relabel template) is printed as `$$`, so the output loads as the same config', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'print-config-'));
+    try {
+      const file = join(dir, 'relabel.yaml');
+      writeFileSync(
+        file,
+        [
+          'receivers: {ebpf/timers: {program: timers}}',
+          'processors:',
+          '  relabel:',
+          '    metric_relabel_configs:',
+          "      - {source_labels: [function], regex: '(tcp)_(.*)', target_label: proto, replacement: '$${1}'}",
+          'exporters: {prometheus: {}}',
+          'service: {pipelines: {metrics: {receivers: [ebpf/timers], processors: [relabel], exporters: [prometheus]}}}',
+          '',
+        ].join('\n'),
+      );
+      const r = runCli(['print-config', '--config', file]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /replacement: \$\$\{1\}/);
+      const printed = join(dir, 'printed.yaml');
+      writeFileSync(printed, r.stdout);
+      assert.equal(runCli(['validate', '--config', printed]).status, 0);
+      assert.equal(runCli(['print-config', '--config', printed]).stdout, r.stdout);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('exits 2 on a bad config', () => {
     const r = runCli(['print-config', '--config', 'test/configs/bad/ebpf-poll-interval-number.yaml']);
     assert.equal(r.status, 2);
