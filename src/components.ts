@@ -8,6 +8,7 @@ import { containerProcessorFactory } from './processors/container/factory.ts';
 import { relabelProcessorFactory } from './processors/relabel/factory.ts';
 import { filterProcessorFactory } from './processors/filter/factory.ts';
 import { attributesProcessorFactory } from './processors/attributes/factory.ts';
+import { k8sAttributesProcessorFactory } from './processors/k8s_attributes/factory.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/factory.ts';
 import { otlpExporterFactory } from './exporters/otlp/factory.ts';
 
@@ -21,6 +22,7 @@ export const factories: Factories = {
     [relabelProcessorFactory.type, relabelProcessorFactory],
     [filterProcessorFactory.type, filterProcessorFactory],
     [attributesProcessorFactory.type, attributesProcessorFactory],
+    [k8sAttributesProcessorFactory.type, k8sAttributesProcessorFactory],
   ]),
   exporters: new Map<string, ExporterFactory<any>>([
     [prometheusExporterFactory.type, prometheusExporterFactory],
