@@ -67,6 +67,8 @@ export type Labels = Readonly<Record<string, string>>;
 export interface ScalarPoint {
   readonly labels: Labels;
   readonly value: number;
+  /** Start of this series' cumulative count when it differs from the family's (after a reset). */
+  readonly startTimeMs?: number | undefined;
 }
 
 export interface HistogramPoint {
@@ -77,6 +79,8 @@ export interface HistogramPoint {
   readonly counts: readonly number[];
   readonly sum: number;
   readonly count: number;
+  /** Start of this series' cumulative count when it differs from the family's (after a reset). */
+  readonly startTimeMs?: number | undefined;
 }
 
 export type MetricFamily =
@@ -86,6 +90,8 @@ export type MetricFamily =
       readonly help: string;
       readonly startTimeMs: number;
       readonly points: readonly ScalarPoint[];
+      /** A standard name (process_*, nodejs_*) the prometheus exporter does not prefix with its namespace. */
+      readonly unprefixed?: boolean | undefined;
     }
   | {
       readonly kind: 'histogram';
@@ -93,4 +99,5 @@ export type MetricFamily =
       readonly help: string;
       readonly startTimeMs: number;
       readonly points: readonly HistogramPoint[];
+      readonly unprefixed?: boolean | undefined;
     };

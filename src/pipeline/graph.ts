@@ -13,6 +13,7 @@ import type {
   ReceiverFactory,
 } from './component.ts';
 import type { MetricBatch } from './data.ts';
+import { registerProcessMetrics } from './process-metrics.ts';
 import { SelfTelemetry } from './telemetry.ts';
 
 /**
@@ -58,6 +59,7 @@ export class Agent {
   private started: Named<Component>[] = [];
   private isReady = false;
   private stopping: Promise<void> | undefined;
+  private stopProcessMetrics: (() => void) | undefined;
 
   private constructor(logger: Logger) {
     this.logger = logger;
@@ -193,6 +195,7 @@ export class Agent {
 
   /** Start downstream-first. On a failure, everything started is shut down and the error rethrown. */
   async start(): Promise<void> {
+    this.stopProcessMetrics ??= registerProcessMetrics(this.telemetry);
     const order: [Named<Component>, Host][] = [
       ...this.exporters.map((e): [Named<Component>, Host] => [e, this.host(e.id)]),
       ...this.processors.map((p): [Named<Component>, Host] => [p, this.host()]),
@@ -249,6 +252,7 @@ export class Agent {
         }
       }
       this.started = [];
+      this.stopProcessMetrics?.();
     })();
     return this.stopping;
   }

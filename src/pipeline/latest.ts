@@ -3,21 +3,26 @@ import type { Logger } from 'pino';
 import { messageOf } from '../errors.ts';
 import { assemble, type AssembleStats } from './assemble.ts';
 import type { MetricBatch, MetricFamily } from './data.ts';
+import { ResetTracker } from './resets.ts';
 import type { SelfTelemetry } from './telemetry.ts';
 
 /**
  * What an exporter holds between exports: the newest batch of every source
  * (batches are cumulative, so the newest replaces the older), assembled on
- * demand together with the agent's self-metrics.
+ * demand together with the agent's self-metrics. Counter resets (a map entry
+ * deleted and created again) give the series a new start time (see ResetTracker).
  */
 export class LatestBatches {
   private readonly latest = new Map<string, MetricBatch>();
   private readonly subscriptions: Subscription[] = [];
   readonly assembleStats: AssembleStats = { undecoded: 0, badBuckets: 0 };
+  /** Undefined when the exporter has no use for start times (Prometheus sees resets by itself). */
+  readonly resets: ResetTracker | undefined;
   private readonly logger: Logger;
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, options: { trackResets?: boolean } = {}) {
     this.logger = logger;
+    this.resets = options.trackResets === false ? undefined : new ResetTracker();
   }
 
   follow(input$: Observable<MetricBatch>): void {
@@ -29,11 +34,31 @@ export class LatestBatches {
     );
   }
 
-  /** Every source's families, assembled, followed by the self-metrics. */
+  /**
+   * Every source's families, assembled, followed by the self-metrics (which get, first,
+   * `receiver_data_points{receiver}`: the points each source gave to this collection).
+   */
   families(telemetry: SelfTelemetry | undefined): MetricFamily[] {
+    const now = Date.now();
     const out: MetricFamily[] = [];
-    for (const batch of this.latest.values()) out.push(...assemble(batch.families, this.assembleStats));
-    if (telemetry) out.push(...telemetry.snapshot());
+    const points = telemetry?.gauge(
+      'receiver_data_points',
+      'Data points a receiver gave to the last collection (after identical label sets are summed)',
+    );
+    for (const batch of this.latest.values()) {
+      const assembled = assemble(batch.families, this.assembleStats);
+      const families = this.resets ? this.resets.apply(assembled, batch.timeMs) : assembled;
+      points?.set(
+        { receiver: batch.source },
+        families.reduce((n, f) => n + f.points.length, 0),
+      );
+      out.push(...families);
+    }
+    if (telemetry) {
+      const self = telemetry.snapshot();
+      out.push(...(this.resets ? this.resets.apply(self, now) : self));
+    }
+    this.resets?.sweep(now);
     return out;
   }
 

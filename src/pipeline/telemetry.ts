@@ -7,49 +7,73 @@ import type { Labels, MetricFamily, ScalarPoint } from './data.ts';
  */
 export class SelfTelemetry {
   private readonly families = new Map<string, SelfFamily>();
+  private readonly hooks: (() => void)[] = [];
   private readonly startTimeMs = Date.now();
 
-  counter(name: string, help: string): SelfFamily {
-    return this.family(name, help, 'counter');
+  counter(name: string, help: string, options?: SelfFamilyOptions): SelfFamily {
+    return this.family(name, help, 'counter', options);
   }
 
-  gauge(name: string, help: string): SelfFamily {
-    return this.family(name, help, 'gauge');
+  gauge(name: string, help: string, options?: SelfFamilyOptions): SelfFamily {
+    return this.family(name, help, 'gauge', options);
+  }
+
+  /** Run `hook` at the start of every snapshot (values read on demand, e.g. process memory). */
+  onSnapshot(hook: () => void): void {
+    this.hooks.push(hook);
   }
 
   snapshot(): MetricFamily[] {
+    for (const hook of this.hooks) hook();
     return [...this.families.values()].map((f) => ({
       kind: f.kind,
       name: f.name,
       help: f.help,
-      startTimeMs: this.startTimeMs,
+      startTimeMs: f.startTimeMs ?? this.startTimeMs,
       points: f.points(),
+      ...(f.unprefixed ? { unprefixed: true } : {}),
     }));
   }
 
-  private family(name: string, help: string, kind: 'counter' | 'gauge'): SelfFamily {
+  private family(
+    name: string,
+    help: string,
+    kind: 'counter' | 'gauge',
+    options: SelfFamilyOptions = {},
+  ): SelfFamily {
     const existing = this.families.get(name);
     if (existing) {
       if (existing.kind !== kind)
         throw new Error(`self-metric ${name} registered as ${existing.kind} and ${kind}`);
       return existing;
     }
-    const family = new SelfFamily(name, help, kind);
+    const family = new SelfFamily(name, help, kind, options);
     this.families.set(name, family);
     return family;
   }
+}
+
+export interface SelfFamilyOptions {
+  /** A standard name (process_*, nodejs_*): the prometheus exporter does not prefix it. */
+  readonly unprefixed?: boolean;
+  /** Start of the cumulative series, if not the agent's start (e.g. the process start). */
+  readonly startTimeMs?: number;
 }
 
 export class SelfFamily {
   readonly name: string;
   readonly help: string;
   readonly kind: 'counter' | 'gauge';
+  readonly unprefixed: boolean;
+  readonly startTimeMs: number | undefined;
   private readonly series = new Map<string, { labels: Labels; value: number }>();
 
-  constructor(name: string, help: string, kind: 'counter' | 'gauge') {
+  constructor(name: string, help: string, kind: 'counter' | 'gauge', options: SelfFamilyOptions = {}) {
     this.name = name;
     this.help = help;
     this.kind = kind;
+    this.unprefixed = options.unprefixed ?? false;
+    this.startTimeMs = options.startTimeMs;
   }
 
   add(labels: Labels, delta = 1): void {

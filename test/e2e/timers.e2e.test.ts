@@ -56,6 +56,24 @@ test('timers pipeline: live ksym-decoded counters that grow; SIGTERM detaches ev
       'a counter went backwards',
     );
 
+    // Self-metrics: process metrics under their standard names (no namespace), scrapes by code.
+    const rss = samples(second.body, 'process_resident_memory_bytes');
+    assert.ok((rss[0]?.value ?? 0) > 1e6, `process_resident_memory_bytes: ${JSON.stringify(rss)}`);
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_start_time_seconds',
+      'nodejs_eventloop_lag_seconds',
+    ])
+      assert.equal(samples(second.body, name).length, 1, name);
+    assert.doesNotMatch(second.body, /^ebpf_exporter_process_/m);
+    assert.ok(
+      samples(second.body, 'ebpf_exporter_prometheus_scrapes_total').some(
+        (s) => s.labels['code'] === '200' && s.value >= 1,
+      ),
+      'the first scrape is counted',
+    );
+    assert.ok(samples(second.body, 'ebpf_exporter_receiver_data_points').some((s) => s.value > 0));
+
     // The output is valid exposition for real Prometheus.
     if (existsSync('/usr/bin/promtool')) {
       const check = spawnSync('/usr/bin/promtool', ['check', 'metrics'], {

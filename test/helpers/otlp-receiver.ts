@@ -61,6 +61,17 @@ export interface HistogramDataPoint {
   bucketCounts?: string[];
   explicitBounds?: number[];
 }
+export interface ExponentialHistogramDataPoint {
+  attributes?: KeyValue[];
+  startTimeUnixNano: string;
+  timeUnixNano: string;
+  count: string;
+  sum?: number;
+  scale?: number;
+  zeroCount?: string;
+  positive?: { offset?: number; bucketCounts?: string[] };
+  negative?: { offset?: number; bucketCounts?: string[] };
+}
 export interface OtlpMetric {
   name: string;
   description?: string;
@@ -68,6 +79,7 @@ export interface OtlpMetric {
   sum?: { dataPoints?: NumberDataPoint[]; aggregationTemporality?: number; isMonotonic?: boolean };
   gauge?: { dataPoints?: NumberDataPoint[] };
   histogram?: { dataPoints?: HistogramDataPoint[]; aggregationTemporality?: number };
+  exponentialHistogram?: { dataPoints?: ExponentialHistogramDataPoint[]; aggregationTemporality?: number };
 }
 export interface ExportRequest {
   resourceMetrics?: {
@@ -110,6 +122,8 @@ const METHOD = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export'
 export interface OtlpReceiverOptions {
   /** Serve TLS with this certificate chain and key (PEM). */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  /** Listen on this port (e.g. to come back where a stopped receiver was); default: a free one. */
+  readonly port?: number;
 }
 
 export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Promise<OtlpReceiver> {
@@ -181,7 +195,13 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     client.on('close', end).on('error', end);
     upstream.on('close', end).on('error', end);
   });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    relay.once('error', reject);
+    relay.listen(options.port ?? 0, '127.0.0.1', () => {
+      relay.off('error', reject);
+      resolve();
+    });
+  });
   const address = relay.address();
   if (address === null || typeof address === 'string') throw new Error('relay has no TCP address');
 

@@ -30,6 +30,7 @@ describe('otlp config', () => {
       compression: 'gzip',
       timeout: 10_000,
       interval: 15_000,
+      histograms: 'explicit',
       retry_on_failure: {
         enabled: true,
         initial_interval: 1_000,
@@ -50,6 +51,7 @@ describe('otlp config', () => {
       compression: 'none',
       timeout: 5_000,
       interval: 30_000,
+      histograms: 'exponential',
       retry_on_failure: {
         enabled: true,
         initial_interval: 500,

@@ -125,6 +125,8 @@ export const configSchema = z
     timeout: duration({ minMs: 1 }).default(10_000),
     /** How often to collect and push. */
     interval: duration({ minMs: 100 }).default(15_000),
+    /** `exponential`: power-of-two histograms go out as exponential histograms at scale 0. */
+    histograms: z.enum(['explicit', 'exponential']).default('explicit'),
     retry_on_failure: retrySchema.prefault({}),
   })
   .superRefine((c, ctx) => {

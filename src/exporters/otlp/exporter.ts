@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Metadata, type ChannelCredentials } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
@@ -26,6 +27,9 @@ type GrpcExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricEx
 
 type AttemptResult = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
 
+/** `service.instance.id`: one per process, the same for all its life (and all its exporters). */
+const INSTANCE_ID = randomUUID();
+
 /**
  * exporter `otlp`: keeps the latest batch of every source and, every `interval`, pulls
  * fresh data, assembles it with the agent's own metrics and pushes it through
@@ -52,6 +56,7 @@ export class OtlpMetricsExporter implements Exporter {
   private timer: NodeJS.Timeout | undefined;
   private exports: SelfFamily | undefined;
   private dropped: SelfFamily | undefined;
+  private duration: SelfFamily | undefined;
   /** The collection waiting to be sent. */
   private pending: Payload | undefined;
   /** The send loop, while it runs. */
@@ -69,7 +74,11 @@ export class OtlpMetricsExporter implements Exporter {
     this.credentials = credentials;
     this.logger = logger;
     this.latest = new LatestBatches(logger);
-    this.resource = resourceFromAttributes({ 'service.name': 'ebpf-collector', 'host.name': hostname() });
+    this.resource = resourceFromAttributes({
+      'service.name': 'ebpf-collector',
+      'service.instance.id': INSTANCE_ID,
+      'host.name': hostname(),
+    });
   }
 
   describe(): Record<string, unknown> {
@@ -90,6 +99,10 @@ export class OtlpMetricsExporter implements Exporter {
     this.dropped = host.telemetry.counter(
       'otlp_export_dropped_total',
       'Collections never delivered: replaced by a newer one, given up after failures, or left at shutdown',
+    );
+    this.duration = host.telemetry.gauge(
+      'collection_duration_seconds',
+      'Duration of the last collection (pull, assemble, serialize), by exporter',
     );
     for (const result of ['success', 'retry', 'failure']) this.exports.add({ exporter: this.id, result }, 0);
     this.dropped.add({ exporter: this.id }, 0);
@@ -127,9 +140,12 @@ export class OtlpMetricsExporter implements Exporter {
     if (!host || this.closing || this.collecting) return;
     this.collecting = true;
     try {
+      const t0 = performance.now();
       await this.pull(host);
       if (this.closing) return;
       const payload = this.collect();
+      // Sent with the next collection: this one is already made.
+      this.duration?.set({ exporter: this.id }, (performance.now() - t0) / 1000);
       if (payload) this.enqueue(payload);
     } catch (err) {
       // Nothing here should throw; if it does, the agent keeps running.
@@ -188,7 +204,12 @@ export class OtlpMetricsExporter implements Exporter {
     return {
       metrics: {
         resource: this.resource,
-        scopeMetrics: [{ scope: { name: 'ebpf-collector' }, metrics: toMetricData(families, now) }],
+        scopeMetrics: [
+          {
+            scope: { name: 'ebpf-collector' },
+            metrics: toMetricData(families, now, { histograms: this.config.histograms }),
+          },
+        ],
       },
     };
   }

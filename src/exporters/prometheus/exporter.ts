@@ -8,16 +8,23 @@ import type { Exporter, Host } from '../../pipeline/component.ts';
 import type { MetricBatch } from '../../pipeline/data.ts';
 import { LatestBatches } from '../../pipeline/latest.ts';
 import { toMetricData } from '../../pipeline/otel.ts';
+import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { PrometheusExporterConfig } from './config.ts';
+import { prometheusFamilies, type Problem } from './names.ts';
 import { MetricsServer } from './server.ts';
+
+/** Problems logged so far (each once); bounded so that changing names cannot grow it forever. */
+const MAX_LOGGED_PROBLEMS = 1000;
 
 /**
  * exporter `prometheus`: keeps the latest batch of every source, and on each
- * scrape pulls fresh data, assembles it and serializes it through
+ * scrape pulls fresh data, assembles it, gives it Prometheus names (names.ts:
+ * collisions are dropped, counted and logged once) and serializes it through
  * @opentelemetry/exporter-prometheus fed by a MetricProducer. Concurrent
  * scrapes share one collection.
  */
 export class PrometheusMetricsExporter implements Exporter {
+  private readonly id: string;
   private readonly config: PrometheusExporterConfig;
   private readonly logger: Logger;
   private readonly latest: LatestBatches;
@@ -27,12 +34,19 @@ export class PrometheusMetricsExporter implements Exporter {
   private readonly serializer: PrometheusSerializer;
   private server: MetricsServer | undefined;
   private inflight: Promise<string> | undefined;
+  private scrapes: SelfFamily | undefined;
+  private duration: SelfFamily | undefined;
+  private droppedSeries: SelfFamily | undefined;
+  private readonly logged = new Set<string>();
 
-  constructor(config: PrometheusExporterConfig, logger: Logger) {
+  constructor(config: PrometheusExporterConfig, logger: Logger, id = 'prometheus') {
+    this.id = id;
     this.config = config;
     this.logger = logger;
-    this.latest = new LatestBatches(logger);
-    this.serializer = new PrometheusSerializer(config.namespace, false, undefined, true, true);
+    // Prometheus has no start times: it takes a decrease as a reset by itself.
+    this.latest = new LatestBatches(logger, { trackResets: false });
+    // Names are final before serialization (names.ts): no prefix here.
+    this.serializer = new PrometheusSerializer(undefined, false, undefined, true, true);
   }
 
   /** Where the server listens once started (the real port when 0 was asked). */
@@ -53,12 +67,21 @@ export class PrometheusMetricsExporter implements Exporter {
 
   async start(host: Host): Promise<void> {
     this.host = host;
+    const t = host.telemetry;
+    this.scrapes = t.counter('prometheus_scrapes_total', 'Scrapes of the metrics path, by HTTP status code');
+    this.duration = t.gauge(
+      'collection_duration_seconds',
+      'Duration of the last collection (pull, assemble, serialize), by exporter',
+    );
+    this.droppedSeries = t.counter(
+      'prometheus_dropped_series_total',
+      'Series left out of a scrape because their names collide or cannot be exposed, by reason',
+    );
     const producer: MetricProducer = {
       collect: async () => ({ resourceMetrics: this.resourceMetrics(), errors: [] }),
     };
     this.reader = new PrometheusExporter({
       preventServerStart: true,
-      prefix: this.config.namespace,
       withoutTargetInfo: true,
       withoutScopeInfo: true,
       metricProducers: [producer],
@@ -71,6 +94,7 @@ export class PrometheusMetricsExporter implements Exporter {
       maxRequests: this.config.max_requests,
       scrape: () => this.scrape(),
       ready: () => host.ready(),
+      onScrape: (code) => this.scrapes?.add({ exporter: this.id, code: String(code) }),
       logger: this.logger,
     });
     await this.server.listen();
@@ -96,18 +120,37 @@ export class PrometheusMetricsExporter implements Exporter {
 
   private async collectText(): Promise<string> {
     if (!this.host || !this.reader) throw new Error('exporter not started');
+    const t0 = performance.now();
     await this.host.pull();
     const { resourceMetrics, errors } = await this.reader.collect();
     if (errors.length > 0) throw new Error(`collection failed: ${errors.map(messageOf).join('; ')}`);
-    return this.serializer.serialize(resourceMetrics);
+    const text = this.serializer.serialize(resourceMetrics);
+    // Shown by the next scrape: this one's text is already made.
+    this.duration?.set({ exporter: this.id }, (performance.now() - t0) / 1000);
+    return text;
   }
 
   private resourceMetrics(): ResourceMetrics {
     const now = Date.now();
-    const families = this.latest.families(this.host?.telemetry);
+    const families = prometheusFamilies(
+      this.latest.families(this.host?.telemetry),
+      this.config.namespace,
+      (p) => this.problem(p),
+    );
     return {
       resource: emptyResource(),
       scopeMetrics: [{ scope: { name: 'ebpf-collector' }, metrics: toMetricData(families, now) }],
     };
+  }
+
+  /** Count every time; log each distinct problem once (it recurs on every scrape). */
+  private problem(p: Problem): void {
+    this.droppedSeries?.add({ exporter: this.id, reason: p.reason }, p.series);
+    if (this.logged.has(p.message) || this.logged.size >= MAX_LOGGED_PROBLEMS) return;
+    this.logged.add(p.message);
+    this.logger.error(
+      { code: 'ERR_PROMETHEUS_NAME', reason: p.reason },
+      `${p.message} [ERR_PROMETHEUS_NAME]`,
+    );
   }
 }

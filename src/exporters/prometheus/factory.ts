@@ -7,6 +7,6 @@ export const prometheusExporterFactory: ExporterFactory<PrometheusExporterConfig
   kind: 'exporter',
   configSchema,
   create(settings, config) {
-    return new PrometheusMetricsExporter(config, settings.logger);
+    return new PrometheusMetricsExporter(config, settings.logger, settings.id);
   },
 };

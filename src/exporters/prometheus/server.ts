@@ -11,6 +11,8 @@ export interface MetricsServerOptions {
   readonly maxRequests: number;
   readonly scrape: () => Promise<string>;
   readonly ready: () => boolean;
+  /** Called with the status code of every answer on the metrics path. */
+  readonly onScrape?: (code: number) => void;
   readonly logger: Logger;
 }
 
@@ -100,6 +102,7 @@ export class MetricsServer {
 
   private async metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.active >= this.options.maxRequests) {
+      this.options.onScrape?.(503);
       res
         .writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' })
         .end('too many concurrent scrapes\n');
@@ -111,6 +114,7 @@ export class MetricsServer {
       text = await this.options.scrape();
     } catch (err) {
       this.options.logger.error({ err: messageOf(err) }, 'scrape failed');
+      this.options.onScrape?.(500);
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`scrape failed: ${messageOf(err)}\n`);
       return;
     } finally {
@@ -124,6 +128,7 @@ export class MetricsServer {
       vary: 'Accept-Encoding',
     };
     if (gzip) headers['content-encoding'] = 'gzip';
+    this.options.onScrape?.(200);
     res.writeHead(200, headers);
     res.end(req.method === 'HEAD' ? undefined : body);
   }

@@ -1,0 +1,269 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { get } from 'node:http';
+import { describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { pino } from 'pino';
+import { Subject } from 'rxjs';
+import type { Host } from '../../pipeline/component.ts';
+import type { MetricBatch, RawFamily, RawPoint } from '../../pipeline/data.ts';
+import { registerProcessMetrics } from '../../pipeline/process-metrics.ts';
+import { SelfTelemetry } from '../../pipeline/telemetry.ts';
+import { configSchema } from './config.ts';
+import { PrometheusMetricsExporter } from './exporter.ts';
+import { labelName, metricName } from './names.ts';
+
+const final = (labels: Record<string, string>, value: number): RawPoint => ({
+  labels: Object.entries(labels).map(([name, v]) => ({ name, value: v, pending: [] })),
+  value,
+});
+
+function counter(name: string, points: RawPoint[], help = 'h'): RawFamily {
+  return { name, help, kind: 'counter', startTimeMs: 1_700_000_000_000, points };
+}
+
+function gauge(name: string, points: RawPoint[]): RawFamily {
+  return { name, help: 'g', kind: 'gauge', startTimeMs: 1_700_000_000_000, points };
+}
+
+/** exp2 buckets 0..2 (bounds 1, 2, 4); key 3 carries the sum. */
+function histogram(name: string, labels: Record<string, string>): RawFamily {
+  const b = (bucket: number, value: number): RawPoint => final({ ...labels, bucket: String(bucket) }, value);
+  return {
+    name,
+    help: 'a histogram',
+    kind: 'histogram',
+    histogram: { bucketType: 'exp2', bucketMin: 0, bucketMax: 2, bucketMultiplier: 1, bucketKeys: [] },
+    startTimeMs: 1_700_000_000_000,
+    points: [b(0, 1), b(2, 3), b(3, 20)],
+  };
+}
+
+interface Rig {
+  exporter: PrometheusMetricsExporter;
+  host: Host & { pulls: number };
+  telemetry: SelfTelemetry;
+  input: Subject<MetricBatch>;
+  logs: string[];
+  port(): number;
+}
+
+function rig(pull: () => Promise<void> = async () => undefined): Rig {
+  const logs: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(line) });
+  const config = configSchema.parse({ endpoint: '127.0.0.1:0' });
+  const exporter = new PrometheusMetricsExporter(config, logger, 'prometheus');
+  const telemetry = new SelfTelemetry();
+  const host = {
+    logger,
+    telemetry,
+    pulls: 0,
+    pull: async () => {
+      host.pulls++;
+      await pull();
+    },
+    ready: () => true,
+  };
+  const input = new Subject<MetricBatch>();
+  exporter.consume(input);
+  return { exporter, host, telemetry, input, logs, port: () => exporter.address?.port ?? 0 };
+}
+
+function scrape(port: number, path = '/metrics'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+function promtool(text: string): void {
+  if (!existsSync('/usr/bin/promtool')) {
+    if (process.env['CI'])
+      assert.fail('promtool is missing: scripts/setup.sh --test installs Debian prometheus');
+    return;
+  }
+  const r = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  assert.equal(r.status, 0, `promtool check metrics failed:\n${r.stdout}${r.stderr}\n${text}`);
+}
+
+function typeLines(text: string): string[] {
+  return text.split('\n').filter((l) => l.startsWith('# TYPE '));
+}
+
+describe('prometheus names', () => {
+  it('sanitizes metric names once: prefix, invalid characters, runs of _, leading digit, _total', () => {
+    const cases: [string, string, 'counter' | 'gauge' | 'histogram', string][] = [
+      ['timer_starts_total', 'ebpf_exporter', 'counter', 'ebpf_exporter_timer_starts_total'],
+      ['timer_starts', 'ebpf_exporter', 'counter', 'ebpf_exporter_timer_starts_total'],
+      ['bio.latency-seconds', 'ebpf_exporter', 'histogram', 'ebpf_exporter_bio_latency_seconds'],
+      ['a:b', '', 'gauge', 'a_b'],
+      ['9lives', '', 'gauge', '_9lives'],
+      ['9lives', 'ns', 'gauge', 'ns_9lives'],
+      ['_x', 'ns', 'gauge', 'ns_x'],
+      ['été', '', 'gauge', '_t_'],
+      ['...', '', 'gauge', ''],
+    ];
+    for (const [name, prefix, kind, want] of cases)
+      assert.equal(metricName(name, prefix, kind), want, `${prefix}/${name}`);
+  });
+
+  it('sanitizes label names: no colons, leading digit gets _', () => {
+    assert.equal(labelName('k8s.pod.name'), 'k8s_pod_name');
+    assert.equal(labelName('a:b'), 'a_b');
+    assert.equal(labelName('1st'), '_1st');
+    assert.equal(labelName('__meta'), '_meta');
+  });
+});
+
+describe('prometheus exporter', () => {
+  it('N concurrent scrapes are served from one collection (one pull)', async () => {
+    const r = rig(() => delay(150));
+    await r.exporter.start(r.host);
+    try {
+      r.input.next({
+        source: 'ebpf/t',
+        config: 't',
+        timeMs: Date.now(),
+        families: [counter('events_total', [final({ cpu: '0' }, 3)])],
+      });
+      const answers = await Promise.all(Array.from({ length: 8 }, () => scrape(r.port())));
+      assert.equal(r.host.pulls, 1, 'one pull for eight parallel scrapes');
+      for (const a of answers) {
+        assert.equal(a.status, 200);
+        assert.equal(a.body, answers[0]?.body, 'every scrape got the same exposition');
+      }
+      assert.match(answers[0]?.body ?? '', /^ebpf_exporter_events_total\{cpu="0"\} 3$/m);
+      // The next scrape is a new collection.
+      await scrape(r.port());
+      assert.equal(r.host.pulls, 2);
+      // Ten scrapes so far; this one is counted once it is answered, so it shows nine.
+      const again = await scrape(r.port());
+      assert.match(
+        again.body,
+        /^ebpf_exporter_prometheus_scrapes_total\{exporter="prometheus",code="200"\} 9$/m,
+      );
+      assert.match(
+        again.body,
+        /^ebpf_exporter_collection_duration_seconds\{exporter="prometheus"\} [0-9.e-]+$/m,
+      );
+      assert.match(again.body, /^ebpf_exporter_receiver_data_points\{receiver="ebpf\/t"\} 1$/m);
+    } finally {
+      await r.exporter.shutdown();
+    }
+  });
+
+  it('a failed collection answers 500 (never 200 with an error comment) and is counted', async () => {
+    const r = rig(async () => {
+      throw new Error('map read failed');
+    });
+    await r.exporter.start(r.host);
+    try {
+      const answers = await Promise.all([scrape(r.port()), scrape(r.port())]);
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        [500, 500],
+      );
+      assert.match(answers[0]?.body ?? '', /map read failed/);
+      assert.equal(
+        r.telemetry.counter('prometheus_scrapes_total', '').value({ exporter: 'prometheus', code: '500' }),
+        2,
+      );
+    } finally {
+      await r.exporter.shutdown();
+    }
+  });
+
+  it('tricky names: valid exposition (promtool), one TYPE block per name, collisions dropped, counted, logged once', async () => {
+    const r = rig();
+    const stopProcess = registerProcessMetrics(r.telemetry);
+    await r.exporter.start(r.host);
+    try {
+      r.input.next({
+        source: 'ebpf/a',
+        config: 'a',
+        timeMs: Date.now(),
+        families: [
+          counter('requests', [final({ 'k8s.pod': 'web-1', '1st': 'x' }, 1)], 'help with \\ and\nnewline'),
+          counter('foo.bar', [final({}, 1)]),
+          counter('foo_bar', [final({}, 2)]), // collides with foo.bar → dropped
+          gauge('9lives', [final({ 'a:b': 'v' }, 9)]),
+          counter('labels', [final({ 'k8s.pod': 'a', k8s_pod: 'b' }, 1)]), // label collision → dropped
+          histogram('lat', { disk: 'sda' }),
+          gauge('lat_count', [final({}, 1)]), // lat's _count series → dropped
+          histogram('bad_hist', { le: '5' }), // user label le → dropped
+          counter('shared_total', [final({ cpu: '0' }, 1)]),
+        ],
+      });
+      r.input.next({
+        source: 'ebpf/b',
+        config: 'b',
+        timeMs: Date.now(),
+        // Same metric from a second source: one family; the same series again is a duplicate.
+        families: [counter('shared_total', [final({ cpu: '1' }, 5), final({ cpu: '0' }, 7)])],
+      });
+      const first = await scrape(r.port());
+      assert.equal(first.status, 200);
+      const text = first.body;
+      promtool(text);
+
+      const types = typeLines(text);
+      assert.equal(new Set(types.map((l) => l.split(' ')[2])).size, types.length, `duplicate TYPE:\n${text}`);
+      assert.match(text, /^# HELP ebpf_exporter_requests_total help with \\\\ and\\nnewline$/m);
+      assert.match(text, /^# TYPE ebpf_exporter_requests_total counter$/m);
+      assert.match(text, /^ebpf_exporter_requests_total\{k8s_pod="web-1",_1st="x"\} 1$/m);
+      assert.match(text, /^ebpf_exporter_foo_bar_total 1$/m);
+      assert.doesNotMatch(text, /^ebpf_exporter_foo_bar_total 2$/m);
+      assert.match(text, /^ebpf_exporter_9lives\{a_b="v"\} 9$/m);
+      assert.doesNotMatch(text, /ebpf_exporter_labels_total/);
+      assert.match(text, /^# TYPE ebpf_exporter_lat histogram$/m);
+      assert.match(text, /^ebpf_exporter_lat_count\{disk="sda"\} 4$/m);
+      assert.doesNotMatch(text, /^# TYPE ebpf_exporter_lat_count/m);
+      assert.doesNotMatch(text, /ebpf_exporter_bad_hist/);
+      assert.match(text, /^ebpf_exporter_shared_total\{cpu="0"\} 1$/m);
+      assert.match(text, /^ebpf_exporter_shared_total\{cpu="1"\} 5$/m);
+      assert.doesNotMatch(text, /^ebpf_exporter_shared_total\{cpu="0"\} 7$/m);
+
+      // Process metrics keep their standard names, without the namespace.
+      for (const name of [
+        'process_resident_memory_bytes',
+        'process_cpu_seconds_total',
+        'process_start_time_seconds',
+        'nodejs_eventloop_lag_seconds',
+      ])
+        assert.match(text, new RegExp(`^${name} [0-9.e+-]+$`, 'm'), name);
+      assert.match(text, /^# TYPE process_cpu_seconds_total counter$/m);
+
+      const second = await scrape(r.port());
+      promtool(second.body);
+      const dropped = (reason: string): number | undefined =>
+        r.telemetry.counter('prometheus_dropped_series_total', '').value({ exporter: 'prometheus', reason });
+      assert.equal(dropped('name_collision'), 4, 'foo_bar and lat_count, on each of two scrapes');
+      assert.equal(dropped('label_collision'), 2);
+      assert.equal(dropped('reserved_label'), 2);
+      assert.equal(dropped('duplicate_series'), 2);
+      assert.match(
+        second.body,
+        /^ebpf_exporter_prometheus_dropped_series_total\{exporter="prometheus",reason="name_collision"\} 2$/m,
+        'the scrape shows the count of the collection before it',
+      );
+      const errors = r.logs.filter((l) => l.includes('ERR_PROMETHEUS_NAME'));
+      assert.equal(errors.length, 5, `each problem logged once:\n${errors.join('')}`);
+      assert.ok(
+        errors.some((l) =>
+          l.includes(
+            'metric \\"foo_bar\\" (counter) is exposed as ebpf_exporter_foo_bar_total, which collides with metric \\"foo.bar\\"',
+          ),
+        ),
+        errors.join(''),
+      );
+    } finally {
+      stopProcess();
+      await r.exporter.shutdown();
+    }
+  });
+});

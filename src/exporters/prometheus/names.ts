@@ -1,0 +1,186 @@
+import type { HistogramPoint, Labels, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
+
+/**
+ * Prometheus names, made once and up front, before serialization.
+ *
+ * - Metric names: the namespace prefix (`<namespace>_`, except for standard process
+ *   metrics), every character outside `[a-zA-Z0-9_]` becomes `_` (`:` too: colons are for
+ *   recording rules), runs of `_` collapse to one, a leading digit gets a `_` in front,
+ *   and a counter gets `_total` unless it has it. This is what @opentelemetry's
+ *   PrometheusSerializer does, so the names pass through it unchanged (it is given no
+ *   prefix); doing it here lets us see collisions on the final names.
+ * - Label names: the same replacement and collapse, and a leading digit gets `_`.
+ *
+ * What cannot be exposed is dropped, counted and reported (`Problem`), never written twice:
+ * - a metric whose final name (or, for a histogram, `_bucket`/`_count`/`_sum` series) is
+ *   already taken by a different metric (the earlier one is kept);
+ * - a metric with two labels that sanitize to the same name, or a histogram with a label `le`;
+ * - a metric whose name sanitizes to nothing.
+ * The same metric from two sources (same name and kind) is one family; a series (label set)
+ * that is already in it is dropped as a duplicate.
+ */
+export type ProblemReason =
+  'name_collision' | 'label_collision' | 'reserved_label' | 'invalid_name' | 'duplicate_series';
+
+export interface Problem {
+  readonly reason: ProblemReason;
+  /** Names the metric(s) involved, as defined and as exposed. */
+  readonly message: string;
+  /** Series dropped (all of the metric's, or one). */
+  readonly series: number;
+}
+
+export function metricName(name: string, prefix: string, kind: MetricFamily['kind']): string {
+  let n = (prefix ? `${prefix}_${name}` : name).replace(/[^a-zA-Z0-9_]/g, '_').replace(/_{2,}/g, '_');
+  if (/^[0-9]/.test(n)) n = `_${n}`;
+  if (n === '' || n === '_') return '';
+  if (kind === 'counter' && !n.endsWith('_total')) n = `${n}_total`;
+  return n;
+}
+
+export function labelName(name: string): string {
+  let n = name.replace(/[^a-zA-Z0-9_]/g, '_').replace(/_{2,}/g, '_');
+  if (/^[0-9]/.test(n)) n = `_${n}`;
+  return n;
+}
+
+/** The series names a family writes. */
+function seriesNames(name: string, kind: MetricFamily['kind']): string[] {
+  return kind === 'histogram' ? [name, `${name}_bucket`, `${name}_count`, `${name}_sum`] : [name];
+}
+
+interface Claimed {
+  /** The family as first defined (original name). */
+  readonly original: string;
+  readonly kind: MetricFamily['kind'];
+  /** Its final name. */
+  readonly name: string;
+}
+
+interface Building {
+  readonly family: MetricFamily;
+  readonly points: (ScalarPoint | HistogramPoint)[];
+  readonly seen: Set<string>;
+}
+
+/** Families with exposition names and labels; problems reported through `report`. */
+export function prometheusFamilies(
+  families: readonly MetricFamily[],
+  namespace: string,
+  report: (p: Problem) => void,
+): MetricFamily[] {
+  const claimed = new Map<string, Claimed>(); // series name → the family that writes it
+  const out = new Map<string, Building>(); // final name → family being built
+  for (const f of families) {
+    const name = metricName(f.name, f.unprefixed ? '' : namespace, f.kind);
+    if (name === '') {
+      report({
+        reason: 'invalid_name',
+        message: `metric "${f.name}" has no valid Prometheus name (nothing is left after replacing invalid characters)`,
+        series: f.points.length,
+      });
+      continue;
+    }
+    const owner = claimed.get(name);
+    if (owner && owner.original === f.name && owner.kind === f.kind) {
+      merge(out.get(name) as Building, f, name, report);
+      continue;
+    }
+    const clash = seriesNames(name, f.kind)
+      .map((s) => claimed.get(s))
+      .find((c) => c !== undefined);
+    if (clash) {
+      report({
+        reason: 'name_collision',
+        message: `metric "${f.name}" (${f.kind}) is exposed as ${name}, which collides with metric "${clash.original}" (${clash.kind}, exposed as ${clash.name}); "${f.name}" is dropped`,
+        series: f.points.length,
+      });
+      continue;
+    }
+    const labels = labelMapping(f, name, report);
+    if (!labels) continue;
+    const family = renamed(f, name);
+    const building: Building = { family, points: [], seen: new Set() };
+    for (const s of seriesNames(name, f.kind)) claimed.set(s, { original: f.name, kind: f.kind, name });
+    out.set(name, building);
+    merge(building, f, name, report, labels);
+  }
+  return [...out.values()].map((b) => ({ ...b.family, points: b.points }) as MetricFamily);
+}
+
+function renamed(f: MetricFamily, name: string): MetricFamily {
+  return { ...f, name, points: [] };
+}
+
+/** Original → exposed label names of a family, or undefined (reported) when they cannot be exposed. */
+function labelMapping(
+  f: MetricFamily,
+  name: string,
+  report: (p: Problem) => void,
+): Map<string, string> | undefined {
+  const mapping = new Map<string, string>();
+  const byExposed = new Map<string, string>();
+  for (const p of f.points) {
+    for (const original of Object.keys(p.labels)) {
+      if (mapping.has(original)) continue;
+      const exposed = labelName(original);
+      const other = byExposed.get(exposed);
+      if (other !== undefined) {
+        report({
+          reason: 'label_collision',
+          message: `metric "${f.name}" (exposed as ${name}): labels "${other}" and "${original}" are both exposed as ${exposed}; the metric is dropped`,
+          series: f.points.length,
+        });
+        return undefined;
+      }
+      if (f.kind === 'histogram' && exposed === 'le') {
+        report({
+          reason: 'reserved_label',
+          message: `histogram "${f.name}" (exposed as ${name}) has a label "${original}", exposed as le, which Prometheus reserves for bucket bounds; the metric is dropped`,
+          series: f.points.length,
+        });
+        return undefined;
+      }
+      mapping.set(original, exposed);
+      byExposed.set(exposed, original);
+    }
+  }
+  return mapping;
+}
+
+function merge(
+  into: Building,
+  f: MetricFamily,
+  name: string,
+  report: (p: Problem) => void,
+  labels?: Map<string, string>,
+): void {
+  const mapping = labels ?? labelMapping(f, name, report);
+  if (!mapping) return;
+  let duplicates = 0;
+  for (const p of f.points as readonly (ScalarPoint | HistogramPoint)[]) {
+    const exposed: Record<string, string> = {};
+    for (const [k, v] of Object.entries(p.labels)) exposed[mapping.get(k) ?? k] = v;
+    const key = seriesKey(exposed);
+    if (into.seen.has(key)) {
+      duplicates++;
+      continue;
+    }
+    into.seen.add(key);
+    into.points.push({ ...p, labels: exposed });
+  }
+  if (duplicates > 0) {
+    report({
+      reason: 'duplicate_series',
+      message: `metric "${f.name}" (exposed as ${name}) came from more than one source with the same labels; the later series are dropped`,
+      series: duplicates,
+    });
+  }
+}
+
+function seriesKey(labels: Labels): string {
+  return Object.entries(labels)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}\u0001${v}`)
+    .join('\u0000');
+}
