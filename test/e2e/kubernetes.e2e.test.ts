@@ -1,0 +1,114 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
+import { FakeKubeApi, fakePod } from '../helpers/fake-kube-api.ts';
+import { httpGet, repoRoot, samples, startAgent } from '../helpers/agent.ts';
+
+const METRIC = 'ebpf_exporter_libc_malloc_calls_total';
+
+test('ebpf → cgroup → container → k8s_attributes: a live cgroup id becomes pod, namespace and container labels', async () => {
+  const root = findCgroup2Mount();
+  assert.ok(root, 'no cgroup2 mount in /proc/self/mountinfo');
+  // A container cgroup as kubelet's systemd driver lays it out, with containerd.
+  const uid = randomUUID();
+  const containerId = randomBytes(32).toString('hex');
+  const dirs = [
+    join(root, 'kubepods.slice'),
+    join(root, 'kubepods.slice', 'kubepods-burstable.slice'),
+    join(
+      root,
+      'kubepods.slice',
+      'kubepods-burstable.slice',
+      `kubepods-burstable-pod${uid.replace(/-/g, '_')}.slice`,
+    ),
+  ];
+  const leaf = join(dirs[2] as string, `cri-containerd-${containerId}.scope`);
+  dirs.push(leaf);
+  const created: string[] = [];
+  for (const d of dirs) {
+    try {
+      mkdirSync(d);
+      created.push(d);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  const api = new FakeKubeApi();
+  await api.listen();
+  api.add(
+    fakePod(uid, 'web-7d4b9', {
+      namespace: 'shop',
+      node: 'node-e2e',
+      container: { name: 'nginx', id: containerId },
+    }),
+  );
+
+  // A process inside the container cgroup that calls libc malloc on cue.
+  const worker = spawn(
+    '/usr/bin/python3',
+    [
+      '-c',
+      'import ctypes,sys\nlibc=ctypes.CDLL("libc.so.6")\nsys.stdin.readline()\nfor _ in range(5000): libc.free(libc.malloc(64))\nsys.stdin.readline()\n',
+    ],
+    { stdio: ['pipe', 'ignore', 'inherit'] },
+  );
+  writeFileSync(join(leaf, 'cgroup.procs'), String(worker.pid));
+
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-e2e-'));
+  const pipeline = join(dir, 'pipeline.yaml');
+  writeFileSync(
+    pipeline,
+    `receivers:
+  ebpf/uprobe:
+    program: uprobe
+processors:
+  cgroup: {}
+  container: {}
+  k8s_attributes:
+    auth_type: none
+    endpoint: ${api.url}
+    node_name: node-e2e
+exporters:
+  prometheus:
+    endpoint: 127.0.0.1:0
+service:
+  pipelines:
+    metrics:
+      receivers: [ebpf/uprobe]
+      processors: [cgroup, container, k8s_attributes]
+      exporters: [prometheus]
+`,
+  );
+  const agent = await startAgent([pipeline]);
+  try {
+    worker.stdin?.write('go\n');
+    let series: { labels: Record<string, string>; value: number } | undefined;
+    for (let i = 0; i < 40 && !series; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      const { body } = await httpGet(agent.port, '/metrics');
+      series = samples(body, METRIC).find((s) => s.labels['cgroup'] === leaf && s.value >= 5000);
+    }
+    assert.ok(series, `no series for ${leaf} with ≥ 5000 calls`);
+    assert.equal(statSync(leaf).ino > 0, true);
+    assert.equal(series.labels['container_id'], containerId);
+    assert.equal(series.labels['container_runtime'], 'containerd');
+    assert.equal(series.labels['k8s_pod_uid'], uid);
+    assert.equal(series.labels['k8s_pod_qos'], 'burstable');
+    assert.equal(series.labels['k8s_pod_name'], 'web-7d4b9');
+    assert.equal(series.labels['k8s_namespace_name'], 'shop');
+    assert.equal(series.labels['k8s_node_name'], 'node-e2e');
+    assert.equal(series.labels['k8s_container_name'], 'nginx');
+    assert.ok(api.requests.some((u) => u.searchParams.get('fieldSelector') === 'spec.nodeName=node-e2e'));
+  } finally {
+    worker.stdin?.end('\n');
+    await new Promise((r) => (worker.exitCode === null ? worker.once('exit', r) : r(undefined)));
+    assert.equal(await agent.stop(), 0, agent.logs.join('\n'));
+    await api.close();
+    for (const d of created.reverse()) rmdirSync(d);
+  }
+});
