@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
 import { FakeKubeApi, fakePod } from '../helpers/fake-kube-api.ts';
-import { httpGet, repoRoot, samples, startAgent } from '../helpers/agent.ts';
+import { httpGet, samples, startAgent } from '../helpers/agent.ts';
 
 const METRIC = 'ebpf_exporter_libc_malloc_calls_total';
 
