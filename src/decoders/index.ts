@@ -1,6 +1,6 @@
 import { Cgroups, type CgroupsOptions } from '../kernel/cgroups.ts';
 import { InterfaceNames, type InterfaceNamesOptions } from '../kernel/interfaces.ts';
-import { Kallsyms, type KallsymsOptions } from '../kernel/kallsyms.ts';
+import { Kallsyms, sharedKallsyms, type KallsymsOptions } from '../kernel/kallsyms.ts';
 import { loadPciDb, type PciDb } from '../kernel/pciids.ts';
 import type { LoadOptions, SyscallArch } from '../kernel/tables.ts';
 import { builtinDecoders } from './builtin.ts';
@@ -43,7 +43,7 @@ function once<T>(make: () => T): () => T {
 /** Every decoder by name: the builtin ones plus those over kernel resources. */
 export function allDecoders(resources: DecoderResources = {}): Map<string, Decoder> {
   const { kallsyms: k, cgroups: c, interfaces: i, pciDb: p } = resources;
-  const kallsyms = once(() => (k instanceof Kallsyms ? k : new Kallsyms(k)));
+  const kallsyms = once(() => (k instanceof Kallsyms ? k : sharedKallsyms(k)));
   const cgroups = once(() => (c instanceof Cgroups ? c : new Cgroups(c)));
   const interfaces = once(() => (i instanceof InterfaceNames ? i : new InterfaceNames(i)));
   // The database is read once; a missing one stays missing (as in ebpf_exporter, read at start).

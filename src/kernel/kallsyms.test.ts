@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kallsyms, unknownAddr } from './kallsyms.ts';
+import { Kallsyms, sharedKallsyms, unknownAddr } from './kallsyms.ts';
 
 /** Symbols of the live table whose address no other symbol shares, picked across the file. */
 function uniqueLiveSymbols(count: number): { addr: bigint; name: string }[] {
@@ -64,4 +64,10 @@ test('a table of zero addresses (no privilege) is a clear error', () => {
   const file = join(dir, 'kallsyms');
   writeFileSync(file, '0000000000000000 T _text\n0000000000000000 t alpha\n');
   assert.throws(() => new Kallsyms({ path: file }), { code: 'ERR_KSYM_HIDDEN', message: /CAP_SYSLOG/ });
+});
+
+test('one shared table per path: the ksym processor, kstack and kaddrs read kallsyms once', () => {
+  const a = sharedKallsyms();
+  assert.equal(sharedKallsyms(), a);
+  assert.equal(sharedKallsyms({ path: '/proc/kallsyms', refreshIntervalMs: 1 }), a);
 });

@@ -69,6 +69,23 @@ export class Kallsyms {
   }
 }
 
+const sharedTables = new Map<string, Kallsyms>();
+
+/**
+ * One table per kallsyms path for the whole process: the ksym processor, the
+ * kstack decoder and `kaddrs` read the same 5 MB table once, and a module-load
+ * refresh by one is seen by all. The first caller's refresh interval wins.
+ */
+export function sharedKallsyms(options: KallsymsOptions = {}): Kallsyms {
+  const path = options.path ?? '/proc/kallsyms';
+  let table = sharedTables.get(path);
+  if (!table) {
+    table = new Kallsyms(options);
+    sharedTables.set(path, table);
+  }
+  return table;
+}
+
 /** Render an address as ebpf_exporter does for unknown symbols. */
 export function unknownAddr(addr: bigint): string {
   return `unknown_addr:0x${addr.toString(16).padStart(16, '0')}`;

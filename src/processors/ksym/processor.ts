@@ -5,7 +5,7 @@ import type { MetricBatch } from '../../pipeline/data.ts';
 import { builtinDecoders } from '../../decoders/builtin.ts';
 import type { Decoder } from '../../decoders/decoder.ts';
 import { ksymDecoder } from '../../decoders/ksym.ts';
-import { Kallsyms } from '../../kernel/kallsyms.ts';
+import { sharedKallsyms } from '../../kernel/kallsyms.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { KsymProcessorConfig } from './config.ts';
 import { resumeDecoders } from '../../decoders/resume.ts';
@@ -58,7 +58,7 @@ export class KsymProcessor implements Processor {
   }
 
   private loadDecoder(): Decoder {
-    const kallsyms = new Kallsyms({
+    const kallsyms = sharedKallsyms({
       path: this.config.kallsyms_path,
       refreshIntervalMs: this.config.refresh_interval,
     });

@@ -8,7 +8,7 @@ import type { MetricBatch, RawFamily } from '../../pipeline/data.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import { allDecoders } from '../../decoders/index.ts';
 import type { DecoderRegistry } from '../../decoders/decoder.ts';
-import { Kallsyms } from '../../kernel/kallsyms.ts';
+import { sharedKallsyms } from '../../kernel/kallsyms.ts';
 import { defaultHookOrder, type EbpfReceiverConfig } from './config.ts';
 import { loadWithFallback, type HookAttempt, type LoadOutcome } from './loader.ts';
 import { checkLayout, definitionsOf, MetricReader, type ReadStats } from './reader.ts';
@@ -233,7 +233,7 @@ export class EbpfReceiver implements Receiver {
       out[k] = typeof v === 'string' ? Buffer.from(`${v}\0`) : v;
     const kaddrs = [...new Set([...this.config.kaddrs, ...this.program.kaddrs])];
     if (kaddrs.length > 0) {
-      const ksyms = new Kallsyms();
+      const ksyms = sharedKallsyms();
       for (const sym of kaddrs) {
         const addr = ksyms.addressOf(sym);
         if (addr === undefined) {
