@@ -1,4 +1,3 @@
-import type { Cgroups } from '../kernel/cgroups.ts';
 import { DecodeError, type Decoder } from './decoder.ts';
 import { parseGoInt } from './numeric.ts';
 
@@ -12,7 +11,12 @@ import { parseGoInt } from './numeric.ts';
  * walked path). Unlike its walker we do not cache misses, so a cgroup created
  * after a miss resolves on the next rescan.
  */
-export function cgroupDecoder(cgroups: () => Cgroups): Decoder {
+/** What the decoder needs of a cgroup table (Cgroups, or the cgroup processor's watched CgroupTable). */
+export interface CgroupResolver {
+  resolve(id: bigint): string | undefined;
+}
+
+export function cgroupDecoder(cgroups: () => CgroupResolver | undefined): Decoder {
   return {
     name: 'cgroup',
     decode(input) {
@@ -20,7 +24,7 @@ export function cgroupDecoder(cgroups: () => Cgroups): Decoder {
       if (id <= 0n) return `unknown_cgroup_id:${id}`;
       let path: string | undefined;
       try {
-        path = cgroups().resolve(id);
+        path = cgroups()?.resolve(id);
       } catch (err) {
         throw new DecodeError('cgroup', `resolve cgroup id ${id}: ${(err as Error).message}`);
       }

@@ -9,7 +9,7 @@ import type { SelfFamily } from '../../pipeline/telemetry.ts';
 // The chain-resuming operator is shared with the ksym processor (it belongs in a shared module).
 import { resumeDecoders } from '../../decoders/resume.ts';
 import type { CgroupProcessorConfig } from './config.ts';
-import { cgroupTableDecoder } from './decoder.ts';
+import { cgroupDecoder } from '../../decoders/cgroup.ts';
 import { acquireTable, type TableLease } from './shared.ts';
 
 /**
@@ -32,7 +32,7 @@ export class CgroupProcessor implements Processor {
     const registry = new Map<string, Decoder>(builtinDecoders.map((d) => [d.name, d]));
     registry.set(
       'cgroup',
-      cgroupTableDecoder(() => this.lease?.table),
+      cgroupDecoder(() => this.lease?.table),
     );
     this.operator = resumeDecoders(registry, (source, config, stats) => {
       this.decoderErrors?.add({ config }, stats.decodeErrors);
