@@ -75,3 +75,14 @@ export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** A Node system error as text: "ENOENT: no such file or directory, open 'x'" → "no such file or directory (ENOENT)". */
+export function describeSystemError(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown };
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  if (typeof e?.code === 'string' && /^E[A-Z0-9]+$/.test(e.code)) {
+    const m = /^E[A-Z0-9]+: ([^,]+)/.exec(message);
+    return `${m?.[1] ?? message} (${e.code})`;
+  }
+  return message;
+}

@@ -25,7 +25,13 @@ import {
   type Document,
   type Pair,
 } from 'yaml';
-import { CollectorError, CollectorErrors, sortErrors, type Position } from '../errors.ts';
+import {
+  CollectorError,
+  CollectorErrors,
+  describeSystemError,
+  sortErrors,
+  type Position,
+} from '../errors.ts';
 import { CONFIG_ERROR_CODES as C } from './codes.ts';
 
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -192,17 +198,6 @@ async function readCapped(file: string, errors: CollectorError[]): Promise<strin
   } finally {
     await fh?.close().catch(() => undefined);
   }
-}
-
-function describeSystemError(err: unknown): string {
-  const e = err as { code?: unknown; message?: unknown };
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  if (typeof e?.code === 'string' && /^E[A-Z0-9]+$/.test(e.code)) {
-    // Node: "ENOENT: no such file or directory, open 'x'" → "no such file or directory (ENOENT)"
-    const m = /^E[A-Z0-9]+: ([^,]+)/.exec(message);
-    return `${m?.[1] ?? message} (${e.code})`;
-  }
-  return message;
 }
 
 function tooLarge(file: string, bytes: number): CollectorError {

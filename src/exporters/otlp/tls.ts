@@ -4,7 +4,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
-import { CollectorError, CollectorErrors } from '../../errors.ts';
+import { CollectorError, CollectorErrors, describeSystemError } from '../../errors.ts';
 import type { OtlpExporterConfig } from './config.ts';
 
 /** Whether the connection is plaintext: the scheme decides, else `tls.insecure`. */
@@ -86,15 +86,4 @@ function caProblem(pem: Buffer): string | undefined {
     }
   }
   return undefined;
-}
-
-/** "ENOENT: no such file or directory, open 'x'" → "no such file or directory (ENOENT)". */
-function describeSystemError(err: unknown): string {
-  const e = err as { code?: unknown; message?: unknown };
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  if (typeof e?.code === 'string' && /^E[A-Z0-9]+$/.test(e.code)) {
-    const m = /^E[A-Z0-9]+: ([^,]+)/.exec(message);
-    return `${m?.[1] ?? message} (${e.code})`;
-  }
-  return message;
 }
