@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CgroupTable, findCgroup2Mount, type CgroupTableOptions } from './cgroup-table.ts';
+import {
+  CgroupTable,
+  findCgroup2Mount,
+  OrderedCgroupTables,
+  type CgroupTableOptions,
+} from './cgroup-table.ts';
 
 // A tmpfs/ext4 directory tree stands in for cgroupfs: ids are directory inodes either way.
 
@@ -215,4 +220,19 @@ test('cgroup table: the cgroup2 mount comes from mountinfo', () => {
   const m = findCgroup2Mount();
   if (m !== undefined) assert.match(m, /^\//);
   assert.equal(findCgroup2Mount('/proc/self/mountinfo'), m);
+});
+
+test('ordered cgroup tables: the first table that knows an id answers (cgroup2 first wins collisions)', () => {
+  const fake = (entries: Record<string, string>): Pick<CgroupTable, 'resolve'> => ({
+    resolve: (id) => entries[id.toString()],
+  });
+  const tables = new OrderedCgroupTables([
+    fake({ '1': '/sys/fs/cgroup/unified', '44': '/sys/fs/cgroup/unified/a.scope' }),
+    fake({ '1': '/sys/fs/cgroup/pids', '44': '/sys/fs/cgroup/pids/b', '45': '/sys/fs/cgroup/pids/c' }),
+  ]);
+  assert.equal(tables.resolve(1n), '/sys/fs/cgroup/unified');
+  assert.equal(tables.resolve(44n), '/sys/fs/cgroup/unified/a.scope');
+  assert.equal(tables.resolve(45n), '/sys/fs/cgroup/pids/c');
+  assert.equal(tables.resolve(46n), undefined);
+  assert.equal(new OrderedCgroupTables([]).resolve(1n), undefined);
 });

@@ -278,6 +278,29 @@ export class CgroupTable {
   }
 }
 
+/**
+ * Several tables asked in order; the first that knows an id answers. Ids are
+ * per hierarchy (each is its own kernfs with its own inode numbers), so the
+ * same id can name a cgroup in each: put the cgroup2 table first so that it
+ * wins, as in ebpf_exporter's walker. A cgroup2 table answers for its removed
+ * cgroups during their grace before any later table is asked.
+ */
+export class OrderedCgroupTables {
+  readonly tables: readonly Pick<CgroupTable, 'resolve'>[];
+
+  constructor(tables: readonly Pick<CgroupTable, 'resolve'>[]) {
+    this.tables = tables;
+  }
+
+  resolve(id: bigint): string | undefined {
+    for (const t of this.tables) {
+      const path = t.resolve(id);
+      if (path !== undefined) return path;
+    }
+    return undefined;
+  }
+}
+
 function inodeOf(path: string): bigint | undefined {
   try {
     return lstatSync(path, { bigint: true }).ino;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cgroups, findCgroupHierarchies } from './cgroups.ts';
+import { Cgroups, findCgroupHierarchies, findCgroupV1Mount } from './cgroups.ts';
 import { parseMountInfo, readMountInfo } from './mountinfo.ts';
 
 const ino = (p: string): bigint => statSync(p, { bigint: true }).ino;
@@ -24,6 +24,22 @@ test('findCgroupHierarchies: cgroup2 first, v1 controllers, one mount per hierar
     { version: 1, mountPoint: '/sys/fs/cgroup/cpu', controllers: ['cpu'] },
     { version: 1, mountPoint: '/sys/fs/cgroup/systemd', controllers: ['name=systemd'] },
   ]);
+});
+
+test('findCgroupV1Mount: the v1 hierarchy with a controller (co-mounted ones too), never cgroup2', () => {
+  const mounts = parseMountInfo(
+    [
+      '31 30 0:28 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct',
+      '38 30 0:35 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids',
+      '39 30 0:36 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd',
+      '40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate',
+    ].join('\n'),
+  );
+  assert.equal(findCgroupV1Mount('pids', mounts), '/sys/fs/cgroup/pids');
+  assert.equal(findCgroupV1Mount('cpuacct', mounts), '/sys/fs/cgroup/cpu,cpuacct');
+  assert.equal(findCgroupV1Mount('name=systemd', mounts), '/sys/fs/cgroup/systemd');
+  assert.equal(findCgroupV1Mount('memory', mounts), undefined);
+  assert.equal(findCgroupV1Mount('nsdelegate', mounts), undefined);
 });
 
 test(

@@ -46,6 +46,15 @@ export function findCgroupHierarchies(mounts: readonly MountInfo[]): CgroupHiera
   return [...v2, ...v1];
 }
 
+/**
+ * The mount point of the v1 hierarchy that has `controller` ("pids", "cpu",
+ * "name=systemd"; "cpuacct" finds a "cpu,cpuacct" hierarchy), or undefined.
+ */
+export function findCgroupV1Mount(controller: string, mounts: readonly MountInfo[]): string | undefined {
+  return findCgroupHierarchies(mounts).find((h) => h.version === 1 && h.controllers.includes(controller))
+    ?.mountPoint;
+}
+
 export interface CgroupsOptions {
   /** Hierarchies to walk; default: found in `mountinfoPath` (default /proc/self/mountinfo). */
   readonly hierarchies?: readonly CgroupHierarchy[];

@@ -4,6 +4,19 @@ import { duration } from '../../config/types.ts';
 export const configSchema = z.strictObject({
   /** cgroup2 mount point to follow; default: the cgroup2 mount in /proc/self/mountinfo. */
   cgroup_root: z.string().min(1).optional(),
+  /**
+   * Hierarchies to follow, asked in this order for each id: `unified` (the
+   * cgroup2 mount, or `cgroup_root`) and/or v1 controller names (`pids`, `cpu`,
+   * `memory`, `name=systemd`: the v1 hierarchy with that controller). Default
+   * cgroup2 only: v1 ids are inode numbers of separate filesystems and collide
+   * with cgroup2 ids, so an id only BPF's v2 helpers produce could otherwise
+   * decode as an unrelated v1 path. List `unified` first so cgroup2 wins.
+   */
+  hierarchies: z
+    .array(z.string().regex(/^[a-z0-9_=]+$/, 'expected "unified" or a cgroup v1 controller name'))
+    .min(1)
+    .refine((a) => new Set(a).size === a.length, 'hierarchies must not repeat')
+    .default(['unified']),
   /** How long a removed cgroup still resolves to its last path (late scrapes). */
   deleted_grace: duration().default(300_000),
   /** Minimum time between rewalks of the tree on a miss (and the rewalk period without inotify). */

@@ -140,9 +140,43 @@ test('cgroup processor: config defaults and strictness', () => {
     max_watches: 16_384,
     max_deleted: 65_536,
     watch: true,
+    hierarchies: ['unified'],
   });
+  assert.deepEqual(configSchema.parse({ hierarchies: ['unified', 'pids', 'name=systemd'] }).hierarchies, [
+    'unified',
+    'pids',
+    'name=systemd',
+  ]);
+  assert.equal(configSchema.safeParse({ hierarchies: [] }).success, false, 'empty');
+  assert.equal(configSchema.safeParse({ hierarchies: ['pids', 'pids'] }).success, false, 'repeated');
+  assert.equal(configSchema.safeParse({ hierarchies: ['../x'] }).success, false, 'not a controller name');
   assert.equal(configSchema.parse({ deleted_grace: '10m' }).deleted_grace, 600_000);
   assert.equal(configSchema.safeParse({ deleted_grace: 300 }).success, false, 'a bare number is ambiguous');
   assert.equal(configSchema.safeParse({ deleted_gracee: '1m' }).success, false, 'unknown key');
   assert.equal(configSchema.safeParse({ max_watches: -1 }).success, false);
+});
+
+test('cgroup processor: a v1 controller with no hierarchy is skipped with a warning; cgroup_root still serves unified', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'cgp-'));
+  const warnings: unknown[] = [];
+  const warnLogger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line)) });
+  const proc = (await cgroupProcessorFactory.create(
+    { id: 'cgroup', logger: warnLogger, configDir: '.' },
+    configSchema.parse({ cgroup_root: base, hierarchies: ['unified', 'no_such_controller'], watch: false }),
+  )) as CgroupProcessor;
+  try {
+    await proc.start(host());
+    assert.deepEqual(
+      proc.tables.map((t) => t.root),
+      [base],
+    );
+    assert.deepEqual(proc.describe(), { cgroupRoot: base, cgroupWatch: 'rescan' });
+    assert.ok(
+      warnings.some((w) => (w as { controller?: string }).controller === 'no_such_controller'),
+      JSON.stringify(warnings),
+    );
+  } finally {
+    await proc.shutdown();
+    rmSync(base, { recursive: true, force: true });
+  }
 });

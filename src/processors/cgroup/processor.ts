@@ -4,7 +4,9 @@ import type { Host, Processor } from '../../pipeline/component.ts';
 import type { MetricBatch } from '../../pipeline/data.ts';
 import { builtinDecoders } from '../../decoders/builtin.ts';
 import type { Decoder } from '../../decoders/decoder.ts';
-import { findCgroup2Mount, type CgroupTable } from '../../kernel/cgroup-table.ts';
+import { findCgroup2Mount, OrderedCgroupTables, type CgroupTable } from '../../kernel/cgroup-table.ts';
+import { findCgroupV1Mount } from '../../kernel/cgroups.ts';
+import { readMountInfo } from '../../kernel/mountinfo.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 // The chain-resuming operator is shared with the ksym processor (it belongs in a shared module).
 import { resumeDecoders } from '../../decoders/resume.ts';
@@ -23,7 +25,8 @@ export class CgroupProcessor implements Processor {
   readonly operator: OperatorFunction<MetricBatch, MetricBatch>;
   private readonly config: CgroupProcessorConfig;
   private readonly logger: Logger;
-  private lease: TableLease | undefined;
+  private leases: TableLease[] = [];
+  private resolver: OrderedCgroupTables | undefined;
   private decoderErrors: SelfFamily | undefined;
 
   constructor(config: CgroupProcessorConfig, logger: Logger) {
@@ -32,7 +35,7 @@ export class CgroupProcessor implements Processor {
     const registry = new Map<string, Decoder>(builtinDecoders.map((d) => [d.name, d]));
     registry.set(
       'cgroup',
-      cgroupDecoder(() => this.lease?.table),
+      cgroupDecoder(() => this.resolver),
     );
     this.operator = resumeDecoders(registry, (source, config, stats) => {
       this.decoderErrors?.add({ config }, stats.decodeErrors);
@@ -43,9 +46,14 @@ export class CgroupProcessor implements Processor {
     });
   }
 
-  /** The table in use (after start), for tests and `describe()`. */
+  /** The first table in use (after start: cgroup2 by default), for tests and `describe()`. */
   get table(): CgroupTable | undefined {
-    return this.lease?.table;
+    return this.leases[0]?.table;
+  }
+
+  /** Every table in use, in `hierarchies` order. */
+  get tables(): readonly CgroupTable[] {
+    return this.leases.map((l) => l.table);
   }
 
   async start(host: Host): Promise<void> {
@@ -53,40 +61,66 @@ export class CgroupProcessor implements Processor {
       'decoder_errors_total',
       'How many times has decoders encountered errors',
     );
-    if (this.lease) return;
-    const root = this.config.cgroup_root ?? findCgroup2Mount();
-    if (root === undefined) {
-      this.logger.warn(
-        'no cgroup2 mount in /proc/self/mountinfo: every cgroup id decodes as unknown_cgroup_id',
-      );
-      return;
+    if (this.leases.length > 0) return;
+    const mounts = readMountInfo();
+    const roots: string[] = [];
+    for (const h of this.config.hierarchies) {
+      const root =
+        h === 'unified' ? (this.config.cgroup_root ?? findCgroup2Mount()) : findCgroupV1Mount(h, mounts);
+      if (root !== undefined) roots.push(root);
+      else if (h === 'unified') {
+        this.logger.warn('no cgroup2 mount in /proc/self/mountinfo: cgroup2 ids decode as unknown_cgroup_id');
+      } else {
+        this.logger.warn(
+          { controller: h },
+          'no cgroup v1 hierarchy with this controller in /proc/self/mountinfo: skipped',
+        );
+      }
     }
     try {
-      this.lease = acquireTable({
-        root,
-        deletedGraceMs: this.config.deleted_grace,
-        rescanIntervalMs: this.config.rescan_interval,
-        maxWatches: this.config.max_watches,
-        maxDeleted: this.config.max_deleted,
-        watch: this.config.watch,
-        onWarning: (message) => this.logger.warn({ root }, message),
-      });
+      for (const root of roots) {
+        this.leases.push(
+          acquireTable({
+            root,
+            deletedGraceMs: this.config.deleted_grace,
+            rescanIntervalMs: this.config.rescan_interval,
+            maxWatches: this.config.max_watches,
+            maxDeleted: this.config.max_deleted,
+            watch: this.config.watch,
+            onWarning: (message) => this.logger.warn({ root }, message),
+          }),
+        );
+      }
     } catch (err) {
+      const root = roots[this.leases.length] as string;
+      for (const l of this.leases) l.release();
+      this.leases = [];
       throw new Error(`processor cgroup: read cgroup root ${root}: ${(err as Error).message}`, {
         cause: err,
       });
     }
-    const t = this.lease.table;
-    this.logger.debug({ root, mode: t.mode, ...t.size }, 'cgroup table loaded');
+    this.resolver = new OrderedCgroupTables(this.tables);
+    for (const t of this.tables) {
+      this.logger.debug({ root: t.root, mode: t.mode, ...t.size }, 'cgroup table loaded');
+    }
   }
 
   async shutdown(): Promise<void> {
-    this.lease?.release();
-    this.lease = undefined;
+    for (const l of this.leases) l.release();
+    this.leases = [];
+    this.resolver = undefined;
   }
 
   describe(): Record<string, unknown> {
-    const t = this.lease?.table;
-    return t ? { cgroupRoot: t.root, cgroupWatch: t.mode } : { cgroupRoot: null };
+    const t = this.table;
+    if (!t) return { cgroupRoot: null };
+    return {
+      cgroupRoot: t.root,
+      cgroupWatch: t.mode,
+      // Only with v1 hierarchies too, so the cgroup2-only answer stays as it was.
+      ...(this.tables.length > 1
+        ? { cgroupRoots: this.tables.map((x) => ({ root: x.root, watch: x.mode })) }
+        : {}),
+    };
   }
 }
