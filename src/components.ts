@@ -9,6 +9,7 @@ import { relabelProcessorFactory } from './processors/relabel/factory.ts';
 import { filterProcessorFactory } from './processors/filter/factory.ts';
 import { attributesProcessorFactory } from './processors/attributes/factory.ts';
 import { k8sAttributesProcessorFactory } from './processors/k8s_attributes/factory.ts';
+import { resourceProcessorFactory } from './processors/resource/factory.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/factory.ts';
 import { otlpExporterFactory } from './exporters/otlp/factory.ts';
 
@@ -23,6 +24,7 @@ export const factories: Factories = {
     [filterProcessorFactory.type, filterProcessorFactory],
     [attributesProcessorFactory.type, attributesProcessorFactory],
     [k8sAttributesProcessorFactory.type, k8sAttributesProcessorFactory],
+    [resourceProcessorFactory.type, resourceProcessorFactory],
   ]),
   exporters: new Map<string, ExporterFactory<any>>([
     [prometheusExporterFactory.type, prometheusExporterFactory],

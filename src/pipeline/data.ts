@@ -59,6 +59,14 @@ export interface MetricBatch {
   readonly config: string;
   readonly timeMs: number;
   readonly families: readonly RawFamily[];
+  /**
+   * Resource attributes (OpenTelemetry keys such as `k8s.cluster.name`) describing what the
+   * whole batch comes from, set by the `resource` processor. Absent (or empty) means none:
+   * the exporter's own resource alone. The OTLP exporter sends batches with different
+   * resources as separate ResourceMetrics; the Prometheus exporter adds them as labels only
+   * with `resource_to_telemetry_conversion: true`. Never holds point labels.
+   */
+  readonly resource?: Readonly<Record<string, string>> | undefined;
 }
 
 /** Final, assembled data as exporters see it. */

@@ -6,6 +6,12 @@ import type { MetricBatch, MetricFamily } from './data.ts';
 import { ResetTracker } from './resets.ts';
 import type { SelfTelemetry } from './telemetry.ts';
 
+/** Families that share one set of resource attributes (undefined: none). */
+export interface ResourceGroup {
+  readonly resource: Readonly<Record<string, string>> | undefined;
+  readonly families: MetricFamily[];
+}
+
 /**
  * What an exporter holds between exports: the newest batch of every source
  * (batches are cumulative, so the newest replaces the older), assembled on
@@ -39,8 +45,28 @@ export class LatestBatches {
    * `receiver_data_points{receiver}`: the points each source gave to this collection).
    */
   families(telemetry: SelfTelemetry | undefined): MetricFamily[] {
+    return this.groups(telemetry).flatMap((g) => g.families);
+  }
+
+  /**
+   * The same families, grouped by the resource of the batch they come from, in order of
+   * first appearance. Batches without resource attributes and the self-metrics form the
+   * group whose `resource` is undefined; batches with equal attributes (whatever their
+   * order) share one group.
+   */
+  groups(telemetry: SelfTelemetry | undefined): ResourceGroup[] {
     const now = Date.now();
-    const out: MetricFamily[] = [];
+    const groups = new Map<string, ResourceGroup>();
+    const groupOf = (resource: Readonly<Record<string, string>> | undefined): ResourceGroup => {
+      const entries = Object.entries(resource ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const key = JSON.stringify(entries);
+      let g = groups.get(key);
+      if (!g) {
+        g = { resource: entries.length === 0 ? undefined : Object.fromEntries(entries), families: [] };
+        groups.set(key, g);
+      }
+      return g;
+    };
     const points = telemetry?.gauge(
       'receiver_data_points',
       'Data points a receiver gave to the last collection (after identical label sets are summed)',
@@ -52,14 +78,14 @@ export class LatestBatches {
         { receiver: batch.source },
         families.reduce((n, f) => n + f.points.length, 0),
       );
-      out.push(...families);
+      groupOf(batch.resource).families.push(...families);
     }
     if (telemetry) {
       const self = telemetry.snapshot();
-      out.push(...(this.resets ? this.resets.apply(self, now) : self));
+      groupOf(undefined).families.push(...(this.resets ? this.resets.apply(self, now) : self));
     }
     this.resets?.sweep(now);
-    return out;
+    return [...groups.values()].filter((g) => g.families.length > 0);
   }
 
   stop(): void {

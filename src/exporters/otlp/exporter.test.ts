@@ -674,3 +674,93 @@ describe('otlp exporter: resource, exponential histograms, a receiver that goes 
     }
   });
 });
+
+describe('otlp exporter: batch resources', () => {
+  it('two sources with different resources arrive as two ResourceMetrics, each over the agent resource', async () => {
+    const receiver = await startOtlpReceiver();
+    const r = rig(receiver.endpoint);
+    try {
+      await r.exporter.start(r.host);
+      r.input.next({
+        ...batch([counterFamily()], 'ebpf/timers'),
+        resource: { 'k8s.cluster.name': 'eu-1', 'service.name': 'kernel', 'service.instance.id': 'x' },
+      });
+      r.input.next({ ...batch([histogramFamily()], 'ebpf/bio'), resource: { 'k8s.cluster.name': 'us-2' } });
+      // Equal attributes in another order: the same resource as the first.
+      r.input.next({
+        ...batch([], 'ebpf/empty'),
+        resource: { 'service.instance.id': 'x', 'service.name': 'kernel', 'k8s.cluster.name': 'eu-1' },
+      });
+      await r.exporter.tick();
+      await r.exporter.idle();
+      const calls = await receiver.waitForCalls(3);
+      assert.equal(calls.length, 3, 'one request per resource (the client sends one ResourceMetrics each)');
+      assert.equal(r.count('success'), 1, 'one collection, one successful export');
+
+      const seen = calls.map((call) => {
+        const rms = call.request.resourceMetrics ?? [];
+        assert.equal(rms.length, 1);
+        return {
+          resource: attributesOf(rms[0]?.resource?.attributes),
+          metrics: receiver
+            .metricsOf(call)
+            .map((m) => m.name)
+            .sort(),
+        };
+      });
+      const instance = seen[0]?.resource['service.instance.id'];
+      assert.match(instance ?? '', /^[0-9a-f-]{36}$/, 'service.instance.id stays the process one');
+      assert.deepEqual(seen[0], {
+        resource: {
+          'service.name': 'kernel',
+          'service.instance.id': instance,
+          'host.name': hostname(),
+          'k8s.cluster.name': 'eu-1',
+        },
+        metrics: ['timer_starts_total'],
+      });
+      assert.deepEqual(seen[1], {
+        resource: {
+          'service.name': 'ebpf-collector',
+          'service.instance.id': instance,
+          'host.name': hostname(),
+          'k8s.cluster.name': 'us-2',
+        },
+        metrics: ['bio_latency_seconds'],
+      });
+      // Self-metrics travel under the agent's own resource.
+      assert.deepEqual(seen[2]?.resource, {
+        'service.name': 'ebpf-collector',
+        'service.instance.id': instance,
+        'host.name': hostname(),
+      });
+      assert.ok(seen[2]?.metrics.includes('receiver_data_points'));
+    } finally {
+      await r.exporter.shutdown();
+      await receiver.close();
+    }
+  });
+
+  it('a failing request fails the whole collection, and the retry sends every resource again', async () => {
+    const receiver = await startOtlpReceiver();
+    const r = rig(receiver.endpoint);
+    try {
+      await r.exporter.start(r.host);
+      r.input.next({ ...batch([counterFamily()], 'ebpf/a'), resource: { zone: 'a' } });
+      r.input.next({ ...batch([counterFamily()], 'ebpf/b'), resource: { zone: 'b' } });
+      receiver.failNext(0, UNAVAILABLE); // first resource accepted, second refused
+      await r.exporter.tick();
+      await r.exporter.idle();
+      const calls = await receiver.waitForCalls(5);
+      const zones = calls.map(
+        (c) => attributesOf(c.request.resourceMetrics?.[0]?.resource?.attributes)['zone'],
+      );
+      assert.deepEqual(zones.slice(0, 5), ['a', 'b', 'a', 'b', undefined]);
+      assert.equal(r.count('retry'), 1);
+      assert.equal(r.count('success'), 1);
+    } finally {
+      await r.exporter.shutdown();
+      await receiver.close();
+    }
+  });
+});

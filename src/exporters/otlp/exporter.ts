@@ -17,9 +17,12 @@ import type { OtlpExporterConfig } from './config.ts';
 import { backoffDelay, describeExportError, isRetryable, sleep } from './retry.ts';
 import { isPlaintext } from './tls.ts';
 
-/** One collection, ready to send. */
+/**
+ * One collection, ready to send: one ResourceMetrics per distinct resource (the client
+ * exports one ResourceMetrics per request, so a collection is one request per resource).
+ */
 interface Payload {
-  readonly metrics: ResourceMetrics;
+  readonly metrics: readonly ResourceMetrics[];
 }
 
 /** The exporter's options type (its enums come from a package we do not depend on directly). */
@@ -50,7 +53,8 @@ export class OtlpMetricsExporter implements Exporter {
   private readonly logger: Logger;
   private readonly latest: LatestBatches;
   private readonly abort = new AbortController();
-  private readonly resource: Resource;
+  /** The agent's own attributes, under every batch's resource. */
+  private readonly baseAttributes: Readonly<Record<string, string>>;
   private host: Host | undefined;
   private client: OTLPMetricExporter | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -74,11 +78,11 @@ export class OtlpMetricsExporter implements Exporter {
     this.credentials = credentials;
     this.logger = logger;
     this.latest = new LatestBatches(logger);
-    this.resource = resourceFromAttributes({
+    this.baseAttributes = {
       'service.name': 'ebpf-collector',
       'service.instance.id': INSTANCE_ID,
       'host.name': hostname(),
-    });
+    };
   }
 
   describe(): Record<string, unknown> {
@@ -199,19 +203,33 @@ export class OtlpMetricsExporter implements Exporter {
 
   private collect(): Payload | undefined {
     const now = Date.now();
-    const families = this.latest.families(this.host?.telemetry);
-    if (families.length === 0) return undefined;
+    const groups = this.latest.groups(this.host?.telemetry);
+    if (groups.length === 0) return undefined;
     return {
-      metrics: {
-        resource: this.resource,
+      metrics: groups.map((g) => ({
+        resource: this.resourceOf(g.resource),
         scopeMetrics: [
           {
             scope: { name: 'ebpf-collector' },
-            metrics: toMetricData(families, now, { histograms: this.config.histograms }),
+            metrics: toMetricData(g.families, now, { histograms: this.config.histograms }),
           },
         ],
-      },
+      })),
     };
+  }
+
+  /**
+   * A batch's resource attributes over the agent's own: the batch's win (a `resource`
+   * processor may set `service.name` or `host.name`), except `service.instance.id`, which
+   * stays this process's — it keeps the cumulative streams of two agents apart, and a
+   * value written in shared config would be the same on every node.
+   */
+  private resourceOf(attributes: Readonly<Record<string, string>> | undefined): Resource {
+    return resourceFromAttributes({
+      ...this.baseAttributes,
+      ...attributes,
+      'service.instance.id': INSTANCE_ID,
+    });
   }
 
   private enqueue(payload: Payload): void {
@@ -286,12 +304,25 @@ export class OtlpMetricsExporter implements Exporter {
     }
   }
 
-  private attempt(payload: Payload): Promise<AttemptResult> {
+  /**
+   * One attempt: every resource of the collection, one request each, in order. The first
+   * failure ends the attempt and is its result; a retry sends the whole (newest) collection
+   * again, which is harmless because the data is cumulative.
+   */
+  private async attempt(payload: Payload): Promise<AttemptResult> {
+    for (const metrics of payload.metrics) {
+      const result = await this.attemptOne(metrics);
+      if (!result.ok) return result;
+    }
+    return { ok: true };
+  }
+
+  private attemptOne(metrics: ResourceMetrics): Promise<AttemptResult> {
     const client = this.client;
     if (!client) return Promise.resolve({ ok: false, error: new Error('exporter not started') });
     return new Promise((resolve) => {
       try {
-        client.export(payload.metrics, (r: ExportResult) =>
+        client.export(metrics, (r: ExportResult) =>
           resolve(r.code === ExportResultCode.SUCCESS ? { ok: true } : { ok: false, error: r.error }),
         );
       } catch (error) {

@@ -22,6 +22,11 @@ export const configSchema = z.strictObject({
     .default('/metrics'),
   /** Scrapes served at once; more get 503 (node_exporter's --web.max-requests). */
   max_requests: z.number().int().positive().default(40),
+  /**
+   * Add each batch's resource attributes (set by the `resource` processor) as labels on every
+   * series of that batch, names made Prometheus-safe (the collector's option of this name).
+   */
+  resource_to_telemetry_conversion: z.boolean().default(false),
 });
 
 export type PrometheusExporterConfig = z.infer<typeof configSchema>;

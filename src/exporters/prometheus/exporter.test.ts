@@ -49,10 +49,10 @@ interface Rig {
   port(): number;
 }
 
-function rig(pull: () => Promise<void> = async () => undefined): Rig {
+function rig(pull: () => Promise<void> = async () => undefined, extra: Record<string, unknown> = {}): Rig {
   const logs: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(line) });
-  const config = configSchema.parse({ endpoint: '127.0.0.1:0' });
+  const config = configSchema.parse({ endpoint: '127.0.0.1:0', ...extra });
   const exporter = new PrometheusMetricsExporter(config, logger, 'prometheus');
   const telemetry = new SelfTelemetry();
   const host = {
@@ -263,6 +263,72 @@ describe('prometheus exporter', () => {
       );
     } finally {
       stopProcess();
+      await r.exporter.shutdown();
+    }
+  });
+});
+
+describe('prometheus exporter: resource_to_telemetry_conversion', () => {
+  const batches = (): MetricBatch[] => [
+    {
+      source: 'ebpf/a',
+      config: 'a',
+      timeMs: Date.now(),
+      families: [counter('events_total', [final({ cpu: '0', zone: 'own' }, 3)])],
+      resource: { 'k8s.cluster.name': 'eu-1', zone: 'resource', '9.x': 'y', 'k8s-cluster.name': 'later' },
+    },
+    {
+      source: 'ebpf/b',
+      config: 'b',
+      timeMs: Date.now(),
+      families: [histogram('lat_seconds', { disk: 'sda' })],
+      resource: { 'k8s.cluster.name': 'us-2' },
+    },
+    {
+      source: 'ebpf/c',
+      config: 'c',
+      timeMs: Date.now(),
+      families: [gauge('plain', [final({ k: 'v' }, 1)])],
+    },
+  ];
+
+  it('off (the default): resource attributes are not labels', async () => {
+    const r = rig();
+    await r.exporter.start(r.host);
+    try {
+      for (const b of batches()) r.input.next(b);
+      const { body } = await scrape(r.port());
+      assert.match(body, /^ebpf_exporter_events_total\{cpu="0",zone="own"\} 3$/m);
+      assert.doesNotMatch(body, /k8s_cluster_name/);
+    } finally {
+      await r.exporter.shutdown();
+    }
+  });
+
+  it('on: every series of a batch gets its resource, sanitized; point labels win; others untouched', async () => {
+    const r = rig(undefined, { resource_to_telemetry_conversion: true });
+    await r.exporter.start(r.host);
+    try {
+      for (const b of batches()) r.input.next(b);
+      const { status, body } = await scrape(r.port());
+      assert.equal(status, 200);
+      promtool(body);
+      assert.match(
+        body,
+        /^ebpf_exporter_events_total\{_9_x="y",k8s_cluster_name="later",cpu="0",zone="own"\} 3$/m,
+      );
+      assert.match(
+        body,
+        /^ebpf_exporter_lat_seconds_bucket\{k8s_cluster_name="us-2",disk="sda",le="1"\} 1$/m,
+      );
+      assert.match(body, /^ebpf_exporter_lat_seconds_count\{k8s_cluster_name="us-2",disk="sda"\} 4$/m);
+      assert.match(body, /^ebpf_exporter_plain\{k="v"\} 1$/m);
+      assert.doesNotMatch(
+        body,
+        /receiver_data_points\{[^}]*k8s_cluster_name/,
+        'self-metrics have no resource',
+      );
+    } finally {
       await r.exporter.shutdown();
     }
   });

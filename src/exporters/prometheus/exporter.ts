@@ -11,6 +11,7 @@ import { toMetricData } from '../../pipeline/otel.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { PrometheusExporterConfig } from './config.ts';
 import { prometheusFamilies, type Problem } from './names.ts';
+import { withResourceLabels } from './resource.ts';
 import { MetricsServer } from './server.ts';
 
 /** Problems logged so far (each once); bounded so that changing names cannot grow it forever. */
@@ -132,11 +133,11 @@ export class PrometheusMetricsExporter implements Exporter {
 
   private resourceMetrics(): ResourceMetrics {
     const now = Date.now();
-    const families = prometheusFamilies(
-      this.latest.families(this.host?.telemetry),
-      this.config.namespace,
-      (p) => this.problem(p),
-    );
+    const telemetry = this.host?.telemetry;
+    const assembled = this.config.resource_to_telemetry_conversion
+      ? this.latest.groups(telemetry).flatMap((g) => withResourceLabels(g.families, g.resource))
+      : this.latest.families(telemetry);
+    const families = prometheusFamilies(assembled, this.config.namespace, (p) => this.problem(p));
     return {
       resource: emptyResource(),
       scopeMetrics: [{ scope: { name: 'ebpf-collector' }, metrics: toMetricData(families, now) }],

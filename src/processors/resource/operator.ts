@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { map, type OperatorFunction } from 'rxjs';
+import type { MetricBatch } from '../../pipeline/data.ts';
+import type { ResourceAction, ResourceActionConfig } from './config.ts';
+
+export interface CompiledResourceAction {
+  readonly action: ResourceAction;
+  readonly key: string;
+  readonly value: string | undefined;
+  readonly fromAttribute: string | undefined;
+}
+
+export function compileResourceActions(actions: readonly ResourceActionConfig[]): CompiledResourceAction[] {
+  return actions.map((a) => ({
+    action: a.action,
+    key: a.key,
+    value: a.value === undefined ? undefined : String(a.value),
+    fromAttribute: a.from_attribute,
+  }));
+}
+
+/** SHA-256 of the value's UTF-8 bytes, lowercase hex (as the attributes processor hashes). */
+function sha256Hex(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
+/**
+ * Apply `actions` in order to `attributes`:
+ *   insert: set `key` only when absent; update: only when present; upsert: always.
+ *   The new value is `value`, or the value of `from_attribute` (nothing happens when that
+ *   attribute is absent). delete: remove `key`; hash: replace its value by its SHA-256 hex.
+ */
+export function applyResourceActions(
+  attributes: Map<string, string>,
+  actions: readonly CompiledResourceAction[],
+): void {
+  for (const a of actions) {
+    const present = attributes.has(a.key);
+    switch (a.action) {
+      case 'insert':
+      case 'update':
+      case 'upsert': {
+        if ((a.action === 'insert' && present) || (a.action === 'update' && !present)) break;
+        const v = a.fromAttribute === undefined ? a.value : attributes.get(a.fromAttribute);
+        if (v !== undefined) attributes.set(a.key, v);
+        break;
+      }
+      case 'delete':
+        attributes.delete(a.key);
+        break;
+      case 'hash':
+        if (present) attributes.set(a.key, sha256Hex(attributes.get(a.key) as string));
+        break;
+    }
+  }
+}
+
+/**
+ * The resource operator: each batch gets its resource attributes rewritten by `actions`
+ * (families and points are passed by identity). A batch whose resource ends up empty has
+ * none (`resource` absent), so exporters treat it as one that never had any.
+ */
+export function resource(
+  actions: readonly CompiledResourceAction[],
+): OperatorFunction<MetricBatch, MetricBatch> {
+  return map((batch) => {
+    const attributes = new Map(Object.entries(batch.resource ?? {}));
+    applyResourceActions(attributes, actions);
+    const { resource: _old, ...rest } = batch;
+    return attributes.size === 0 ? rest : { ...rest, resource: Object.fromEntries(attributes) };
+  });
+}
