@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DataPointType } from '@opentelemetry/sdk-metrics';
 import type { HistogramPoint, MetricFamily } from './data.ts';
-import { toExponential, toMetricData } from './otel.ts';
+import { SEMANTIC_ATTRIBUTE_NAMES, toExponential, toMetricData } from './otel.ts';
 
 function point(boundaries: number[], counts: number[]): HistogramPoint {
   return { labels: {}, boundaries, counts, sum: 1, count: counts.reduce((a, b) => a + b, 0) };
@@ -64,5 +64,29 @@ describe('toExponential (scale 0)', () => {
       toMetricData([linear], 3_000, { histograms: 'exponential' })[0]?.dataPointType,
       DataPointType.HISTOGRAM,
     );
+  });
+});
+
+describe('attribute names', () => {
+  it('renames processor labels to semantic-convention names when asked, and leaves others alone', () => {
+    const family: MetricFamily = {
+      kind: 'counter',
+      name: 'c_total',
+      help: 'h',
+      startTimeMs: 0,
+      points: [{ labels: { k8s_pod_name: 'web', container_id: 'abc', comm: 'nginx' }, value: 1 }],
+    };
+    const [semantic] = toMetricData([family], 1, { attributeNames: SEMANTIC_ATTRIBUTE_NAMES });
+    assert.deepEqual(semantic?.dataPoints[0]?.attributes, {
+      'k8s.pod.name': 'web',
+      'container.id': 'abc',
+      comm: 'nginx',
+    });
+    const [asIs] = toMetricData([family], 1);
+    assert.deepEqual(asIs?.dataPoints[0]?.attributes, {
+      k8s_pod_name: 'web',
+      container_id: 'abc',
+      comm: 'nginx',
+    });
   });
 });

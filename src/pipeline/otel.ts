@@ -15,6 +15,34 @@ export interface MetricDataOptions {
    * histograms at scale 0 (see toExponential); other layouts stay explicit.
    */
   readonly histograms?: 'explicit' | 'exponential';
+  /** Rename attribute keys (e.g. Prometheus-style `k8s_pod_name` → semantic-convention `k8s.pod.name`). */
+  readonly attributeNames?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Labels our processors write in Prometheus form, and their OpenTelemetry
+ * semantic-convention names for OTLP.
+ */
+export const SEMANTIC_ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
+  container_id: 'container.id',
+  container_runtime: 'container.runtime',
+  k8s_pod_uid: 'k8s.pod.uid',
+  k8s_pod_name: 'k8s.pod.name',
+  k8s_namespace_name: 'k8s.namespace.name',
+  k8s_node_name: 'k8s.node.name',
+  k8s_container_name: 'k8s.container.name',
+};
+
+function renamer(
+  names: Readonly<Record<string, string>> | undefined,
+): (labels: Readonly<Record<string, string>>) => Readonly<Record<string, string>> {
+  if (!names || Object.keys(names).length === 0) return (labels) => labels;
+  return (labels) => {
+    if (!Object.keys(labels).some((k) => Object.hasOwn(names, k))) return labels;
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(labels)) out[Object.hasOwn(names, k) ? (names[k] as string) : k] = v;
+    return out;
+  };
 }
 
 /** Assembled families → OpenTelemetry MetricData (cumulative, start = attach time or the last reset). */
@@ -24,6 +52,7 @@ export function toMetricData(
   options: MetricDataOptions = {},
 ): MetricData[] {
   const endTime = hrTime(endTimeMs);
+  const rename = renamer(options.attributeNames);
   return families.map((f): MetricData => {
     const familyStart = hrTime(f.startTimeMs);
     const startOf = (p: { startTimeMs?: number | undefined }): HrTime =>
@@ -40,7 +69,7 @@ export function toMetricData(
             dataPoints: f.points.map((p, i): DataPoint<ExponentialHistogram> => ({
               startTime: startOf(p),
               endTime,
-              attributes: p.labels,
+              attributes: rename(p.labels),
               value: exponential[i] as ExponentialHistogram,
             })),
           };
@@ -49,7 +78,7 @@ export function toMetricData(
       const dataPoints: DataPoint<Histogram>[] = f.points.map((p) => ({
         startTime: startOf(p),
         endTime,
-        attributes: p.labels,
+        attributes: rename(p.labels),
         value: {
           buckets: { boundaries: [...p.boundaries], counts: [...p.counts] },
           count: p.count,
@@ -66,7 +95,7 @@ export function toMetricData(
     const dataPoints: DataPoint<number>[] = f.points.map((p) => ({
       startTime: startOf(p),
       endTime,
-      attributes: p.labels,
+      attributes: rename(p.labels),
       value: p.value,
     }));
     const valueType = f.points.every((p) => Number.isSafeInteger(p.value)) ? ValueType.INT : ValueType.DOUBLE;

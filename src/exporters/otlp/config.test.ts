@@ -31,6 +31,7 @@ describe('otlp config', () => {
       timeout: 10_000,
       interval: 15_000,
       histograms: 'explicit',
+      attribute_names: 'semantic',
       retry_on_failure: {
         enabled: true,
         initial_interval: 1_000,
@@ -52,6 +53,7 @@ describe('otlp config', () => {
       timeout: 5_000,
       interval: 30_000,
       histograms: 'exponential',
+      attribute_names: 'semantic',
       retry_on_failure: {
         enabled: true,
         initial_interval: 500,

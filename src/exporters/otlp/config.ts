@@ -127,6 +127,12 @@ export const configSchema = z
     interval: duration({ minMs: 100 }).default(15_000),
     /** `exponential`: power-of-two histograms go out as exponential histograms at scale 0. */
     histograms: z.enum(['explicit', 'exponential']).default('explicit'),
+    /**
+     * `semantic` (default): labels our processors write in Prometheus form (`k8s_pod_name`,
+     * `container_id`, …) go out under their semantic-convention names (`k8s.pod.name`, `container.id`);
+     * `as_is`: unchanged.
+     */
+    attribute_names: z.enum(['semantic', 'as_is']).default('semantic'),
     retry_on_failure: retrySchema.prefault({}),
   })
   .superRefine((c, ctx) => {

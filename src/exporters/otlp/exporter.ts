@@ -11,7 +11,7 @@ import { messageOf } from '../../errors.ts';
 import type { Exporter, Host } from '../../pipeline/component.ts';
 import type { MetricBatch } from '../../pipeline/data.ts';
 import { LatestBatches } from '../../pipeline/latest.ts';
-import { toMetricData } from '../../pipeline/otel.ts';
+import { SEMANTIC_ATTRIBUTE_NAMES, toMetricData } from '../../pipeline/otel.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { OtlpExporterConfig } from './config.ts';
 import { backoffDelay, describeExportError, isRetryable, sleep } from './retry.ts';
@@ -211,7 +211,10 @@ export class OtlpMetricsExporter implements Exporter {
         scopeMetrics: [
           {
             scope: { name: 'ebpf-collector' },
-            metrics: toMetricData(g.families, now, { histograms: this.config.histograms }),
+            metrics: toMetricData(g.families, now, {
+              histograms: this.config.histograms,
+              attributeNames: this.config.attribute_names === 'semantic' ? SEMANTIC_ATTRIBUTE_NAMES : {},
+            }),
           },
         ],
       })),
