@@ -45,3 +45,32 @@ export function labelName(): z.ZodType<string, unknown> {
     }
   });
 }
+
+/**
+ * The value rules of the collector's insert/update/upsert and delete/hash actions
+ * (attributes and resource processors): a set action takes `value` or
+ * `from_attribute`, exactly one; the others take neither.
+ */
+export function checkValueSource(
+  ctx: Ctx,
+  a: { readonly action: string; readonly value?: unknown; readonly from_attribute?: unknown },
+  isSet: boolean,
+): void {
+  if (isSet) {
+    if (a.value === undefined && a.from_attribute === undefined) {
+      issueAt(ctx, [], C.missing, `the ${a.action} action requires 'value' or 'from_attribute'`, a);
+    } else if (a.value !== undefined && a.from_attribute !== undefined) {
+      issueAt(
+        ctx,
+        ['from_attribute'],
+        C.value,
+        "give either 'value' or 'from_attribute', not both",
+        a.from_attribute,
+      );
+    }
+    return;
+  }
+  for (const k of ['value', 'from_attribute'] as const) {
+    if (a[k] !== undefined) issueAt(ctx, [k], C.value, `'${k}' is not used by the ${a.action} action`, a[k]);
+  }
+}

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
-import { issueAt, labelName, re2Pattern } from '../../labels/config.ts';
+import { checkValueSource, issueAt, labelName, re2Pattern } from '../../labels/config.ts';
 import { METRIC_NAME_LABEL } from '../../labels/names.ts';
 
 export const ATTRIBUTE_ACTIONS = ['insert', 'update', 'upsert', 'delete', 'hash'] as const;
@@ -38,26 +38,13 @@ const actionSchema = z
       if (a.pattern !== undefined) {
         issueAt(ctx, ['pattern'], C.value, `'pattern' is for delete and hash, not ${a.action}`, a.pattern);
       }
-      if (a.value === undefined && a.from_attribute === undefined) {
-        issueAt(ctx, [], C.missing, `the ${a.action} action requires 'value' or 'from_attribute'`, a);
-      } else if (a.value !== undefined && a.from_attribute !== undefined) {
-        issueAt(
-          ctx,
-          ['from_attribute'],
-          C.value,
-          "give either 'value' or 'from_attribute', not both",
-          a.from_attribute,
-        );
-      }
+      checkValueSource(ctx, a, true);
       return;
     }
     if (a.key === undefined && a.pattern === undefined) {
       issueAt(ctx, [], C.missing, `the ${a.action} action requires 'key' or 'pattern'`, a);
     }
-    for (const k of ['value', 'from_attribute'] as const) {
-      if (a[k] !== undefined)
-        issueAt(ctx, [k], C.value, `'${k}' is not used by the ${a.action} action`, a[k]);
-    }
+    checkValueSource(ctx, a, false);
   });
 
 export type AttributeActionConfig = z.infer<typeof actionSchema>;

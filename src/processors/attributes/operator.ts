@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { applySet, hashValue } from '../../labels/actions.ts';
 import { map, type OperatorFunction } from 'rxjs';
 import type { MetricBatch } from '../../pipeline/data.ts';
 import { METRIC_NAME_LABEL } from '../../labels/names.ts';
@@ -27,9 +27,7 @@ export function compileActions(actions: readonly AttributeActionConfig[]): Compi
 }
 
 /** SHA-256 of the value's UTF-8 bytes, lowercase hex. */
-export function hashValue(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('hex');
-}
+export { hashValue };
 
 /** Label names `a` applies to: its key (when present) and every name its pattern matches. */
 function targets(a: CompiledAction, labels: ReadonlyMap<string, string>): string[] {
@@ -52,14 +50,9 @@ export function applyActions(labels: Map<string, string>, actions: readonly Comp
     switch (a.action) {
       case 'insert':
       case 'update':
-      case 'upsert': {
-        const key = a.key as string;
-        const present = labels.has(key);
-        if ((a.action === 'insert' && present) || (a.action === 'update' && !present)) break;
-        const v = a.fromAttribute === undefined ? a.value : labels.get(a.fromAttribute);
-        if (v !== undefined) labels.set(key, v);
+      case 'upsert':
+        applySet(labels, a.action, a.key as string, a.value, a.fromAttribute);
         break;
-      }
       case 'delete':
         for (const name of targets(a, labels)) labels.delete(name);
         break;

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
-import { issueAt } from '../../labels/config.ts';
+import { checkValueSource } from '../../labels/config.ts';
 
 export const RESOURCE_ACTIONS = ['insert', 'update', 'upsert', 'delete', 'hash'] as const;
 export type ResourceAction = (typeof RESOURCE_ACTIONS)[number];
@@ -23,26 +22,7 @@ const actionSchema = z
     value: z.union([z.string(), z.number(), z.boolean()]).optional(),
     from_attribute: attributeKey.optional(),
   })
-  .superRefine((a, ctx) => {
-    if (SETS.has(a.action)) {
-      if (a.value === undefined && a.from_attribute === undefined) {
-        issueAt(ctx, [], C.missing, `the ${a.action} action requires 'value' or 'from_attribute'`, a);
-      } else if (a.value !== undefined && a.from_attribute !== undefined) {
-        issueAt(
-          ctx,
-          ['from_attribute'],
-          C.value,
-          "give either 'value' or 'from_attribute', not both",
-          a.from_attribute,
-        );
-      }
-      return;
-    }
-    for (const k of ['value', 'from_attribute'] as const) {
-      if (a[k] !== undefined)
-        issueAt(ctx, [k], C.value, `'${k}' is not used by the ${a.action} action`, a[k]);
-    }
-  });
+  .superRefine((a, ctx) => checkValueSource(ctx, a, SETS.has(a.action)));
 
 export type ResourceActionConfig = z.infer<typeof actionSchema>;
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { applySet, hashValue } from '../../labels/actions.ts';
 import { map, type OperatorFunction } from 'rxjs';
 import type { MetricBatch } from '../../pipeline/data.ts';
 import type { ResourceAction, ResourceActionConfig } from './config.ts';
@@ -20,10 +20,6 @@ export function compileResourceActions(actions: readonly ResourceActionConfig[])
 }
 
 /** SHA-256 of the value's UTF-8 bytes, lowercase hex (as the attributes processor hashes). */
-function sha256Hex(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('hex');
-}
-
 /**
  * Apply `actions` in order to `attributes`:
  *   insert: set `key` only when absent; update: only when present; upsert: always.
@@ -39,17 +35,14 @@ export function applyResourceActions(
     switch (a.action) {
       case 'insert':
       case 'update':
-      case 'upsert': {
-        if ((a.action === 'insert' && present) || (a.action === 'update' && !present)) break;
-        const v = a.fromAttribute === undefined ? a.value : attributes.get(a.fromAttribute);
-        if (v !== undefined) attributes.set(a.key, v);
+      case 'upsert':
+        applySet(attributes, a.action, a.key, a.value, a.fromAttribute);
         break;
-      }
       case 'delete':
         attributes.delete(a.key);
         break;
       case 'hash':
-        if (present) attributes.set(a.key, sha256Hex(attributes.get(a.key) as string));
+        if (present) attributes.set(a.key, hashValue(attributes.get(a.key) as string));
         break;
     }
   }
