@@ -15,24 +15,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  accessSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  rmdirSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { firstValueFrom, from } from 'rxjs';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
-import type { Host } from '../../src/pipeline/component.ts';
 import { assemble } from '../../src/pipeline/assemble.ts';
 import type { MetricBatch, ScalarPoint } from '../../src/pipeline/data.ts';
-import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
 import { configSchema as cgroupConfig } from '../../src/processors/cgroup/config.ts';
 import { cgroupProcessorFactory } from '../../src/processors/cgroup/factory.ts';
 import type { CgroupProcessor } from '../../src/processors/cgroup/processor.ts';
@@ -41,35 +29,17 @@ import { containerProcessorFactory } from '../../src/processors/container/factor
 import { configSchema as ebpfConfig } from '../../src/receivers/ebpf/config.ts';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
+import { host, ino, logger, rmdirRetry, skipReason } from './helpers.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
-const logger = pino({ level: 'silent' });
-const host = (): Host => ({
-  logger,
-  telemetry: new SelfTelemetry(),
-  pull: async () => {},
-  ready: () => true,
-});
 const mount = findCgroup2Mount();
-const skip = ((): string | false => {
-  if (process.getuid?.() !== 0) return 'needs root';
-  if (mount === undefined) return 'no cgroup2 mount';
-  try {
-    accessSync(join(mount, 'cgroup.procs'), constants.W_OK);
-  } catch {
-    return `${mount} is not writable`;
-  }
-  return false;
-})();
+const skip = skipReason(mount, 'cgroup2 mount');
 
 const TOTAL = Number(process.env['CHURN_TOTAL'] ?? 1_000);
 const BATCH = 50;
 const CALLS = 10;
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = `import os, sys\nsys.stdin.read(1)\nfor _ in range(${CALLS}): os.getppid()\n`;
-
-const ino = (p: string): bigint => statSync(p, { bigint: true }).ino;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Container {
   readonly path: string;
@@ -80,19 +50,6 @@ interface Container {
 }
 
 /** rmdir, retrying while the exited task is still leaving the cgroup (EBUSY). */
-async function rmdirRetry(dir: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      rmdirSync(dir);
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return;
-      if (code !== 'EBUSY' || i >= 100) throw err;
-      await sleep(5);
-    }
-  }
-}
 
 async function removeTree(dir: string): Promise<void> {
   let entries;
@@ -102,7 +59,7 @@ async function removeTree(dir: string): Promise<void> {
     return;
   }
   for (const e of entries) if (e.isDirectory()) await removeTree(join(dir, e.name));
-  await rmdirRetry(dir);
+  await rmdirRetry(dir, 5);
 }
 
 /** Run the getppid script with every call made inside `cgroup`: spawned blocked on stdin, moved, released. */
@@ -244,7 +201,7 @@ test(
         // First read: the new containers are live; every earlier one is removed, within the grace.
         check(await scrape());
         for (const c of fresh) {
-          await rmdirRetry(c.path);
+          await rmdirRetry(c.path, 5);
           c.removed = true;
         }
         longestBatch = Math.max(longestBatch, Date.now() - t0);

@@ -12,54 +12,23 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  accessSync,
-  existsSync,
-  constants,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { firstValueFrom, from } from 'rxjs';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
 import { openObject } from '../../src/native/index.ts';
-import type { Host } from '../../src/pipeline/component.ts';
-import type { LabelSlot, MetricBatch } from '../../src/pipeline/data.ts';
-import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
+import type { LabelSlot } from '../../src/pipeline/data.ts';
 import { configSchema as cgroupConfig } from '../../src/processors/cgroup/config.ts';
 import { cgroupProcessorFactory } from '../../src/processors/cgroup/factory.ts';
 import type { CgroupProcessor } from '../../src/processors/cgroup/processor.ts';
 import { configSchema as containerConfig } from '../../src/processors/container/config.ts';
 import { containerProcessorFactory } from '../../src/processors/container/factory.ts';
-
-const logger = pino({ level: 'silent' });
-const host = (): Host => ({
-  logger,
-  telemetry: new SelfTelemetry(),
-  pull: async () => {},
-  ready: () => true,
-});
+import { batchOf, host, ino, logger, skipReason, sleep } from './helpers.ts';
 
 const mount = findCgroup2Mount();
-const skip = ((): string | false => {
-  if (process.getuid?.() !== 0) return 'needs root';
-  if (mount === undefined) return 'no cgroup2 mount';
-  try {
-    accessSync(join(mount, 'cgroup.procs'), constants.W_OK);
-  } catch {
-    return `${mount} is not writable`;
-  }
-  return false;
-})();
+const skip = skipReason(mount, 'cgroup2 mount');
 
-const ino = (p: string): bigint => statSync(p, { bigint: true }).ino;
 const cid = (): string => randomBytes(32).toString('hex');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function until(cond: () => boolean, what: string, ms = 2_000): Promise<void> {
   const end = Date.now() + ms;
@@ -140,28 +109,6 @@ function removeTree(dir: string): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-}
-
-function batchOf(ids: readonly bigint[]): MetricBatch {
-  return {
-    source: 'ebpf/test',
-    config: 'test',
-    timeMs: Date.now(),
-    families: [
-      {
-        name: 'cgroup_events_total',
-        help: 'h',
-        kind: 'counter',
-        startTimeMs: 0,
-        points: ids.map((id, i) => ({
-          labels: [
-            { name: 'cgroup', value: id.toString(), pending: [{ name: 'cgroup' }] } satisfies LabelSlot,
-          ],
-          value: i,
-        })),
-      },
-    ],
-  };
 }
 
 const asRecord = (labels: readonly LabelSlot[]): Record<string, string> =>

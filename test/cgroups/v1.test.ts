@@ -10,82 +10,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { accessSync, constants, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { firstValueFrom, from } from 'rxjs';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
 import { findCgroupV1Mount } from '../../src/kernel/cgroups.ts';
 import { readMountInfo } from '../../src/kernel/mountinfo.ts';
-import type { Host } from '../../src/pipeline/component.ts';
-import type { LabelSlot, MetricBatch } from '../../src/pipeline/data.ts';
-import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
 import { configSchema as cgroupConfig } from '../../src/processors/cgroup/config.ts';
 import { cgroupProcessorFactory } from '../../src/processors/cgroup/factory.ts';
 import type { CgroupProcessor } from '../../src/processors/cgroup/processor.ts';
 import { configSchema as containerConfig } from '../../src/processors/container/config.ts';
 import { containerProcessorFactory } from '../../src/processors/container/factory.ts';
+import { batchOf, host, ino, logger, rmdirRetry, skipReason, sleep } from './helpers.ts';
 
-const logger = pino({ level: 'silent' });
-const host = (): Host => ({
-  logger,
-  telemetry: new SelfTelemetry(),
-  pull: async () => {},
-  ready: () => true,
-});
 const unified = findCgroup2Mount();
 const pids = findCgroupV1Mount('pids', readMountInfo());
-const skip = ((): string | false => {
-  if (process.getuid?.() !== 0) return 'needs root';
-  if (unified === undefined) return 'no cgroup2 mount';
-  if (pids === undefined) return 'no cgroup v1 pids hierarchy';
-  try {
-    accessSync(join(pids, 'cgroup.procs'), constants.W_OK);
-  } catch {
-    return `${pids} is not writable`;
-  }
-  return false;
-})();
-
-const ino = (p: string): bigint => statSync(p, { bigint: true }).ino;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const skip = unified === undefined ? 'no cgroup2 mount' : skipReason(pids, 'cgroup v1 pids hierarchy');
 
 /** rmdir, retrying while a killed task is still leaving the cgroup (EBUSY). */
-async function rmdirRetry(dir: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      rmdirSync(dir);
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return;
-      if (code !== 'EBUSY' || i >= 100) throw err;
-      await sleep(20);
-    }
-  }
-}
-
-function batchOf(ids: readonly bigint[]): MetricBatch {
-  return {
-    source: 'ebpf/test',
-    config: 'test',
-    timeMs: Date.now(),
-    families: [
-      {
-        name: 'v1_events_total',
-        help: 'h',
-        kind: 'counter',
-        startTimeMs: 0,
-        points: ids.map((id, i) => ({
-          labels: [
-            { name: 'cgroup', value: id.toString(), pending: [{ name: 'cgroup' }] } satisfies LabelSlot,
-          ],
-          value: i,
-        })),
-      },
-    ],
-  };
-}
 
 test(
   'real cgroup v1: pids hierarchy ids → /sys/fs/cgroup/pids/... paths and container labels',
@@ -133,7 +75,7 @@ test(
       // Every v1 id here that is not also a live cgroup2 id resolves to its v1 path.
       const v2 = proc.tables[0];
       const out = await firstValueFrom(
-        from([batchOf([...ids, 1n])]).pipe(proc.operator, containerProc.operator),
+        from([batchOf([...ids, 1n], 'v1_events_total')]).pipe(proc.operator, containerProc.operator),
       );
       const got = (out.families[0]?.points ?? []).map((p) =>
         Object.fromEntries(p.labels.map((l) => [l.name, String(l.value)])),
