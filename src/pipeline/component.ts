@@ -1,7 +1,7 @@
 import type { Observable, OperatorFunction } from 'rxjs';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { MetricBatch } from './data.ts';
+import type { LogBatch, MetricBatch, SpanBatch } from './data.ts';
 import type { SelfTelemetry } from './telemetry.ts';
 
 /**
@@ -42,16 +42,25 @@ export interface Receiver extends Component {
   collectNow(): Promise<void>;
   /** Decoders its labels need that it cannot run itself (a processor must supply them, e.g. 'ksym'). */
   readonly pendingDecoders?: readonly string[];
+  /** Event streams for `traces` and `logs` pipelines, when the receiver produces them. */
+  readonly spans$?: Observable<SpanBatch>;
+  readonly logs$?: Observable<LogBatch>;
 }
 
 export interface Processor extends Component {
   readonly operator: OperatorFunction<MetricBatch, MetricBatch>;
   /** Decoders this processor supplies to label chains (e.g. 'ksym'). */
   readonly provides?: readonly string[];
+  /** For `traces` / `logs` pipelines, when the processor can transform those. */
+  readonly spansOperator?: OperatorFunction<SpanBatch, SpanBatch>;
+  readonly logsOperator?: OperatorFunction<LogBatch, LogBatch>;
 }
 
 export interface Exporter extends Component {
   consume(input$: Observable<MetricBatch>): void;
+  /** For `traces` / `logs` pipelines, when the exporter can send those. */
+  consumeSpans?(input$: Observable<SpanBatch>): void;
+  consumeLogs?(input$: Observable<LogBatch>): void;
 }
 
 export type ComponentKind = 'receiver' | 'processor' | 'exporter';

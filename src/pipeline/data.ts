@@ -109,3 +109,54 @@ export type MetricFamily =
       readonly points: readonly HistogramPoint[];
       readonly unprefixed?: boolean | undefined;
     };
+
+/*
+ * Data of traces and logs pipelines: events streamed from the kernel (ring
+ * buffers, perf buffers). Times are Unix-epoch nanoseconds (bigint): kernel
+ * monotonic timestamps are converted to wall clock by the receiver.
+ */
+
+/** One span, e.g. from ebpf_exporter's `tracing.spans` (reserved labels mapped to the fields). */
+export interface SpanRecord {
+  /** 32 lowercase hex digits. */
+  readonly traceId: string;
+  /** 16 lowercase hex digits. */
+  readonly spanId: string;
+  /** 16 lowercase hex digits; absent for a root span. */
+  readonly parentSpanId?: string | undefined;
+  readonly name: string;
+  readonly startTimeUnixNano: bigint;
+  readonly endTimeUnixNano: bigint;
+  /** The decoded non-reserved labels. */
+  readonly attributes: Labels;
+}
+
+export interface SpanBatch {
+  readonly source: string;
+  readonly config: string;
+  readonly spans: readonly SpanRecord[];
+  readonly resource?: Readonly<Record<string, string>> | undefined;
+}
+
+/** One event as a log record. */
+export interface LogRecordData {
+  /** When the event happened. */
+  readonly timeUnixNano: bigint;
+  /** When the agent read it. */
+  readonly observedTimeUnixNano: bigint;
+  /** OpenTelemetry severity number (9 = INFO) and text. */
+  readonly severityNumber?: number | undefined;
+  readonly severityText?: string | undefined;
+  /** Event name, e.g. `exec` (OTLP LogRecord.event_name). */
+  readonly eventName?: string | undefined;
+  readonly body: string;
+  /** Decoded labels and numeric fields. */
+  readonly attributes: Readonly<Record<string, string | number>>;
+}
+
+export interface LogBatch {
+  readonly source: string;
+  readonly config: string;
+  readonly records: readonly LogRecordData[];
+  readonly resource?: Readonly<Record<string, string>> | undefined;
+}
