@@ -44,6 +44,8 @@ export interface LoadOutcome {
   readonly object?: BpfObject;
   readonly hook?: string;
   readonly attempts: readonly HookAttempt[];
+  /** Every hook set the object declares, in preference order (empty: no sets). */
+  readonly sets: readonly string[];
 }
 
 export function hookSetOf(programName: string): string | undefined {
@@ -83,9 +85,9 @@ export function loadWithFallback(req: LoadRequest): LoadOutcome {
   for (const hook of sets.length > 0 ? sets : ['']) {
     const attempt = tryHookSet(req, hook);
     attempts.push(attempt.attempt);
-    if (attempt.object) return { object: attempt.object, hook, attempts };
+    if (attempt.object) return { object: attempt.object, hook, attempts, sets };
   }
-  return { attempts };
+  return { attempts, sets };
 }
 
 function open(req: LoadRequest): ObjectSpec {

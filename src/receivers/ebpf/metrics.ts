@@ -101,6 +101,14 @@ export const valueSchema = z.strictObject({
 /** Our extension: the map a metric reads; default the metric's own name (ebpf_exporter). */
 const mapName = z.string().min(1);
 
+/**
+ * Our extension: the hook sets (bpf/include/hooks.bpf.h) whose programs fill
+ * this metric. When a fallback measures something different it gets its own,
+ * honestly named metric, exported only when that set is the one attached.
+ * Absent: every set.
+ */
+const hookSets = z.array(z.string().min(1)).min(1);
+
 /** A Go duration string, kept as written (ebpf_exporter's flush_interval). */
 const durationText = z.string().superRefine((text, ctx) => {
   const ms = parseDuration(text);
@@ -117,6 +125,7 @@ export const counterSchema = z
     value: valueSchema.optional(),
     perf_event_array: z.boolean().optional(),
     flush_interval: durationText.optional(),
+    hooks: hookSets.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.perf_event_array === true) {
@@ -148,6 +157,7 @@ export const gaugeSchema = z.strictObject({
   labels: z.array(labelSchema).optional(),
   map: mapName.optional(),
   value: valueSchema.optional(),
+  hooks: hookSets.optional(),
 });
 
 export const histogramSchema = z
@@ -160,6 +170,7 @@ export const histogramSchema = z
     bucket_max: z.number().int().nonnegative().optional(),
     bucket_multiplier: z.number().positive().optional(),
     bucket_keys: z.array(z.number()).optional(),
+    hooks: hookSets.optional(),
     labels: z.array(labelSchema).min(1, { error: 'a histogram needs at least its bucket label' }),
   })
   .superRefine((h, ctx) => {

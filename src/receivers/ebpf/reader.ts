@@ -26,6 +26,8 @@ export interface MetricDefinition {
   /** Where the number is in a struct value; undefined: the whole value is one u64. */
   readonly value?: ValueConfig | undefined;
   readonly histogram?: HistogramSpec;
+  /** Hook sets that fill it (`hooks:`); undefined: every set. */
+  readonly hooks?: readonly string[] | undefined;
 }
 
 export interface ReadStats {
@@ -34,7 +36,12 @@ export interface ReadStats {
   lastDecodeError?: string;
 }
 
-export function definitionsOf(metrics: MetricsConfig): MetricDefinition[] {
+/**
+ * The map-read metrics of a definitions block. With `hook` (the set attached,
+ * '' for an object without sets), metrics restricted by `hooks:` to other sets
+ * are left out.
+ */
+export function definitionsOf(metrics: MetricsConfig, hook?: string): MetricDefinition[] {
   const defs: MetricDefinition[] = [];
   for (const c of metrics.counters ?? []) {
     if (c.perf_event_array) continue; // event streams are read elsewhere
@@ -45,6 +52,7 @@ export function definitionsOf(metrics: MetricsConfig): MetricDefinition[] {
       map: c.map ?? c.name,
       labels: c.labels ?? [],
       value: c.value,
+      hooks: c.hooks,
     });
   }
   for (const g of metrics.gauges ?? [])
@@ -55,6 +63,7 @@ export function definitionsOf(metrics: MetricsConfig): MetricDefinition[] {
       map: g.map ?? g.name,
       labels: g.labels ?? [],
       value: g.value,
+      hooks: g.hooks,
     });
   for (const h of metrics.histograms ?? []) {
     defs.push({
@@ -63,6 +72,7 @@ export function definitionsOf(metrics: MetricsConfig): MetricDefinition[] {
       kind: 'histogram',
       map: h.map ?? h.name,
       labels: h.labels,
+      hooks: h.hooks,
       histogram: {
         bucketType: h.bucket_type,
         bucketMin: h.bucket_min ?? 0,
@@ -72,7 +82,7 @@ export function definitionsOf(metrics: MetricsConfig): MetricDefinition[] {
       },
     });
   }
-  return defs;
+  return hook === undefined ? defs : defs.filter((d) => d.hooks === undefined || d.hooks.includes(hook));
 }
 
 /** Problems binding a definition to its map (one line each); empty when it fits. */

@@ -8,6 +8,7 @@ import type { HistogramPoint, MetricBatch, MetricFamily, ScalarPoint } from '../
 import { assemble } from '../../pipeline/assemble.ts';
 import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { isOneOf, loadedProgramNames } from '../../../test/helpers/agent.ts';
+import { expectedHook } from '../../../test/helpers/kernel-features.ts';
 import { ebpfReceiverFactory } from './factory.ts';
 import { configSchema } from './config.ts';
 import type { EbpfReceiver } from './receiver.ts';
@@ -139,6 +140,63 @@ test('a preference order from the config is honoured', async () => {
   } finally {
     await r.shutdown();
   }
+});
+
+test('metrics restricted by hooks: are read only when their hook set is the one attached', async () => {
+  const chosen = expectedHook(['fentry', 'kprobe', 'tracepoint']);
+  const metric = (name: string, hooks: string[]): Record<string, unknown> => ({
+    name,
+    help: `getppid calls counted through ${hooks.join(' or ')}`,
+    map: 'getppid_calls_total',
+    hooks,
+  });
+  const r = await receiver({
+    program: obj('hook_chain'),
+    globals: { targ_tgid: process.pid },
+    metrics: {
+      counters: [
+        metric('probe_getppid_calls_total', ['fentry', 'kprobe']),
+        metric('tracepoint_getppid_calls_total', ['tracepoint']),
+        { name: 'all_getppid_calls_total', help: 'every set', map: 'getppid_calls_total' },
+      ],
+    },
+  });
+  await r.start(host());
+  try {
+    assert.equal(r.hook, chosen);
+    for (let i = 0; i < 7; i++) void process.ppid;
+    const families = await read(r);
+    const names = families.map((f) => f.name).sort();
+    const own = chosen === 'tracepoint' ? 'tracepoint_getppid_calls_total' : 'probe_getppid_calls_total';
+    assert.deepEqual(names, ['all_getppid_calls_total', own].sort());
+    const value = (name: string): number =>
+      (families.find((f) => f.name === name)?.points[0] as ScalarPoint).value;
+    assert.equal(value(own), value('all_getppid_calls_total'));
+    assert.ok(value(own) >= 7);
+  } finally {
+    await r.shutdown();
+  }
+});
+
+test('hooks: naming a set the object does not declare is an error at start, naming the set', async () => {
+  const r = await receiver({
+    program: obj('hook_chain'),
+    metrics: {
+      counters: [{ name: 'getppid_calls_total', help: 'h', hooks: ['kprobes'] }],
+    },
+  });
+  await assert.rejects(r.start(host()), (err: Error & { code?: string; details?: string[] }) => {
+    assert.equal(err.code, 'ERR_EBPF_LAYOUT');
+    assert.match(
+      err.details?.join('\n') ?? '',
+      /metric getppid_calls_total: hooks names set kprobes, but the object declares fentry, kprobe, tracepoint/,
+    );
+    return true;
+  });
+  assert.deepEqual(
+    loadedProgramNames().filter((n) => isOneOf(n, ['tracepoint__getppid', 'fentry__getppid'])),
+    [],
+  );
 });
 
 test('label sizes that do not add up to the key are an error at start, and nothing stays loaded', async () => {

@@ -11,7 +11,7 @@ import type { DecoderRegistry } from '../../decoders/decoder.ts';
 import { sharedKallsyms } from '../../kernel/kallsyms.ts';
 import { defaultHookOrder, type EbpfReceiverConfig } from './config.ts';
 import { loadWithFallback, type HookAttempt, type LoadOutcome } from './loader.ts';
-import { checkLayout, definitionsOf, MetricReader, type ReadStats } from './reader.ts';
+import { checkLayout, definitionsOf, MetricReader, type MetricDefinition, type ReadStats } from './reader.ts';
 import type { ResolvedProgram } from './resolve.ts';
 
 /**
@@ -53,6 +53,8 @@ export class EbpfReceiver implements Receiver {
   /** The hook set chosen at start ('' when the object has no sets). */
   hook: string | undefined;
   attempts: readonly HookAttempt[] = [];
+  /** Every hook set the object declares. */
+  private sets: readonly string[] = [];
 
   constructor(id: string, config: EbpfReceiverConfig, program: ResolvedProgram, logger: Logger) {
     this.id = id;
@@ -144,7 +146,7 @@ export class EbpfReceiver implements Receiver {
     if (!outcome.object) throw this.noHookError(outcome.attempts);
     try {
       this.strictCheck(outcome.attempts);
-      this.readersFor(outcome.object);
+      this.readersFor(outcome.object, outcome.hook ?? '');
     } finally {
       outcome.object.close();
     }
@@ -159,6 +161,7 @@ export class EbpfReceiver implements Receiver {
       hookOrder: this.config.hooks ?? defaultHookOrder,
     });
     this.attempts = outcome.attempts;
+    this.sets = outcome.sets;
     for (const a of outcome.attempts) {
       const hook = a.hook || 'default';
       if (!a.ok)
@@ -249,17 +252,20 @@ export class EbpfReceiver implements Receiver {
   }
 
   private bindReaders(object: BpfObject): void {
-    this.readers = this.readersFor(object);
+    this.readers = this.readersFor(object, this.hook ?? '');
     this.logger.info(
       { hook: this.hook || 'default', maps: [...new Set(this.readers.map((r) => r.def.map))] },
       `program ${this.configName} attached`,
     );
   }
 
-  private readersFor(object: BpfObject): MetricReader[] {
+  private readersFor(object: BpfObject, hook: string): MetricReader[] {
     const maps = new Map(object.maps().map((m) => [m.name, m]));
-    const defs = definitionsOf(this.program.metrics);
-    const problems = defs.flatMap((d) => checkLayout(d, maps.get(d.map)));
+    const defs = definitionsOf(this.program.metrics, hook);
+    const problems = [
+      ...unknownHookSets(definitionsOf(this.program.metrics), this.sets),
+      ...defs.flatMap((d) => checkLayout(d, maps.get(d.map))),
+    ];
     if (problems.length > 0) {
       throw new CollectorError(
         'ERR_EBPF_LAYOUT',
@@ -335,4 +341,16 @@ function shortReason(reason: string | undefined): string {
   if (m?.[1]) return m[1];
   const code = /\[(ERR_[A-Z_]+)\]/.exec(reason);
   return code?.[1] ?? 'failed';
+}
+
+/** `hooks:` on a metric must name sets the object declares (a typo would hide the metric). */
+function unknownHookSets(defs: readonly MetricDefinition[], sets: readonly string[]): string[] {
+  return defs.flatMap((d) =>
+    (d.hooks ?? [])
+      .filter((h) => !sets.includes(h))
+      .map(
+        (h) =>
+          `metric ${d.name}: hooks names set ${h}, but the object declares ${sets.length > 0 ? sets.join(', ') : 'no hook sets (no HOOK_FALLBACK())'}`,
+      ),
+  );
 }
