@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "attach.h"
 #include "capture.h"
 #include "object.h"
 
@@ -48,18 +49,23 @@ Napi::Value CallUprobeTarget(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), acc);
 }
 
+// Calls post_attach_mark() once (attach.h): the agent, after every receiver started.
+void PostAttachMark(const Napi::CallbackInfo& info) { post_attach_mark(); }
+
 Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), libbpf_version_string());
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ebpf::InstallPrintCallback();
+  ebpf::RegisterSectionHandlers();
   exports.Set("NativeObject", ebpf::NativeObject::Init(env));
   exports.Set("errnoText", Napi::Function::New(env, ErrnoTextJs));
   exports.Set("syscallGetpid", Napi::Function::New(env, SyscallGetpid));
   exports.Set("syscallGetpgid", Napi::Function::New(env, SyscallGetpgid));
   exports.Set("callUprobeTarget", Napi::Function::New(env, CallUprobeTarget));
   exports.Set("libbpfVersion", Napi::Function::New(env, LibbpfVersion));
+  exports.Set("postAttachMark", Napi::Function::New(env, PostAttachMark));
   exports.Set("numPossibleCpus", Napi::Number::New(env, libbpf_num_possible_cpus()));
   return exports;
 }

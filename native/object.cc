@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "attach.h"
 #include "capture.h"
 #include "ringbuf.h"
 
@@ -98,6 +99,8 @@ Napi::Function NativeObject::Init(Napi::Env env) {
                          InstanceMethod("attachUsdt", &NativeObject::AttachUsdt),
                          InstanceMethod("attachUprobe", &NativeObject::AttachUprobe),
                          InstanceMethod("detach", &NativeObject::Detach),
+                         InstanceMethod("iterRead", &NativeObject::IterRead),
+                         InstanceMethod("testRun", &NativeObject::TestRun),
                          InstanceMethod("mapLookup", &NativeObject::MapLookup),
                          InstanceMethod("mapUpdate", &NativeObject::MapUpdate),
                          InstanceMethod("mapUpdateBatch", &NativeObject::MapUpdateBatch),
@@ -108,6 +111,10 @@ Napi::Function NativeObject::Init(Napi::Env env) {
                          InstanceMethod("ringConsume", &NativeObject::RingConsume),
                          InstanceMethod("ringStats", &NativeObject::RingStats),
                          InstanceMethod("ringClose", &NativeObject::RingClose),
+                         InstanceMethod("perfOpen", &NativeObject::PerfOpen),
+                         InstanceMethod("perfConsume", &NativeObject::PerfConsume),
+                         InstanceMethod("perfStats", &NativeObject::PerfStats),
+                         InstanceMethod("perfClose", &NativeObject::PerfClose),
                          InstanceMethod("close", &NativeObject::Close),
                          InstanceAccessor("closed", &NativeObject::IsClosed, nullptr),
                          InstanceAccessor("loaded", &NativeObject::IsLoaded, nullptr),
@@ -157,6 +164,7 @@ void NativeObject::CloseAll() {
     if (r != nullptr) r->Close();
     r = nullptr;
   }
+  ClosePerfs();
   for (auto& kv : links_) {
     for (bpf_link* l : kv.second) bpf_link__destroy(l);
   }
@@ -214,6 +222,7 @@ Napi::Value NativeObject::Programs(const Napi::CallbackInfo& info) {
         o.Set("tag", std::string(tag));
         o.Set("runCount", Napi::Number::New(env, static_cast<double>(pinfo.run_cnt)));
         o.Set("runTimeNs", Napi::Number::New(env, static_cast<double>(pinfo.run_time_ns)));
+        o.Set("jitedLen", Napi::Number::New(env, pinfo.jited_prog_len));
       }
     }
     out.Set(i++, o);
@@ -333,6 +342,7 @@ Napi::Value NativeObject::Attach(const Napi::CallbackInfo& info) {
   std::string name = StringArg(info, 0, "program");
   bpf_program* p = FindProgram(env, name);
   if (!bpf_program__autoload(p)) throw StateError(env, "not-loaded", "program was not loaded (autoload off)");
+  if (IsCustomSection(bpf_program__section_name(p))) return AttachCustom(env, name, p);
   LogCapture log;
   errno = 0;
   bpf_link* l = bpf_program__attach(p);

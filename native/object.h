@@ -18,6 +18,7 @@
 namespace ebpf {
 
 class Ring;
+class Perf;
 
 struct MapState {
   bpf_map* map = nullptr;
@@ -47,6 +48,10 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value AttachUsdt(const Napi::CallbackInfo& info);
   Napi::Value AttachUprobe(const Napi::CallbackInfo& info);
+  // attach.cc: custom sections, iterators, test runs.
+  Napi::Value AttachCustom(Napi::Env env, const std::string& name, bpf_program* p);
+  Napi::Value IterRead(const Napi::CallbackInfo& info);
+  Napi::Value TestRun(const Napi::CallbackInfo& info);
   void Detach(const Napi::CallbackInfo& info);
   Napi::Value MapLookup(const Napi::CallbackInfo& info);
   void MapUpdate(const Napi::CallbackInfo& info);
@@ -58,6 +63,12 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
   Napi::Value RingConsume(const Napi::CallbackInfo& info);
   Napi::Value RingStats(const Napi::CallbackInfo& info);
   void RingClose(const Napi::CallbackInfo& info);
+  // Perf buffers: implemented in perfbuf.cc.
+  Napi::Value PerfOpen(const Napi::CallbackInfo& info);
+  Napi::Value PerfConsume(const Napi::CallbackInfo& info);
+  Napi::Value PerfStats(const Napi::CallbackInfo& info);
+  void PerfClose(const Napi::CallbackInfo& info);
+  void ClosePerfs();
   void Close(const Napi::CallbackInfo& info);
   Napi::Value IsClosed(const Napi::CallbackInfo& info);
   Napi::Value IsLoaded(const Napi::CallbackInfo& info);
@@ -76,6 +87,7 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
   std::vector<MapState> maps_;
   std::map<std::string, std::vector<bpf_link*>> links_;
   std::vector<Ring*> rings_;  // nullptr once closed
+  std::vector<Perf*> perfs_;  // nullptr once closed
 };
 
 }  // namespace ebpf

@@ -7,7 +7,15 @@ import { encodeConfig } from './config/types.ts';
 import { validateComponentConfig } from './config/validate.ts';
 import { listOf, suggestion } from './config/describe.ts';
 import { configChecks, factories } from './components.ts';
-import { Agent, typeOf, type ComponentConfigs, type PipelineSpec } from './pipeline/graph.ts';
+import { postAttachMark } from './native/index.ts';
+import {
+  Agent,
+  pipelineTypeError,
+  signalOf,
+  typeOf,
+  type ComponentConfigs,
+  type PipelineSpec,
+} from './pipeline/graph.ts';
 
 /**
  * From config files to a running agent: load and merge the YAML, check the
@@ -42,7 +50,9 @@ export function agentConfigFrom(loaded: LoadedConfig): AgentConfig {
     receivers: p.receivers,
     processors: p.processors,
     exporters: p.exporters,
+    positionOf: (kind, index) => loaded.positionOf(['service', 'pipelines', id, kind, index]),
   }));
+  problems.push(...pipelineTypeProblems(pipelines));
   const components = {
     receivers: new Map<string, { config: unknown; configDir: string }>(),
     processors: new Map<string, { config: unknown; configDir: string }>(),
@@ -112,6 +122,31 @@ function escapeDollars(v: unknown): unknown {
   return v;
 }
 
+/**
+ * Processors and exporters whose type cannot carry a traces or logs pipeline's data
+ * (their factory's `pipelineTypes`; absent means metrics only). Receivers are checked
+ * when the agent is built.
+ */
+function pipelineTypeProblems(pipelines: readonly PipelineSpec[]): CollectorError[] {
+  const problems: CollectorError[] = [];
+  for (const p of pipelines) {
+    const signal = signalOf(p.id);
+    if (signal === 'metrics') continue;
+    for (const kind of ['processors', 'exporters'] as const) {
+      p[kind].forEach((id, i) => {
+        const factory = (factories[kind] as ReadonlyMap<string, { pipelineTypes?: readonly string[] }>).get(
+          typeOf(id),
+        );
+        if (!factory) return; // reported as an unknown type
+        const types = factory.pipelineTypes ?? ['metrics'];
+        if (types.includes(signal)) return;
+        problems.push(pipelineTypeError(p, kind, i, `type "${typeOf(id)}" supports ${listOf([...types])}`));
+      });
+    }
+  }
+  return problems;
+}
+
 function unknownType(loaded: LoadedConfig, section: Section, id: string, known: string[]): CollectorError {
   const type = typeOf(id);
   return new CollectorError(
@@ -149,6 +184,7 @@ export async function checkLoad(config: AgentConfig, logger: Logger): Promise<vo
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<Agent> {
   const agent = await buildAgent(config, logger);
   await agent.start();
+  postAttachMark(); // ebpf_exporter's post-attach hook: after every receiver attached
   logger.info(agent.describe(), 'agent started');
   return agent;
 }

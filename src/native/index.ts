@@ -17,6 +17,8 @@ import type {
   MapInfo,
   ObjectSpec,
   OpenOptions,
+  PerfBuffer,
+  PerfBufferOptions,
   ProgramInfo,
   RecordHandler,
   RingBuffer,
@@ -67,6 +69,8 @@ interface NativeObjectHandle {
   attachUsdt(program: string, path: string, provider: string, name: string, pid: number): NativeAttach;
   attachUprobe(program: string, path: string, func: string, retprobe: boolean, pid: number): NativeAttach;
   detach(program: string): void;
+  iterRead(program: string): Buffer;
+  testRun(program: string, ctx?: Buffer): { retval: number; durationNs: number };
   mapLookup(index: number, key: Buffer, out: Buffer): boolean;
   mapUpdate(index: number, key: Buffer, value: Buffer, flags: number): void;
   mapUpdateBatch(index: number, keys: Buffer, values: Buffer, count: number, flags: number): number;
@@ -85,6 +89,18 @@ interface NativeObjectHandle {
   ringConsume(id: number): number;
   ringStats(id: number): { delivered?: number; callbackErrors?: number };
   ringClose(id: number): void;
+  perfOpen(
+    index: number,
+    pageCount: number,
+    onBatch: (count: number) => void,
+    onBig: (record: Buffer) => void,
+    staging: Buffer,
+    lens: Uint32Array,
+    poll: boolean,
+  ): number;
+  perfConsume(id: number): number;
+  perfStats(id: number): { delivered?: number; lost?: number; callbackErrors?: number };
+  perfClose(id: number): void;
   close(): void;
 }
 
@@ -95,6 +111,7 @@ interface NativeAddon {
   syscallGetpgid(n: number, arg: number): number;
   callUprobeTarget(n: number): number;
   libbpfVersion(): string;
+  postAttachMark(): void;
   readonly numPossibleCpus: number;
 }
 
@@ -346,7 +363,9 @@ class Spec implements ObjectSpec {
 
 function programInfo(p: ProgramInfo): ProgramInfo {
   const live =
-    p.id === undefined ? {} : { id: p.id, tag: p.tag, runCount: p.runCount, runTimeNs: p.runTimeNs };
+    p.id === undefined
+      ? {}
+      : { id: p.id, tag: p.tag, runCount: p.runCount, runTimeNs: p.runTimeNs, jitedLen: p.jitedLen };
   return { name: p.name, section: p.section, type: p.type, autoload: p.autoload, ...live };
 }
 
@@ -402,7 +421,7 @@ class LoadedObject implements BpfObject {
   #handle: NativeObjectHandle;
   #mapInfos: NativeMapInfo[];
   #maps = new Map<string, LiveMap>();
-  #rings = new Set<LiveRing>();
+  #rings = new Set<LiveRing | LivePerf>();
   #closed = false;
 
   constructor(path: string, handle: NativeObjectHandle) {
@@ -503,12 +522,34 @@ class LoadedObject implements BpfObject {
       return notAttached(program, section, reason, e.errnoName, logLines(e.log, true));
     }
     if (r.attached) return { program, section, attached: true, log: logLines(r.log, true) };
-    const error = r.errnoText ?? 'failed';
+    const error = noPmu(section, r.errnoName)
+      ? `${NO_PMU}: ${r.errnoText ?? 'failed'}`
+      : (r.errnoText ?? 'failed');
     return notAttached(program, section, error, r.errnoName, logLines(r.log, true));
   }
 
   detach(program: string): void {
     this.#live(`detach program ${program} of ${this.path}`).detach(program);
+  }
+
+  iterRead(program: string): Buffer {
+    const what = `read iterator ${program} of ${this.path}`;
+    const handle = this.#live(what);
+    try {
+      return handle.iterRead(program);
+    } catch (err) {
+      throw fail('ERR_BPF_ITER', what, err);
+    }
+  }
+
+  testRun(program: string, ctx?: Buffer): { retval: number; durationNs: number } {
+    const what = `test-run program ${program} of ${this.path}`;
+    const handle = this.#live(what);
+    try {
+      return ctx === undefined ? handle.testRun(program) : handle.testRun(program, ctx);
+    } catch (err) {
+      throw fail('ERR_BPF_TEST_RUN', what, err);
+    }
   }
 
   ringBuffer(mapName: string, onRecord: RecordHandler, options: RingBufferOptions = {}): RingBuffer {
@@ -526,6 +567,22 @@ class LoadedObject implements BpfObject {
     return ring;
   }
 
+  perfBuffer(mapName: string, onRecord: RecordHandler, options: PerfBufferOptions = {}): PerfBuffer {
+    const what = `open perf buffer ${mapName} of ${this.path}`;
+    const handle = this.#live(what);
+    const index = this.#mapInfos.findIndex((m) => m.name === mapName);
+    const info = this.#mapInfos[index];
+    if (!info) throw new CollectorError('ERR_BPF_MAP', `${what}: no map of that name`);
+    if (info.type !== 'perf_event_array')
+      throw new CollectorError('ERR_BPF_MAP', `${what}: map is a ${info.type}, not a perf_event_array`);
+    const pages = options.pageCount ?? 64;
+    if (!Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0)
+      throw new CollectorError('ERR_BPF_MAP', `${what}: page count must be a power of two, got ${pages}`);
+    const perf = new LivePerf(handle, index, pages, onRecord, options, what, (r) => this.#rings.delete(r));
+    this.#rings.add(perf);
+    return perf;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -538,6 +595,16 @@ class LoadedObject implements BpfObject {
   checkOpen(what: string): void {
     this.#live(what);
   }
+}
+
+/** The reason a hardware perf event fails where the kernel has no PMU (a VM without vPMU). */
+export const NO_PMU = 'no hardware PMU (virtualised?)';
+
+/** perf_event/type=0 (hardware) or 3 (hardware cache) refused with ENOENT/EOPNOTSUPP/ENODEV. */
+function noPmu(section: string, errno: string | undefined): boolean {
+  const type = /^perf_event\/(?:.*,)?type=(\w+)/.exec(section)?.[1];
+  const hw = type !== undefined && (Number(type) === 0 || Number(type) === 3);
+  return hw && (errno === 'ENOENT' || errno === 'EOPNOTSUPP' || errno === 'ENODEV');
 }
 
 function notAttached(
@@ -776,6 +843,97 @@ class LiveRing implements RingBuffer {
   }
 }
 
+/**
+ * A perf event array being consumed: the ring buffer's staging and handler
+ * discipline, polled through libuv on perf_buffer__epoll_fd plus a drain timer.
+ */
+class LivePerf implements PerfBuffer {
+  delivered = 0;
+  handlerErrors = 0;
+  lastHandlerError: unknown = undefined;
+  #handle: NativeObjectHandle;
+  #id: number;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+  #lostAtClose = 0;
+  #onClose: (r: LivePerf) => void;
+
+  constructor(
+    handle: NativeObjectHandle,
+    index: number,
+    pageCount: number,
+    onRecord: RecordHandler,
+    options: PerfBufferOptions,
+    what: string,
+    onClose: (r: LivePerf) => void,
+  ) {
+    this.#handle = handle;
+    this.#onClose = onClose;
+    const staging = Buffer.alloc(STAGING_BYTES);
+    const lens = new Uint32Array(STAGING_RECORDS);
+    const deliver = (record: Buffer): void => {
+      if (this.#closed) return;
+      this.delivered++;
+      try {
+        onRecord(record);
+      } catch (err) {
+        this.handlerErrors++;
+        this.lastHandlerError = err;
+      }
+    };
+    const onBatch = (count: number): void => {
+      let at = 0;
+      for (let i = 0; i < count && !this.#closed; i++) {
+        const len = lens[i] as number;
+        deliver(staging.subarray(at, at + len));
+        at += (len + 7) & ~7;
+      }
+    };
+    try {
+      this.#id = handle.perfOpen(index, pageCount, onBatch, deliver, staging, lens, options.poll ?? true);
+    } catch (err) {
+      throw fail('ERR_BPF_MAP', what, err);
+    }
+    const interval = options.drainIntervalMs ?? 50;
+    if (interval > 0) {
+      this.#timer = setInterval(() => {
+        try {
+          this.consume();
+        } catch (err) {
+          this.handlerErrors++;
+          this.lastHandlerError = err;
+        }
+      }, interval);
+    }
+  }
+
+  get lost(): number {
+    if (this.#closed) return this.#lostAtClose;
+    return this.#handle.perfStats(this.#id).lost ?? 0;
+  }
+
+  consume(): number {
+    if (this.#closed) return 0;
+    const before = this.delivered;
+    try {
+      this.#handle.perfConsume(this.#id);
+    } catch (err) {
+      throw fail('ERR_BPF_MAP', 'consume perf buffer', err);
+    }
+    return this.delivered - before;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#lostAtClose = this.lost;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#handle.perfClose(this.#id);
+    this.#onClose(this);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Test and diagnostic helpers.
 
@@ -807,6 +965,17 @@ export function syscallGetpgid(n: number, arg: number): number {
 /** For uprobe tests: calls the addon's exported `ebpf_native_uprobe_target` function `n` times. */
 export function callUprobeTarget(n: number): number {
   return native().callUprobeTarget(n);
+}
+
+/**
+ * ebpf_exporter's post-attach hook: calls the addon's exported `post_attach_mark()`
+ * once, so programs in `SEC("uprobe//proc/self/exe:post_attach_mark")` (attached to
+ * that function in this process's addon) run. The agent calls it once after every
+ * receiver has started. A no-op while the addon is not loaded.
+ */
+export function postAttachMark(): void {
+  // Without the addon loaded no object was opened, so nothing can be attached to the mark.
+  addon?.postAttachMark();
 }
 
 /** The exported function callUprobeTarget calls, in the file ADDON_PATH. */

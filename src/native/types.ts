@@ -37,6 +37,8 @@ export interface ProgramInfo {
   /** Loaded programs only: runs and time spent, counted while kernel.bpf_stats_enabled=1. */
   readonly runCount?: number | undefined;
   readonly runTimeNs?: number | undefined;
+  /** Loaded programs only: bytes of JIT-compiled code (all subprograms), 0 when not JITed. */
+  readonly jitedLen?: number | undefined;
 }
 
 export interface AttachResult {
@@ -105,6 +107,21 @@ export interface RingBuffer {
 
 export type RecordHandler = (record: Buffer) => void;
 
+export interface PerfBufferOptions {
+  /** Pages of each CPU's buffer (a power of two). Default 64 (256 KiB per CPU). */
+  readonly pageCount?: number;
+  /** Drain period (perf_buffer__consume) besides epoll wake-ups. Default 50 ms. 0 = no timer. */
+  readonly drainIntervalMs?: number;
+  /** Wake on epoll readiness. Default true. */
+  readonly poll?: boolean;
+}
+
+/** A perf event array being consumed: like RingBuffer, plus records the kernel lost. */
+export interface PerfBuffer extends RingBuffer {
+  /** Records the kernel dropped because a CPU's buffer was full (lost-sample callbacks), since open. */
+  readonly lost: number;
+}
+
 export interface BpfObject {
   readonly path: string;
   programs(): ProgramInfo[];
@@ -123,8 +140,17 @@ export interface BpfObject {
   ): AttachResult;
   /** Detach one program's links. */
   detach(program: string): void;
+  /**
+   * An attached `iter/…` program: create an iterator from its link and read it
+   * to the end (the program runs once per object, then once with a NULL object).
+   */
+  iterRead(program: string): Buffer;
+  /** Run a loaded program once with BPF_PROG_TEST_RUN (e.g. `SEC("syscall")`); `ctx` as the program's context. */
+  testRun(program: string, ctx?: Buffer): { retval: number; durationNs: number };
   /** Records are views valid only during the handler call: copy what you keep. */
   ringBuffer(mapName: string, onRecord: RecordHandler, options?: RingBufferOptions): RingBuffer;
+  /** A BPF_MAP_TYPE_PERF_EVENT_ARRAY map's records (perf_buffer__new). Views valid only during the call. */
+  perfBuffer(mapName: string, onRecord: RecordHandler, options?: PerfBufferOptions): PerfBuffer;
   /** Detach every link, close every ring buffer, map and program. Safe twice. */
   close(): void;
   readonly closed: boolean;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
 import { duration } from '../../config/types.ts';
-import { metricsSchema } from './metrics.ts';
+import { logSchema, metricsSchema, spanSchema } from './metrics.ts';
 
 /**
  * receiver `ebpf`: one BPF object, its metric definitions and how it is read.
@@ -13,6 +13,30 @@ export const configSchema = z
     program: z.string().min(1),
     /** ebpf_exporter's metric definitions, inline. */
     metrics: metricsSchema.optional(),
+    /** ebpf_exporter's `tracing.spans`, inline (with metrics:, instead of the file). */
+    tracing: z.strictObject({ spans: z.array(spanSchema) }).optional(),
+    /** Event records as log records, inline (with metrics:, instead of the file). */
+    logs: z.array(logSchema).optional(),
+    /** Event streams (ring buffers, perf event arrays): how they are drained and bounded. */
+    events: z
+      .strictObject({
+        /** Records held between the kernel and decoding, per map; beyond it records are dropped and counted. */
+        queue_size: z.number().int().positive().default(65_536),
+        /** Which records a full queue drops: the new ones (default) or the oldest held. */
+        overflow: z.enum(['drop_newest', 'drop_oldest']).default('drop_newest'),
+        /** Records decoded per event-loop turn before yielding. */
+        batch_size: z.number().int().positive().default(4096),
+        /** How often ring and perf buffers are drained (records submitted without wake-up). */
+        drain_interval: duration().default(50),
+        /** Pages per CPU of each perf buffer (a power of two). */
+        perf_buffer_pages: z
+          .number()
+          .int()
+          .positive()
+          .refine((n) => (n & (n - 1)) === 0, { message: 'expected a power of two' })
+          .default(64),
+      })
+      .prefault({}),
     /** An ebpf_exporter-style `<name>.yaml`; default: bpf/<program>.yaml for a named program. */
     metrics_file: z.string().min(1).optional(),
     poll_interval: duration().default(15_000),
@@ -26,9 +50,17 @@ export const configSchema = z
     strict: z.boolean().default(false),
     /** Hook sets in order of preference (program function names are `<set>__<name>`). */
     hooks: z.array(z.string().min(1)).optional(),
+    /**
+     * Files to attach uprobe/usdt sections to: a section's target as written
+     * (`python3` in `usdt/python3:python:…`, or a path) → an absolute path.
+     * Unmapped targets are resolved by libbpf ($PATH, then /usr/bin:/usr/sbin).
+     */
+    binaries: z
+      .record(z.string().min(1), z.string().regex(/^\//, { error: 'expected an absolute path' }))
+      .default({}),
   })
   .superRefine((c, ctx) => {
-    if (c.metrics !== undefined && c.metrics_file !== undefined) {
+    if ((c.metrics ?? c.tracing ?? c.logs) !== undefined && c.metrics_file !== undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['metrics_file'],
@@ -51,4 +83,6 @@ export const defaultHookOrder: readonly string[] = [
   'uprobe',
   'usdt',
   'perf_event',
+  'syscall',
+  'iter',
 ];

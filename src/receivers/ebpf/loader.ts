@@ -7,6 +7,7 @@ import {
   type OpenOptions,
 } from '../../native/index.ts';
 import { ensureTracefs } from '../../native/tracefs.ts';
+import { attachPrograms, type BinaryMap } from './targets.ts';
 
 /**
  * Loading one object with hook fallback. An object that declares
@@ -25,6 +26,27 @@ export interface LoadRequest {
   readonly openOptions: OpenOptions;
   readonly globals: Readonly<Record<string, number | bigint | boolean | Buffer>>;
   readonly hookOrder: readonly string[];
+  /** uprobe/usdt section targets → files to attach to (config `binaries`). */
+  readonly binaries?: BinaryMap;
+  /**
+   * `kaddrs` symbols not in /proc/kallsyms (their `kaddr_<sym>` globals stay 0).
+   * A set needing one fails without loading: the sets an object marks with
+   * `ec_kaddr__<set>__<sym>` globals (HOOK_NEEDS_KADDR, bpf/include/kaddrs.bpf.h),
+   * or every set when the object marks none.
+   */
+  readonly missingKaddrs?: readonly string[];
+}
+
+/** Globals `ec_kaddr__<set>__<sym>` → set → symbols it needs; undefined when the object marks none. */
+export function kaddrNeeds(globalNames: readonly string[]): Map<string, string[]> | undefined {
+  const needs = new Map<string, string[]>();
+  for (const name of globalNames) {
+    const m = /^ec_kaddr__([A-Za-z0-9_]+?)__(\w+)$/.exec(name);
+    if (!m) continue;
+    const set = m[1] as string;
+    needs.set(set, [...(needs.get(set) ?? []), m[2] as string]);
+  }
+  return needs.size > 0 ? needs : undefined;
 }
 
 export interface HookAttempt {
@@ -75,19 +97,92 @@ export function orderedHookSets(spec: ObjectSpec, preference: readonly string[])
 export function loadWithFallback(req: LoadRequest): LoadOutcome {
   const probe = open(req);
   let sets: string[];
+  let needs: Map<string, string[]> | undefined;
   try {
-    const declared = probe.globals().some((g) => g.name === HOOK_FALLBACK_GLOBAL);
+    const globals = probe.globals().map((g) => g.name);
+    const declared = globals.includes(HOOK_FALLBACK_GLOBAL);
     sets = declared ? orderedHookSets(probe, req.hookOrder) : [];
+    needs = kaddrNeeds(globals);
   } finally {
     probe.close();
   }
   const attempts: HookAttempt[] = [];
   for (const hook of sets.length > 0 ? sets : ['']) {
+    const missing = (req.missingKaddrs ?? []).filter(
+      (sym) => !needs || (needs.get(hook) ?? []).includes(sym),
+    );
+    if (missing.length > 0) {
+      const names = probeNames(req, hook);
+      attempts.push({
+        hook,
+        ok: false,
+        programs: names,
+        reason:
+          `kaddrs: ${missing.join(', ')} not in /proc/kallsyms ` +
+          '(data symbols need CONFIG_KALLSYMS_ALL) [ERR_EBPF_KADDR]',
+        attached: [],
+      });
+      continue;
+    }
     const attempt = tryHookSet(req, hook);
     attempts.push(attempt.attempt);
     if (attempt.object) return { object: attempt.object, hook, attempts, sets };
   }
   return { attempts, sets };
+}
+
+/** The programs of a set, for reporting a set that was not tried. */
+function probeNames(req: LoadRequest, hook: string): string[] {
+  const spec = openObject(req.path, req.openOptions);
+  try {
+    return spec
+      .programs()
+      .map((p) => p.name)
+      .filter((name) => hook === '' || (hookSetOf(name) ?? hook) === hook);
+  } finally {
+    spec.close();
+  }
+}
+
+/**
+ * Programs the receiver runs at every collection, before it reads the maps:
+ * `iter/…` programs are read to the end through a new iterator (so they can
+ * refresh a map the metrics read), `syscall` programs are test-run once.
+ */
+export interface CollectionRun {
+  readonly program: string;
+  readonly kind: 'iter' | 'test_run';
+}
+
+export function collectionRuns(object: BpfObject, attempt: HookAttempt): CollectionRun[] {
+  const attached = new Set(attempt.attached.filter((a) => a.attached).map((a) => a.program));
+  return object
+    .programs()
+    .filter((p) => attached.has(p.name))
+    .flatMap((p): CollectionRun[] =>
+      p.section.startsWith('iter/') || p.section.startsWith('iter.s/')
+        ? [{ program: p.name, kind: 'iter' }]
+        : p.section === 'syscall'
+          ? [{ program: p.name, kind: 'test_run' }]
+          : [],
+    );
+}
+
+/** Run them; returns the failures (program, cause) — a collection goes on without them. */
+export function runAtCollection(
+  object: BpfObject,
+  runs: readonly CollectionRun[],
+): { program: string; error: unknown }[] {
+  const failures: { program: string; error: unknown }[] = [];
+  for (const r of runs) {
+    try {
+      if (r.kind === 'iter') object.iterRead(r.program);
+      else object.testRun(r.program);
+    } catch (error) {
+      failures.push({ program: r.program, error });
+    }
+  }
+  return failures;
 }
 
 function open(req: LoadRequest): ObjectSpec {
@@ -127,7 +222,7 @@ function tryHookSet(req: LoadRequest, hook: string): { attempt: HookAttempt; obj
   } catch (err) {
     return { attempt: failed(hook, names, err) };
   }
-  const attached = object.attach(chosen.map((p) => p.name));
+  const attached = attachPrograms(object, chosen, req.binaries ?? {});
   const bad = attached.filter((a) => !a.attached);
   if (bad.length > 0 && hook !== '') {
     object.close();

@@ -124,10 +124,24 @@ export const counterSchema = z
     map: mapName.optional(),
     value: valueSchema.optional(),
     perf_event_array: z.boolean().optional(),
+    /**
+     * Our extension: count the records of this event map (a ringbuf or a
+     * perf_event_array): +1 per record, or + the `value` field of the record.
+     */
+    events: mapName.optional(),
     flush_interval: durationText.optional(),
     hooks: hookSets.optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.events !== undefined && (c.perf_event_array === true || c.map !== undefined)) {
+      issueAt(
+        ctx,
+        ['events'],
+        c.events,
+        C.value,
+        'events names the event map itself: drop perf_event_array and map (perf_event_array counters read the map of their name)',
+      );
+    }
     if (c.perf_event_array === true) {
       for (const key of ['map', 'value'] as const) {
         if (c[key] !== undefined)
@@ -140,13 +154,13 @@ export const counterSchema = z
           );
       }
     }
-    if (c.flush_interval !== undefined && c.perf_event_array !== true) {
+    if (c.flush_interval !== undefined && c.perf_event_array !== true && c.events === undefined) {
       issueAt(
         ctx,
         ['flush_interval'],
         c.flush_interval,
         C.value,
-        'flush_interval applies only to perf_event_array counters; set perf_event_array: true or remove it',
+        'flush_interval applies only to event counters (perf_event_array: true or events:); remove it',
       );
     }
   });
@@ -171,9 +185,18 @@ export const histogramSchema = z
     bucket_multiplier: z.number().positive().optional(),
     bucket_keys: z.array(z.number()).optional(),
     hooks: hookSets.optional(),
-    labels: z.array(labelSchema).min(1, { error: 'a histogram needs at least its bucket label' }),
+    /** Our extension: bucket a numeric field (`value`) of this event map's records, by the labels given. */
+    events: mapName.optional(),
+    value: valueSchema.optional(),
+    labels: z.array(labelSchema).optional(),
   })
   .superRefine((h, ctx) => {
+    if (h.events !== undefined && h.value === undefined)
+      issueAt(ctx, [], h, C.missing, 'a histogram over events needs value: { offset, size } (the field to bucket)');
+    if (h.events === undefined && h.value !== undefined)
+      issueAt(ctx, ['value'], h.value, C.value, 'value applies only to histograms over events (events: <map>)');
+    if (h.events === undefined && (h.labels === undefined || h.labels.length === 0))
+      issueAt(ctx, ['labels'], h.labels, C.missing, 'a histogram needs at least its bucket label');
     if (h.bucket_type === 'fixed') {
       if (h.bucket_keys === undefined || h.bucket_keys.length === 0) {
         issueAt(ctx, [], h, C.missing, 'bucket_type fixed needs bucket_keys: [<upper bound>, ...]');
@@ -208,6 +231,8 @@ export const histogramSchema = z
       }
     }
     // ebpf_exporter: the last label is the bucket index, parsed as an integer and dropped.
+    // (Histograms over events compute the bucket from the value field instead.)
+    if (h.events !== undefined || h.labels === undefined) return;
     const last = h.labels.length - 1;
     const bucket = h.labels[last];
     if (bucket === undefined) return;
@@ -260,17 +285,45 @@ export const metricsSchema = z
     }
   });
 
-const spanSchema = z.strictObject({
-  name: z.string(),
-  ringbuf: z.string().optional(),
+/** ebpf_exporter's `tracing.spans`: one span per ring buffer record (reserved labels → span fields). */
+export const spanSchema = z.strictObject({
+  /** Span name; default the ringbuf's name; a `span_name` label overrides it per record. */
+  name: z.string().optional(),
+  ringbuf: z.string().min(1),
   service: z.string().optional(),
   labels: z.array(labelSchema).optional(),
+});
+
+/** A numeric field of an event record: unsigned little-endian (signed with `signed: true`). */
+export const fieldSchema = z.strictObject({
+  name: z.string().min(1),
+  offset: z.number().int().nonnegative(),
+  size: z.union([z.literal(1), z.literal(2), z.literal(4), z.literal(8)]),
+  signed: z.boolean().optional(),
+});
+
+/** Our extension: records of an event map as OpenTelemetry log records. */
+export const logSchema = z.strictObject({
+  /** The event name (OTLP LogRecord.event_name), e.g. `exec`. */
+  name: z.string().min(1),
+  /** A ringbuf or perf_event_array map. */
+  map: z.string().min(1),
+  /** Body template: `{label}` / `{field}` are replaced by their values. Default: the event name. */
+  body: z.string().optional(),
+  severity: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).optional(),
+  /** Decoded string attributes, cut from the record as labels are from map keys. */
+  labels: z.array(labelSchema).optional(),
+  /** Numeric attributes. */
+  fields: z.array(fieldSchema).optional(),
+  /** A field holding the event's CLOCK_MONOTONIC time in ns (bpf_ktime_get_ns); default: when read. */
+  time_field: z.string().optional(),
 });
 
 /** A whole ebpf_exporter `<name>.yaml`. */
 export const exporterFileSchema = z.strictObject({
   metrics: metricsSchema.optional(),
   tracing: z.strictObject({ spans: z.array(spanSchema) }).optional(),
+  logs: z.array(logSchema).optional(),
   kaddrs: z.array(z.string()).optional(),
   cgroup_id_map: z
     .strictObject({
@@ -288,3 +341,6 @@ export type ValueConfig = z.infer<typeof valueSchema>;
 export type HistogramConfig = z.infer<typeof histogramSchema>;
 export type MetricsConfig = z.infer<typeof metricsSchema>;
 export type ExporterFileConfig = z.infer<typeof exporterFileSchema>;
+export type SpanConfig = z.infer<typeof spanSchema>;
+export type LogConfig = z.infer<typeof logSchema>;
+export type FieldConfig = z.infer<typeof fieldSchema>;

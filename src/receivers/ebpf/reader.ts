@@ -44,7 +44,7 @@ export interface ReadStats {
 export function definitionsOf(metrics: MetricsConfig, hook?: string): MetricDefinition[] {
   const defs: MetricDefinition[] = [];
   for (const c of metrics.counters ?? []) {
-    if (c.perf_event_array) continue; // event streams are read elsewhere
+    if (c.perf_event_array || c.events !== undefined) continue; // event streams: events.ts
     defs.push({
       name: c.name,
       help: c.help,
@@ -66,6 +66,7 @@ export function definitionsOf(metrics: MetricsConfig, hook?: string): MetricDefi
       hooks: g.hooks,
     });
   for (const h of metrics.histograms ?? []) {
+    if (h.events !== undefined || h.labels === undefined) continue; // event streams: events.ts
     defs.push({
       name: h.name,
       help: h.help,

@@ -1,16 +1,24 @@
 import { readFileSync } from 'node:fs';
-import { Subject } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { CollectorError, messageOf } from '../../errors.ts';
-import type { BpfObject } from '../../native/index.ts';
+import { NO_PMU, type BpfObject } from '../../native/index.ts';
 import type { Host, Receiver } from '../../pipeline/component.ts';
-import type { MetricBatch, RawFamily } from '../../pipeline/data.ts';
+import type { LogBatch, MetricBatch, RawFamily, SpanBatch } from '../../pipeline/data.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import { allDecoders } from '../../decoders/index.ts';
 import type { DecoderRegistry } from '../../decoders/decoder.ts';
 import { sharedKallsyms } from '../../kernel/kallsyms.ts';
 import { defaultHookOrder, type EbpfReceiverConfig } from './config.ts';
-import { loadWithFallback, type HookAttempt, type LoadOutcome } from './loader.ts';
+import {
+  collectionRuns,
+  loadWithFallback,
+  runAtCollection,
+  type CollectionRun,
+  type HookAttempt,
+  type LoadOutcome,
+} from './loader.ts';
+import { checkEventLayout, EventStreams, type EventDefinitions } from './events.ts';
 import { checkLayout, definitionsOf, MetricReader, type MetricDefinition, type ReadStats } from './reader.ts';
 import type { ResolvedProgram } from './resolve.ts';
 
@@ -27,6 +35,8 @@ const registry: DecoderRegistry = (() => {
   for (const supplied of PROCESSOR_DECODERS) all.delete(supplied);
   return all;
 })();
+/** Span and log labels: no processor runs on them in a metrics pipeline, so every decoder runs here. */
+let fullRegistry: DecoderRegistry | undefined;
 
 export class EbpfReceiver implements Receiver {
   readonly id: string;
@@ -35,6 +45,13 @@ export class EbpfReceiver implements Receiver {
   private readonly logger: Logger;
   private readonly subject = new Subject<MetricBatch>();
   readonly output$ = this.subject.asObservable();
+  private readonly spanSubject = new Subject<SpanBatch>();
+  private readonly logSubject = new Subject<LogBatch>();
+  /** Present when the definitions have `tracing.spans` / `logs` (traces / logs pipelines). */
+  readonly spans$?: Observable<SpanBatch>;
+  readonly logs$?: Observable<LogBatch>;
+  /** Ring buffers and perf event arrays being read (undefined before start or without event definitions). */
+  events: EventStreams | undefined;
   private object: BpfObject | undefined;
   private readers: MetricReader[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -55,12 +72,42 @@ export class EbpfReceiver implements Receiver {
   attempts: readonly HookAttempt[] = [];
   /** Every hook set the object declares. */
   private sets: readonly string[] = [];
+  /** iter/ and syscall programs of the chosen set, run before every read (loader.ts collectionRuns). */
+  private runs: CollectionRun[] = [];
+  /** kaddrs symbols not in /proc/kallsyms at the last load. */
+  private missingKaddrs: string[] = [];
 
   constructor(id: string, config: EbpfReceiverConfig, program: ResolvedProgram, logger: Logger) {
     this.id = id;
     this.config = config;
     this.program = program;
     this.logger = logger;
+    if (program.spans.length > 0) this.spans$ = this.spanSubject.asObservable();
+    if (program.logs.length > 0) this.logs$ = this.logSubject.asObservable();
+  }
+
+  private eventDefinitions(): EventDefinitions {
+    return { metrics: this.program.metrics, spans: this.program.spans, logs: this.program.logs };
+  }
+
+  private startEvents(object: BpfObject, host: Host): void {
+    const events = new EventStreams(this.eventDefinitions(), this.hook ?? '', {
+      id: this.id,
+      config: this.configName,
+      events: this.config.events,
+      metricRegistry: registry,
+      eventRegistry: (fullRegistry ??= allDecoders()),
+      onDecodeErrors: (count, last) => {
+        this.decoderErrors?.add({ config: this.configName }, count);
+        this.logger.warn({ count, last }, 'event records dropped by decode errors');
+      },
+      onError: (message, err) => this.logger.error({ err: messageOf(err) }, message),
+    });
+    if (events.empty) return;
+    events.spans$.subscribe(this.spanSubject);
+    events.logs$.subscribe(this.logSubject);
+    this.events = events;
+    events.start(object, host.telemetry);
   }
 
   /** Decoders the metric labels use that this receiver cannot run itself (a processor supplies them). */
@@ -129,9 +176,12 @@ export class EbpfReceiver implements Receiver {
     }
     this.object = outcome.object;
     this.hook = outcome.hook;
+    const chosen = outcome.attempts.find((a) => a.ok);
+    this.runs = chosen ? collectionRuns(outcome.object, chosen) : [];
     try {
       this.strictCheck(outcome.attempts);
       this.bindReaders(outcome.object);
+      this.startEvents(outcome.object, host);
     } catch (err) {
       await this.shutdown();
       throw err;
@@ -154,11 +204,14 @@ export class EbpfReceiver implements Receiver {
 
   /** Open, choose a hook set, load and attach; logs why each rejected set failed. */
   private load(): LoadOutcome {
+    const globals = this.globals();
     const outcome = loadWithFallback({
       path: this.program.objectPath,
       openOptions: this.config.btf_path ? { btfPath: this.config.btf_path } : {},
-      globals: this.globals(),
+      globals,
+      missingKaddrs: this.missingKaddrs,
       hookOrder: this.config.hooks ?? defaultHookOrder,
+      binaries: this.config.binaries,
     });
     this.attempts = outcome.attempts;
     this.sets = outcome.sets;
@@ -221,6 +274,8 @@ export class EbpfReceiver implements Receiver {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.readers = [];
+    this.events?.stop();
+    this.events = undefined;
     if (this.stats) {
       for (const f of [this.stats.info, this.stats.entries, this.stats.capacity])
         f.remove({ config: this.configName });
@@ -228,6 +283,8 @@ export class EbpfReceiver implements Receiver {
     this.object?.close();
     this.object = undefined;
     this.subject.complete();
+    this.spanSubject.complete();
+    this.logSubject.complete();
   }
 
   private globals(): Record<string, number | bigint | boolean | Buffer> {
@@ -235,15 +292,15 @@ export class EbpfReceiver implements Receiver {
     for (const [k, v] of Object.entries(this.config.globals))
       out[k] = typeof v === 'string' ? Buffer.from(`${v}\0`) : v;
     const kaddrs = [...new Set([...this.config.kaddrs, ...this.program.kaddrs])];
+    // A symbol missing from kallsyms fails only the hook sets that need it (loader.ts).
+    this.missingKaddrs = [];
     if (kaddrs.length > 0) {
       const ksyms = sharedKallsyms();
       for (const sym of kaddrs) {
         const addr = ksyms.addressOf(sym);
         if (addr === undefined) {
-          throw new CollectorError(
-            'ERR_EBPF_KADDR',
-            `kaddrs: symbol ${sym} is not in /proc/kallsyms (data symbols need CONFIG_KALLSYMS_ALL)`,
-          );
+          this.missingKaddrs.push(sym);
+          continue;
         }
         out[`kaddr_${sym}`] = addr;
       }
@@ -265,6 +322,7 @@ export class EbpfReceiver implements Receiver {
     const problems = [
       ...unknownHookSets(definitionsOf(this.program.metrics), this.sets),
       ...defs.flatMap((d) => checkLayout(d, maps.get(d.map))),
+      ...checkEventLayout(this.eventDefinitions(), maps, hook),
     ];
     if (problems.length > 0) {
       throw new CollectorError(
@@ -303,12 +361,22 @@ export class EbpfReceiver implements Receiver {
     if (this.stopped || !this.object) return;
     const stats: ReadStats = { decodeErrors: 0, skipped: 0 };
     const families: RawFamily[] = [];
+    for (const f of runAtCollection(this.object, this.runs)) {
+      this.logger.error({ program: f.program, err: messageOf(f.error) }, 'run at collection failed');
+    }
     for (const r of this.readers) {
       try {
         families.push(r.read(stats));
       } catch (err) {
         this.readErrors?.add({ config: this.configName, map: r.def.map });
         this.logger.error({ map: r.def.map, metric: r.def.name, err: messageOf(err) }, 'map read failed');
+      }
+    }
+    if (this.events) {
+      try {
+        families.push(...this.events.families());
+      } catch (err) {
+        this.logger.error({ err: messageOf(err) }, 'event metrics failed');
       }
     }
     this.programStats();
@@ -337,6 +405,7 @@ function bpfStatsEnabled(): boolean {
 
 function shortReason(reason: string | undefined): string {
   if (!reason) return 'failed';
+  if (reason.startsWith(NO_PMU)) return NO_PMU;
   const m = /\b(E[A-Z0-9]+) \(/.exec(reason);
   if (m?.[1]) return m[1];
   const code = /\[(ERR_[A-Z_]+)\]/.exec(reason);

@@ -5,7 +5,7 @@ import { CollectorError, CollectorErrors, type Position } from '../../errors.ts'
 import { loadConfigSources, type LoadedConfig } from '../../config/load.ts';
 import { validate } from '../../config/validate.ts';
 import type { EbpfReceiverConfig } from './config.ts';
-import { exporterFileSchema, type MetricsConfig } from './metrics.ts';
+import { exporterFileSchema, type LogConfig, type MetricsConfig, type SpanConfig } from './metrics.ts';
 
 /** Where a receiver's object and metric definitions come from, resolved before start. */
 export interface ResolvedProgram {
@@ -14,6 +14,9 @@ export interface ResolvedProgram {
   readonly objectPath: string;
   readonly metrics: MetricsConfig;
   readonly kaddrs: readonly string[];
+  /** ebpf_exporter's `tracing.spans` and our `logs` (event streams). */
+  readonly spans: readonly SpanConfig[];
+  readonly logs: readonly LogConfig[];
   /** Where the definitions came from ('inline' or a file path). */
   readonly metricsSource: string;
 }
@@ -81,9 +84,17 @@ export function resolveProgramSync(
       ],
     };
   }
-  if (config.metrics) {
+  if (config.metrics || config.tracing || config.logs) {
     return {
-      program: { name, objectPath, metrics: config.metrics, kaddrs: [], metricsSource: 'inline' },
+      program: {
+        name,
+        objectPath,
+        metrics: config.metrics ?? {},
+        kaddrs: [],
+        spans: config.tracing?.spans ?? [],
+        logs: config.logs ?? [],
+        metricsSource: 'inline',
+      },
       errors: [],
     };
   }
@@ -126,17 +137,29 @@ export function resolveProgramSync(
   }
   const { value, errors } = validate(exporterFileSchema, loaded, []);
   if (!value) return { errors };
-  if (!value.metrics) {
+  if (!value.metrics && !value.tracing && !value.logs) {
     return {
       errors: [
-        new CollectorError('ERR_EBPF_METRICS_FILE', `no metric definitions: ${file} has no metrics: block`, {
-          position: loaded.positionOf([]),
-        }),
+        new CollectorError(
+          'ERR_EBPF_METRICS_FILE',
+          `no metric definitions: ${file} has no metrics:, tracing: or logs: block`,
+          {
+            position: loaded.positionOf([]),
+          },
+        ),
       ],
     };
   }
   return {
-    program: { name, objectPath, metrics: value.metrics, kaddrs: value.kaddrs ?? [], metricsSource: file },
+    program: {
+      name,
+      objectPath,
+      metrics: value.metrics ?? {},
+      kaddrs: value.kaddrs ?? [],
+      spans: value.tracing?.spans ?? [],
+      logs: value.logs ?? [],
+      metricsSource: file,
+    },
     errors,
   };
 }
