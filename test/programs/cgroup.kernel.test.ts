@@ -1,0 +1,133 @@
+/**
+ * bpf/cgroup: scheduler migrations by the migrated task's cgroup. A python
+ * child is spawned blocked on stdin, moved into a cgroup2 directory of its own
+ * (under the cgroup2 mount found in mountinfo), released, and hops between two
+ * CPUs with sched_setaffinity N times: every hop moves the running task to the
+ * other CPU (one sched_migrate_task event). The series is read through the real
+ * ebpf receiver and the `cgroup` processor, which decodes the id to the path.
+ *
+ * Every hook set that works here is run (tp_btf is preferred; raw_tp and the
+ * classic tracepoint with its bpf_task_from_pid lookup are forced with
+ * `hooks:`). Needs root, 2 CPUs, a writable cgroup2 mount.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { firstValueFrom, from } from 'rxjs';
+import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
+import { assemble } from '../../src/pipeline/assemble.ts';
+import type { MetricBatch, ScalarPoint } from '../../src/pipeline/data.ts';
+import { configSchema as cgroupConfig } from '../../src/processors/cgroup/config.ts';
+import { cgroupProcessorFactory } from '../../src/processors/cgroup/factory.ts';
+import type { CgroupProcessor } from '../../src/processors/cgroup/processor.ts';
+import { configSchema } from '../../src/receivers/ebpf/config.ts';
+import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
+import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
+import { repoRoot } from '../helpers/agent.ts';
+import { expectedHook } from '../helpers/kernel-features.ts';
+import { host, logger, rmdirRetry, skipReason } from '../cgroups/helpers.ts';
+
+const PYTHON = '/usr/bin/python3.11';
+const HOPS = 20;
+const METRIC = 'cgroup_sched_migrations_total';
+const PREFERENCE = ['tp_btf', 'raw_tp', 'tracepoint'] as const;
+
+const mount = findCgroup2Mount();
+const skip = skipReason(mount, 'cgroup2 mount') || (availableParallelism() < 2 ? 'needs 2 CPUs' : false);
+
+/** The hops: pin to CPU 0 first (may or may not move), then alternate 1, 0, 1, … HOPS times. */
+const SCRIPT = `import os, sys
+sys.stdin.read(1)
+os.sched_setaffinity(0, {0})
+for i in range(${HOPS}):
+    os.sched_setaffinity(0, {(i + 1) % 2})
+`;
+
+/** Run the hopping child, all of its hops made inside `cgroup`. */
+async function hopIn(cgroup: string): Promise<void> {
+  const child = spawn(PYTHON, ['-c', SCRIPT], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code));
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited.catch(() => {});
+    throw err;
+  }
+  child.stdin.end('x');
+  assert.equal(await exited, 0, `python: ${stderr}`);
+}
+
+for (const forced of [undefined, 'raw_tp', 'tracepoint'] as const) {
+  test(
+    `cgroup via ${forced ?? 'the preferred hook'}: ${HOPS} CPU hops of a child in its own cgroup2 are counted for that cgroup's path`,
+    { skip, timeout: 60_000 },
+    async (t) => {
+      const dir = join(mount as string, `ebpf-collector-cgroup-prog-${process.pid}`);
+      const receiver = (await ebpfReceiverFactory.create(
+        { id: 'ebpf/cgroup', logger, configDir: repoRoot },
+        configSchema.parse({
+          program: 'cgroup',
+          poll_interval: '1h',
+          ...(forced ? { hooks: [forced] } : {}),
+        }),
+      )) as EbpfReceiver;
+      const cgroups = (await cgroupProcessorFactory.create(
+        { id: 'cgroup', logger, configDir: repoRoot },
+        cgroupConfig.parse({}),
+      )) as CgroupProcessor;
+      const scrape = async (): Promise<Map<string, number>> => {
+        let last: MetricBatch | undefined;
+        const sub = receiver.output$.subscribe((b) => (last = b));
+        await receiver.collectNow();
+        sub.unsubscribe();
+        assert.ok(last, 'no batch emitted');
+        const out = await firstValueFrom(from([last]).pipe(cgroups.operator));
+        const points = (assemble(out.families).find((f) => f.name === METRIC)?.points ?? []) as ScalarPoint[];
+        return new Map(points.map((p) => [p.labels['cgroup'] as string, p.value]));
+      };
+      mkdirSync(dir);
+      try {
+        await cgroups.start(host());
+        await receiver.start(host());
+        if (forced === 'tracepoint' && receiver.hook !== forced) {
+          // bpf_task_from_pid() is a 6.2 kfunc: older kernels refuse this set at load.
+          const attempt = receiver.attempts.find((a) => a.hook === forced);
+          assert.match(attempt?.reason ?? '', /ERR_BPF_(LOAD|VERIFIER)/, attempt?.reason);
+          t.skip(`the tracepoint set needs bpf_task_from_pid (6.2+): ${attempt?.reason}`);
+          return;
+        }
+        assert.equal(receiver.hook, forced ?? expectedHook(PREFERENCE));
+        const before = await scrape();
+        assert.equal(before.get(dir), undefined, 'a fresh cgroup has no migrations yet');
+        await hopIn(dir);
+        const after = await scrape();
+        const moved = after.get(dir) ?? 0;
+        t.diagnostic(`${receiver.hook}: ${moved} migrations counted for ${HOPS} hops`);
+        // Each hop moves the running task once; the pin before them and the
+        // scheduler's own balancing may add a few more, never fewer.
+        assert.ok(moved >= HOPS, `${dir}: ${moved} migrations for ${HOPS} hops`);
+        assert.ok(moved <= HOPS + 5, `${dir}: ${moved} migrations for ${HOPS} hops (too many)`);
+        for (const [cgroup, v] of after) {
+          assert.ok(v >= (before.get(cgroup) ?? 0), `${cgroup}: a counter went backwards`);
+        }
+      } finally {
+        await receiver.shutdown();
+        await cgroups.shutdown();
+        await rmdirRetry(dir);
+      }
+    },
+  );
+}

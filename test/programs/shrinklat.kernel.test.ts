@@ -1,0 +1,206 @@
+/**
+ * bpf/shrinklat: memory reclaim latency. A v1 memory cgroup (the memory
+ * controller's mount found in mountinfo) with a 32 MiB limit; a python child
+ * moved into it reads a 128 MiB file on the root filesystem (ext4, not tmpfs)
+ * that it first drops from the page cache (posix_fadvise DONTNEED), so every
+ * charge past the limit makes the kernel reclaim the cgroup's own page cache.
+ * Each charge that hits the limit is counted in the cgroup's memory.failcnt
+ * and starts one memcg reclaim invocation.
+ *
+ * On this kernel (no kprobes) the receiver chooses the tp_btf set and exports
+ * vmscan_reclaim_latency_seconds{kind} instead of shrink_node_latency_seconds;
+ * where kprobes exist the preferred shrink_node histogram is checked instead.
+ * Needs root and the v1 memory controller.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { readMountInfo } from '../../src/kernel/mountinfo.ts';
+import { assemble } from '../../src/pipeline/assemble.ts';
+import type { HistogramPoint, MetricBatch } from '../../src/pipeline/data.ts';
+import { configSchema } from '../../src/receivers/ebpf/config.ts';
+import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
+import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
+import { repoRoot } from '../helpers/agent.ts';
+import { expectedHook } from '../helpers/kernel-features.ts';
+import { host, logger, rmdirRetry } from '../cgroups/helpers.ts';
+
+const PYTHON = '/usr/bin/python3.11';
+const MIB = 1024 * 1024;
+const LIMIT = 32 * MIB;
+const FILE_MIB = 128;
+const PREFERENCE = ['kprobe', 'tp_btf', 'tracepoint'] as const;
+
+const memoryMount = readMountInfo().find(
+  (m) => m.fsType === 'cgroup' && m.superOptions.includes('memory'),
+)?.mountPoint;
+const skip = process.getuid?.() !== 0 ? 'needs root' : memoryMount ? false : 'no cgroup v1 memory controller';
+
+/** Reads the file cold, in 1 MiB chunks, once released. */
+const SCRIPT = `import os, sys
+sys.stdin.read(1)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+while os.read(fd, 1 << 20):
+    pass
+os.close(fd)
+`;
+
+/** The reader, spawned blocked on stdin and moved into `cgroup`; `release()` lets it read and waits for it. */
+async function readerIn(
+  cgroup: string,
+  file: string,
+): Promise<{ pid: number; release: () => Promise<void> }> {
+  const child = spawn(PYTHON, ['-c', SCRIPT, file], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited.catch(() => {});
+    throw err;
+  }
+  return {
+    pid: child.pid as number,
+    release: async () => {
+      child.stdin.end('x');
+      assert.equal(await exited, 0, `python: ${stderr}`);
+    },
+  };
+}
+
+function writeFile(path: string): void {
+  const fd = openSync(path, 'w');
+  try {
+    const chunk = Buffer.alloc(MIB, 0x5a);
+    for (let i = 0; i < FILE_MIB; i++) writeSync(fd, chunk);
+    fsyncSync(fd); // clean pages: DONTNEED can drop them
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const histograms = (batch: MetricBatch | undefined, name: string): HistogramPoint[] =>
+  (assemble(batch?.families ?? []).find((f) => f.name === name)?.points ?? []) as HistogramPoint[];
+
+for (const forced of [undefined, 'tracepoint'] as const) {
+  test(
+    `shrinklat via ${forced ?? 'the preferred hook'}: a 32 MiB memory cgroup reading a cold 128 MiB file: one reclaim latency sample per limit hit`,
+    { skip, timeout: 60_000 },
+    async (t) => {
+      const cgroup = join(memoryMount as string, `ebpf-collector-shrinklat-${process.pid}`);
+      const file = join('/var/tmp', `ebpf-collector-shrinklat-${process.pid}.dat`);
+      let last: MetricBatch | undefined;
+      let receiver: EbpfReceiver | undefined;
+      let reader: { pid: number; release: () => Promise<void> } | undefined;
+      const failcnt = (): number => Number(readFileSync(join(cgroup, 'memory.failcnt'), 'utf8'));
+      try {
+        writeFile(file);
+        mkdirSync(cgroup);
+        writeFileSync(join(cgroup, 'memory.limit_in_bytes'), String(LIMIT));
+        // Only the reader's reclaim is timed (filter_tgid): reclaim elsewhere on the host stays out.
+        reader = await readerIn(cgroup, file);
+        receiver = (await ebpfReceiverFactory.create(
+          { id: 'ebpf/shrinklat', logger, configDir: repoRoot },
+          configSchema.parse({
+            program: 'shrinklat',
+            poll_interval: '1h',
+            globals: { filter_tgid: reader.pid },
+            ...(forced ? { hooks: [forced] } : {}),
+          }),
+        )) as EbpfReceiver;
+        receiver.output$.subscribe((b) => (last = b));
+        await receiver.start(host());
+        const hook = forced ?? expectedHook(PREFERENCE);
+        assert.equal(receiver.hook, hook);
+        if (!forced && hook !== 'kprobe') {
+          // The preferred set was tried first and its failure is reported.
+          const kprobe = receiver.attempts.find((a) => a.hook === 'kprobe');
+          assert.equal(kprobe?.ok, false);
+          assert.match(kprobe?.reason ?? '', /kprobe\/shrink_node|kretprobe\/shrink_node/);
+          assert.equal(receiver.describe()['hook'], hook);
+        }
+        const [metric, kind] =
+          hook === 'kprobe'
+            ? ['shrink_node_latency_seconds', undefined]
+            : ['vmscan_reclaim_latency_seconds', 'memcg'];
+        const other = hook === 'kprobe' ? 'vmscan_reclaim_latency_seconds' : 'shrink_node_latency_seconds';
+        const series = (): HistogramPoint | undefined =>
+          histograms(last, metric).find((p) => kind === undefined || p.labels['kind'] === kind);
+
+        await receiver.collectNow();
+        const before = series();
+        const failBefore = failcnt();
+        await reader.release();
+        reader = undefined;
+        const hits = failcnt() - failBefore;
+        await receiver.collectNow();
+        const after = series();
+        assert.ok(after, `no ${metric} series${kind ? ` for kind=${kind}` : ''}`);
+        assert.equal(histograms(last, other).length, 0, `${other} is not exported with hook ${hook}`);
+
+        const samples = after.count - (before?.count ?? 0);
+        const buckets = after.counts.map((c, i) => c - (before?.counts[i] ?? 0));
+        const sum = after.sum - (before?.sum ?? 0);
+        t.diagnostic(
+          `${hook}: memory.failcnt +${hits}, ${samples} samples, sum ${(sum * 1e3).toFixed(2)} ms, buckets ${JSON.stringify(buckets)}`,
+        );
+        assert.ok(hits > 0, 'the read never hit the limit: the trigger did not work');
+        if (kind === 'memcg') {
+          // Each charge that hits the limit makes exactly one memcg reclaim invocation.
+          assert.equal(samples, hits, `${samples} reclaim samples for ${hits} limit hits`);
+        } else {
+          // Each limit hit makes at least one shrink_node call (kswapd may add more).
+          assert.ok(samples >= hits, `${samples} samples for ${hits} limit hits`);
+        }
+        assert.equal(
+          buckets.reduce((a, b) => a + b, 0),
+          samples,
+          'the buckets add up to the count',
+        );
+        assert.ok(
+          buckets.every((b) => b >= 0),
+          'a bucket went backwards',
+        );
+        // A sample in bucket k took (2^(k-1), 2^k] µs: the sum lies between the buckets' bounds.
+        const low = buckets.reduce(
+          (acc, b, i) => acc + (b > 0 && i > 0 ? b * (after.boundaries[i - 1] ?? 0) : 0),
+          0,
+        );
+        const high = buckets.reduce(
+          (acc, b, i) => acc + (b > 0 ? b * (after.boundaries[i] ?? Infinity) : 0),
+          0,
+        );
+        assert.ok(
+          sum >= low * 0.999 && sum <= high * 1.001,
+          `sum ${sum} s outside the buckets' bounds [${low}, ${high}] s`,
+        );
+      } finally {
+        await reader?.release().catch(() => {});
+        await receiver?.shutdown();
+        rmSync(file, { force: true });
+        await rmdirRetry(cgroup);
+      }
+    },
+  );
+}
