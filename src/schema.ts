@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { factories } from './components.ts';
-import { serviceSchema } from './config/service.ts';
+import { PIPELINE_TYPES, serviceSchema } from './config/service.ts';
 import { writtenJsonSchema } from './config/types.ts';
 
 type JsonSchema = Record<string, unknown>;
@@ -63,9 +63,18 @@ export function configJsonSchema(): JsonSchema {
       processors: section(factories.processors),
       exporters: section(factories.exporters),
       extensions: { type: ['object', 'null'] },
-      service: inputSchema(serviceSchema),
+      service: withPipelineIds(inputSchema(serviceSchema)),
     },
     required: ['service'],
     additionalProperties: false,
   };
+}
+
+/** Pipeline ids are `<type>[/name]` with a type of PIPELINE_TYPES (`metrics`, `traces`, `logs`). */
+function withPipelineIds(service: JsonSchema): JsonSchema {
+  const pipelines = (service['properties'] as Record<string, JsonSchema> | undefined)?.['pipelines'];
+  if (pipelines) {
+    pipelines['propertyNames'] = { type: 'string', pattern: `^(${PIPELINE_TYPES.join('|')})(/[^\\s]+)?$` };
+  }
+  return service;
 }

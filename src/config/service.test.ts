@@ -50,7 +50,6 @@ describe('parseServiceConfig: bad configs (exact file:line:col and code)', () =>
         ':3:3: receivers.ebpf/: invalid component id "ebpf/": the name after "/" is empty [ERR_CONFIG_COMPONENT_ID]',
         ':4:3: receivers.ebpf/two words: invalid component id "ebpf/two words": the name "two words" must not contain spaces or control characters [ERR_CONFIG_COMPONENT_ID]',
         ':10:19: service.pipelines.metrics.receivers[0]: references receiver "ebpf" which is not configured; no receivers are configured [ERR_CONFIG_REFERENCE]',
-        ':12:5: service.pipelines.traces: unknown pipeline type "traces"; expected one of metrics [ERR_CONFIG_ENUM]',
         ':13:19: service.pipelines.traces.receivers[0]: references receiver "ebpf" which is not configured; no receivers are configured [ERR_CONFIG_REFERENCE]',
       ],
     },

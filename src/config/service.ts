@@ -8,7 +8,7 @@
  *   service:
  *     extensions: [<extension id>]
  *     pipelines:
- *       <metrics | metrics/name>: { receivers: [ids], processors: [ids], exporters: [ids] }
+ *       <metrics | traces | logs [/name]>: { receivers: [ids], processors: [ids], exporters: [ids] }
  *     telemetry: { logs: { level: debug | info | warn | error } }
  */
 import { z } from 'zod';
@@ -19,8 +19,13 @@ import { isPlainMap, valueAt, type LoadedConfig, type PathSegment } from './load
 import { componentId, emptyAsMap, parseComponentId, typedId } from './types.ts';
 import { displayPath, validate } from './validate.ts';
 
-/** Pipeline data types. Add `traces` / `logs` here when components can carry them. */
-export const PIPELINE_TYPES = ['metrics'] as const;
+/**
+ * Pipeline data types: `metrics` (MetricBatch), `traces` (SpanBatch), `logs` (LogBatch).
+ * Whether a component can take part in a traces or logs pipeline is checked when the
+ * config is loaded (processor and exporter types) and when the agent is built (receivers,
+ * whose streams depend on their config).
+ */
+export const PIPELINE_TYPES = ['metrics', 'traces', 'logs'] as const;
 export type PipelineType = (typeof PIPELINE_TYPES)[number];
 
 export const COMPONENT_KINDS = ['receivers', 'processors', 'exporters', 'extensions'] as const;

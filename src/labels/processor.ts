@@ -1,9 +1,10 @@
 import type { OperatorFunction } from 'rxjs';
 import type { Logger } from 'pino';
 import type { Host, Processor } from '../pipeline/component.ts';
-import type { MetricBatch } from '../pipeline/data.ts';
+import type { LogBatch, MetricBatch, SpanBatch } from '../pipeline/data.ts';
 import type { SelfFamily } from '../pipeline/telemetry.ts';
 import type { PointCounts } from './points.ts';
+import { logsThrough, spansThrough, type RecordCounts, type RecordFn } from './events.ts';
 
 /** Called once per batch with what the walk counted. */
 export type CountsSink = (batch: MetricBatch, counts: PointCounts) => void;
@@ -14,9 +15,14 @@ export type CountsSink = (batch: MetricBatch, counts: PointCounts) => void;
  *
  *   processor_skipped_points_total{processor}  points passed untouched: a label still pending decoders
  *   processor_errors_total{processor}          points dropped because processing them failed
+ *                                              (spans and log records too, in traces/logs pipelines)
+ *
+ * Given a `RecordFn`, it also processes spans and log records (src/labels/events.ts).
  */
 export class LabelProcessor implements Processor {
   readonly operator: OperatorFunction<MetricBatch, MetricBatch>;
+  readonly spansOperator?: OperatorFunction<SpanBatch, SpanBatch>;
+  readonly logsOperator?: OperatorFunction<LogBatch, LogBatch>;
   private readonly id: string;
   private readonly logger: Logger;
   private skipped: SelfFamily | undefined;
@@ -26,10 +32,24 @@ export class LabelProcessor implements Processor {
     id: string,
     logger: Logger,
     build: (sink: CountsSink) => OperatorFunction<MetricBatch, MetricBatch>,
+    recordFn?: RecordFn,
   ) {
     this.id = id;
     this.logger = logger;
     this.operator = build((batch, counts) => this.record(batch, counts));
+    if (recordFn) {
+      const sink = (source: string, counts: RecordCounts): void => this.recordErrors(source, counts);
+      this.spansOperator = spansThrough(recordFn, sink);
+      this.logsOperator = logsThrough(recordFn, sink);
+    }
+  }
+
+  private recordErrors(source: string, counts: RecordCounts): void {
+    this.errors?.add({ processor: this.id }, counts.errors);
+    this.logger.warn(
+      { source, count: counts.errors, last: counts.lastError },
+      'spans or log records dropped by processing errors',
+    );
   }
 
   async start(host: Host): Promise<void> {

@@ -77,6 +77,12 @@ export interface Factory<C, T extends Component> {
   readonly type: string;
   readonly kind: ComponentKind;
   readonly configSchema: z.ZodType<C>;
+  /**
+   * Pipeline types a processor or exporter of this type can join; absent: `metrics` only.
+   * Checked when the config loads. (Receivers are checked per instance when the agent is
+   * built: whether one has `spans$`/`logs$` depends on its config.)
+   */
+  readonly pipelineTypes?: readonly ('metrics' | 'traces' | 'logs')[];
   /** May read files (metric definitions); throws CollectorError(s) for bad input. */
   create(settings: CreateSettings, config: C): T | Promise<T>;
 }

@@ -1,6 +1,6 @@
 import { merge, share, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
-import { CollectorError, CollectorErrors, messageOf } from '../errors.ts';
+import { CollectorError, CollectorErrors, messageOf, type Position } from '../errors.ts';
 import type {
   Component,
   CreateSettings,
@@ -12,7 +12,7 @@ import type {
   Receiver,
   ReceiverFactory,
 } from './component.ts';
-import type { MetricBatch } from './data.ts';
+import type { LogBatch, MetricBatch, SpanBatch } from './data.ts';
 import { registerProcessMetrics } from './process-metrics.ts';
 import { SelfTelemetry } from './telemetry.ts';
 
@@ -22,12 +22,68 @@ import { SelfTelemetry } from './telemetry.ts';
  * its own processor instances; exporters run once. Start is downstream-first
  * (exporters, processors, receivers), shutdown upstream-first, so every stage
  * can drain.
+ *
+ * The pipeline id's type picks the stream: `metrics` pipelines carry receivers'
+ * `output$` through `operator`s to `consume`; `traces` pipelines `spans$` through
+ * `spansOperator`s to `consumeSpans`; `logs` pipelines `logs$` through
+ * `logsOperator`s to `consumeLogs`. A component without the stream or operator a
+ * pipeline needs is a config error (ERR_CONFIG_PIPELINE_TYPE). Implicit decoder
+ * processors are added to metrics pipelines only.
  */
 export interface PipelineSpec {
   readonly id: string;
   readonly receivers: readonly string[];
   readonly processors: readonly string[];
   readonly exporters: readonly string[];
+  /** Where the pipeline lists its `index`th component of `kind` (for error positions). */
+  readonly positionOf?: (
+    kind: 'receivers' | 'processors' | 'exporters',
+    index: number,
+  ) => Position | undefined;
+}
+
+type Signal = 'metrics' | 'traces' | 'logs';
+
+/** The data type of a pipeline: the part of its id before `/`. */
+export function signalOf(pipelineId: string): Signal {
+  const t = typeOf(pipelineId);
+  return t === 'traces' || t === 'logs' ? t : 'metrics';
+}
+
+/** What a traces or logs pipeline needs of each kind of component. */
+const NEEDS = {
+  traces: {
+    receiver: (r: Receiver) => r.spans$ !== undefined,
+    processor: (p: Processor) => p.spansOperator !== undefined,
+    exporter: (e: Exporter) => typeof e.consumeSpans === 'function',
+  },
+  logs: {
+    receiver: (r: Receiver) => r.logs$ !== undefined,
+    processor: (p: Processor) => p.logsOperator !== undefined,
+    exporter: (e: Exporter) => typeof e.consumeLogs === 'function',
+  },
+} as const;
+
+/** A component that cannot carry its pipeline's data type. */
+export function pipelineTypeError(
+  pipeline: PipelineSpec,
+  kind: 'receivers' | 'processors' | 'exporters',
+  index: number,
+  detail: string,
+): CollectorError {
+  const id = pipeline[kind][index] ?? '?';
+  const signal = signalOf(pipeline.id);
+  const what = signal === 'traces' ? 'spans' : signal === 'logs' ? 'log records' : 'metrics';
+  const verb =
+    kind === 'receivers' ? 'produces no' : kind === 'processors' ? 'cannot process' : 'cannot export';
+  return new CollectorError(
+    'ERR_CONFIG_PIPELINE_TYPE',
+    `${kind.slice(0, -1)} ${JSON.stringify(id)} ${verb} ${what}, so it cannot be in a ${signal} pipeline${detail ? `: ${detail}` : ''}`,
+    {
+      position: pipeline.positionOf?.(kind, index),
+      path: `service.pipelines.${pipeline.id}.${kind}[${index}]`,
+    },
+  );
 }
 
 export interface Factories {
@@ -138,6 +194,11 @@ export class Agent {
       const pipelineReceivers = p.receivers
         .map((id) => receivers.get(id))
         .filter((r): r is Receiver => r !== undefined);
+      const signal = signalOf(p.id);
+      if (signal !== 'metrics') {
+        errors.push(...this.wireEvents(p, signal, receivers, procs, exporters));
+        continue;
+      }
       // Decoders the receivers leave pending and no processor of this pipeline supplies: add the supplier.
       const provided = new Set(procs.flatMap((x) => x.provides ?? []));
       for (const decoder of new Set(pipelineReceivers.flatMap((r) => r.pendingDecoders ?? []))) {
@@ -180,6 +241,60 @@ export class Agent {
   }
 
   private feeds = new Map<string, Set<Receiver>>();
+
+  /**
+   * A traces or logs pipeline: the receivers' span (log) streams merged, through the
+   * processors' operators, shared by the exporters. Returns the components that cannot
+   * carry the data type (nothing is wired then).
+   */
+  private wireEvents(
+    p: PipelineSpec,
+    signal: 'traces' | 'logs',
+    receivers: ReadonlyMap<string, Receiver>,
+    procs: readonly Processor[],
+    exporters: ReadonlyMap<string, Exporter>,
+  ): CollectorError[] {
+    const needs = NEEDS[signal];
+    const errors: CollectorError[] = [];
+    const rs: Receiver[] = [];
+    p.receivers.forEach((id, i) => {
+      const r = receivers.get(id);
+      if (!r) return;
+      if (needs.receiver(r)) rs.push(r);
+      else
+        errors.push(
+          pipelineTypeError(
+            p,
+            'receivers',
+            i,
+            `it has no ${signal === 'traces' ? 'span' : 'log'} stream configured`,
+          ),
+        );
+    });
+    procs.forEach((proc, i) => {
+      if (!needs.processor(proc)) errors.push(pipelineTypeError(p, 'processors', i, ''));
+    });
+    const es: Exporter[] = [];
+    p.exporters.forEach((id, i) => {
+      const e = exporters.get(id);
+      if (!e) return;
+      if (needs.exporter(e)) es.push(e);
+      else errors.push(pipelineTypeError(p, 'exporters', i, ''));
+    });
+    if (errors.length > 0) return errors;
+    if (signal === 'traces') {
+      let stream: Observable<SpanBatch> = merge(...rs.map((r) => r.spans$ as Observable<SpanBatch>));
+      for (const proc of procs) if (proc.spansOperator) stream = stream.pipe(proc.spansOperator);
+      stream = stream.pipe(share());
+      for (const e of es) e.consumeSpans?.(stream);
+    } else {
+      let stream: Observable<LogBatch> = merge(...rs.map((r) => r.logs$ as Observable<LogBatch>));
+      for (const proc of procs) if (proc.logsOperator) stream = stream.pipe(proc.logsOperator);
+      stream = stream.pipe(share());
+      for (const e of es) e.consumeLogs?.(stream);
+    }
+    return [];
+  }
 
   private host(exporterId?: string): Host {
     const receivers = exporterId ? [...(this.feeds.get(exporterId) ?? [])] : [];

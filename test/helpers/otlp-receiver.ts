@@ -1,8 +1,10 @@
 /**
- * A real OTLP/gRPC metrics receiver for tests: a @grpc/grpc-js Server serving
- * `opentelemetry.proto.collector.metrics.v1.MetricsService/Export` on 127.0.0.1, decoding
- * requests with the protobufjs root of @opentelemetry/otlp-transformer 0.215.0 (the last
- * line that shipped one; dev-dependency alias `otlp-proto-legacy`).
+ * A real OTLP/gRPC receiver for tests: a @grpc/grpc-js Server on 127.0.0.1 serving
+ * `opentelemetry.proto.collector.metrics.v1.MetricsService/Export`, decoding requests
+ * with the protobufjs root of @opentelemetry/otlp-transformer 0.215.0 (the last line that
+ * shipped one; dev-dependency alias `otlp-proto-legacy`), and the trace and logs services
+ * (`…trace.v1.TraceService/Export`, `…logs.v1.LogsService/Export`), decoded with our own
+ * wire reader (otlp-wire.ts; that root has no logs messages).
  *
  * Clients connect through a byte-counting TCP relay in front of the server, so a test can
  * see what went over the wire (e.g. that gzip made the request smaller than its protobuf).
@@ -18,6 +20,17 @@ import {
   type sendUnaryData,
   type ServiceDefinition,
 } from '@grpc/grpc-js';
+import {
+  LOGS_REQUEST,
+  TRACE_REQUEST,
+  decode,
+  partialSuccessResponse,
+  type WireKeyValue,
+  type WireLogRecord,
+  type WireLogsRequest,
+  type WireSpan,
+  type WireTraceRequest,
+} from './otlp-wire.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -114,10 +127,87 @@ export interface OtlpReceiver {
   waitForCalls(n: number, timeoutMs?: number): Promise<ReceivedExport[]>;
   /** All metrics of one call, flattened over resources and scopes. */
   metricsOf(call: ReceivedExport): OtlpMetric[];
+  /** Trace and logs export calls, in order, including those answered with an error. */
+  readonly traceCalls: ReceivedEventCall<WireTraceRequest>[];
+  readonly logCalls: ReceivedEventCall<WireLogsRequest>[];
+  /** Answer the next trace (logs) calls with these gRPC status codes, then OK again. */
+  failNextEvents(signal: EventSignal, ...codes: number[]): void;
+  /** Answer the next OK trace (logs) call with a partial success rejecting `count` records. */
+  rejectNext(signal: EventSignal, count: number, message: string): void;
+  /** Hold trace (logs) answers until release(): a slow receiver. */
+  hold(signal: EventSignal): void;
+  release(signal: EventSignal): void;
+  /** Resolves when `n` trace (logs) calls have been received (rejects after `timeoutMs`). */
+  waitForEventCalls(signal: EventSignal, n: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
+export type EventSignal = 'traces' | 'logs';
+
+export interface ReceivedEventCall<T> {
+  readonly request: T;
+  readonly metadata: Record<string, string>;
+  /** Size of the (decompressed) protobuf request. */
+  readonly bytes: number;
+  /** The gRPC status code answered (0 = OK). */
+  readonly answered: number;
+}
+
+/** Every span of a trace call with its resource attributes and scope name, in order. */
+export function spansOf(
+  call: ReceivedEventCall<WireTraceRequest>,
+): { resource: Record<string, unknown>; scope: string | undefined; span: WireSpan }[] {
+  return (call.request.resourceSpans ?? []).flatMap((rs) =>
+    (rs.scopeSpans ?? []).flatMap((ss) =>
+      (ss.spans ?? []).map((span) => ({
+        resource: typedAttributes(rs.resource?.attributes),
+        scope: ss.scope?.name,
+        span,
+      })),
+    ),
+  );
+}
+
+/** Every log record of a logs call with its resource attributes and scope name, in order. */
+export function logRecordsOf(
+  call: ReceivedEventCall<WireLogsRequest>,
+): { resource: Record<string, unknown>; scope: string | undefined; record: WireLogRecord }[] {
+  return (call.request.resourceLogs ?? []).flatMap((rl) =>
+    (rl.scopeLogs ?? []).flatMap((sl) =>
+      (sl.logRecords ?? []).map((record) => ({
+        resource: typedAttributes(rl.resource?.attributes),
+        scope: sl.scope?.name,
+        record,
+      })),
+    ),
+  );
+}
+
+/**
+ * Attributes with their wire type kept: `{ s: 'x' }` for a string, `{ i: '5' }` for an
+ * int (decimal text, exact), `{ d: 1.5 }` for a double, `{ b: true }` for a bool.
+ */
+export function typedAttributes(kvs: readonly WireKeyValue[] | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const kv of kvs ?? []) {
+    const v = kv.value ?? {};
+    out[kv.key] =
+      v.stringValue !== undefined
+        ? { s: v.stringValue }
+        : v.intValue !== undefined
+          ? { i: v.intValue }
+          : v.doubleValue !== undefined
+            ? { d: v.doubleValue }
+            : v.boolValue !== undefined
+              ? { b: v.boolValue }
+              : v;
+  }
+  return out;
+}
+
 const METHOD = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
+const TRACE_METHOD = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+const LOGS_METHOD = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
 
 export interface OtlpReceiverOptions {
   /** Serve TLS with this certificate chain and key (PEM). */
@@ -146,6 +236,63 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
   } as ServiceDefinition;
 
   const server = new Server();
+  const traceCalls: ReceivedEventCall<WireTraceRequest>[] = [];
+  const logCalls: ReceivedEventCall<WireLogsRequest>[] = [];
+  const events = {
+    traces: {
+      calls: traceCalls,
+      failures: [] as number[],
+      rejects: [] as [number, string][],
+      held: false,
+      queue: [] as (() => void)[],
+    },
+    logs: {
+      calls: logCalls,
+      failures: [] as number[],
+      rejects: [] as [number, string][],
+      held: false,
+      queue: [] as (() => void)[],
+    },
+  };
+  const eventService = (path: string): ServiceDefinition => ({
+    Export: {
+      path,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    },
+  });
+  const eventHandler =
+    (signal: EventSignal) => (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
+      const e = events[signal];
+      let request: Record<string, unknown>;
+      try {
+        request = decode(call.request, signal === 'traces' ? TRACE_REQUEST : LOGS_REQUEST);
+      } catch (err) {
+        callback({ code: 3, details: `cannot decode: ${String(err)}` });
+        return;
+      }
+      const code = e.failures.shift() ?? 0;
+      const reject = code === 0 ? e.rejects.shift() : undefined;
+      (e.calls as ReceivedEventCall<unknown>[]).push({
+        request,
+        metadata: stringMetadata(call.metadata),
+        bytes: call.request.length,
+        answered: code,
+      });
+      for (const w of waiters.splice(0)) w();
+      const answer = (): void => {
+        if (code !== 0) callback({ code, details: `scripted failure ${code}` });
+        else callback(null, reject ? partialSuccessResponse(reject[0], reject[1]) : Buffer.alloc(0));
+      };
+      if (e.held) e.queue.push(answer);
+      else answer();
+    };
+  server.addService(eventService(TRACE_METHOD), { Export: eventHandler('traces') });
+  server.addService(eventService(LOGS_METHOD), { Export: eventHandler('logs') });
   server.addService(service, {
     Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
       const code = failures.shift() ?? 0;
@@ -227,11 +374,45 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       }
       return calls.slice(0, n);
     },
+    traceCalls,
+    logCalls,
+    failNextEvents: (signal, ...codes) => {
+      events[signal].failures.push(...codes);
+    },
+    rejectNext: (signal, count, message) => {
+      events[signal].rejects.push([count, message]);
+    },
+    hold: (signal) => {
+      events[signal].held = true;
+    },
+    release: (signal) => {
+      events[signal].held = false;
+      for (const answer of events[signal].queue.splice(0)) answer();
+    },
+    async waitForEventCalls(signal, n, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (events[signal].calls.length < n) {
+        const left = deadline - Date.now();
+        if (left <= 0)
+          throw new Error(`expected ${n} OTLP ${signal} calls, got ${events[signal].calls.length}`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+    },
     metricsOf: (call) =>
       (call.request.resourceMetrics ?? []).flatMap((rm) =>
         (rm.scopeMetrics ?? []).flatMap((sm) => sm.metrics ?? []),
       ),
     async close() {
+      for (const signal of ['traces', 'logs'] as const) {
+        events[signal].held = false;
+        for (const answer of events[signal].queue.splice(0)) answer();
+      }
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => relay.close(() => resolve()));
       server.forceShutdown();

@@ -38,6 +38,7 @@ describe('otlp config', () => {
         max_interval: 30_000,
         max_elapsed_time: 300_000,
       },
+      sending_queue: { queue_size: 10_000, batch: { flush_timeout: 200, max_size: 512 } },
     });
     assert.equal(isPlaintext(value as OtlpExporterConfig), false, 'TLS unless insecure');
   });
@@ -60,6 +61,7 @@ describe('otlp config', () => {
         max_interval: 10_000,
         max_elapsed_time: 120_000,
       },
+      sending_queue: { queue_size: 10_000, batch: { flush_timeout: 200, max_size: 512 } },
     });
   });
 

@@ -112,6 +112,20 @@ const retrySchema = z.strictObject({
   max_elapsed_time: duration({ minMs: 1 }).default(300_000),
 });
 
+/** Spans and log records: a bounded queue per signal, sent in batches. (Metrics have their own one-collection queue.) */
+const sendingQueueSchema = z.strictObject({
+  /** Spans (log records) waiting per signal; beyond it the oldest are dropped and counted. */
+  queue_size: z.number().int().min(1).max(1_000_000).default(10_000),
+  batch: z
+    .strictObject({
+      /** Send what is queued after this long, even if less than max_size. */
+      flush_timeout: duration({ minMs: 1 }).default(200),
+      /** Spans (log records) per request at most; a full batch is sent at once. */
+      max_size: z.number().int().min(1).max(100_000).default(512),
+    })
+    .prefault({}),
+});
+
 export const configSchema = z
   .strictObject({
     /** The OTLP/gRPC receiver (required: a push exporter has no sensible default destination). */
@@ -134,6 +148,7 @@ export const configSchema = z
      */
     attribute_names: z.enum(['semantic', 'as_is']).default('semantic'),
     retry_on_failure: retrySchema.prefault({}),
+    sending_queue: sendingQueueSchema.prefault({}),
   })
   .superRefine((c, ctx) => {
     const tls = c.tls;

@@ -14,7 +14,7 @@ import { LatestBatches } from '../../pipeline/latest.ts';
 import { SEMANTIC_ATTRIBUTE_NAMES, toMetricData } from '../../pipeline/otel.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { OtlpExporterConfig } from './config.ts';
-import { backoffDelay, describeExportError, isRetryable, sleep } from './retry.ts';
+import { backoffDelay, describeExportError, isRetryable, sleep, within } from './retry.ts';
 import { isPlaintext } from './tls.ts';
 
 /**
@@ -31,7 +31,7 @@ type GrpcExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricEx
 type AttemptResult = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
 
 /** `service.instance.id`: one per process, the same for all its life (and all its exporters). */
-const INSTANCE_ID = randomUUID();
+export const INSTANCE_ID = randomUUID();
 
 /**
  * exporter `otlp`: keeps the latest batch of every source and, every `interval`, pulls
@@ -347,22 +347,5 @@ export class OtlpMetricsExporter implements Exporter {
 
   private drop(): void {
     this.dropped?.add({ exporter: this.id });
-  }
-}
-
-/** True if `p` settles within `ms`, false otherwise (never rejects; `p` keeps running). */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, ms));
-  });
-  const settled = p.then(
-    () => true,
-    () => true,
-  );
-  try {
-    return await Promise.race([settled, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

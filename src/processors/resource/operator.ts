@@ -1,6 +1,6 @@
 import { applySet, hashValue } from '../../labels/actions.ts';
 import { map, type OperatorFunction } from 'rxjs';
-import type { MetricBatch } from '../../pipeline/data.ts';
+import type { LogBatch, MetricBatch, SpanBatch } from '../../pipeline/data.ts';
 import type { ResourceAction, ResourceActionConfig } from './config.ts';
 
 export interface CompiledResourceAction {
@@ -49,17 +49,17 @@ export function applyResourceActions(
 }
 
 /**
- * The resource operator: each batch gets its resource attributes rewritten by `actions`
+ * The resource operator (for metric, span and log batches alike): each batch gets its resource attributes rewritten by `actions`
  * (families and points are passed by identity). A batch whose resource ends up empty has
  * none (`resource` absent), so exporters treat it as one that never had any.
  */
-export function resource(
+export function resource<B extends MetricBatch | SpanBatch | LogBatch = MetricBatch>(
   actions: readonly CompiledResourceAction[],
-): OperatorFunction<MetricBatch, MetricBatch> {
+): OperatorFunction<B, B> {
   return map((batch) => {
     const attributes = new Map(Object.entries(batch.resource ?? {}));
     applyResourceActions(attributes, actions);
     const { resource: _old, ...rest } = batch;
-    return attributes.size === 0 ? rest : { ...rest, resource: Object.fromEntries(attributes) };
+    return (attributes.size === 0 ? rest : { ...rest, resource: Object.fromEntries(attributes) }) as B;
   });
 }

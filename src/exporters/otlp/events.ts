@@ -1,0 +1,574 @@
+import { hostname } from 'node:os';
+import { Client, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { map, type Observable, type Subscription } from 'rxjs';
+import type { Logger } from 'pino';
+import { messageOf } from '../../errors.ts';
+import type { Host } from '../../pipeline/component.ts';
+import type { LogBatch, LogRecordData, SpanBatch, SpanRecord } from '../../pipeline/data.ts';
+import type { SelfFamily } from '../../pipeline/telemetry.ts';
+import type { OtlpExporterConfig } from './config.ts';
+import { INSTANCE_ID } from './exporter.ts';
+import { backoffDelay, describeExportError, isRetryable, sleep, within } from './retry.ts';
+
+/**
+ * Spans and log records over OTLP/gRPC. Unlike metrics (cumulative: the newest collection
+ * supersedes the others), every span and log record is sent once: each signal has a
+ * bounded queue of records, sent in batches of at most `sending_queue.batch.max_size`,
+ * a partial batch after `flush_timeout`. One request is in flight per signal, retried
+ * like metrics; records keep arriving into the queue meanwhile, and when it is full the
+ * oldest are dropped. Every record that is not delivered is counted, by reason:
+ *
+ *   exporter_dropped_spans_total{exporter, reason}        queue_full | export_failed | rejected | shutdown | invalid
+ *   exporter_dropped_log_records_total{exporter, reason}
+ *
+ * Requests are built with @opentelemetry/otlp-transformer's protobuf serializers (ids as
+ * bytes, times as fixed64 nanoseconds, typed attributes) and sent with @grpc/grpc-js.
+ */
+
+type ReadableSpan = Parameters<typeof ProtobufTraceSerializer.serializeRequest>[0][number];
+type ReadableLogRecord = Parameters<typeof ProtobufLogsSerializer.serializeRequest>[0][number];
+
+export type EventSignal = 'traces' | 'logs';
+
+const TRACE_METHOD = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+const LOGS_METHOD = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
+
+const SCOPE = { name: 'ebpf-collector' };
+const HEX32 = /^[0-9a-f]{32}$/;
+const HEX16 = /^[0-9a-f]{16}$/;
+const ZERO16 = '0000000000000000';
+const NS_PER_S = 1_000_000_000n;
+
+/** bigint Unix nanoseconds → [seconds, nanoseconds] (exact; the serializer writes them back as one fixed64). */
+export function hrTime(ns: bigint): [number, number] {
+  const t = ns < 0n ? 0n : ns;
+  return [Number(t / NS_PER_S), Number(t % NS_PER_S)];
+}
+
+/** Why a span cannot be sent, or undefined. */
+export function spanProblem(s: SpanRecord): string | undefined {
+  if (!HEX32.test(s.traceId) || /^0+$/.test(s.traceId))
+    return 'trace id is not 32 lowercase hex digits, not all zero';
+  if (!HEX16.test(s.spanId) || s.spanId === ZERO16)
+    return 'span id is not 16 lowercase hex digits, not all zero';
+  if (s.parentSpanId !== undefined && !HEX16.test(s.parentSpanId))
+    return 'parent span id is not 16 hex digits';
+  if (s.endTimeUnixNano < s.startTimeUnixNano) return 'span ends before it starts';
+  return undefined;
+}
+
+interface Queued<R> {
+  readonly record: R;
+  readonly resource: Resource;
+}
+
+/** How one signal is named, encoded and sent. */
+interface Codec<R> {
+  readonly signal: EventSignal;
+  readonly method: string;
+  /** `spans`, `log_records`: the self-metrics' name part. */
+  readonly unit: string;
+  /** Why a record cannot be sent at all, or undefined. */
+  problem(record: R): string | undefined;
+  encode(items: readonly Queued<R>[]): Uint8Array;
+  /** Records the receiver rejected (OTLP partial success), from its response. */
+  rejected(response: Uint8Array): { count: number; message: string | undefined };
+}
+
+export const spanCodec: Codec<SpanRecord> = {
+  signal: 'traces',
+  method: TRACE_METHOD,
+  unit: 'spans',
+  problem: spanProblem,
+  encode(items) {
+    const spans = items.map(({ record: s, resource }): ReadableSpan => {
+      const start = hrTime(s.startTimeUnixNano);
+      const end = hrTime(s.endTimeUnixNano);
+      const parent = s.parentSpanId !== undefined && s.parentSpanId !== ZERO16 ? s.parentSpanId : undefined;
+      return {
+        name: s.name,
+        kind: 0, // INTERNAL (OTLP SPAN_KIND_INTERNAL = 1)
+        spanContext: () => ({ traceId: s.traceId, spanId: s.spanId, traceFlags: 1 }),
+        ...(parent ? { parentSpanContext: { traceId: s.traceId, spanId: parent, traceFlags: 1 } } : {}),
+        startTime: start,
+        endTime: end,
+        duration: hrTime(s.endTimeUnixNano - s.startTimeUnixNano),
+        status: { code: 0 },
+        attributes: s.attributes,
+        links: [],
+        events: [],
+        ended: true,
+        resource,
+        instrumentationScope: SCOPE,
+        droppedAttributesCount: 0,
+        droppedEventsCount: 0,
+        droppedLinksCount: 0,
+      };
+    });
+    return ProtobufTraceSerializer.serializeRequest(spans) ?? new Uint8Array();
+  },
+  rejected(response) {
+    const p = ProtobufTraceSerializer.deserializeResponse(response).partialSuccess;
+    return { count: Number(p?.rejectedSpans ?? 0), message: p?.errorMessage || undefined };
+  },
+};
+
+export const logCodec: Codec<LogRecordData> = {
+  signal: 'logs',
+  method: LOGS_METHOD,
+  unit: 'log_records',
+  problem: () => undefined,
+  encode(items) {
+    const records = items.map(({ record: r, resource }): ReadableLogRecord => ({
+      hrTime: hrTime(r.timeUnixNano),
+      hrTimeObserved: hrTime(r.observedTimeUnixNano),
+      ...(r.severityNumber !== undefined ? { severityNumber: r.severityNumber } : {}),
+      ...(r.severityText !== undefined ? { severityText: r.severityText } : {}),
+      ...(r.eventName !== undefined ? { eventName: r.eventName } : {}),
+      body: r.body,
+      resource,
+      instrumentationScope: SCOPE,
+      attributes: r.attributes,
+      droppedAttributesCount: 0,
+    }));
+    return ProtobufLogsSerializer.serializeRequest(records) ?? new Uint8Array();
+  },
+  rejected(response) {
+    const p = ProtobufLogsSerializer.deserializeResponse(response).partialSuccess;
+    return { count: Number(p?.rejectedLogRecords ?? 0), message: p?.errorMessage || undefined };
+  },
+};
+
+type CallResult =
+  { readonly ok: true; readonly response: Uint8Array } | { readonly ok: false; readonly error: unknown };
+
+/** One gRPC channel for the exporter's traces and logs: raw protobuf bytes in and out. */
+export class OtlpEventChannel {
+  private readonly client: Client;
+  private readonly metadata: Metadata;
+  private readonly timeoutMs: number;
+
+  constructor(config: OtlpExporterConfig, credentials: ChannelCredentials) {
+    this.metadata = new Metadata();
+    for (const [key, value] of Object.entries(config.headers)) this.metadata.set(key, value);
+    this.timeoutMs = config.timeout;
+    this.client = new Client(config.endpoint.target, credentials, {
+      'grpc.primary_user_agent': 'ebpf-collector',
+      // grpc-js compressionAlgorithms: 0 identity, 2 gzip
+      'grpc.default_compression_algorithm': config.compression === 'gzip' ? 2 : 0,
+    });
+  }
+
+  call(method: string, body: Uint8Array): Promise<CallResult> {
+    const identity = (b: Buffer): Buffer => b;
+    return new Promise((resolve) => {
+      try {
+        this.client.makeUnaryRequest(
+          method,
+          identity,
+          identity,
+          Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+          this.metadata.clone(),
+          { deadline: Date.now() + this.timeoutMs },
+          (err: ServiceError | null, response?: Buffer) =>
+            resolve(err ? { ok: false, error: err } : { ok: true, response: response ?? Buffer.alloc(0) }),
+        );
+      } catch (error) {
+        resolve({ ok: false, error });
+      }
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** A FIFO that holds at most `capacity` items; pushing into a full one drops the oldest. */
+export class BoundedQueue<T> {
+  private items: T[] = [];
+  private head = 0;
+  private readonly capacity: number;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  /** Returns how many of the oldest items were dropped to make room. */
+  push(item: T): number {
+    this.items.push(item);
+    if (this.length <= this.capacity) return 0;
+    this.head++;
+    this.compact();
+    return 1;
+  }
+
+  take(n: number): T[] {
+    const out = this.items.slice(this.head, this.head + n);
+    this.head += out.length;
+    this.compact();
+    return out;
+  }
+
+  clear(): number {
+    const n = this.length;
+    this.items = [];
+    this.head = 0;
+    return n;
+  }
+
+  private compact(): void {
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** Resource objects by attribute set: the serializer groups records by resource identity. */
+class Resources {
+  private readonly cache = new Map<string, Resource>();
+  private readonly base: Readonly<Record<string, string>>;
+
+  constructor() {
+    this.base = {
+      'service.name': 'ebpf-collector',
+      'service.instance.id': INSTANCE_ID,
+      'host.name': hostname(),
+    };
+  }
+
+  /** As for metrics: the batch's attributes over the agent's, `service.instance.id` always this process's. */
+  of(attributes: Readonly<Record<string, string>> | undefined): Resource {
+    const merged = { ...this.base, ...attributes, 'service.instance.id': INSTANCE_ID };
+    const key = JSON.stringify(Object.entries(merged).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    let r = this.cache.get(key);
+    if (!r) {
+      if (this.cache.size >= 1000) this.cache.clear(); // bounded; a new object only splits a request's grouping
+      r = resourceFromAttributes(merged);
+      this.cache.set(key, r);
+    }
+    return r;
+  }
+}
+
+const DROP_REASONS = ['queue_full', 'export_failed', 'rejected', 'shutdown', 'invalid'] as const;
+type DropReason = (typeof DROP_REASONS)[number];
+
+/** The queue, batching and sending of one signal. */
+export class EventSender<R> {
+  private readonly id: string;
+  private readonly codec: Codec<R>;
+  private readonly config: OtlpExporterConfig;
+  private readonly logger: Logger;
+  private readonly queue: BoundedQueue<Queued<R>>;
+  private readonly resources = new Resources();
+  private readonly subscriptions: Subscription[] = [];
+  private readonly abort = new AbortController();
+  private channel: OtlpEventChannel | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private sending: Promise<void> | undefined;
+  private closing = false;
+  private failing = false;
+  private sent: SelfFamily | undefined;
+  private dropped: SelfFamily | undefined;
+  private requests: SelfFamily | undefined;
+  private queueSize: SelfFamily | undefined;
+
+  constructor(id: string, codec: Codec<R>, config: OtlpExporterConfig, logger: Logger) {
+    this.id = id;
+    this.codec = codec;
+    this.config = config;
+    this.logger = logger;
+    this.queue = new BoundedQueue(config.sending_queue.queue_size);
+  }
+
+  get signal(): EventSignal {
+    return this.codec.signal;
+  }
+
+  follow(
+    input$: Observable<{
+      readonly records: readonly R[];
+      readonly resource?: Readonly<Record<string, string>> | undefined;
+    }>,
+  ): void {
+    this.subscriptions.push(
+      input$.subscribe({
+        next: (batch) => this.enqueue(batch.records, batch.resource),
+        error: (err: unknown) =>
+          this.logger.error({ err: messageOf(err), signal: this.signal }, 'input stream failed'),
+      }),
+    );
+  }
+
+  start(host: Host, channel: OtlpEventChannel): void {
+    this.channel = channel;
+    const u = this.codec.unit;
+    const words = u === 'spans' ? 'Spans' : 'Log records';
+    this.sent = host.telemetry.counter(
+      `exporter_sent_${u}_total`,
+      `${words} the OTLP receiver accepted, by exporter`,
+    );
+    this.dropped = host.telemetry.counter(
+      `exporter_dropped_${u}_total`,
+      `${words} never delivered, by exporter and reason: queue_full (oldest dropped), export_failed (given up after retries or not retryable), rejected (the receiver refused them), shutdown (left at shutdown), invalid (cannot be encoded)`,
+    );
+    this.requests = host.telemetry.counter(
+      'otlp_requests_total',
+      'OTLP span and log export requests by signal and result: success, retry (failed, will be retried), failure (failed, given up)',
+    );
+    this.queueSize = host.telemetry.gauge(
+      'exporter_queue_size',
+      'Spans or log records waiting to be sent, by exporter and signal',
+    );
+    this.sent.add({ exporter: this.id }, 0);
+    for (const reason of DROP_REASONS) this.dropped.add({ exporter: this.id, reason }, 0);
+    for (const result of ['success', 'retry', 'failure'])
+      this.requests.add({ exporter: this.id, signal: this.signal, result }, 0);
+    this.gauge();
+    this.schedule();
+  }
+
+  /** Resolves when nothing is queued or being sent (tests). */
+  async idle(): Promise<void> {
+    while (this.sending || (this.queue.length > 0 && this.channel && !this.closing)) {
+      if (!this.sending) this.flush();
+      await this.sending;
+    }
+  }
+
+  /** Send what is queued now instead of at the next flush_timeout. */
+  flush(): void {
+    if (!this.channel) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.sending ??= this.loop().finally(() => {
+      this.sending = undefined;
+      this.schedule();
+    });
+  }
+
+  /**
+   * Stop taking records; send what is queued (one attempt per batch, no retries) until
+   * `deadline`; count what is left as dropped (shutdown).
+   */
+  async stop(deadline: number): Promise<void> {
+    for (const s of this.subscriptions.splice(0)) s.unsubscribe();
+    this.closing = true;
+    this.abort.abort();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const settle = async (): Promise<void> => {
+      while (this.sending) await this.sending;
+    };
+    const drained = (async () => {
+      await settle();
+      if (this.queue.length > 0 && this.channel) {
+        this.flush();
+        await settle();
+      }
+    })();
+    if (!(await within(drained, deadline - Date.now())))
+      this.logger.warn({ signal: this.signal }, 'final OTLP export did not finish in time');
+    const left = this.queue.clear();
+    if (left > 0) this.drop('shutdown', left);
+    this.gauge();
+  }
+
+  private enqueue(records: readonly R[], attributes: Readonly<Record<string, string>> | undefined): void {
+    if (this.closing || records.length === 0) return;
+    const resource = this.resources.of(attributes);
+    let full = 0;
+    let invalid = 0;
+    let why: string | undefined;
+    for (const record of records) {
+      const problem = this.codec.problem(record);
+      if (problem) {
+        invalid++;
+        why = problem;
+        continue;
+      }
+      full += this.queue.push({ record, resource });
+    }
+    if (invalid > 0) {
+      this.drop('invalid', invalid);
+      this.logger.debug(
+        { signal: this.signal, count: invalid, last: why },
+        'records dropped: cannot be encoded',
+      );
+    }
+    if (full > 0) this.drop('queue_full', full);
+    this.gauge();
+    this.schedule();
+  }
+
+  /** A full batch goes now; a partial one after flush_timeout. */
+  private schedule(): void {
+    if (!this.channel || this.sending || this.closing || this.queue.length === 0) return;
+    if (this.queue.length >= this.config.sending_queue.batch.max_size) {
+      this.flush();
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.config.sending_queue.batch.flush_timeout);
+  }
+
+  /** Full batches back to back; then one partial batch (it waited flush_timeout, or shutdown drains). */
+  private async loop(): Promise<void> {
+    const max = this.config.sending_queue.batch.max_size;
+    let partialSent = false;
+    while (this.queue.length > 0) {
+      const partial = this.queue.length < max;
+      if (partial && partialSent && !this.closing) return;
+      const batch = this.queue.take(max);
+      this.gauge();
+      try {
+        await this.deliver(batch);
+      } catch (err) {
+        this.drop('export_failed', batch.length);
+        this.logger.error({ err: messageOf(err) }, 'otlp send failed unexpectedly');
+      }
+      partialSent ||= partial;
+    }
+  }
+
+  private async deliver(batch: readonly Queued<R>[]): Promise<void> {
+    const channel = this.channel;
+    if (!channel) return;
+    const retry = this.config.retry_on_failure;
+    const body = this.codec.encode(batch);
+    const startedMs = Date.now();
+    for (let retries = 0; ; retries++) {
+      const result = await channel.call(this.codec.method, body);
+      if (result.ok) {
+        this.count('success');
+        let rejected = { count: 0, message: undefined as string | undefined };
+        try {
+          rejected = this.codec.rejected(result.response);
+        } catch (err) {
+          this.logger.debug(
+            { err: messageOf(err) },
+            'cannot read the OTLP response; taking it as full success',
+          );
+        }
+        const count = Math.min(Math.max(0, rejected.count), batch.length);
+        if (count > 0) {
+          this.drop('rejected', count);
+          this.logger.warn(
+            { signal: this.signal, count, reason: rejected.message },
+            'OTLP receiver rejected records',
+          );
+        }
+        this.sent?.add({ exporter: this.id }, batch.length - count);
+        if (this.failing) this.logger.info({ signal: this.signal }, 'OTLP export recovered');
+        this.failing = false;
+        return;
+      }
+      const reason = describeExportError(result.error);
+      const delay = backoffDelay(retries, { initialMs: retry.initial_interval, maxMs: retry.max_interval });
+      const giveUp = !isRetryable(result.error)
+        ? 'not retryable'
+        : !retry.enabled
+          ? 'retry disabled'
+          : this.closing
+            ? 'shutting down'
+            : Date.now() + delay - startedMs > retry.max_elapsed_time
+              ? `retried for ${Date.now() - startedMs}ms (max_elapsed_time)`
+              : undefined;
+      if (giveUp || !(await this.wait(delay, retries, reason))) {
+        this.count('failure');
+        this.drop(this.closing ? 'shutdown' : 'export_failed', batch.length);
+        const message = `OTLP ${this.signal} export failed (${giveUp ?? 'shutting down'}): ${reason}`;
+        if (this.failing) this.logger.debug({ retries, records: batch.length }, message);
+        else this.logger.warn({ retries, records: batch.length }, message);
+        this.failing = true;
+        return;
+      }
+    }
+  }
+
+  /** Count a retry and wait; false when shutdown cut the wait short. */
+  private async wait(delay: number, retries: number, reason: string): Promise<boolean> {
+    this.count('retry');
+    this.logger.debug(
+      { err: reason, retry_in_ms: delay, attempt: retries + 1, signal: this.signal },
+      'OTLP export failed; retrying',
+    );
+    return sleep(delay, this.abort.signal);
+  }
+
+  private count(result: 'success' | 'retry' | 'failure'): void {
+    this.requests?.add({ exporter: this.id, signal: this.signal, result });
+  }
+
+  private drop(reason: DropReason, n: number): void {
+    this.dropped?.add({ exporter: this.id, reason }, n);
+  }
+
+  private gauge(): void {
+    this.queueSize?.set({ exporter: this.id, signal: this.signal }, this.queue.length);
+  }
+}
+
+/** The exporter's traces and logs halves; the channel opens at start when either is used. */
+export class OtlpEvents {
+  private readonly id: string;
+  private readonly config: OtlpExporterConfig;
+  private readonly credentials: ChannelCredentials;
+  private readonly logger: Logger;
+  private channel: OtlpEventChannel | undefined;
+  traces: EventSender<SpanRecord> | undefined;
+  logs: EventSender<LogRecordData> | undefined;
+
+  constructor(id: string, config: OtlpExporterConfig, credentials: ChannelCredentials, logger: Logger) {
+    this.id = id;
+    this.config = config;
+    this.credentials = credentials;
+    this.logger = logger;
+  }
+
+  consumeSpans(input$: Observable<SpanBatch>): void {
+    this.traces ??= new EventSender(this.id, spanCodec, this.config, this.logger);
+    this.traces.follow(input$.pipe(map((b) => ({ records: b.spans, resource: b.resource }))));
+  }
+
+  consumeLogs(input$: Observable<LogBatch>): void {
+    this.logs ??= new EventSender(this.id, logCodec, this.config, this.logger);
+    this.logs.follow(input$.pipe(map((b) => ({ records: b.records, resource: b.resource }))));
+  }
+
+  get used(): boolean {
+    return this.traces !== undefined || this.logs !== undefined;
+  }
+
+  start(host: Host): void {
+    if (!this.used || this.channel) return;
+    this.channel = new OtlpEventChannel(this.config, this.credentials);
+    this.traces?.start(host, this.channel);
+    this.logs?.start(host, this.channel);
+    const signals = [this.traces?.signal, this.logs?.signal].filter((s) => s !== undefined);
+    this.logger.info(
+      { signals, queue_size: this.config.sending_queue.queue_size },
+      'exporting over OTLP/gRPC',
+    );
+  }
+
+  async shutdown(): Promise<void> {
+    const deadline = Date.now() + this.config.timeout;
+    await Promise.all([this.traces?.stop(deadline), this.logs?.stop(deadline)]);
+    this.channel?.close();
+    this.channel = undefined;
+  }
+}

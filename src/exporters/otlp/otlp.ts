@@ -1,0 +1,62 @@
+import type { ChannelCredentials } from '@grpc/grpc-js';
+import type { Observable } from 'rxjs';
+import type { Logger } from 'pino';
+import type { Exporter, Host } from '../../pipeline/component.ts';
+import type { LogBatch, MetricBatch, SpanBatch } from '../../pipeline/data.ts';
+import type { OtlpExporterConfig } from './config.ts';
+import { OtlpEvents } from './events.ts';
+import { OtlpMetricsExporter } from './exporter.ts';
+import { isPlaintext } from './tls.ts';
+
+/**
+ * exporter `otlp`: one component for every pipeline type it is in. Each half exists only
+ * when a pipeline of its type feeds the exporter (the graph calls `consume*` before
+ * start): metrics (OtlpMetricsExporter: periodic cumulative collections), traces and
+ * logs (OtlpEvents: queued, batched records). They share the endpoint, TLS, headers,
+ * compression, timeout and retry settings; shutdown stops them together.
+ */
+export class OtlpExporter implements Exporter {
+  private readonly id: string;
+  private readonly config: OtlpExporterConfig;
+  private readonly credentials: ChannelCredentials;
+  private readonly logger: Logger;
+  readonly events: OtlpEvents;
+  metrics: OtlpMetricsExporter | undefined;
+  private stopped: Promise<void> | undefined;
+
+  constructor(id: string, config: OtlpExporterConfig, credentials: ChannelCredentials, logger: Logger) {
+    this.id = id;
+    this.config = config;
+    this.credentials = credentials;
+    this.logger = logger;
+    this.events = new OtlpEvents(id, config, credentials, logger);
+  }
+
+  describe(): Record<string, unknown> {
+    return { otlp: `${isPlaintext(this.config) ? 'http' : 'https'}://${this.config.endpoint.target}` };
+  }
+
+  consume(input$: Observable<MetricBatch>): void {
+    this.metrics ??= new OtlpMetricsExporter(this.id, this.config, this.credentials, this.logger);
+    this.metrics.consume(input$);
+  }
+
+  consumeSpans(input$: Observable<SpanBatch>): void {
+    this.events.consumeSpans(input$);
+  }
+
+  consumeLogs(input$: Observable<LogBatch>): void {
+    this.events.consumeLogs(input$);
+  }
+
+  async start(host: Host): Promise<void> {
+    if (this.stopped) return;
+    await this.metrics?.start(host);
+    this.events.start(host);
+  }
+
+  shutdown(): Promise<void> {
+    this.stopped ??= Promise.all([this.metrics?.shutdown(), this.events.shutdown()]).then(() => undefined);
+    return this.stopped;
+  }
+}
