@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { pino } from 'pino';
+import type { Host } from '../../src/pipeline/component.ts';
+import type { HistogramPoint, MetricBatch, MetricFamily, ScalarPoint } from '../../src/pipeline/data.ts';
+import { assemble } from '../../src/pipeline/assemble.ts';
+import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
+import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
+import { configSchema } from '../../src/receivers/ebpf/config.ts';
+import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
+import { repoRoot } from './agent.ts';
+
+/** Debian's interpreter: `python3` on PATH may be a pyenv shim script. */
+export const PYTHON = '/usr/bin/python3';
+
+/** One program of bpf/ loaded through the real ebpf receiver, read on demand. */
+export interface ProgramRun {
+  readonly receiver: EbpfReceiver;
+  readonly telemetry: SelfTelemetry;
+  /** collectNow, then the assembled families of that read. */
+  collect(): Promise<MetricFamily[]>;
+  close(): Promise<void>;
+}
+
+export async function startProgram(
+  program: string,
+  options: { hooks?: string[]; globals?: Record<string, number> } = {},
+): Promise<ProgramRun> {
+  const logger = pino({ level: 'silent' });
+  const telemetry = new SelfTelemetry();
+  const host: Host = { logger, telemetry, pull: async () => undefined, ready: () => true };
+  const receiver = (await ebpfReceiverFactory.create(
+    { id: `ebpf/${program}`, logger, configDir: repoRoot },
+    configSchema.parse({
+      program,
+      ...(options.hooks ? { hooks: options.hooks } : {}),
+      ...(options.globals ? { globals: options.globals } : {}),
+    }),
+  )) as EbpfReceiver;
+  let last: MetricFamily[] = [];
+  const sub = receiver.output$.subscribe((b: MetricBatch) => (last = assemble(b.families)));
+  try {
+    await receiver.start(host);
+  } catch (err) {
+    sub.unsubscribe();
+    await receiver.shutdown();
+    throw err;
+  }
+  return {
+    receiver,
+    telemetry,
+    collect: async () => {
+      await receiver.collectNow();
+      return last;
+    },
+    close: async () => {
+      sub.unsubscribe();
+      await receiver.shutdown();
+    },
+  };
+}
+
+export function histogramPoints(families: readonly MetricFamily[], name: string): HistogramPoint[] {
+  const f = families.find((x) => x.name === name);
+  if (f && f.kind !== 'histogram') throw new Error(`${name} is a ${f.kind}, not a histogram`);
+  return f ? [...f.points] : [];
+}
+
+/** The value of an unlabelled counter or gauge; undefined when the family is not exported. */
+export function scalarValue(families: readonly MetricFamily[], name: string): number | undefined {
+  const f = families.find((x) => x.name === name);
+  if (!f) return undefined;
+  if (f.kind === 'histogram') throw new Error(`${name} is a histogram`);
+  return f.points[0]?.value ?? 0;
+}
+
+/** The point whose labels include all of `labels`. */
+export function pointWith(
+  points: readonly HistogramPoint[],
+  labels: Record<string, string>,
+): HistogramPoint | undefined {
+  return points.find((p) => Object.entries(labels).every(([k, v]) => p.labels[k] === v));
+}
+
+/** Per-bucket growth (non-cumulative counts, +Inf last) from `before` to `after`. */
+export function bucketGrowth(
+  before: HistogramPoint | undefined,
+  after: HistogramPoint | undefined,
+): number[] {
+  if (!after) return [];
+  return after.counts.map((c, i) => c - (before?.counts[i] ?? 0));
+}
+
+export interface AttachedPoint {
+  readonly program: string;
+  readonly hook: string;
+  readonly reason: string;
+  readonly value: number;
+}
+
+/** `ebpf_program_attached` points of the receiver's self-telemetry. */
+export function attachedPoints(telemetry: SelfTelemetry): AttachedPoint[] {
+  const fam = telemetry.snapshot().find((f) => f.name === 'ebpf_program_attached');
+  return ((fam?.points ?? []) as ScalarPoint[]).map((p) => ({
+    program: String(p.labels['program']),
+    hook: String(p.labels['hook']),
+    reason: String(p.labels['reason']),
+    value: p.value,
+  }));
+}
+
+/**
+ * The receiver chose `expected`, and every set preferred over it was tried,
+ * failed with a reason, and is reported as not attached (with that reason) in
+ * `ebpf_program_attached`; the chosen set's programs are reported attached.
+ */
+export function assertHookChoice(run: ProgramRun, preference: readonly string[], expected: string): void {
+  assert.equal(run.receiver.hook, expected);
+  const points = attachedPoints(run.telemetry);
+  for (const hook of preference.slice(0, preference.indexOf(expected))) {
+    const attempt = run.receiver.attempts.find((a) => a.hook === hook);
+    assert.ok(attempt, `set ${hook} was tried before ${expected}`);
+    assert.equal(attempt.ok, false);
+    assert.ok(attempt.reason && attempt.reason.length > 0, `set ${hook} failed with a reason`);
+    const reported = points.filter((p) => p.hook === hook);
+    assert.ok(reported.length > 0, `set ${hook} is reported in ebpf_program_attached`);
+    for (const p of reported) {
+      assert.equal(p.value, 0, `${p.program} via ${hook} is reported not attached`);
+      assert.notEqual(p.reason, 'ok');
+    }
+  }
+  const chosen = points.filter((p) => p.hook === expected);
+  assert.ok(chosen.length > 0, `set ${expected} is reported`);
+  for (const p of chosen) assert.deepEqual([p.value, p.reason], [1, 'ok'], `${p.program} attached`);
+}
+
+/**
+ * Run a Python script as a child; resolves with its stdout lines. Rejects on a
+ * non-zero exit (with its stderr) or after `timeoutMs` (the child is killed).
+ */
+export function runPython(
+  script: string,
+  args: readonly string[] = [],
+  timeoutMs = 60_000,
+): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, ['-c', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out.split('\n').filter((l) => l !== ''));
+      else reject(new Error(`python exited ${code ?? signal}: ${err.trim()}`));
+    });
+  });
+}
+
+/** A loopback TCP port free right now (for a child to bind with SO_REUSEADDR). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}

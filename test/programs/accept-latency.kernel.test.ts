@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { expectedHook, supportedHooks } from '../helpers/kernel-features.ts';
+import {
+  assertHookChoice,
+  bucketGrowth,
+  histogramPoints,
+  pointWith,
+  runPython,
+  startProgram,
+} from '../helpers/program-run.ts';
+
+const PREFERENCE = ['kprobe', 'tp_btf', 'tracepoint'];
+const CONNECTIONS = 4;
+/*
+ * Inside exp2 bucket (131.072 ms, 262.144 ms] — the bucket of 200 ms — with room above it: a wait
+ * is never shorter than the sleep, but a loaded qemu/TCG guest once added 60+ ms to a 200 ms one.
+ */
+const SLEEP_S = 0.15;
+
+/**
+ * A loopback listener whose application is slow: each of CONNECTIONS clients
+ * connects (the kernel completes the handshake), the listener sleeps SLEEP_S,
+ * then accepts it — alternately with accept4() (socket.accept) and the plain
+ * accept() syscall (through libc). One connection at a time, so each waits
+ * SLEEP_S however slow the machine (qemu/TCG) is at connecting. Prints the port.
+ */
+const SLOW_ACCEPTOR = `
+import ctypes, os, socket, sys, time
+k, delay, family = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+fam, host = (socket.AF_INET6, '::1') if family == '6' else (socket.AF_INET, '127.0.0.1')
+libc = ctypes.CDLL(None, use_errno=True)
+ls = socket.socket(fam, socket.SOCK_STREAM)
+ls.bind((host, 0))
+ls.listen(128)
+port = ls.getsockname()[1]
+for i in range(k):
+    client = socket.create_connection((host, port))
+    time.sleep(delay)
+    if i % 2 == 0:
+        accepted = ls.accept()[0]
+    else:
+        fd = libc.accept(ls.fileno(), None, None)
+        assert fd >= 0, os.strerror(ctypes.get_errno())
+        accepted = socket.socket(fileno=fd)
+    accepted.close()
+    client.close()
+ls.close()
+print(port)
+`;
+
+const expected = expectedHook(PREFERENCE);
+
+// Every hook set: the one this kernel prefers by default, the others it supports by `hooks: [...]`.
+for (const hook of PREFERENCE) {
+  // The kprobe set measures from the SYN, the fallbacks from the completed handshake.
+  const metric = hook === 'kprobe' ? 'accept_latency_seconds' : 'accept_queue_wait_seconds';
+  const other = hook === 'kprobe' ? 'accept_queue_wait_seconds' : 'accept_latency_seconds';
+  const forced = hook !== expected;
+  const skip = forced && !supportedHooks().has(hook) ? `this kernel has no ${hook}` : false;
+  for (const family of ['4', '6']) {
+    test(
+      `accept-latency via ${hook}${forced ? ' (forced)' : ''}, IPv${family}: ${CONNECTIONS} connections accepted ${SLEEP_S * 1000} ms late land in ${metric}'s bucket (131–262 ms) for the listener's port`,
+      { skip },
+      async () => {
+        const run = await startProgram('accept-latency', forced ? { hooks: [hook] } : {});
+        try {
+          if (forced) assert.equal(run.receiver.hook, hook);
+          else assertHookChoice(run, PREFERENCE, expected);
+          const before = await run.collect();
+          const [port] = await runPython(SLOW_ACCEPTOR, [String(CONNECTIONS), String(SLEEP_S), family]);
+          const after = await run.collect();
+          assert.equal(
+            after.find((f) => f.name === other),
+            undefined,
+            `${other} belongs to the other hook sets and is not exported`,
+          );
+          const labels = { port: String(port) };
+          const b = pointWith(histogramPoints(before, metric), labels);
+          const a = pointWith(histogramPoints(after, metric), labels);
+          assert.ok(a, `a series for port ${port}`);
+          const growth = bucketGrowth(b, a);
+          // exp2 buckets of microseconds: the sleep lies in (131.072 ms, 262.144 ms].
+          const bucket = a.boundaries.indexOf(0.262144);
+          assert.ok(bucket > 0, `a 262.144 ms bucket: ${a.boundaries.join(',')}`);
+          assert.equal(
+            growth[bucket],
+            CONNECTIONS,
+            `every accept in the 262.144 ms bucket: ${JSON.stringify(growth)}`,
+          );
+          assert.equal(a.count - (b?.count ?? 0), CONNECTIONS, 'nothing else on this port');
+          const mean = (a.sum - (b?.sum ?? 0)) / CONNECTIONS;
+          assert.ok(mean >= SLEEP_S && mean <= 0.262144, `mean wait ${mean} s`);
+        } finally {
+          await run.close();
+        }
+      },
+    );
+  }
+}
