@@ -1,5 +1,8 @@
 #include "perfbuf.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -31,9 +34,15 @@ Perf* Perf::Open(Napi::Env env, int map_fd, size_t page_cnt, Napi::Function on_b
   p->lens_ = lens.Data();
   p->lens_cap_ = lens.ElementLength();
 
+  p->map_fd_ = fcntl(map_fd, F_DUPFD_CLOEXEC, 0);
+  if (p->map_fd_ < 0) {
+    int err = errno;
+    delete p;
+    throw MakeError(env, ErrnoText(err), err, nullptr);
+  }
   LogCapture log;
   errno = 0;
-  p->pb_ = perf_buffer__new(map_fd, page_cnt, &Perf::OnSample, &Perf::OnLost, p, nullptr);
+  p->pb_ = perf_buffer__new(p->map_fd_, page_cnt, &Perf::OnSample, &Perf::OnLost, p, nullptr);
   if (p->pb_ == nullptr) {
     int err = errno != 0 ? errno : EINVAL;
     delete p;
@@ -63,6 +72,7 @@ Perf* Perf::Open(Napi::Env env, int map_fd, size_t page_cnt, Napi::Function on_b
 
 Perf::~Perf() {
   if (pb_ != nullptr) perf_buffer__free(pb_);
+  if (map_fd_ >= 0) close(map_fd_);
 }
 
 void Perf::OnSample(void* ctx, int cpu, void* data, __u32 size) {

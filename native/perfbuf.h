@@ -6,9 +6,11 @@
 // alone through onBig(copy). Records lost by the kernel (a CPU's buffer was
 // full) are counted per buffer (lost()), never delivered.
 //
-// Polling: a uv_poll on perf_buffer__epoll_fd (readiness = some CPU buffer
-// has data: perf_buffer__poll(pb, 0) consumes the ready ones), plus Consume()
-// (perf_buffer__consume: every CPU buffer) from a JS timer. No thread.
+// Polling: a uv_poll on perf_buffer__epoll_fd, whose callback consumes every
+// CPU buffer, plus Consume() (perf_buffer__consume) from a JS timer. No thread.
+// The timer is needed: a perf fd's poll() clears its readiness when read, and
+// through a nested epoll (libuv's) a wake-up can be read before libuv sees it
+// (see README.md, "Perf buffers").
 //
 // Close order as for rings: uv_poll_stop, uv_close, and perf_buffer__free
 // only in the close callback (it closes the epoll fd that uv_poll watches).
@@ -55,6 +57,11 @@ class Perf {
   Napi::Env env_;
   Napi::AsyncContext async_;
   perf_buffer* pb_ = nullptr;
+  // Our own descriptor of the perf event array: perf_buffer__free deletes the
+  // map's entries through the fd it was given, and runs late (uv_close
+  // callback), after the object may have closed its fd and a new map reused
+  // the number. On the dup the deletes hit the right (old) map.
+  int map_fd_ = -1;
   uv_poll_t poll_{};
   bool polling_ = false;
   bool draining_ = false;

@@ -251,3 +251,127 @@ test('tracing.spans from a ring buffer: reserved labels become trace/span ids, p
     await r.shutdown();
   }
 });
+
+test('a full ring: reserve failures are counted in <ring>_drops, received + kernel drops = records emitted', async () => {
+  const N = 100_000; // 48 bytes a record with its header: a 4 MiB ring holds 87,381
+  const telemetry = new SelfTelemetry();
+  const r = await receiver({
+    globals: { targ_tgid: process.pid, targ_marker: MARKER + 3, targ_mode: 1 },
+    events: { drain_interval: '1h', queue_size: 200_000 },
+    metrics: {
+      counters: [
+        {
+          name: 'full_records_total',
+          help: 'records',
+          events: 'events',
+          labels: [{ name: 'pid', size: 4, decoders: [{ name: 'uint' }] }],
+        },
+      ],
+    },
+  });
+  await r.start(host(telemetry));
+  try {
+    syscallGetpgid(N, MARKER + 3); // no drain meanwhile: this thread is busy
+    r.events?.flush();
+    const stats = r.events?.stats()['events'];
+    assert.ok(stats);
+    assert.ok(stats.kernelDropped > 0, 'the ring overflowed');
+    assert.equal(stats.received + stats.kernelDropped, N);
+    assert.equal(stats.received, Math.floor((4 * 1024 * 1024) / 48));
+    const families = await read(r);
+    assert.equal(value(families, 'full_records_total', { pid: String(process.pid) }), stats.received);
+    const kd = telemetry.snapshot().find((f) => f.name === 'events_kernel_dropped_total');
+    assert.deepEqual(kd?.points, [
+      { labels: { config: 'events_test', map: 'events', reason: 'reserve' }, value: stats.kernelDropped },
+    ]);
+  } finally {
+    await r.shutdown();
+  }
+});
+
+test('spans that do not decode are counted in decoder_errors_total and skipped', async () => {
+  const telemetry = new SelfTelemetry();
+  const r = await receiver({
+    globals: { targ_tgid: process.pid, targ_marker: MARKER + 4, targ_mode: 4 },
+    tracing: {
+      spans: [
+        {
+          ringbuf: 'spans',
+          labels: [
+            { name: 'trace_id', size: 16, decoders: [{ name: 'string' }] }, // not hex: not a trace id
+            { name: 'parent_span_id', size: 8, decoders: [{ name: 'hex' }] },
+            { name: 'span_id', size: 8, decoders: [{ name: 'hex' }] },
+            { name: 'span_monotonic_timestamp_ns', size: 8, decoders: [{ name: 'uint' }] },
+            { name: 'span_duration_ns', size: 8, decoders: [{ name: 'uint' }] },
+          ],
+        },
+      ],
+    },
+  });
+  const spans: SpanRecord[] = [];
+  r.spans$?.subscribe((b) => spans.push(...b.spans));
+  await r.start(host(telemetry));
+  try {
+    syscallGetpgid(3, MARKER + 4);
+    r.events?.flush();
+    assert.equal(spans.length, 0);
+    const errors = telemetry.snapshot().find((f) => f.name === 'decoder_errors_total');
+    assert.deepEqual(errors?.points, [{ labels: { config: 'events_test' }, value: 3 }]);
+    assert.equal(r.events?.stats()['spans']?.received, 3);
+  } finally {
+    await r.shutdown();
+  }
+});
+
+test('perf_event_array counters reset every flush_interval (ebpf_exporter), with a new start time', async () => {
+  const r = await receiver({
+    globals: { targ_tgid: process.pid, targ_marker: MARKER + 5, targ_mode: 2 },
+    metrics: {
+      counters: [
+        {
+          name: 'test_events_total',
+          help: 'records',
+          perf_event_array: true,
+          flush_interval: '400ms',
+          labels: [{ name: 'pid', size: 4, decoders: [{ name: 'uint' }] }],
+        },
+      ],
+    },
+  });
+  await r.start(host());
+  try {
+    const raw = async (): Promise<MetricBatch> => {
+      let last: MetricBatch | undefined;
+      const sub = r.output$.subscribe((b) => (last = b));
+      await r.collectNow();
+      sub.unsubscribe();
+      return last as MetricBatch;
+    };
+    syscallGetpgid(4, MARKER + 5);
+    r.events?.flush();
+    const first = (await raw()).families.find((f) => f.name === 'test_events_total');
+    assert.deepEqual(
+      first?.points.map((p) => p.value),
+      [4],
+    );
+    await new Promise((res) => setTimeout(res, 450));
+    const reset = (await raw()).families.find((f) => f.name === 'test_events_total');
+    assert.deepEqual(reset?.points, [], 'every series reset');
+    assert.ok((reset?.startTimeMs ?? 0) >= (first?.startTimeMs ?? 0) + 400, 'a new start time');
+    syscallGetpgid(2, MARKER + 5);
+    r.events?.flush();
+    const after = (await raw()).families.find((f) => f.name === 'test_events_total');
+    assert.deepEqual(
+      after?.points.map((p) => p.value),
+      [2],
+      JSON.stringify({
+        stats: r.events?.stats(),
+        start: after?.startTimeMs,
+        reset: reset?.startTimeMs,
+        now: Date.now(),
+      }),
+    );
+  } finally {
+    await r.shutdown();
+  }
+});

@@ -13,7 +13,9 @@ import type {
   SpanRecord,
 } from '../../pipeline/data.ts';
 import type { SelfFamily, SelfTelemetry } from '../../pipeline/telemetry.ts';
-import { SKIP, resumeChain, type DecoderRegistry } from '../../decoders/decoder.ts';
+import { SKIP, resumeChain, type Decoder, type DecoderRegistry } from '../../decoders/decoder.ts';
+import { cgroupDecoder } from '../../decoders/cgroup.ts';
+import { CgroupTable, findCgroup2Mount } from '../../kernel/cgroup-table.ts';
 import { parseDuration } from '../../config/types.ts';
 import type { EbpfReceiverConfig } from './config.ts';
 import type {
@@ -36,9 +38,11 @@ import { toDecoderSpec } from './reader.ts';
  *   - log records (our `logs:`) on `logs$`.
  *
  * Flow and bounds: the native drain (a timer every `drain_interval`, plus
- * epoll wake-ups) copies each record into a per-map bounded queue and
- * returns; decoding runs in turns of at most `batch_size` records, yielding to
- * the event loop between turns (setImmediate). A full queue drops records
+ * epoll wake-ups) hands over each record. Counters and histograms take it at
+ * once (a map lookup by its raw label bytes; each distinct key is decoded
+ * once), so they never drop. For spans and log records it is copied into a
+ * per-map bounded queue; they are built in turns of at most `batch_size`
+ * records, yielding to the event loop between turns (setImmediate). A full queue drops records
  * (`overflow`: the newest or the oldest) and counts them. Memory is bounded by
  * queue_size × record size per map, whatever the event rate; a slow
  * subscriber slows the turns, fills the queue and causes counted drops,
@@ -127,6 +131,7 @@ class RecordLabels {
   private readonly pending: readonly (readonly ReturnType<typeof toDecoderSpec>[])[];
   readonly size: number;
   private readonly ranges: readonly [number, number][];
+  private readonly rawSize: number;
 
   constructor(labels: readonly LabelConfig[]) {
     this.labels = labels;
@@ -142,17 +147,37 @@ class RecordLabels {
       at += l.size + (l.padding ?? 0);
     }
     this.ranges = ranges.length > 0 ? ranges : [[0, 0]];
+    this.rawSize = this.ranges.reduce((n, [from, to]) => n + to - from, 0);
   }
 
-  /** The label bytes (padding left out) as a Map key: equal keys decode equally. */
-  rawKey(record: Buffer): string {
-    if (this.ranges.length === 1) {
-      const [from, to] = this.ranges[0] as [number, number];
-      return record.toString('latin1', from, Math.min(to, record.length));
+  /** FNV-1a over the label bytes (padding left out): equal label bytes decode equally. */
+  hash(record: Buffer): number {
+    let h = 0x811c9dc5;
+    for (const [from, to] of this.ranges) {
+      const end = Math.min(to, record.length);
+      for (let i = from; i < end; i++) h = Math.imul(h ^ (record[i] as number), 0x01000193);
     }
-    let key = '';
-    for (const [from, to] of this.ranges) key += record.toString('latin1', from, Math.min(to, record.length));
-    return key;
+    return h >>> 0;
+  }
+
+  /** The label bytes, copied. */
+  rawOf(record: Buffer): Uint8Array {
+    const out = new Uint8Array(this.rawSize);
+    let at = 0;
+    for (const [from, to] of this.ranges) {
+      const end = Math.min(to, record.length);
+      if (end > from) out.set(record.subarray(from, end), at);
+      at += to - from;
+    }
+    return out;
+  }
+
+  matches(record: Buffer, raw: Uint8Array): boolean {
+    let at = 0;
+    for (const [from, to] of this.ranges) {
+      for (let i = from; i < to; i++, at++) if ((record[i] ?? 0) !== raw[at]) return false;
+    }
+    return true;
   }
 
   /** Undefined when a decoder dropped the set (regexp no-match). Throws DecodeError or RangeError. */
@@ -219,6 +244,59 @@ interface Sink {
   onRecord(record: Buffer, stats: DecodeStats): void;
 }
 
+/**
+ * Series by the raw bytes of their labels, found per record without building
+ * a string: a 32-bit hash, then a byte compare. Each distinct key is decoded
+ * once; `labels` is then the slots, undefined (a regexp dropped the set) or a
+ * string (its decode error, counted per record).
+ */
+class KeyedSeries<E extends { raw: Uint8Array; labels: LabelSlot[] | undefined | string }> {
+  private readonly buckets = new Map<number, E[]>();
+  private readonly labels: RecordLabels;
+
+  constructor(labels: RecordLabels) {
+    this.labels = labels;
+  }
+
+  find(record: Buffer, make: (raw: Uint8Array) => E): E {
+    const h = this.labels.hash(record);
+    let bucket = this.buckets.get(h);
+    if (bucket) {
+      for (let i = 0; i < bucket.length; i++) {
+        const e = bucket[i] as E;
+        if (this.labels.matches(record, e.raw)) return e;
+      }
+    } else {
+      bucket = [];
+      this.buckets.set(h, bucket);
+    }
+    const e = make(this.labels.rawOf(record));
+    bucket.push(e);
+    return e;
+  }
+
+  *values(): IterableIterator<E> {
+    for (const bucket of this.buckets.values()) yield* bucket;
+  }
+
+  clear(): void {
+    this.buckets.clear();
+  }
+}
+
+function decodeOnce(
+  labels: RecordLabels,
+  record: Buffer,
+  registry: DecoderRegistry,
+  what: string,
+): LabelSlot[] | undefined | string {
+  try {
+    return labels.decode(record, registry);
+  } catch (err) {
+    return `${what}: ${(err as Error).message}`;
+  }
+}
+
 /** +1 (or + value) per record by decoded labels; reset every flush_interval (ebpf_exporter). */
 class EventCounter implements Sink {
   readonly name: string;
@@ -232,7 +310,11 @@ class EventCounter implements Sink {
    * By the raw bytes of the label region: each distinct key is decoded once
    * (undefined: dropped by a regexp; a string: its decode error, counted per record).
    */
-  private series = new Map<string, { labels: LabelSlot[] | undefined | string; value: number }>();
+  private readonly series: KeyedSeries<{
+    raw: Uint8Array;
+    labels: LabelSlot[] | undefined | string;
+    value: number;
+  }>;
   private startTimeMs = Date.now();
 
   constructor(
@@ -245,6 +327,7 @@ class EventCounter implements Sink {
     this.help = def.help;
     this.dropIn = dropIn;
     this.labels = new RecordLabels(def.labels ?? []);
+    this.series = new KeyedSeries(this.labels);
     this.value = def.value;
     const ms = parseDuration(flushInterval ?? '1h');
     this.flushMs = typeof ms === 'number' && ms > 0 ? ms : 3_600_000;
@@ -253,18 +336,11 @@ class EventCounter implements Sink {
 
   onRecord(record: Buffer, stats: DecodeStats): void {
     let delta = 1;
-    const key = this.labels.rawKey(record);
-    let s = this.series.get(key);
-    if (!s) {
-      let labels: LabelSlot[] | undefined | string;
-      try {
-        labels = this.labels.decode(record, this.registry);
-      } catch (err) {
-        labels = `metric ${this.name}: ${(err as Error).message}`;
-      }
-      s = { labels, value: 0 };
-      this.series.set(key, s);
-    }
+    const s = this.series.find(record, (raw) => ({
+      raw,
+      labels: decodeOnce(this.labels, record, this.registry, `metric ${this.name}`),
+      value: 0,
+    }));
     if (typeof s.labels === 'string') {
       stats.errors++;
       stats.last = s.labels;
@@ -288,7 +364,7 @@ class EventCounter implements Sink {
 
   private maybeFlush(now: number): void {
     if (now - this.startTimeMs < this.flushMs) return;
-    this.series = new Map();
+    this.series.clear();
     this.startTimeMs = now;
   }
 
@@ -310,10 +386,12 @@ class EventHistogram implements Sink {
   private readonly spec: HistogramSpec;
   private readonly registry: DecoderRegistry;
   /** By the raw bytes of the label region, as EventCounter. */
-  private readonly series = new Map<
-    string,
-    { labels: LabelSlot[] | undefined | string; counts: Map<number, number>; sum: number }
-  >();
+  private readonly series: KeyedSeries<{
+    raw: Uint8Array;
+    labels: LabelSlot[] | undefined | string;
+    counts: Map<number, number>;
+    sum: number;
+  }>;
   private readonly startTimeMs = Date.now();
 
   constructor(
@@ -324,24 +402,19 @@ class EventHistogram implements Sink {
     this.name = def.name;
     this.help = def.help;
     this.labels = new RecordLabels(def.labels ?? []);
+    this.series = new KeyedSeries(this.labels);
     this.value = def.value;
     this.spec = spec;
     this.registry = registry;
   }
 
   onRecord(record: Buffer, stats: DecodeStats): void {
-    const key = this.labels.rawKey(record);
-    let s = this.series.get(key);
-    if (!s) {
-      let labels: LabelSlot[] | undefined | string;
-      try {
-        labels = this.labels.decode(record, this.registry);
-      } catch (err) {
-        labels = `metric ${this.name}: ${(err as Error).message}`;
-      }
-      s = { labels, counts: new Map(), sum: 0 };
-      this.series.set(key, s);
-    }
+    const s = this.series.find(record, (raw) => ({
+      raw,
+      labels: decodeOnce(this.labels, record, this.registry, `metric ${this.name}`),
+      counts: new Map<number, number>(),
+      sum: 0,
+    }));
     if (typeof s.labels === 'string') {
       stats.errors++;
       stats.last = s.labels;
@@ -631,6 +704,9 @@ export class RecordQueue {
 interface Stream {
   readonly map: string;
   readonly kind: 'ringbuf' | 'perf_event_array';
+  /** Counters and histograms: O(1) per record (decoded once per distinct key), run at drain time. */
+  readonly inline: Sink[];
+  /** Spans and log records: built per record and handed to subscribers, through the bounded queue. */
   readonly sinks: Sink[];
   readonly queue: RecordQueue;
   source?: RingBuffer | PerfBuffer;
@@ -645,7 +721,11 @@ export interface EventStreamsOptions {
   readonly events: EventsConfig;
   /** Decoders for metric labels (processor-supplied ones stay pending). */
   readonly metricRegistry: DecoderRegistry;
-  /** Decoders for span and log labels: every one (no processor runs on them here). */
+  /**
+   * Decoders for span and log labels: every one (no processor runs on them in
+   * traces/logs pipelines). Their `cgroup` decoder is replaced by one over an
+   * inotify-kept cgroup2 table this object owns while started.
+   */
   readonly eventRegistry: DecoderRegistry;
   readonly onDecodeErrors: (count: number, last: string | undefined) => void;
   readonly onError: (message: string, err: unknown) => void;
@@ -664,6 +744,10 @@ export class EventStreams {
   readonly logs$ = this.logSubject.asObservable();
   private scheduled: ReturnType<typeof setImmediate> | undefined;
   private stopped = false;
+  /** Decode errors of the inline (metric) sinks since the last turn. */
+  private inlineStats: DecodeStats = { errors: 0 };
+  /** cgroup2 id → path for span and log labels (only when one uses the cgroup decoder). */
+  private cgroupTable: CgroupTable | undefined;
   private object: BpfObject | undefined;
   private self:
     | {
@@ -686,6 +770,7 @@ export class EventStreams {
         s = {
           map,
           kind: 'ringbuf',
+          inline: [],
           sinks: [],
           queue: new RecordQueue(opts.events.queue_size, opts.events.overflow === 'drop_oldest'),
           received: 0,
@@ -702,7 +787,7 @@ export class EventStreams {
       const counter = new EventCounter(c, c.flush_interval, c.perf_event_array === true, opts.metricRegistry);
       this.counters.push(counter);
       const s = stream(map);
-      s.sinks.push(counter);
+      s.inline.push(counter);
       if (c.perf_event_array) s.dropInCounters.push(c.name);
     }
     for (const h of defs.metrics.histograms ?? []) {
@@ -716,12 +801,33 @@ export class EventStreams {
       };
       const hist = new EventHistogram({ ...h, value: h.value }, spec, opts.metricRegistry);
       this.histograms.push(hist);
-      stream(h.events).sinks.push(hist);
+      stream(h.events).inline.push(hist);
+    }
+    const eventLabels = [...defs.spans, ...defs.logs].flatMap((d) => d.labels ?? []);
+    let eventRegistry = opts.eventRegistry;
+    if (eventLabels.some((l) => l.decoders.some((d) => d.name === 'cgroup'))) {
+      const root = findCgroup2Mount();
+      if (root !== undefined) {
+        this.cgroupTable = new CgroupTable({
+          root,
+          deletedGraceMs: 300_000,
+          rescanIntervalMs: 1_000,
+          maxWatches: 16_384,
+          maxDeleted: 65_536,
+        });
+        const table = this.cgroupTable;
+        const withTable = new Map<string, Decoder>(opts.eventRegistry);
+        withTable.set(
+          'cgroup',
+          cgroupDecoder(() => table),
+        );
+        eventRegistry = withTable;
+      }
     }
     for (const sp of defs.spans)
-      stream(sp.ringbuf).sinks.push(new SpanSink(sp, opts.eventRegistry, offset, this.pendingSpans));
+      stream(sp.ringbuf).sinks.push(new SpanSink(sp, eventRegistry, offset, this.pendingSpans));
     for (const l of defs.logs)
-      stream(l.map).sinks.push(new LogSink(l, opts.eventRegistry, offset, this.pendingLogs));
+      stream(l.map).sinks.push(new LogSink(l, eventRegistry, offset, this.pendingLogs));
   }
 
   get empty(): boolean {
@@ -739,6 +845,11 @@ export class EventStreams {
   /** Open every stream's ring or perf buffer. Throws (CollectorError) when one cannot be opened. */
   start(object: BpfObject, telemetry: SelfTelemetry): void {
     this.object = object;
+    try {
+      this.cgroupTable?.start();
+    } catch (err) {
+      this.opts.onError('cgroup table for event labels unavailable: cgroup ids stay unknown', err);
+    }
     this.self = {
       received: telemetry.counter(
         'events_received_total',
@@ -765,8 +876,13 @@ export class EventStreams {
       this.self.received.add(labels, 0);
       this.self.dropped.add({ ...labels, reason: 'queue_full' }, 0);
       const info = maps.get(s.map);
+      const inline = s.inline;
+      const queued = s.sinks.length > 0;
       const onRecord = (record: Buffer): void => {
         s.received++;
+        for (let i = 0; i < inline.length; i++) (inline[i] as Sink).onRecord(record, this.inlineStats);
+        if (this.inlineStats.errors > 0) this.schedule(); // reported by the next turn
+        if (!queued) return;
         s.queue.push(record);
         this.schedule();
       };
@@ -805,7 +921,8 @@ export class EventStreams {
   /** Decode at most batch_size records (round-robin over maps), emit spans and logs, yield. */
   private turn(): void {
     if (this.stopped) return;
-    const stats: DecodeStats = { errors: 0 };
+    const stats: DecodeStats = this.inlineStats;
+    this.inlineStats = { errors: 0 };
     let budget = this.opts.events.batch_size;
     let more = true;
     while (budget > 0 && more) {
@@ -859,6 +976,7 @@ export class EventStreams {
     for (const s of this.streams.values()) s.source?.consume();
     if (this.scheduled !== undefined) clearImmediate(this.scheduled);
     this.scheduled = undefined;
+    this.turn();
     while ([...this.streams.values()].some((s) => s.queue.length > 0) && !this.stopped) this.turn();
     if (this.scheduled !== undefined) clearImmediate(this.scheduled);
     this.scheduled = undefined;
@@ -930,6 +1048,7 @@ export class EventStreams {
       for (const f of [this.self.queued]) f.remove({ config: this.opts.config });
     }
     this.object = undefined;
+    this.cgroupTable?.stop();
     this.spanSubject.complete();
     this.logSubject.complete();
   }

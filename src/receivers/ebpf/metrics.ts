@@ -192,9 +192,21 @@ export const histogramSchema = z
   })
   .superRefine((h, ctx) => {
     if (h.events !== undefined && h.value === undefined)
-      issueAt(ctx, [], h, C.missing, 'a histogram over events needs value: { offset, size } (the field to bucket)');
+      issueAt(
+        ctx,
+        [],
+        h,
+        C.missing,
+        'a histogram over events needs value: { offset, size } (the field to bucket)',
+      );
     if (h.events === undefined && h.value !== undefined)
-      issueAt(ctx, ['value'], h.value, C.value, 'value applies only to histograms over events (events: <map>)');
+      issueAt(
+        ctx,
+        ['value'],
+        h.value,
+        C.value,
+        'value applies only to histograms over events (events: <map>)',
+      );
     if (h.events === undefined && (h.labels === undefined || h.labels.length === 0))
       issueAt(ctx, ['labels'], h.labels, C.missing, 'a histogram needs at least its bucket label');
     if (h.bucket_type === 'fixed') {

@@ -128,3 +128,37 @@ test('layout: value slices must fit the value; without value: it must be a u64',
     'metric x_total: the object has no map named "m" (its map:)',
   ]);
 });
+
+test('pending label bytes are copies: the next read (which reuses the batch buffer) cannot change them', () => {
+  // The addon's readAll reuses one buffer per map; labels left pending for a processor
+  // (here ksym, not in this registry) must keep their own bytes.
+  const shared = Buffer.alloc(8);
+  const map = fakeMap({ keySize: 8 }, [], []);
+  const read = (): Uint8Array => {
+    const registry = allDecoders();
+    registry.delete('ksym');
+    const r = new MetricReader(
+      def({ labels: [{ name: 'function', size: 8, decoders: [{ name: 'ksym' }] }] }),
+      { ...map, readAll: () => ({ count: 1, keys: shared, values: u64(5n), method: 'batch' }) },
+      registry,
+      0,
+    );
+    const slot = r.read({ decodeErrors: 0, skipped: 0 }).points[0]?.labels[0];
+    assert.ok(slot && typeof slot.value !== 'string' && slot.pending.length === 1);
+    return slot.value as Uint8Array;
+  };
+  shared.writeBigUInt64LE(0xffffffff81000000n);
+  const kept = read();
+  shared.writeBigUInt64LE(0xffffffff82000000n);
+  read();
+  assert.equal(Buffer.from(kept).readBigUInt64LE(0), 0xffffffff81000000n);
+});
+
+test('u64 values beyond 2^53 read as Number(BigInt) gives them (nearest double)', () => {
+  for (const v of [2n ** 53n + 1n, 2n ** 53n + 3n, 2n ** 64n - 1n, 2n ** 63n + 1025n, 123456789n]) {
+    assert.deepEqual(
+      points(def({ labels: [] }), fakeMap({}, [u32(0)], [u64(v)])).map((p) => p.value),
+      [Number(v)],
+    );
+  }
+});

@@ -169,13 +169,18 @@ export class MetricReader {
     this.lastEntries = batch.count;
     const points: RawPoint[] = [];
     const noLabels = this.keyLabels.length === 0;
+    // Label bytes are views into one copy of the keys per read: the batch buffer is reused
+    // by the next read, and pending labels (decoded later by a processor) must keep theirs.
+    // One external buffer, not a small one per label: decoders read `.buffer`, which V8
+    // makes slow for small on-heap typed arrays.
+    const keys = noLabels ? batch.keys : Buffer.from(batch.keys.subarray(0, batch.count * info.keySize));
     for (let i = 0; i < batch.count; i++) {
-      const key = batch.keys.subarray(i * info.keySize, (i + 1) * info.keySize);
-      if (noLabels && key.readUInt32LE(0) !== 0) continue;
+      const keyAt = i * info.keySize;
+      if (noLabels && keys.readUInt32LE(keyAt) !== 0) continue;
       const valueAt = i * info.valueStride + this.valueOffset;
       let slots: LabelSlot[] | undefined;
       try {
-        slots = this.decodeKey(key);
+        slots = this.decodeKey(keys, keyAt);
       } catch (err) {
         stats.decodeErrors++;
         stats.lastDecodeError = err instanceof Error ? err.message : String(err);
@@ -217,15 +222,14 @@ export class MetricReader {
     return this.valueSize === 8 ? u64(buf, offset) : buf.readUInt32LE(offset);
   }
 
-  /** Label slots of one key, or undefined when a decoder dropped the label set. */
-  private decodeKey(key: Buffer): LabelSlot[] | undefined {
+  /** Label slots of the key at `keyAt`, or undefined when a decoder dropped the label set. */
+  private decodeKey(keys: Buffer, keyAt: number): LabelSlot[] | undefined {
     const slots: LabelSlot[] = [];
-    let offset = 0;
+    let offset = keyAt;
     for (let li = 0; li < this.def.labels.length; li++) {
       const label = this.def.labels[li] as LabelConfig;
       if (li === this.cpuLabelAt) continue;
-      // Copy: the batch buffer is reused by the next read.
-      const bytes = key.subarray(offset, offset + label.size).slice();
+      const bytes = keys.subarray(offset, offset + label.size);
       offset += label.size + (label.padding ?? 0);
       const slot = resumeChain(
         { name: label.name, value: bytes, pending: this.pendingOf[li] ?? [] },
@@ -238,9 +242,13 @@ export class MetricReader {
   }
 }
 
-/** A u64 counter as a number: exact up to 2^53, the nearest double above (never wrapped). */
+/**
+ * A u64 counter as a number: exact up to 2^53, the nearest double above (never wrapped).
+ * Two 32-bit halves, no BigInt: hi × 2^32 is exact and the one rounded addition gives the
+ * same double as Number(readBigUInt64LE()).
+ */
 function u64(buf: Buffer, offset: number): number {
-  return Number(buf.readBigUInt64LE(offset));
+  return buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * 4294967296;
 }
 
 export function toDecoderSpec(d: LabelConfig['decoders'][number]): DecoderSpec {
