@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { httpGet, loadedProgramNames, repoRoot, samples, startAgent } from '../helpers/agent.ts';
+import { supportedHooks } from '../helpers/kernel-features.ts';
+
+const PIPELINE = join(repoRoot, 'pipelines', 'default.yaml');
+
+/** Programs with a pipeline of their own instead of a place in the default one. */
+const OWN_PIPELINE = ['execsnoop'];
+
+/** The programs of the library, from bpf/README.md's table. */
+function libraryPrograms(): string[] {
+  const table = readFileSync(join(repoRoot, 'bpf', 'README.md'), 'utf8');
+  return [...table.matchAll(/^\| `([a-z0-9-]+)`/gm)]
+    .map((m) => m[1] as string)
+    .filter((p) => !OWN_PIPELINE.includes(p));
+}
+
+test('the default pipeline loads every program of the library: each runs, or is reported skipped with its reason', async () => {
+  const config = parse(readFileSync(PIPELINE, 'utf8')) as {
+    receivers: Record<string, { program: string }>;
+  };
+  const programs = Object.values(config.receivers).map((r) => r.program);
+  assert.deepEqual([...programs].sort(), libraryPrograms().sort(), 'default.yaml = the library');
+  assert.equal(programs.length, 14);
+
+  const agent = await startAgent([PIPELINE]);
+  try {
+    const body = (await httpGet(agent.port, '/metrics')).body;
+    const attached = samples(body, 'ebpf_exporter_ebpf_program_attached');
+    const enabled = samples(body, 'ebpf_exporter_enabled_configs');
+    for (const program of programs) {
+      const mine = attached.filter((s) => s.labels['config'] === program);
+      assert.ok(mine.length > 0, `${program}: no ebpf_program_attached series`);
+      const running = mine.filter((s) => s.value === 1);
+      const hasPmu = supportedHooks().has('perf_event_hw');
+      if (program === 'llcstat' && !hasPmu) {
+        assert.deepEqual(running, [], 'llcstat cannot run without a hardware PMU');
+        assert.ok(
+          mine.every((s) => s.labels['reason'] === 'no hardware PMU (virtualised?)'),
+          JSON.stringify(mine),
+        );
+        assert.ok(
+          agent.logs.some((l) => l.includes('ebpf/llcstat') && l.includes('skipped')),
+          'the skip is logged',
+        );
+        continue;
+      }
+      assert.ok(running.length > 0, `${program} runs: ${JSON.stringify(mine)}`);
+      const hooks = new Set(running.map((s) => s.labels['hook']));
+      assert.equal(hooks.size, 1, `${program}: one hook set attached, got ${[...hooks].join(', ')}`);
+      assert.ok(mine.every((s) => s.labels['reason'] !== undefined && s.labels['reason'] !== ''));
+      assert.ok(
+        enabled.some((s) => s.labels['name'] === program && s.value === 1),
+        `${program} enabled`,
+      );
+    }
+    // The start line says which hook every program chose.
+    const start = agent.logs.find((l) => l.includes('"agent started"'));
+    assert.ok(start, 'start line');
+    for (const program of programs) assert.ok(start.includes(`"program":"${program}"`), program);
+  } finally {
+    assert.equal(await agent.stop('SIGTERM'), 0);
+  }
+  assert.deepEqual(
+    loadedProgramNames().filter((n) =>
+      /^(tp_btf|tracepoint|raw_tp|kprobe|fentry|iter|usdt|uprobe)__/.test(n),
+    ),
+    [],
+    'SIGTERM released every program',
+  );
+});
