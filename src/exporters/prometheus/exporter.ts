@@ -1,28 +1,30 @@
-import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { MeterProvider, type MetricProducer, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { emptyResource } from '@opentelemetry/resources';
 import type { Observable } from 'rxjs';
 import type { Logger } from 'pino';
-import { messageOf } from '../../errors.ts';
 import type { Exporter, Host } from '../../pipeline/component.ts';
-import type { MetricBatch } from '../../pipeline/data.ts';
+import type { MetricBatch, MetricFamily } from '../../pipeline/data.ts';
 import { LatestBatches } from '../../pipeline/latest.ts';
 import { toMetricData } from '../../pipeline/otel.ts';
-import type { SelfFamily } from '../../pipeline/telemetry.ts';
+import type { SelfFamily, SelfTelemetry } from '../../pipeline/telemetry.ts';
 import type { PrometheusExporterConfig } from './config.ts';
-import { prometheusFamilies, type Problem } from './names.ts';
+import { metricName, prometheusFamilies, type Problem } from './names.ts';
 import { withResourceLabels } from './resource.ts';
 import { MetricsServer } from './server.ts';
+import { ExpositionWriter } from './text.ts';
 
 /** Problems logged so far (each once); bounded so that changing names cannot grow it forever. */
 const MAX_LOGGED_PROBLEMS = 1000;
+/** What the serializer (and the fast path) write when there is nothing. */
+const NOTHING = '# no registered metrics';
 
 /**
  * exporter `prometheus`: keeps the latest batch of every source, and on each
  * scrape pulls fresh data, assembles it, gives it Prometheus names (names.ts:
- * collisions are dropped, counted and logged once) and serializes it through
- * @opentelemetry/exporter-prometheus fed by a MetricProducer. Concurrent
- * scrapes share one collection.
+ * collisions are dropped, counted and logged once) and writes the text: kernel
+ * data through the fast path (text.ts, byte for byte what the library writes),
+ * the agent's self-metrics through @opentelemetry/exporter-prometheus's
+ * PrometheusSerializer. Concurrent scrapes share one collection.
  */
 export class PrometheusMetricsExporter implements Exporter {
   private readonly id: string;
@@ -30,9 +32,8 @@ export class PrometheusMetricsExporter implements Exporter {
   private readonly logger: Logger;
   private readonly latest: LatestBatches;
   private host: Host | undefined;
-  private provider: MeterProvider | undefined;
-  private reader: PrometheusExporter | undefined;
   private readonly serializer: PrometheusSerializer;
+  private readonly writer = new ExpositionWriter();
   private server: MetricsServer | undefined;
   private inflight: Promise<string> | undefined;
   private scrapes: SelfFamily | undefined;
@@ -78,16 +79,6 @@ export class PrometheusMetricsExporter implements Exporter {
       'prometheus_dropped_series_total',
       'Series left out of a scrape because their names collide or cannot be exposed, by reason',
     );
-    const producer: MetricProducer = {
-      collect: async () => ({ resourceMetrics: this.resourceMetrics(), errors: [] }),
-    };
-    this.reader = new PrometheusExporter({
-      preventServerStart: true,
-      withoutTargetInfo: true,
-      withoutScopeInfo: true,
-      metricProducers: [producer],
-    });
-    this.provider = new MeterProvider({ resource: emptyResource(), readers: [this.reader] });
     this.server = new MetricsServer({
       host: this.config.endpoint.host,
       port: this.config.endpoint.port,
@@ -107,8 +98,6 @@ export class PrometheusMetricsExporter implements Exporter {
     this.latest.stop();
     await this.server?.close();
     this.server = undefined;
-    await this.provider?.shutdown().catch(() => undefined);
-    this.provider = undefined;
   }
 
   /** One exposition text; scrapes that arrive while one is being made share it. */
@@ -120,28 +109,52 @@ export class PrometheusMetricsExporter implements Exporter {
   }
 
   private async collectText(): Promise<string> {
-    if (!this.host || !this.reader) throw new Error('exporter not started');
+    if (!this.host || !this.server) throw new Error('exporter not started');
     const t0 = performance.now();
     await this.host.pull();
-    const { resourceMetrics, errors } = await this.reader.collect();
-    if (errors.length > 0) throw new Error(`collection failed: ${errors.map(messageOf).join('; ')}`);
-    const text = this.serializer.serialize(resourceMetrics);
+    const text = this.text();
     // Shown by the next scrape: this one's text is already made.
     this.duration?.set({ exporter: this.id }, (performance.now() - t0) / 1000);
     return text;
   }
 
-  private resourceMetrics(): ResourceMetrics {
+  /** Kernel data through the fast path, then the self-metrics through the library's serializer. */
+  private text(): string {
     const now = Date.now();
+    const selfNames = new Set<string>();
     const telemetry = this.host?.telemetry;
+    const ns = this.config.namespace;
+    // Note which names the self-metrics take, to send those families to the library.
+    const observed: SelfTelemetry | undefined = telemetry
+      ? (Object.create(telemetry, {
+          snapshot: {
+            value: (): MetricFamily[] => {
+              const self = telemetry.snapshot();
+              for (const f of self) selfNames.add(metricName(f.name, f.unprefixed ? '' : ns, f.kind));
+              return self;
+            },
+          },
+        }) as SelfTelemetry)
+      : undefined;
     const assembled = this.config.resource_to_telemetry_conversion
-      ? this.latest.groups(telemetry).flatMap((g) => withResourceLabels(g.families, g.resource))
-      : this.latest.families(telemetry);
-    const families = prometheusFamilies(assembled, this.config.namespace, (p) => this.problem(p));
-    return {
-      resource: emptyResource(),
-      scopeMetrics: [{ scope: { name: 'ebpf-collector' }, metrics: toMetricData(families, now) }],
-    };
+      ? this.latest.groups(observed).flatMap((g) => withResourceLabels(g.families, g.resource))
+      : this.latest.families(observed);
+    // Without resource labels every family comes straight from assemble (or the
+    // self-metrics), whose label sets are distinct within a family.
+    const families = prometheusFamilies(assembled, ns, (p) => this.problem(p), {
+      distinctWithinFamily: !this.config.resource_to_telemetry_conversion,
+    });
+    const kernel = families.filter((f) => !selfNames.has(f.name));
+    const self = families.filter((f) => selfNames.has(f.name));
+    let text = this.writer.write(kernel);
+    if (text === NOTHING) text = '';
+    if (self.length > 0 || text === '') {
+      text += this.serializer.serialize({
+        resource: emptyResource(),
+        scopeMetrics: [{ scope: { name: 'ebpf-collector' }, metrics: toMetricData(self, now) }],
+      });
+    }
+    return text;
   }
 
   /** Count every time; log each distinct problem once (it recurs on every scrape). */

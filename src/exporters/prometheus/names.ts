@@ -60,7 +60,17 @@ interface Claimed {
 interface Building {
   readonly family: MetricFamily;
   readonly points: (ScalarPoint | HistogramPoint)[];
-  readonly seen: Set<string>;
+  /** Keys of `points`' label sets; made when a second source merges into the family. */
+  seen: Set<string> | undefined;
+}
+
+export interface FamilyOptions {
+  /**
+   * Each input family's own label sets are distinct (true of `assemble`'s output and the
+   * self-metrics): only series merged in from another source are checked for duplicates.
+   * Leave false for input that may repeat a label set (e.g. after resource labels).
+   */
+  readonly distinctWithinFamily?: boolean;
 }
 
 /** Families with exposition names and labels; problems reported through `report`. */
@@ -68,6 +78,7 @@ export function prometheusFamilies(
   families: readonly MetricFamily[],
   namespace: string,
   report: (p: Problem) => void,
+  options: FamilyOptions = {},
 ): MetricFamily[] {
   const claimed = new Map<string, Claimed>(); // series name → the family that writes it
   const out = new Map<string, Building>(); // final name → family being built
@@ -100,7 +111,11 @@ export function prometheusFamilies(
     const labels = labelMapping(f, name, report);
     if (!labels) continue;
     const family = renamed(f, name);
-    const building: Building = { family, points: [], seen: new Set() };
+    const building: Building = {
+      family,
+      points: [],
+      seen: options.distinctWithinFamily ? undefined : new Set(),
+    };
     for (const s of seriesNames(name, f.kind)) claimed.set(s, { original: f.name, kind: f.kind, name });
     out.set(name, building);
     merge(building, f, name, report, labels);
@@ -157,17 +172,30 @@ function merge(
 ): void {
   const mapping = labels ?? labelMapping(f, name, report);
   if (!mapping) return;
+  // Labels whose exposed names are their own need no new object (the common case).
+  let identity = true;
+  for (const [k, v] of mapping) if (k !== v) identity = false;
+  // The first source of a family whose label sets are known distinct needs no check.
+  if (into.seen === undefined && into.points.length > 0)
+    into.seen = new Set(into.points.map((p) => seriesKey(p.labels)));
+  const seen = into.seen;
   let duplicates = 0;
   for (const p of f.points as readonly (ScalarPoint | HistogramPoint)[]) {
-    const exposed: Record<string, string> = {};
-    for (const [k, v] of Object.entries(p.labels)) exposed[mapping.get(k) ?? k] = v;
-    const key = seriesKey(exposed);
-    if (into.seen.has(key)) {
-      duplicates++;
-      continue;
+    let labels = p.labels;
+    if (!identity) {
+      const exposed: Record<string, string> = {};
+      for (const [k, v] of Object.entries(p.labels)) exposed[mapping.get(k) ?? k] = v;
+      labels = exposed;
     }
-    into.seen.add(key);
-    into.points.push({ ...p, labels: exposed });
+    if (seen !== undefined) {
+      const key = seriesKey(labels);
+      if (seen.has(key)) {
+        duplicates++;
+        continue;
+      }
+      seen.add(key);
+    }
+    into.points.push(labels === p.labels ? p : { ...p, labels });
   }
   if (duplicates > 0) {
     report({
@@ -178,7 +206,22 @@ function merge(
   }
 }
 
+/**
+ * One string per label set, whatever the order of its keys. Built in key order when the
+ * keys come sorted (one pass, no array: the usual case), sorted first otherwise.
+ */
 function seriesKey(labels: Labels): string {
+  let key = '';
+  let prev: string | undefined;
+  for (const k in labels) {
+    if (prev !== undefined && !(prev < k)) return sortedSeriesKey(labels);
+    key += `${prev === undefined ? '' : '\u0000'}${k}\u0001${labels[k] as string}`;
+    prev = k;
+  }
+  return key;
+}
+
+function sortedSeriesKey(labels: Labels): string {
   return Object.entries(labels)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}\u0001${v}`)

@@ -1,0 +1,64 @@
+/**
+ * Event delivery to a JS subscriber: bench/bpf/events.bpf.c's ring buffer (or perf buffer)
+ * read through the addon, under the same generator as the C consumer
+ * (bench/floor/ring_consumer.c). Prints one JSON line like the C consumer's, with this
+ * process's CPU time over the run.
+ *
+ *   npx node bench/events.ts <ring|perf> <n> <rate>
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { openObject, type RingBuffer } from '../src/native/index.ts';
+import { benchPath } from './lib.ts';
+
+const [mode = 'ring', nArg = '1000000', rateArg = '0'] = process.argv.slice(2);
+const perf = mode === 'perf';
+const gen = spawn(benchPath('build/bench/trigger'), ['gen', nArg, rateArg], {
+  stdio: ['pipe', 'pipe', 'inherit'],
+});
+let genOut = '';
+gen.stdout.on('data', (c: Buffer) => (genOut += c.toString()));
+const exited = once(gen, 'exit');
+
+const spec = openObject(benchPath('build/bench/events.bpf.o'));
+spec.setGlobal('targ_tgid', gen.pid as number);
+spec.setAutoload(perf ? 'ring_getppid' : 'perf_getppid', false);
+const obj = spec.load();
+try {
+  const program = perf ? 'perf_getppid' : 'ring_getppid';
+  const attached = obj.attach([program]);
+  if (!attached.every((a) => a.attached)) throw new Error(`attach: ${JSON.stringify(attached)}`);
+  let delivered = 0;
+  // Perf records come padded (20 bytes for 16 written): count records, not sizes.
+  const onRecord = (r: Buffer): void => {
+    if (r.length >= 16) delivered++;
+  };
+  // Drained every 10 ms, like the C consumer.
+  const reader: RingBuffer & { lost?: number } = perf
+    ? obj.perfBuffer('perf_events', onRecord, { pageCount: 256, drainIntervalMs: 10 })
+    : obj.ringBuffer('events', onRecord, { drainIntervalMs: 10 });
+  const cpu0 = process.cpuUsage();
+  gen.stdin.end('g');
+  await exited;
+  reader.consume();
+  const cpu = process.cpuUsage(cpu0);
+  const stats = obj.map('event_stats');
+  const slot = (i: number): number => {
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(i);
+    return Number(stats.lookup(k)?.readBigUInt64LE(0) ?? 0n);
+  };
+  console.log(
+    JSON.stringify({
+      delivered,
+      produced: slot(0),
+      drops: slot(1),
+      lost: reader.lost ?? 0,
+      genNs: Number(genOut.trim().split(' ')[0]),
+      cpuMs: (cpu.user + cpu.system) / 1000,
+    }),
+  );
+  reader.close();
+} finally {
+  obj.close();
+}

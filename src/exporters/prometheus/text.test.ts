@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import { emptyResource } from '@opentelemetry/resources';
+import type { HistogramPoint, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
+import { toMetricData } from '../../pipeline/otel.ts';
+import { ExpositionWriter } from './text.ts';
+
+/** The oracle: the library's serializer, configured as the exporter configures it. */
+function oracle(families: readonly MetricFamily[]): string {
+  const serializer = new PrometheusSerializer(undefined, false, undefined, true, true);
+  return serializer.serialize({
+    resource: emptyResource(),
+    scopeMetrics: [{ scope: { name: 'ebpf-collector' }, metrics: toMetricData(families, 1_700_000_000_123) }],
+  });
+}
+
+/** mulberry32: a small seeded generator, so a failure names a seed that reproduces it. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NAME_CHARS = ['a', 'b', 'z', 'Q', '_', '_', '0', '7', '.', '-', ':', ' ', '\n', '\\', 'é', '"'];
+const TEXT_CHARS = [
+  'a',
+  'b',
+  ' ',
+  '"',
+  '\\',
+  '\n',
+  '\r',
+  '\t',
+  'é',
+  '日',
+  '😀',
+  '{',
+  '}',
+  ',',
+  '=',
+  '\u2028',
+  '#',
+];
+
+function gen(seed: number): MetricFamily[] {
+  const r = rng(seed);
+  const int = (n: number): number => Math.floor(r() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
+  const str = (chars: readonly string[], max: number): string => {
+    let s = '';
+    const n = int(max + 1);
+    for (let i = 0; i < n; i++) s += pick(chars);
+    return s;
+  };
+  const names = ['requests', 'x_total', 'x', '1st', '', '_', 'a.b-c', 'dup'];
+  const metricName = (): string => (r() < 0.4 ? pick(names) : str(NAME_CHARS, 8));
+  const labelName = (): string =>
+    r() < 0.5 ? pick(['function', 'cpu', 'le', 'k8s.pod.name', '0', '12', 'a__b']) : str(NAME_CHARS, 6);
+  const value = (): number =>
+    pick([
+      () => int(1000),
+      () => 2 ** 53 + int(10) * 2,
+      () => 1.8446744073709552e19,
+      () => Number.MAX_VALUE,
+      () => Number.MIN_VALUE,
+      () => r() * 1e6 - 5e5,
+      () => NaN,
+      () => Infinity,
+      () => -Infinity,
+      () => -0,
+      () => 1e21,
+      () => 0.1 + 0.2,
+    ])();
+  const labels = (names: readonly string[]): Record<string, string> => {
+    const out: Record<string, string> = {};
+    for (const n of names) out[n] = r() < 0.2 ? '' : str(TEXT_CHARS, 6);
+    return out;
+  };
+  const families: MetricFamily[] = [];
+  const nf = int(8);
+  for (let i = 0; i < nf; i++) {
+    const kind = pick(['counter', 'gauge', 'histogram'] as const);
+    const help = r() < 0.2 ? '' : str(TEXT_CHARS, 10);
+    const labelNames = Array.from({ length: int(4) }, labelName);
+    const np = r() < 0.15 ? 0 : int(6);
+    if (kind === 'histogram') {
+      const points: HistogramPoint[] = [];
+      for (let p = 0; p < np; p++) {
+        const nb = int(5);
+        const boundaries: number[] = [];
+        let b = r() < 0.3 ? 0 : r() * 3;
+        for (let k = 0; k < nb; k++) boundaries.push((b += pick([1, 0.5, 2 ** k, 1e-7, 1e21])));
+        if (r() < 0.2) boundaries.push(Infinity);
+        const counts = Array.from({ length: boundaries.length + (r() < 0.9 ? 1 : 0) }, () =>
+          r() < 0.1 ? value() : int(100),
+        );
+        points.push({
+          labels: labels(labelNames),
+          boundaries,
+          counts,
+          sum: value(),
+          count: r() < 0.8 ? counts.reduce((a, c) => a + c, 0) : value(),
+        });
+      }
+      families.push({ kind, name: metricName(), help, startTimeMs: 1_700_000_000_000, points });
+    } else {
+      const points: ScalarPoint[] = Array.from({ length: np }, () => ({
+        labels: labels(labelNames),
+        value: value(),
+      }));
+      families.push({ kind, name: metricName(), help, startTimeMs: 1_700_000_000_000, points });
+    }
+  }
+  return families;
+}
+
+/** The same families with new values (series kept), as the next scrape of the same maps sees them. */
+function nextScrape(families: readonly MetricFamily[], step: number): MetricFamily[] {
+  return families.map((f): MetricFamily => {
+    if (f.kind === 'histogram') {
+      return {
+        ...f,
+        points: f.points.map((p) => ({
+          ...p,
+          labels: { ...p.labels },
+          counts: p.counts.map((c) => c + step),
+          count: p.count + step * p.counts.length,
+        })),
+      };
+    }
+    return { ...f, points: f.points.map((p) => ({ ...p, labels: { ...p.labels }, value: p.value + step })) };
+  });
+}
+
+describe('ExpositionWriter (the fast path) writes what PrometheusSerializer writes', () => {
+  it('byte for byte over 3000 randomized inputs, across scrapes that reuse the label cache', () => {
+    const writer = new ExpositionWriter();
+    for (let seed = 1; seed <= 3000; seed++) {
+      const families = gen(seed);
+      assert.equal(writer.write(families), oracle(families), `seed ${seed}`);
+      const again = nextScrape(families, 3);
+      assert.equal(writer.write(again), oracle(again), `seed ${seed}, second scrape`);
+    }
+  });
+
+  it('nothing to write: the serializer’s placeholder', () => {
+    assert.equal(new ExpositionWriter().write([]), '# no registered metrics');
+    assert.equal(new ExpositionWriter().write([]), oracle([]));
+  });
+
+  it('known cases, each also checked against the oracle', () => {
+    const families: MetricFamily[] = [
+      {
+        kind: 'counter',
+        name: 'calls',
+        help: 'a "help"\nwith \\ escapes',
+        startTimeMs: 0,
+        points: [{ labels: { function: 'a"b\\c\nd', 'k8s.pod': 'é' }, value: 2 ** 53 + 2 }],
+      },
+      { kind: 'gauge', name: 'empty', help: '', startTimeMs: 0, points: [] },
+      {
+        kind: 'histogram',
+        name: 'lat',
+        help: 'h',
+        startTimeMs: 0,
+        points: [{ labels: {}, boundaries: [1, 2], counts: [1, 0, 2], sum: NaN, count: 3 }],
+      },
+    ];
+    const want = [
+      '# HELP calls_total a "help"\\nwith \\\\ escapes',
+      '# TYPE calls_total counter',
+      'calls_total{function="a\\"b\\\\c\\nd",k8s_pod="é"} 9007199254740994',
+      '# HELP empty description missing',
+      '# TYPE empty gauge',
+      '# HELP lat h',
+      '# TYPE lat histogram',
+      'lat_count 3',
+      'lat_sum NaN',
+      'lat_bucket{le="1"} 1',
+      'lat_bucket{le="2"} 1',
+      'lat_bucket{le="+Inf"} 3',
+      '',
+    ].join('\n');
+    assert.equal(oracle(families), want);
+    assert.equal(new ExpositionWriter().write(families), want);
+  });
+
+  it('keeps the label sets of the last scrape only', () => {
+    const w = new ExpositionWriter();
+    const fam = (n: number): MetricFamily[] => [
+      {
+        kind: 'gauge',
+        name: 'g',
+        help: 'h',
+        startTimeMs: 0,
+        points: Array.from({ length: n }, (_, i) => ({ labels: { i: String(i) }, value: i })),
+      },
+    ];
+    w.write(fam(100));
+    assert.equal(w.cachedLabelSets, 100);
+    w.write(fam(10));
+    assert.equal(w.cachedLabelSets, 10);
+    assert.equal(w.write(fam(3)), oracle(fam(3)));
+    assert.equal(w.cachedLabelSets, 3);
+  });
+});

@@ -1,0 +1,222 @@
+import type { HistogramPoint, Labels, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
+
+/**
+ * The fast path to the exposition text: writes, for assembled families, exactly the bytes
+ * that @opentelemetry/exporter-prometheus's PrometheusSerializer writes for
+ * `toMetricData(families)` (configured as the exporter configures it: no prefix, no
+ * timestamps, no target_info, no scope labels) — without building MetricData objects and
+ * without its per-point regular expressions.
+ *
+ * - The `{name="value",…}` part of each series is rendered once per label set and kept
+ *   across scrapes (a label set unseen for one whole scrape is forgotten, so the cache
+ *   holds the live series only); per scrape only the values are appended.
+ * - Label names are sanitized once per distinct name.
+ *
+ * The serializer stays the oracle: text.test.ts compares both over randomized inputs
+ * (names, help with escapes, label values with quotes/backslashes/newlines/unicode,
+ * counters, gauges, histograms, NaN/±Inf, large integers, empty families). Every quirk
+ * kept here is the serializer's: help escapes only `\` and newline; label names are
+ * sanitized without the leading-digit rule; metric names are escaped before they are
+ * sanitized (a newline becomes `_n`); families of one name and different types are
+ * dropped; the first non-empty help of a name wins.
+ */
+
+type Kind = 'counter' | 'gauge' | 'histogram';
+
+interface Entry {
+  /** `{a="x",b="y"}` or '' for no labels. */
+  readonly text: string;
+  /** For histograms: `{a="x",b="y",le=` or `{le=`. */
+  readonly bucketPrefix: string;
+  seen: number;
+}
+
+interface Group {
+  readonly name: string;
+  readonly type: Kind;
+  help: string;
+  readonly families: MetricFamily[];
+  dropped: boolean;
+}
+
+const INVALID = /[^a-z0-9_]/gi;
+const UNDERSCORES = /_{2,}/g;
+const NEEDS_ESCAPE = /[\\\n"]/;
+
+function sanitize(name: string): string {
+  return name.replace(INVALID, '_').replace(UNDERSCORES, '_');
+}
+
+function escapeString(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function escapeValue(v: string): string {
+  return NEEDS_ESCAPE.test(v) ? escapeString(v).replace(/"/g, '\\"') : v;
+}
+
+function valueString(v: number): string {
+  return v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : `${v}`;
+}
+
+/** The serializer's name for a family, or undefined when it drops it. */
+export function exposedName(name: string, kind: Kind): string | undefined {
+  let n = sanitize(escapeString(name));
+  if (n === '' || n === '_') return undefined;
+  const c = n.charCodeAt(0);
+  if (c >= 48 && c <= 57) n = `_${n}`;
+  if (kind === 'counter' && !n.endsWith('_total')) n = `${n}_total`;
+  return n;
+}
+
+/**
+ * A node of the label-set cache: a trie over names and values, alternating (name, value,
+ * name, …), so that finding a label set costs one Map lookup per name and per value, with
+ * strings that are usually the very objects seen before (decoders cache theirs), whose hash
+ * V8 keeps — no key string is built per series.
+ */
+interface Node {
+  /** Made on first use: most nodes (the last value of a label set) have no children. */
+  children: Map<string, Node> | undefined;
+  readonly parent: Node | undefined;
+  readonly key: string;
+  entry: Entry | undefined;
+}
+
+function node(parent: Node | undefined, key: string): Node {
+  return { children: undefined, parent, key, entry: undefined };
+}
+
+export class ExpositionWriter {
+  private readonly scalars = node(undefined, '');
+  private readonly histograms = node(undefined, '');
+  /** Nodes that hold an entry. */
+  private readonly terminals = new Set<Node>();
+  private readonly labelNames = new Map<string, string>();
+  private generation = 0;
+  /** Entries written by the current scrape. */
+  private touched = 0;
+  /** Bound on distinct label names kept (names come from configuration, so few). */
+  private static readonly MAX_NAMES = 10_000;
+
+  /** Label sets currently cached (for tests and self-checks). */
+  get cachedLabelSets(): number {
+    return this.terminals.size;
+  }
+
+  write(families: readonly MetricFamily[]): string {
+    const generation = ++this.generation;
+    this.touched = 0;
+    const groups = new Map<string, Group>();
+    for (const f of families) {
+      const name = exposedName(f.name, f.kind);
+      if (name === undefined) continue;
+      const g = groups.get(name);
+      if (!g) {
+        groups.set(name, { name, type: f.kind, help: f.help, families: [f], dropped: false });
+        continue;
+      }
+      if (g.dropped) continue;
+      if (g.type !== f.kind) {
+        g.dropped = true;
+        g.families.length = 0;
+        continue;
+      }
+      if (!g.help) g.help = f.help;
+      g.families.push(f);
+    }
+    // The serializer trims each metric's text and ends it with one newline: that is the
+    // header (when first) and the body as written here, every line ending in '\n'.
+    let out = '';
+    for (const g of groups.values()) {
+      if (g.dropped) continue;
+      out += `# HELP ${g.name} ${escapeString(g.help || 'description missing')}\n# TYPE ${g.name} ${g.type}\n`;
+      for (const f of g.families) {
+        if (f.kind === 'histogram') {
+          for (const p of f.points) out += this.histogram(g.name, p, generation);
+        } else {
+          for (const p of f.points) out += this.scalar(g.name, p, generation);
+        }
+      }
+    }
+    this.sweep(generation);
+    return out === '' ? '# no registered metrics' : out;
+  }
+
+  private scalar(name: string, p: ScalarPoint, generation: number): string {
+    const e = this.entry(p.labels, generation, false);
+    return `${name}${e.text} ${valueString(p.value)}\n`;
+  }
+
+  private histogram(name: string, p: HistogramPoint, generation: number): string {
+    const e = this.entry(p.labels, generation, true);
+    let out = `${name}_count${e.text} ${valueString(p.count)}\n${name}_sum${e.text} ${valueString(p.sum)}\n`;
+    let cumulative = 0;
+    let infinite = false;
+    const bucket = `${name}_bucket${e.bucketPrefix}"`;
+    for (let i = 0; i < p.counts.length; i++) {
+      cumulative += p.counts[i] as number;
+      const bound = p.boundaries[i];
+      if (bound === undefined && infinite) break;
+      if (bound === Infinity) infinite = true;
+      const le = bound === undefined || bound === Infinity ? '+Inf' : String(bound);
+      out += `${bucket}${escapeValue(le)}"} ${valueString(cumulative)}\n`;
+    }
+    return out;
+  }
+
+  private entry(labels: Labels, generation: number, histogram: boolean): Entry {
+    let n = histogram ? this.histograms : this.scalars;
+    for (const k in labels) {
+      let c = n.children?.get(k);
+      if (c === undefined) (n.children ??= new Map()).set(k, (c = node(n, k)));
+      const v = labels[k] as string;
+      n = c.children?.get(v) ?? c;
+      if (n === c) (c.children ??= new Map()).set(v, (n = node(c, v)));
+    }
+    let e = n.entry;
+    if (e === undefined) {
+      let body = '';
+      for (const [k, v] of Object.entries(labels)) {
+        body += `${body.length > 0 ? ',' : ''}${this.labelName(k)}="${escapeValue(v ?? '')}"`;
+      }
+      e = {
+        text: body === '' ? '' : `{${body}}`,
+        bucketPrefix: histogram ? `{${body}${body === '' ? '' : ','}le=` : '',
+        seen: generation,
+      };
+      n.entry = e;
+      this.terminals.add(n);
+      this.touched++;
+    } else if (e.seen !== generation) {
+      e.seen = generation;
+      this.touched++;
+    }
+    return e;
+  }
+
+  private labelName(k: string): string {
+    let n = this.labelNames.get(k);
+    if (n === undefined) {
+      n = sanitize(k);
+      if (this.labelNames.size >= ExpositionWriter.MAX_NAMES) this.labelNames.clear();
+      this.labelNames.set(k, n);
+    }
+    return n;
+  }
+
+  /** Forget label sets not written by this scrape (and the trie nodes left empty). */
+  private sweep(generation: number): void {
+    if (this.touched === this.terminals.size) return;
+    for (const t of this.terminals) {
+      if ((t.entry as Entry).seen === generation) continue;
+      this.terminals.delete(t);
+      t.entry = undefined;
+      let n: Node = t;
+      while (n.parent !== undefined && !n.children?.size && n.entry === undefined) {
+        n.parent.children?.delete(n.key);
+        n = n.parent;
+      }
+    }
+  }
+}
