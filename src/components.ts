@@ -1,4 +1,4 @@
-import type { ExporterFactory, ProcessorFactory } from './pipeline/component.ts';
+import type { Exporter, ExporterFactory, ProcessorFactory } from './pipeline/component.ts';
 import type { Factories } from './pipeline/graph.ts';
 import type { CollectorError, Position } from './errors.ts';
 import { checkEbpfReceiverConfig, ebpfReceiverFactory } from './receivers/ebpf/factory.ts';
@@ -11,7 +11,23 @@ import { attributesProcessorFactory } from './processors/attributes/factory.ts';
 import { k8sAttributesProcessorFactory } from './processors/k8s_attributes/factory.ts';
 import { resourceProcessorFactory } from './processors/resource/factory.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/factory.ts';
-import { otlpExporterFactory } from './exporters/otlp/factory.ts';
+import { configSchema as otlpConfigSchema, type OtlpExporterConfig } from './exporters/otlp/config.ts';
+
+/**
+ * The OTLP exporter's implementation (gRPC, the OTLP serializers: ~5 MB of RSS and start
+ * time) loads only when a pipeline creates one; its config is checked without it.
+ * components.test.ts checks this stands for the real factory.
+ */
+export const otlpExporterFactory: ExporterFactory<OtlpExporterConfig> = {
+  type: 'otlp',
+  kind: 'exporter',
+  pipelineTypes: ['metrics', 'traces', 'logs'],
+  configSchema: otlpConfigSchema,
+  async create(settings, config): Promise<Exporter> {
+    const { otlpExporterFactory: real } = await import('./exporters/otlp/factory.ts');
+    return real.create(settings, config);
+  },
+};
 
 /** Every component type the agent knows, by kind. */
 export const factories: Factories = {

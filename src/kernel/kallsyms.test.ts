@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Kallsyms, sharedKallsyms, unknownAddr } from './kallsyms.ts';
 
 /** Symbols of the live table whose address no other symbol shares, picked across the file. */
@@ -70,4 +72,80 @@ test('one shared table per path: the ksym processor, kstack and kaddrs read kall
   const a = sharedKallsyms();
   assert.equal(sharedKallsyms(), a);
   assert.equal(sharedKallsyms({ path: '/proc/kallsyms', refreshIntervalMs: 1 }), a);
+});
+
+test('every live symbol with an address of its own resolves exactly; shared addresses give the first in file order', () => {
+  const lines = readFileSync('/proc/kallsyms', 'latin1').trimEnd().split('\n');
+  const first = new Map<bigint, string>();
+  for (const line of lines) {
+    const sp = line.indexOf(' ');
+    const addr = BigInt(`0x${line.slice(0, sp)}`);
+    if (!first.has(addr)) first.set(addr, line.slice(sp + 3));
+  }
+  const ksyms = new Kallsyms();
+  assert.equal(ksyms.size, lines.length);
+  let checked = 0;
+  for (const [addr, name] of first) {
+    if (addr === 0n) continue;
+    assert.equal(ksyms.exact(addr), name, `0x${addr.toString(16)}`);
+    checked++;
+  }
+  assert.ok(checked > 1000);
+});
+
+test('an unsorted file: sorted by address, equal addresses in file order, names with tabs and latin1 kept', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kallsyms-'));
+  const file = join(dir, 'kallsyms');
+  writeFileSync(
+    file,
+    Buffer.from(
+      [
+        'ffffffffc0001000 t beta\t[mod]',
+        'ffffffff81000100 t alpha',
+        'ffffffff81000000 T _text',
+        'ffffffff81000100 t alpha_alias',
+        '00000000ffffffff t low_\xe9', // a 32-bit boundary and a latin1 byte
+        'ffffffff81000200 t gamma',
+        'not a line',
+        '',
+      ].join('\n'),
+      'latin1',
+    ),
+  );
+  const k = new Kallsyms({ path: file });
+  assert.equal(k.size, 6);
+  assert.equal(k.exact(0xffffffff81000100n), 'alpha');
+  assert.equal(k.exact(0xffffffffc0001000n), 'beta\t[mod]');
+  assert.equal(k.exact(0xffffffffn), 'low_\xe9');
+  assert.equal(k.exact(0x1ffffffffn), undefined);
+  assert.equal(k.nearest(0xffffffff81000150n), 'alpha');
+  assert.equal(k.nearest(0xffffffff81000200n), 'gamma');
+  assert.equal(k.nearest(0xffffffffffffffffn), 'beta\t[mod]');
+  assert.equal(k.nearest(0xfffffffen), undefined, 'below the first symbol');
+  assert.equal(k.nearest(-1n), undefined);
+  assert.equal(k.exact(1n << 64n), undefined);
+  assert.equal(k.addressOf('low_\xe9'), 0xffffffffn, 'the first name in the buffer');
+  assert.equal(k.addressOf('alpha'), 0xffffffff81000100n);
+  assert.equal(k.addressOf('alpha_alias'), 0xffffffff81000100n);
+  assert.equal(k.addressOf('gamma'), 0xffffffff81000200n, 'the last name');
+  assert.equal(k.addressOf('beta\t[mod]'), 0xffffffffc0001000n);
+  assert.equal(k.addressOf('beta'), undefined, 'a prefix is not a name');
+  assert.equal(k.addressOf('lpha'), undefined, 'a suffix is not a name');
+  assert.equal(k.addressOf(''), undefined);
+});
+
+test('compact: the live table keeps under 12 MB (a string per symbol took ~45 MB)', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const used = (): number => {
+    gc();
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const before = used();
+  const k = new Kallsyms();
+  const after = used();
+  assert.ok(k.size > 1000);
+  const mb = (after - before) / 2 ** 20;
+  assert.ok(mb < 12, `${mb.toFixed(1)} MB retained for ${k.size} symbols`);
 });

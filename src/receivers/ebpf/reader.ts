@@ -146,6 +146,15 @@ export class MetricReader {
   readonly startTimeMs: number;
   /** Entries the last read found (for hash maps: live entries; arrays: max_entries). */
   lastEntries = 0;
+  /**
+   * Decoded label slots per key (key bytes as a latin1 string), kept across reads: a key's
+   * labels are stable, only its value changes, so a key seen before costs one Map lookup and
+   * allocates nothing but its point. Only when every decoder this reader runs is a pure
+   * function of its input (undefined otherwise: ifname, kstack, majorminor read tables that
+   * change). Keys absent from a read are forgotten, so it holds the live keys only.
+   */
+  private readonly keyCache: Map<string, KeyEntry> | undefined;
+  private readGeneration = 0;
 
   get capacity(): number {
     return this.map.info.maxEntries;
@@ -161,6 +170,23 @@ export class MetricReader {
     this.pendingOf = def.labels.map((l) => l.decoders.map(toDecoderSpec));
     this.valueOffset = def.value?.offset ?? 0;
     this.valueSize = def.value?.size ?? 8;
+    this.keyCache = this.keyLabels.length > 0 && this.decodersArePure() ? new Map() : undefined;
+  }
+
+  /** Whether every decoder the receiver itself runs on these labels is pure (see keyCache). */
+  private decodersArePure(): boolean {
+    for (const chain of this.pendingOf) {
+      for (const spec of chain) {
+        if (!this.registry.has(spec.name)) break; // the rest is a processor's
+        if (!PURE_DECODERS.has(spec.name)) return false;
+      }
+    }
+    return true;
+  }
+
+  /** Keys whose decoded slots are cached (tests). */
+  get cachedKeys(): number {
+    return this.keyCache?.size ?? 0;
   }
 
   read(stats: ReadStats): RawFamily {
@@ -169,22 +195,49 @@ export class MetricReader {
     this.lastEntries = batch.count;
     const points: RawPoint[] = [];
     const noLabels = this.keyLabels.length === 0;
-    // Label bytes are views into one copy of the keys per read: the batch buffer is reused
-    // by the next read, and pending labels (decoded later by a processor) must keep theirs.
-    // One external buffer, not a small one per label: decoders read `.buffer`, which V8
-    // makes slow for small on-heap typed arrays.
-    const keys = noLabels ? batch.keys : Buffer.from(batch.keys.subarray(0, batch.count * info.keySize));
+    const cache = this.keyCache;
+    const generation = ++this.readGeneration;
+    let live = 0;
+    // Label bytes left pending (decoded later by a processor) must outlive this read: the
+    // batch buffer is reused by the next one. They are views into one copy per read (of all
+    // keys without the cache, of the new keys with it), never a small Buffer per label:
+    // decoders read `.buffer`, which V8 makes slow for small on-heap typed arrays.
+    let keys = batch.keys;
+    if (!noLabels && !cache) keys = Buffer.from(batch.keys.subarray(0, batch.count * info.keySize));
+    let fresh: Buffer | undefined;
+    let freshAt = 0;
+    const step = Math.ceil(info.valueSize / 8) * 8;
     for (let i = 0; i < batch.count; i++) {
       const keyAt = i * info.keySize;
       if (noLabels && keys.readUInt32LE(keyAt) !== 0) continue;
       const valueAt = i * info.valueStride + this.valueOffset;
+      let entry: KeyEntry | undefined;
       let slots: LabelSlot[] | undefined;
-      try {
-        slots = this.decodeKey(keys, keyAt);
-      } catch (err) {
-        stats.decodeErrors++;
-        stats.lastDecodeError = err instanceof Error ? err.message : String(err);
-        continue;
+      if (cache) {
+        const id = keys.toString('latin1', keyAt, keyAt + info.keySize);
+        entry = cache.get(id);
+        if (entry === undefined) {
+          // New key: its bytes go into this read's copy of new keys, made on first need.
+          if (fresh === undefined) {
+            fresh = Buffer.allocUnsafeSlow((batch.count - i) * info.keySize);
+            freshAt = 0;
+          }
+          keys.copy(fresh, freshAt, keyAt, keyAt + info.keySize);
+          const decoded = this.tryDecode(fresh, freshAt, stats);
+          freshAt += info.keySize;
+          if (decoded === ERROR) continue; // not cached: it is counted on every read
+          entry = { slots: decoded, perCpu: undefined, seen: generation };
+          cache.set(id, entry);
+          live++;
+        } else if (entry.seen !== generation) {
+          entry.seen = generation;
+          live++;
+        }
+        slots = entry.slots;
+      } else {
+        const decoded = this.tryDecode(keys, keyAt, stats);
+        if (decoded === ERROR) continue;
+        slots = decoded;
       }
       if (!slots) {
         stats.skipped++;
@@ -194,18 +247,24 @@ export class MetricReader {
         points.push({ labels: slots, value: this.number(batch.values, valueAt) });
         continue;
       }
-      const step = Math.ceil(info.valueSize / 8) * 8;
       if (this.cpuLabelAt < 0) {
         let sum = 0;
         for (let c = 0; c < info.numCpus; c++) sum += this.number(batch.values, valueAt + c * step);
         points.push({ labels: slots, value: sum });
         continue;
       }
+      const withCpu = entry
+        ? (entry.perCpu ??= this.perCpuSlots(slots, info.numCpus))
+        : this.perCpuSlots(slots, info.numCpus);
       for (let c = 0; c < info.numCpus; c++) {
-        const withCpu = slots.slice();
-        withCpu.splice(this.cpuLabelAt, 0, { name: 'cpu', value: String(c), pending: [] });
-        points.push({ labels: withCpu, value: this.number(batch.values, valueAt + c * step) });
+        points.push({
+          labels: withCpu[c] as LabelSlot[],
+          value: this.number(batch.values, valueAt + c * step),
+        });
       }
+    }
+    if (cache && live !== cache.size) {
+      for (const [id, e] of cache) if (e.seen !== generation) cache.delete(id);
     }
     return {
       name: this.def.name,
@@ -215,6 +274,28 @@ export class MetricReader {
       startTimeMs: this.startTimeMs,
       points,
     };
+  }
+
+  /** The slots with the `cpu` label inserted where declared, for CPUs 0..n-1. */
+  private perCpuSlots(slots: readonly LabelSlot[], n: number): LabelSlot[][] {
+    const out: LabelSlot[][] = [];
+    for (let c = 0; c < n; c++) {
+      const withCpu = slots.slice();
+      withCpu.splice(this.cpuLabelAt, 0, { name: 'cpu', value: String(c), pending: [] });
+      out.push(withCpu);
+    }
+    return out;
+  }
+
+  /** decodeKey, with a decode error counted (ERROR) rather than thrown. */
+  private tryDecode(keys: Buffer, keyAt: number, stats: ReadStats): LabelSlot[] | undefined | typeof ERROR {
+    try {
+      return this.decodeKey(keys, keyAt);
+    } catch (err) {
+      stats.decodeErrors++;
+      stats.lastDecodeError = err instanceof Error ? err.message : String(err);
+      return ERROR;
+    }
   }
 
   /** The metric's unsigned little-endian number at `offset` of the values buffer. */
@@ -241,6 +322,40 @@ export class MetricReader {
     return slots;
   }
 }
+
+/** A key whose decode threw (counted, dropped, not cached). */
+const ERROR: unique symbol = Symbol('decode error');
+
+interface KeyEntry {
+  /** Undefined: a decoder dropped the label set (SKIP). */
+  readonly slots: LabelSlot[] | undefined;
+  /** With a `cpu` label: the slots of each CPU, made on first use. */
+  perCpu: LabelSlot[][] | undefined;
+  /** The read that last found the key. */
+  seen: number;
+}
+
+/**
+ * Decoders whose output depends on their input and configuration only, so that a key's
+ * decoded labels can be kept for as long as the key is live. Not here: kstack (kallsyms is
+ * re-read), ifname (interfaces come and go), majorminor (partitions appear), and the
+ * processors' ksym and cgroup (never run by the reader).
+ */
+const PURE_DECODERS: ReadonlySet<string> = new Set([
+  'uint',
+  'string',
+  'hex',
+  'static_map',
+  'regexp',
+  'inet_ip',
+  'errno',
+  'syscall',
+  'dname',
+  'pci_vendor',
+  'pci_device',
+  'pci_class',
+  'pci_subclass',
+]);
 
 /**
  * A u64 counter as a number: exact up to 2^53, the nearest double above (never wrapped).
