@@ -768,7 +768,7 @@ class LiveRing implements RingBuffer {
   lastHandlerError: unknown = undefined;
   #handle: NativeObjectHandle;
   #id: number;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: DrainTimer | undefined;
   #closed = false;
   #onClose: (r: LiveRing) => void;
 
@@ -808,18 +808,16 @@ class LiveRing implements RingBuffer {
     } catch (err) {
       throw fail('ERR_BPF_MAP', what, err);
     }
-    const interval = options.drainIntervalMs ?? 50;
-    if (interval > 0) {
-      this.#timer = setInterval(() => {
-        try {
-          this.consume();
-        } catch (err) {
-          // Do not crash after start: a failing drain is counted like a handler error.
-          this.handlerErrors++;
-          this.lastHandlerError = err;
-        }
-      }, interval);
-    }
+    this.#timer = drainTimer(options.drainIntervalMs ?? 50, () => {
+      try {
+        return this.consume();
+      } catch (err) {
+        // Do not crash after start: a failing drain is counted like a handler error.
+        this.handlerErrors++;
+        this.lastHandlerError = err;
+        return 0;
+      }
+    });
   }
 
   consume(): number {
@@ -836,7 +834,7 @@ class LiveRing implements RingBuffer {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer?.stop();
     this.#timer = undefined;
     this.#handle.ringClose(this.#id);
     this.#onClose(this);
@@ -853,7 +851,7 @@ class LivePerf implements PerfBuffer {
   lastHandlerError: unknown = undefined;
   #handle: NativeObjectHandle;
   #id: number;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: DrainTimer | undefined;
   #closed = false;
   #lostAtClose = 0;
   #onClose: (r: LivePerf) => void;
@@ -894,17 +892,15 @@ class LivePerf implements PerfBuffer {
     } catch (err) {
       throw fail('ERR_BPF_MAP', what, err);
     }
-    const interval = options.drainIntervalMs ?? 50;
-    if (interval > 0) {
-      this.#timer = setInterval(() => {
-        try {
-          this.consume();
-        } catch (err) {
-          this.handlerErrors++;
-          this.lastHandlerError = err;
-        }
-      }, interval);
-    }
+    this.#timer = drainTimer(options.drainIntervalMs ?? 50, () => {
+      try {
+        return this.consume();
+      } catch (err) {
+        this.handlerErrors++;
+        this.lastHandlerError = err;
+        return 0;
+      }
+    });
   }
 
   get lost(): number {
@@ -927,7 +923,7 @@ class LivePerf implements PerfBuffer {
     if (this.#closed) return;
     this.#lostAtClose = this.lost;
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer?.stop();
     this.#timer = undefined;
     this.#handle.perfClose(this.#id);
     this.#onClose(this);
@@ -980,3 +976,37 @@ export function postAttachMark(): void {
 
 /** The exported function callUprobeTarget calls, in the file ADDON_PATH. */
 export const UPROBE_TARGET = 'ebpf_native_uprobe_target';
+
+export interface DrainTimer {
+  stop(): void;
+}
+
+/** Longest wait between drains of an idle buffer: a 4 MiB ring holds ~0.8 s of 100k records/s. */
+const MAX_IDLE_DRAIN_MS = 250;
+
+/**
+ * Drain every `baseMs` while records come; an idle buffer is drained at doubling
+ * intervals up to MAX_IDLE_DRAIN_MS (never below `baseMs`), so an agent whose
+ * programs see no events does not wake 20 times a second. The first drain that
+ * finds records returns to `baseMs`. 0 = no timer.
+ */
+export function drainTimer(baseMs: number, drain: () => number): DrainTimer | undefined {
+  if (baseMs <= 0) return undefined;
+  const maxMs = Math.max(baseMs, MAX_IDLE_DRAIN_MS);
+  let wait = baseMs;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const tick = (): void => {
+    wait = drain() > 0 ? baseMs : Math.min(wait * 2, maxMs);
+    // A handler may have closed the buffer during the drain.
+    if (!stopped) timer = setTimeout(tick, wait);
+  };
+  timer = setTimeout(tick, wait);
+  return {
+    stop: () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}
