@@ -9,3 +9,4 @@ prettier --check --log-level warn .
 tsc -p tsconfig.json
 eslint --max-warnings 0 .
 node --test --test-concurrency=1 --test-timeout=120000 "src/**/*.test.ts" "test/**/*.test.ts"
+node scripts/kernels/run.ts --quick || { echo "[test] FAILED: kernel matrix (Debian 6.1 under qemu, scripts/kernels/run.ts --quick); it needs root, apt and qemu-system-x86_64" >&2; exit 1; }

@@ -1,0 +1,466 @@
+/**
+ * The kernel matrix: boots Debian's own kernels under qemu (TCG, no /dev/kvm
+ * needed) with this machine's root shared read-only, runs the load/attach report
+ * of every shipped program and the real-kernel event tests inside, and the same
+ * report on the host kernel. Results come back as JSON lines and TAP on the
+ * guest's second serial port; "KMX_EXIT=<rc>" ends a run, and a run without it
+ * (panic, hang, timeout) fails.
+ *
+ *   npm run test:kernels                 every Debian kernel apt offers, all program and
+ *                                        receiver kernel tests, writes docs/compatibility.md
+ *   npm run test:kernels -- --quick      CI form: one kernel, load/attach of every program,
+ *                                        a handful of event tests, no docs written
+ * Options: --tests <file,...> (replace the guest's test files), --timeout <s> per boot,
+ *          --file-timeout <s> per test file (default 300 quick, 600 full), --kernel <release,...>,
+ *          --no-host, --docs <path> / --no-docs, --keep (keep the run folders in /tmp),
+ *          --exec '<shell command>' (run only that in each guest, print its output: for debugging).
+ *
+ * Fails when: a guest run has no exit marker or a non-zero exit, a test fails, a
+ * program does not run at all, or — in a guest, whose kernel has kprobes and fentry —
+ * a program does not choose its preferred (first declared) hook set.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { release } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { repoRoot } from '../../test/helpers/agent.ts';
+import type { ProgramReport } from './load-report.ts';
+
+interface KernelInfo {
+  readonly release: string;
+  readonly dir: string;
+}
+
+interface TestResult {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly skipped: boolean;
+}
+
+export interface KernelRun {
+  readonly kernel: string;
+  /** 'host' or 'qemu'. */
+  readonly where: 'host' | 'qemu';
+  readonly hooks: readonly string[];
+  readonly info: string;
+  readonly programs: readonly ProgramReport[];
+  readonly tests: readonly TestResult[];
+  readonly exitCode: number | undefined;
+  readonly seconds: number;
+  /** Guest time per phase (boot, load report, each test file). */
+  readonly phases: readonly string[];
+  readonly problems: readonly string[];
+}
+
+/** Event tests of the CI form: cheap under TCG and covering both hook kinds. */
+const QUICK_TESTS = ['test/programs/timers.kernel.test.ts', 'test/programs/cgroup.kernel.test.ts'];
+
+function fullTests(): string[] {
+  const programTests = readdirSync(join(repoRoot, 'test', 'programs'))
+    .filter((f) => f.endsWith('.kernel.test.ts'))
+    .sort()
+    .map((f) => `test/programs/${f}`);
+  return programTests;
+}
+
+const say = (s: string): void => void process.stderr.write(`[kernels] ${s}\n`);
+
+function prepare(all: boolean): KernelInfo[] {
+  const r = spawnSync(
+    'bash',
+    [join(repoRoot, 'scripts', 'kernels', 'prepare.sh'), ...(all ? ['--all'] : [])],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      encoding: 'utf8',
+    },
+  );
+  if (r.status !== 0) throw new Error(`scripts/kernels/prepare.sh failed (exit ${r.status ?? r.signal})`);
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [rel, dir] = l.split(' ');
+      return { release: rel as string, dir: dir as string };
+    });
+}
+
+/** The structured lines of a run: KMX_JSON objects, KMX_INFO, TAP results, KMX_EXIT. */
+export function parseOutput(text: string): {
+  json: Record<string, unknown>[];
+  info: string;
+  tests: TestResult[];
+  exitCode: number | undefined;
+  ready: boolean;
+  phases: string[];
+} {
+  const json: Record<string, unknown>[] = [];
+  const tests: TestResult[] = [];
+  let info = '';
+  let exitCode: number | undefined;
+  let ready = false;
+  const times: [string, number][] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    if (line === 'KMX_READY') ready = true;
+    else if (line.startsWith('KMX_JSON ')) {
+      try {
+        json.push(JSON.parse(line.slice('KMX_JSON '.length)) as Record<string, unknown>);
+      } catch {
+        /* a line cut by a crash: the missing program shows in the report */
+      }
+    } else if (line.startsWith('KMX_INFO ')) info = line.slice('KMX_INFO '.length);
+    else if (line.startsWith('KMX_TIME ')) {
+      const [label, uptime] = line.slice('KMX_TIME '.length).split(' ');
+      if (label && uptime) times.push([label, Number(uptime)]);
+    } else if (/^KMX_EXIT=\d+$/.test(line)) exitCode = Number(line.slice('KMX_EXIT='.length));
+    else {
+      // Top-level TAP results only (subtests are indented).
+      const m = /^(not ok|ok) \d+ - (.*?)(?: # (SKIP|TODO)\b.*)?$/.exec(line);
+      if (m) tests.push({ name: m[2] as string, ok: m[1] === 'ok', skipped: m[3] !== undefined });
+    }
+  }
+  // Guest seconds per phase: boot (to the job's start), then each step since the previous.
+  const phases = times.map(
+    ([label, t], i) =>
+      `${i === 0 ? 'boot' : label} ${(t - (i === 0 ? 0 : (times[i - 1]?.[1] ?? 0))).toFixed(0)} s`,
+  );
+  return { json, info, tests, exitCode, ready, phases };
+}
+
+function jobScript(
+  tests: readonly string[],
+  testTimeoutMs: number,
+  fileTimeoutMs: number,
+  exec: string | undefined,
+): string {
+  if (exec !== undefined) return `export PATH="$PWD/node_modules/.bin:$PATH"\n${exec}\n`;
+  const node = 'node_modules/.bin/node';
+  const lines = [
+    'export PATH="$PWD/node_modules/.bin:$PATH"',
+    // Every test file is a new Node process compiling the same modules: under TCG that is
+    // most of a test's time, so keep V8's code cache on the guest's scratch disk.
+    'export NODE_COMPILE_CACHE=/tmp/.node-compile-cache',
+    'rc=0',
+    'echo "KMX_TIME start $(cut -d" " -f1 /proc/uptime)"',
+    `${node} scripts/kernels/load-report.ts || rc=1`,
+    'echo "KMX_TIME load-report $(cut -d" " -f1 /proc/uptime)"',
+  ];
+  // One node --test per file, each bounded: a file whose process never exits (a child
+  // left running) costs its own bound, not the whole run's.
+  for (const file of tests) {
+    lines.push(
+      `timeout -k 10 ${Math.ceil(fileTimeoutMs / 1000)} ${node} --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${file}`,
+      `s=$?; if [ $s -ne 0 ]; then rc=1; [ $s -ge 124 ] && echo "not ok 0 - ${file}: killed after ${Math.ceil(fileTimeoutMs / 1000)} s (exit $s)"; fi`,
+      `echo "KMX_TIME ${file} $(cut -d" " -f1 /proc/uptime)"`,
+    );
+  }
+  lines.push('exit $rc', '');
+  return lines.join('\n');
+}
+
+let running: ChildProcess | undefined;
+let runDir: string | undefined;
+/** Ctrl-C or a kill: end the running qemu by its PID and remove its run folder. */
+function cleanUpOnSignals(): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (running?.pid) process.kill(running.pid, 'SIGKILL');
+      if (runDir) rmSync(runDir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  }
+}
+
+async function bootKernel(
+  k: KernelInfo,
+  tests: readonly string[],
+  timeoutS: number,
+  fileTimeoutS: number,
+  keep: boolean,
+  exec: string | undefined,
+): Promise<{ text: string; console: string; seconds: number; timedOut: boolean; qemuStatus: string }> {
+  const dir = mkdtempSync('/tmp/kmx-');
+  runDir = keep ? undefined : dir;
+  const job = join(dir, 'job.sh');
+  writeFileSync(job, jobScript(tests, 300_000, fileTimeoutS * 1000, exec));
+  const out = join(dir, 'out.txt');
+  const consoleLog = join(dir, 'console.txt');
+  // The guest's /var/tmp: a real block device (biolatency, cachestat on ext4), written
+  // only inside this image, which goes with the run folder.
+  const disk = join(dir, 'disk.img');
+  writeFileSync(disk, '');
+  truncateSync(disk, 512 << 20);
+  const mkfs = spawnSync('mkfs.ext4', ['-q', '-F', disk], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+  });
+  if (mkfs.status !== 0) throw new Error(`mkfs.ext4 ${disk} failed: ${mkfs.stderr || mkfs.error?.message}`);
+  const append = [
+    'console=ttyS0',
+    'root=/dev/root',
+    'rootfstype=9p',
+    // cache=loose: the guest keeps pages of the (read-only) host files; Node starts 3-10x faster.
+    'rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose',
+    'ro',
+    `init=${join(repoRoot, 'scripts', 'kernels', 'guest-init.sh')}`,
+    'panic=-1',
+    `kmx_job=${job}`,
+    `kmx_cwd=${repoRoot}`,
+  ].join(' ');
+  const args = [
+    ...['-accel', 'tcg', '-cpu', 'max', '-m', '2G', '-smp', '2'],
+    ...['-display', 'none', '-no-reboot', '-nodefaults', '-no-user-config'],
+    ...['-kernel', join(k.dir, 'vmlinux'), '-initrd', join(k.dir, 'initrd.gz'), '-append', append],
+    ...['-serial', `file:${consoleLog}`, '-serial', `file:${out}`],
+    ...['-drive', `file=${disk},if=virtio,format=raw,cache=unsafe`],
+    // The host's root, read-only as qemu enforces it (a guest remount rw still cannot write).
+    '-virtfs',
+    'local,id=root9p,path=/,mount_tag=/dev/root,security_model=none,readonly=on,multidevs=remap',
+  ];
+  const t0 = Date.now();
+  const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  running = child;
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    if (child.pid) process.kill(child.pid, 'SIGKILL');
+  }, timeoutS * 1000);
+  const status = await new Promise<string>((resolve) => {
+    child.on('error', (e) => resolve(`spawn failed: ${e.message}`));
+    child.on('exit', (code, signal) => resolve(signal ? `killed by ${signal}` : `exit ${code}`));
+  });
+  clearTimeout(timer);
+  running = undefined;
+  const read = (p: string): string => (existsSync(p) ? readFileSync(p, 'utf8') : '');
+  const result = {
+    text: read(out),
+    console: read(consoleLog) + stderr,
+    seconds: (Date.now() - t0) / 1000,
+    timedOut,
+    qemuStatus: status,
+  };
+  if (keep) say(`run folder kept: ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
+  runDir = undefined;
+  return result;
+}
+
+/** A guest kernel has kprobes and fentry: every program must choose its first declared set. */
+export function judge(run: Omit<KernelRun, 'problems'>, expectPreferred: boolean): string[] {
+  const problems: string[] = [];
+  if (run.exitCode === undefined) problems.push('no KMX_EXIT marker: the run did not finish');
+  else if (run.exitCode !== 0) problems.push(`exit status ${run.exitCode}`);
+  for (const p of run.programs) {
+    const why =
+      p.error ??
+      p.reasons
+        .map((r) => `${r.hook}: ${r.reason}${r.log?.length ? ` | ${r.log.join(' | ')}` : ''}`)
+        .join('; ');
+    if (p.unavailable !== undefined) continue; // e.g. no hardware PMU: nothing to run on
+    if (p.hook === 'none') problems.push(`${p.program}: no hook set ran (${why})`);
+    else if (p.attached < p.programs)
+      problems.push(
+        `${p.program}: ${p.programs - p.attached} of ${p.programs} programs not attached (${why})`,
+      );
+    if (expectPreferred && p.sets.length > 0 && p.hook !== p.sets[0])
+      problems.push(`${p.program}: chose ${p.hook}, not its preferred ${p.sets[0]} (${why})`);
+  }
+  for (const t of run.tests) if (!t.ok) problems.push(`test failed: ${t.name}`);
+  return problems;
+}
+
+function programsOf(json: Record<string, unknown>[]): ProgramReport[] {
+  return json
+    .filter((o) => o['type'] === 'program')
+    .map((o) => ({ sets: [], attached: 0, programs: 0, reasons: [], events: 0, metrics: {}, ms: 0, ...o }))
+    .map((o) => o as unknown as ProgramReport);
+}
+
+async function runGuest(
+  k: KernelInfo,
+  tests: readonly string[],
+  timeoutS: number,
+  fileTimeoutS: number,
+  keep: boolean,
+  exec: string | undefined,
+): Promise<KernelRun> {
+  say(`booting ${k.release} under qemu (TCG): load/attach of every program, ${tests.length} test file(s)`);
+  const r = await bootKernel(k, tests, timeoutS, fileTimeoutS, keep, exec);
+  if (exec !== undefined) process.stdout.write(r.text);
+  const parsed = parseOutput(r.text);
+  const kernelLine = parsed.json.find((o) => o['type'] === 'kernel');
+  const base = {
+    kernel: k.release,
+    where: 'qemu' as const,
+    hooks: (kernelLine?.['hooks'] as string[] | undefined) ?? [],
+    info: parsed.info,
+    programs: programsOf(parsed.json),
+    tests: parsed.tests,
+    exitCode: parsed.exitCode,
+    seconds: r.seconds,
+    phases: parsed.phases,
+  };
+  const problems = judge(base, true);
+  if (r.timedOut) problems.unshift(`timed out after ${timeoutS} s (qemu killed)`);
+  if (!parsed.ready) problems.unshift(`the guest never became ready (qemu ${r.qemuStatus})`);
+  if (problems.length > 0) {
+    process.stderr.write(`--- ${k.release}: guest output (last 150 lines) ---\n`);
+    process.stderr.write(`${r.text.split('\n').slice(-150).join('\n')}\n`);
+    process.stderr.write(`--- ${k.release}: console (last 40 lines) ---\n`);
+    process.stderr.write(`${r.console.split('\n').slice(-40).join('\n')}\n`);
+  }
+  return { ...base, problems };
+}
+
+function runHost(): KernelRun {
+  say(`host ${release()}: load/attach of every program`);
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'kernels', 'load-report.ts')], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const parsed = parseOutput(r.stdout);
+  const kernelLine = parsed.json.find((o) => o['type'] === 'kernel');
+  const base = {
+    kernel: release(),
+    where: 'host' as const,
+    hooks: (kernelLine?.['hooks'] as string[] | undefined) ?? [],
+    info: '',
+    programs: programsOf(parsed.json),
+    tests: [],
+    exitCode: r.status ?? undefined,
+    seconds: (Date.now() - t0) / 1000,
+    phases: [],
+  };
+  return { ...base, problems: judge(base, false) };
+}
+
+function cell(p: ProgramReport | undefined): string {
+  if (!p) return '–';
+  if (p.unavailable !== undefined) return `not available (${p.unavailable})`;
+  if (p.hook === 'none') return `**fails**${p.error ? ` (${p.error})` : ''}`;
+  return `${p.hook} (${p.attached}/${p.programs}), ${p.events} events`;
+}
+
+export function markdown(runs: readonly KernelRun[]): string {
+  const programs = [...new Set(runs.flatMap((r) => r.programs.map((p) => p.program)))].sort();
+  const head = runs.map((r) => `${r.kernel} (${r.where === 'host' ? 'development host' : 'Debian, qemu'})`);
+  const lines = [
+    '# Kernel compatibility',
+    '',
+    'Generated by `npm run test:kernels` (scripts/kernels/run.ts): every shipped program loaded through the',
+    'real ebpf receiver on each kernel, with the hook set it chose, programs attached / programs in the set,',
+    'and the events its metrics counted during a short generic workload (loopback TCP, file writes, a python',
+    'child; 0 means the workload does not trigger it, e.g. no memory reclaim). Debian kernels boot under',
+    "qemu (TCG) with this machine's root shared read-only; objects are the same CO-RE build for every kernel.",
+    '',
+    `| program | ${head.join(' | ')} |`,
+    `|---|${runs.map(() => '---').join('|')}|`,
+    ...programs.map(
+      (name) =>
+        `| ${name} | ${runs.map((r) => cell(r.programs.find((p) => p.program === name))).join(' | ')} |`,
+    ),
+    '',
+    '## Hook kinds per kernel',
+    '',
+    ...runs.map((r) => `- ${r.kernel}: ${r.hooks.join(', ') || 'unknown'}${r.info ? ` (${r.info})` : ''}`),
+    '',
+    '## Why a preferred hook set was not used',
+    '',
+  ];
+  const reasons = runs.flatMap((r) =>
+    r.programs.flatMap((p) =>
+      p.reasons.map(
+        (x) => `- ${r.kernel}, ${p.program}, ${x.hook}: ${x.reason.replaceAll(`${repoRoot}/`, '')}`,
+      ),
+    ),
+  );
+  lines.push(...(reasons.length > 0 ? reasons : ['- none']), '', '## Event tests run inside the guests', '');
+  for (const r of runs.filter((x) => x.where === 'qemu')) {
+    const pass = r.tests.filter((t) => t.ok && !t.skipped).length;
+    const skip = r.tests.filter((t) => t.skipped).length;
+    lines.push(`- ${r.kernel}: ${pass} passed, ${r.tests.length - pass - skip} failed, ${skip} skipped`);
+    for (const t of r.tests.filter((x) => !x.ok)) lines.push(`  - failed: ${t.name}`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  cleanUpOnSignals();
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      tests: { type: 'string' },
+      timeout: { type: 'string' },
+      'file-timeout': { type: 'string' },
+      kernel: { type: 'string' },
+      'no-host': { type: 'boolean', default: false },
+      docs: { type: 'string' },
+      'no-docs': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      exec: { type: 'string' },
+    },
+  });
+  const quick = values.quick;
+  const tests =
+    values.tests !== undefined ? values.tests.split(',').filter(Boolean) : quick ? QUICK_TESTS : fullTests();
+  const fileTimeoutS = Number(values['file-timeout'] ?? (quick ? 300 : 600));
+  // Boot, the load report and every test file at its bound: a hang is cut, never waited out.
+  const timeoutS = Number(values.timeout ?? 300 + tests.length * fileTimeoutS);
+  if (!existsSync('/sys/kernel/btf/vmlinux'))
+    throw new Error('the host kernel has no BTF: the BPF objects cannot be built');
+  const wanted = values.kernel?.split(',').filter(Boolean);
+  const kernels = prepare(!quick).filter((k) => !wanted || wanted.includes(k.release));
+  if (kernels.length === 0) throw new Error('no kernel prepared');
+  const runs: KernelRun[] = [];
+  for (const k of quick ? kernels.slice(0, 1) : kernels)
+    runs.push(await runGuest(k, tests, timeoutS, fileTimeoutS, values.keep, values.exec));
+  if (values.exec !== undefined) {
+    process.exitCode = runs.every((r) => r.exitCode === 0) ? 0 : 1;
+    return;
+  }
+  if (!values['no-host']) runs.push(runHost());
+
+  process.stdout.write(`${markdown(runs)}\n`);
+  for (const r of runs) {
+    const pass = r.tests.filter((t) => t.ok).length;
+    say(
+      `${r.kernel} (${r.where}): ${r.programs.length} programs, ${pass}/${r.tests.length} tests passed, ${r.seconds.toFixed(1)} s${r.problems.length ? `, ${r.problems.length} problem(s)` : ''}`,
+    );
+    if (r.phases.length > 0) say(`  ${r.kernel}: guest time: ${r.phases.join(', ')}`);
+    for (const p of r.problems) say(`  ${r.kernel}: ${p}`);
+  }
+  const failed = runs.some((r) => r.problems.length > 0);
+  const docs =
+    values.docs ?? (quick || values['no-docs'] ? undefined : join(repoRoot, 'docs', 'compatibility.md'));
+  if (docs) {
+    mkdirSync(join(docs, '..'), { recursive: true });
+    writeFileSync(docs, markdown(runs));
+    say(`wrote ${relative(repoRoot, docs)}${failed ? ' (from a failing run)' : ''}`);
+  }
+  process.exitCode = failed ? 1 : 0;
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (err) {
+    say((err as Error).message);
+    process.exitCode = 1;
+  }
+}
