@@ -3,8 +3,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { httpGet, loadedProgramNames, repoRoot, samples, startAgent } from '../helpers/agent.ts';
+import { execFileSync } from 'node:child_process';
+import { httpGet, repoRoot, samples, startAgent } from '../helpers/agent.ts';
 import { supportedHooks } from '../helpers/kernel-features.ts';
+
+/** Ids of the BPF programs loaded on the machine now. */
+function loadedProgramIds(): number[] {
+  const json = execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' });
+  return (JSON.parse(json) as { id: number }[]).map((p) => p.id);
+}
 
 const PIPELINE = join(repoRoot, 'pipelines', 'default.yaml');
 
@@ -28,10 +35,13 @@ test('the default pipeline loads every program of the library: each runs, or is 
   assert.equal(programs.length, 14);
 
   const agent = await startAgent([PIPELINE]);
+  let ids: string[];
   try {
     const body = (await httpGet(agent.port, '/metrics')).body;
     const attached = samples(body, 'ebpf_exporter_ebpf_program_attached');
     const enabled = samples(body, 'ebpf_exporter_enabled_configs');
+    ids = samples(body, 'ebpf_exporter_ebpf_program_info').map((s) => s.labels['id'] as string);
+    assert.ok(ids.length >= 13, `program ids: ${ids.join(', ')}`);
     for (const program of programs) {
       const mine = attached.filter((s) => s.labels['config'] === program);
       assert.ok(mine.length > 0, `${program}: no ebpf_program_attached series`);
@@ -66,9 +76,7 @@ test('the default pipeline loads every program of the library: each runs, or is 
     assert.equal(await agent.stop('SIGTERM'), 0);
   }
   assert.deepEqual(
-    loadedProgramNames().filter((n) =>
-      /^(tp_btf|tracepoint|raw_tp|kprobe|fentry|iter|usdt|uprobe)__/.test(n),
-    ),
+    loadedProgramIds().filter((n) => /^(tp_btf|tracepoint|raw_tp|kprobe|fentry|iter|usdt|uprobe)__/.test(n)),
     [],
     'SIGTERM released every program',
   );
