@@ -75,8 +75,10 @@ test('the default pipeline loads every program of the library: each runs, or is 
   } finally {
     assert.equal(await agent.stop('SIGTERM'), 0);
   }
+  // Other processes on the machine may run the same programs: check this agent's ids.
+  const loaded = new Set(loadedProgramIds().map(String));
   assert.deepEqual(
-    loadedProgramIds().filter((n) => /^(tp_btf|tracepoint|raw_tp|kprobe|fentry|iter|usdt|uprobe)__/.test(n)),
+    ids.filter((id) => loaded.has(id)),
     [],
     'SIGTERM released every program',
   );
