@@ -2,10 +2,10 @@ import type {
   HistogramPoint,
   HistogramSpec,
   LabelSlot,
+  Labels,
   MetricFamily,
   RawFamily,
   RawPoint,
-  ScalarPoint,
 } from './data.ts';
 
 /**
@@ -27,14 +27,10 @@ export function assemble(families: readonly RawFamily[], stats?: AssembleStats):
   );
 }
 
-function finalLabels(
-  labels: readonly LabelSlot[],
-  stats?: AssembleStats,
-): Record<string, string> | undefined {
+function finalLabels(labels: readonly LabelSlot[]): Record<string, string> | undefined {
   const out: Record<string, string> = {};
   for (const l of labels) {
     if (l.pending.length > 0 || typeof l.value !== 'string') {
-      if (stats) stats.undecoded++;
       return undefined;
     }
     out[l.name] = l.value;
@@ -49,17 +45,105 @@ function keyOf(labels: Record<string, string>): string {
   return key;
 }
 
-function assembleScalar(f: RawFamily, stats?: AssembleStats): MetricFamily {
-  const byKey = new Map<string, { labels: Record<string, string>; value: number }>();
-  for (const p of f.points) {
-    const labels = finalLabels(p.labels, stats);
-    if (!labels) continue;
-    const key = keyOf(labels);
-    const s = byKey.get(key);
-    if (s) s.value += p.value;
-    else byKey.set(key, { labels, value: p.value });
+/**
+ * A label set as it is exported: its labels object and key, one object per distinct key
+ * (canonical), shared by every slot array that decodes to it. The reader and the
+ * processors hand out the same immutable slot array for a map key on every read, so a live
+ * series finds its Series through one WeakMap lookup (by array identity), and later stages
+ * (the exporter's text cache) see the same labels object on every scrape. `mark` and `at`
+ * are scratch of one family's assembly (which point of the output the series is), so that
+ * summing identical label sets needs no Map per scrape.
+ */
+interface Series {
+  readonly labels: Labels;
+  readonly key: string;
+  /** The assembly (a number unique per family per call) that last wrote this series. */
+  mark: number;
+  /** Its index in that assembly's points (or groups). */
+  at: number;
+}
+
+/** Not fully decoded: a label still has pending decoders (or bytes). */
+const UNDECODED = 0;
+/** A histogram's bucket label is not an integer. */
+const BAD_BUCKET = 1;
+
+const scalarMemo = new WeakMap<readonly LabelSlot[], Series | typeof UNDECODED>();
+const histogramMemo = new WeakMap<
+  readonly LabelSlot[],
+  { readonly series: Series; readonly bucket: number } | typeof UNDECODED | typeof BAD_BUCKET
+>();
+/**
+ * Series by key, held weakly: a Series lives as long as a memoized slot array refers to
+ * it, so two live arrays with the same labels always share one (and are summed); the
+ * registry drops keys whose Series is gone.
+ */
+const canonical = new Map<string, WeakRef<Series>>();
+const forget = new FinalizationRegistry<string>((key) => {
+  if (canonical.get(key)?.deref() === undefined) canonical.delete(key);
+});
+let assemblies = 0;
+
+function seriesOf(labels: Record<string, string>): Series {
+  const key = keyOf(labels);
+  const known = canonical.get(key)?.deref();
+  if (known !== undefined) return known;
+  const series: Series = { labels, key, mark: 0, at: 0 };
+  canonical.set(key, new WeakRef(series));
+  forget.register(series, key);
+  return series;
+}
+
+function scalarSeriesOf(slots: readonly LabelSlot[], stats?: AssembleStats): Series | undefined {
+  let s = scalarMemo.get(slots);
+  if (s === undefined) {
+    const labels = finalLabels(slots);
+    s = labels ? seriesOf(labels) : UNDECODED;
+    scalarMemo.set(slots, s);
   }
-  const points: ScalarPoint[] = [...byKey.values()];
+  if (s === UNDECODED) {
+    if (stats) stats.undecoded++;
+    return undefined;
+  }
+  return s;
+}
+
+function histogramSeriesOf(
+  slots: readonly LabelSlot[],
+  stats?: AssembleStats,
+): { readonly series: Series; readonly bucket: number } | undefined {
+  let h = histogramMemo.get(slots);
+  if (h === undefined) {
+    const bucketSlot = slots[slots.length - 1];
+    if (!bucketSlot) return undefined;
+    const labels = finalLabels(slots.slice(0, -1));
+    const bucket = labels ? bucketIndex(bucketSlot) : undefined;
+    h = !labels ? UNDECODED : bucket === undefined ? BAD_BUCKET : { series: seriesOf(labels), bucket };
+    histogramMemo.set(slots, h);
+  }
+  if (h === UNDECODED || h === BAD_BUCKET) {
+    if (stats) {
+      if (h === UNDECODED) stats.undecoded++;
+      else stats.badBuckets++;
+    }
+    return undefined;
+  }
+  return h;
+}
+
+function assembleScalar(f: RawFamily, stats?: AssembleStats): MetricFamily {
+  const mark = ++assemblies;
+  const points: { labels: Labels; value: number }[] = [];
+  for (const p of f.points) {
+    const s = scalarSeriesOf(p.labels, stats);
+    if (!s) continue;
+    if (s.mark === mark) (points[s.at] as { value: number }).value += p.value;
+    else {
+      s.mark = mark;
+      s.at = points.length;
+      points.push({ labels: s.labels, value: p.value });
+    }
+  }
   return {
     kind: f.kind === 'gauge' ? 'gauge' : 'counter',
     name: f.name,
@@ -110,22 +194,22 @@ function assembleHistogram(f: RawFamily, stats?: AssembleStats): MetricFamily {
   const sumAt = sumKey(spec);
   // rawSum: the sum slots' values added first and scaled once, as ebpf_exporter does (it sums
   // identical label sets before building the histogram), so a*m + b*m rounding never shows.
-  const groups = new Map<string, { labels: Record<string, string>; counts: number[]; rawSum: number }>();
+  const mark = ++assemblies;
+  const groups: { labels: Labels; counts: number[]; rawSum: number }[] = [];
   for (const p of f.points) {
-    const bucketSlot = p.labels[p.labels.length - 1];
-    const labels = finalLabels(p.labels.slice(0, -1), stats);
-    if (!labels || !bucketSlot) continue;
-    const bucket = bucketIndex(bucketSlot, stats);
-    if (bucket === undefined) continue;
-    const key = keyOf(labels);
-    let g = groups.get(key);
-    if (!g) {
-      g = { labels, counts: new Array<number>(bounds.length + 1).fill(0), rawSum: 0 };
-      groups.set(key, g);
+    const h = histogramSeriesOf(p.labels, stats);
+    if (!h) continue;
+    const s = h.series;
+    let g = groups[s.at];
+    if (s.mark !== mark || g === undefined) {
+      s.mark = mark;
+      s.at = groups.length;
+      g = { labels: s.labels, counts: new Array<number>(bounds.length + 1).fill(0), rawSum: 0 };
+      groups.push(g);
     }
-    addBucket(g, bucket, p, indexOfKey, sumAt);
+    addBucket(g, h.bucket, p, indexOfKey, sumAt);
   }
-  const points: HistogramPoint[] = [...groups.values()].map((g) => ({
+  const points: HistogramPoint[] = groups.map((g) => ({
     labels: g.labels,
     boundaries: bounds,
     counts: g.counts,
@@ -135,9 +219,8 @@ function assembleHistogram(f: RawFamily, stats?: AssembleStats): MetricFamily {
   return { kind: 'histogram', name: f.name, help: f.help, startTimeMs: f.startTimeMs, points };
 }
 
-function bucketIndex(slot: LabelSlot, stats?: AssembleStats): number | undefined {
+function bucketIndex(slot: LabelSlot): number | undefined {
   if (slot.pending.length > 0 || typeof slot.value !== 'string' || !/^\d+$/.test(slot.value)) {
-    if (stats) stats.badBuckets++;
     return undefined;
   }
   return Number(slot.value);

@@ -98,7 +98,22 @@ interface SeriesState {
   startMs: number;
 }
 
+/**
+ * Keys by labels object: assemble hands out the same (immutable) labels object for a live
+ * series on every collection, so its key is built once.
+ */
+const keys = new WeakMap<Labels, string>();
+
 function labelKey(labels: Labels): string {
+  let key = keys.get(labels);
+  if (key === undefined) {
+    key = makeLabelKey(labels);
+    keys.set(labels, key);
+  }
+  return key;
+}
+
+function makeLabelKey(labels: Labels): string {
   return Object.entries(labels)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}\u0001${v}`)

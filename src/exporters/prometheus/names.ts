@@ -135,8 +135,12 @@ function labelMapping(
 ): Map<string, string> | undefined {
   const mapping = new Map<string, string>();
   const byExposed = new Map<string, string>();
+  let previous: Labels | undefined;
   for (const p of f.points) {
-    for (const original of Object.keys(p.labels)) {
+    // Points of a family usually share their labels objects' keys; the same object twice is skipped.
+    if (p.labels === previous) continue;
+    previous = p.labels;
+    for (const original in p.labels) {
       if (mapping.has(original)) continue;
       const exposed = labelName(original);
       const other = byExposed.get(exposed);

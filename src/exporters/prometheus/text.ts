@@ -29,6 +29,14 @@ interface Entry {
   /** For histograms: `{a="x",b="y",le=` or `{le=`. */
   readonly bucketPrefix: string;
   seen: number;
+  /** The last scalar line's start `name{…} ` and the family name it was made for. */
+  lineName: string | undefined;
+  line: string;
+  /** The last scalar value written and its text with the newline (reused while it repeats). */
+  value: number;
+  valueText: string;
+  /** False once swept out of the trie (a labels object may still point to it). */
+  live: boolean;
 }
 
 interface Group {
@@ -93,6 +101,13 @@ export class ExpositionWriter {
   /** Nodes that hold an entry. */
   private readonly terminals = new Set<Node>();
   private readonly labelNames = new Map<string, string>();
+  /**
+   * The entry of a labels object, by identity: assemble hands out the same (immutable)
+   * labels object for a live series on every scrape, so most lookups are one WeakMap hit
+   * instead of a walk down the trie. A miss (new object) walks the trie as before.
+   */
+  private readonly byObject = new WeakMap<Labels, Entry>();
+  private readonly byObjectHistogram = new WeakMap<Labels, Entry>();
   private generation = 0;
   /** Entries written by the current scrape. */
   private touched = 0;
@@ -127,25 +142,38 @@ export class ExpositionWriter {
     }
     // The serializer trims each metric's text and ends it with one newline: that is the
     // header (when first) and the body as written here, every line ending in '\n'.
-    let out = '';
+    // Pieces are collected and joined once: one flat string, no rope of a cons string per
+    // line; a series whose value repeats adds no new string at all.
+    const parts: string[] = [];
     for (const g of groups.values()) {
       if (g.dropped) continue;
-      out += `# HELP ${g.name} ${escapeString(g.help || 'description missing')}\n# TYPE ${g.name} ${g.type}\n`;
+      parts.push(
+        `# HELP ${g.name} ${escapeString(g.help || 'description missing')}\n# TYPE ${g.name} ${g.type}\n`,
+      );
       for (const f of g.families) {
         if (f.kind === 'histogram') {
-          for (const p of f.points) out += this.histogram(g.name, p, generation);
+          for (const p of f.points) parts.push(this.histogram(g.name, p, generation));
         } else {
-          for (const p of f.points) out += this.scalar(g.name, p, generation);
+          for (const p of f.points) this.scalar(parts, g.name, p, generation);
         }
       }
     }
     this.sweep(generation);
-    return out === '' ? '# no registered metrics' : out;
+    return parts.length === 0 ? '# no registered metrics' : parts.join('');
   }
 
-  private scalar(name: string, p: ScalarPoint, generation: number): string {
+  private scalar(parts: string[], name: string, p: ScalarPoint, generation: number): void {
     const e = this.entry(p.labels, generation, false);
-    return `${name}${e.text} ${valueString(p.value)}\n`;
+    if (e.lineName !== name) {
+      e.lineName = name;
+      e.line = `${name}${e.text} `;
+    }
+    const v = p.value;
+    if (v !== e.value || e.valueText === '') {
+      e.value = v;
+      e.valueText = `${valueString(v)}\n`;
+    }
+    parts.push(e.line, e.valueText);
   }
 
   private histogram(name: string, p: HistogramPoint, generation: number): string {
@@ -166,6 +194,21 @@ export class ExpositionWriter {
   }
 
   private entry(labels: Labels, generation: number, histogram: boolean): Entry {
+    const objects = histogram ? this.byObjectHistogram : this.byObject;
+    let e = objects.get(labels);
+    if (e?.live === true) {
+      if (e.seen !== generation) {
+        e.seen = generation;
+        this.touched++;
+      }
+      return e;
+    }
+    e = this.trieEntry(labels, generation, histogram);
+    objects.set(labels, e);
+    return e;
+  }
+
+  private trieEntry(labels: Labels, generation: number, histogram: boolean): Entry {
     let n = histogram ? this.histograms : this.scalars;
     for (const k in labels) {
       let c = n.children?.get(k);
@@ -184,6 +227,11 @@ export class ExpositionWriter {
         text: body === '' ? '' : `{${body}}`,
         bucketPrefix: histogram ? `{${body}${body === '' ? '' : ','}le=` : '',
         seen: generation,
+        lineName: undefined,
+        line: '',
+        value: 0,
+        valueText: '',
+        live: true,
       };
       n.entry = e;
       this.terminals.add(n);
@@ -211,6 +259,7 @@ export class ExpositionWriter {
     for (const t of this.terminals) {
       if ((t.entry as Entry).seen === generation) continue;
       this.terminals.delete(t);
+      (t.entry as Entry).live = false;
       t.entry = undefined;
       let n: Node = t;
       while (n.parent !== undefined && !n.children?.size && n.entry === undefined) {

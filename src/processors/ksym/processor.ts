@@ -5,10 +5,13 @@ import type { MetricBatch } from '../../pipeline/data.ts';
 import { builtinDecoders } from '../../decoders/builtin.ts';
 import type { Decoder } from '../../decoders/decoder.ts';
 import { ksymDecoder } from '../../decoders/ksym.ts';
-import { sharedKallsyms } from '../../kernel/kallsyms.ts';
+import { sharedKallsyms, type Kallsyms } from '../../kernel/kallsyms.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { KsymProcessorConfig } from './config.ts';
-import { resumeDecoders } from '../../decoders/resume.ts';
+import { ChainMemo, type MemoSource } from './memo.ts';
+
+/** How the ksym decoder writes an address without a symbol (`unknownAddr`). */
+const UNKNOWN = 'unknown_addr:';
 
 /**
  * processor `ksym`: supplies the `ksym` decoder (8-byte kernel address → exact
@@ -21,6 +24,13 @@ export class KsymProcessor implements Processor {
   private readonly config: KsymProcessorConfig;
   private readonly logger: Logger;
   private ksym: Decoder | undefined;
+  private kallsyms: Kallsyms | undefined;
+  /**
+   * Decoded label sets remembered by slot-array identity (memo.ts): a map key's symbol is
+   * looked up once, not on every scrape. Dropped whenever kallsyms is re-read; misses
+   * (`unknown_addr:…`, which a module loaded later may resolve) are never remembered.
+   */
+  readonly memo: ChainMemo;
   private decoderErrors: SelfFamily | undefined;
 
   constructor(config: KsymProcessorConfig, logger: Logger) {
@@ -30,12 +40,19 @@ export class KsymProcessor implements Processor {
       name: 'ksym',
       decode: (input, spec) => {
         this.ksym ??= this.loadDecoder();
-        return this.ksym.decode(input, spec);
+        const out = this.ksym.decode(input, spec);
+        if (typeof out === 'string' && out.startsWith(UNKNOWN)) source.volatile = true;
+        return out;
       },
+    };
+    const source: MemoSource = {
+      generation: () => this.kallsyms?.refreshes ?? -1,
+      volatile: false,
     };
     const registry = new Map<string, Decoder>(builtinDecoders.map((d) => [d.name, d]));
     registry.set('ksym', lazyKsym);
-    this.operator = resumeDecoders(registry, (source, config, stats) => {
+    this.memo = new ChainMemo(registry, source);
+    this.operator = this.memo.operator((source, config, stats) => {
       this.decoderErrors?.add({ config }, stats.decodeErrors);
       this.logger.warn(
         { source, count: stats.decodeErrors, last: stats.lastError },
@@ -55,6 +72,8 @@ export class KsymProcessor implements Processor {
 
   async shutdown(): Promise<void> {
     this.ksym = undefined;
+    this.kallsyms = undefined;
+    this.memo.clear();
   }
 
   private loadDecoder(): Decoder {
@@ -63,6 +82,7 @@ export class KsymProcessor implements Processor {
       refreshIntervalMs: this.config.refresh_interval,
     });
     this.logger.debug({ symbols: kallsyms.size }, 'kallsyms loaded');
+    this.kallsyms = kallsyms;
     return ksymDecoder(kallsyms);
   }
 }

@@ -155,6 +155,14 @@ export class MetricReader {
    */
   private readonly keyCache: Map<string, KeyEntry> | undefined;
   private readGeneration = 0;
+  /**
+   * The previous read's keys and their entries by position: a hash map's batch read returns
+   * its keys in the same order while the map is unchanged, so a key equal to the one at the
+   * same position last time takes that entry without a key string or a Map lookup.
+   */
+  private prevKeys: Buffer = Buffer.alloc(0);
+  private prevEntries: (KeyEntry | undefined)[] = [];
+  private prevCount = 0;
 
   get capacity(): number {
     return this.map.info.maxEntries;
@@ -214,18 +222,29 @@ export class MetricReader {
       let entry: KeyEntry | undefined;
       let slots: LabelSlot[] | undefined;
       if (cache) {
-        const id = keys.toString('latin1', keyAt, keyAt + info.keySize);
-        entry = cache.get(id);
+        entry = i < this.prevCount ? this.prevEntries[i] : undefined;
+        if (entry !== undefined && !sameKey(keys, this.prevKeys, keyAt, info.keySize)) entry = undefined;
+        const id = entry === undefined ? keys.toString('latin1', keyAt, keyAt + info.keySize) : '';
+        entry ??= cache.get(id);
         if (entry === undefined) {
           // New key: its bytes go into this read's copy of new keys, made on first need.
-          if (fresh === undefined) {
-            fresh = Buffer.allocUnsafeSlow((batch.count - i) * info.keySize);
+          // Slabs grow with the new keys of a read (16, 32, 64… keys): few per read, and a
+          // long-lived key keeps at most a small slab alive however the map churns.
+          if (fresh === undefined || freshAt === fresh.length) {
+            const room = Math.min(
+              batch.count - i,
+              fresh === undefined ? 16 : (2 * fresh.length) / info.keySize,
+            );
+            fresh = Buffer.allocUnsafeSlow(room * info.keySize);
             freshAt = 0;
           }
           keys.copy(fresh, freshAt, keyAt, keyAt + info.keySize);
           const decoded = this.tryDecode(fresh, freshAt, stats);
           freshAt += info.keySize;
-          if (decoded === ERROR) continue; // not cached: it is counted on every read
+          if (decoded === ERROR) {
+            this.prevEntries[i] = undefined;
+            continue; // not cached: it is counted on every read
+          }
           entry = { slots: decoded, perCpu: undefined, seen: generation };
           cache.set(id, entry);
           live++;
@@ -233,6 +252,7 @@ export class MetricReader {
           entry.seen = generation;
           live++;
         }
+        this.prevEntries[i] = entry;
         slots = entry.slots;
       } else {
         const decoded = this.tryDecode(keys, keyAt, stats);
@@ -263,8 +283,13 @@ export class MetricReader {
         });
       }
     }
-    if (cache && live !== cache.size) {
-      for (const [id, e] of cache) if (e.seen !== generation) cache.delete(id);
+    if (cache) {
+      if (live !== cache.size) for (const [id, e] of cache) if (e.seen !== generation) cache.delete(id);
+      const bytes = batch.count * info.keySize;
+      if (this.prevKeys.length < bytes) this.prevKeys = Buffer.allocUnsafe(bytes);
+      batch.keys.copy(this.prevKeys, 0, 0, bytes);
+      this.prevCount = batch.count;
+      this.prevEntries.length = batch.count;
     }
     return {
       name: this.def.name,
@@ -321,6 +346,14 @@ export class MetricReader {
     }
     return slots;
   }
+}
+
+/** Whether the key at `at` is the same in both buffers. */
+function sameKey(a: Buffer, b: Buffer, at: number, size: number): boolean {
+  let i = 0;
+  for (; i + 4 <= size; i += 4) if (a.readInt32LE(at + i) !== b.readInt32LE(at + i)) return false;
+  for (; i < size; i++) if (a[at + i] !== b[at + i]) return false;
+  return true;
 }
 
 /** A key whose decode threw (counted, dropped, not cached). */

@@ -1,0 +1,180 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { firstValueFrom, of } from 'rxjs';
+import { builtinDecoders } from '../../decoders/builtin.ts';
+import { DecodeError, type Decoder } from '../../decoders/decoder.ts';
+import type { Host } from '../../pipeline/component.ts';
+import type { LabelSlot, MetricBatch, RawPoint } from '../../pipeline/data.ts';
+import { SelfTelemetry } from '../../pipeline/telemetry.ts';
+import { ChainMemo, type MemoSource } from './memo.ts';
+import { KsymProcessor } from './processor.ts';
+
+const batchOf = (points: RawPoint[]): MetricBatch => ({
+  source: 'ebpf/x',
+  config: 'x',
+  timeMs: 1,
+  families: [{ name: 'f', help: 'h', kind: 'counter', startTimeMs: 0, points }],
+});
+
+async function run(memo: ChainMemo, points: RawPoint[], errors: number[] = []): Promise<RawPoint[]> {
+  const out = await firstValueFrom(
+    of(batchOf(points)).pipe(memo.operator((_s, _c, stats) => errors.push(stats.decodeErrors))),
+  );
+  return out.families[0]?.points as RawPoint[];
+}
+
+const values = (points: RawPoint[]): string[] =>
+  points.map((p) => `${p.labels.map((l) => String(l.value)).join(',')} ${p.value}`);
+
+/** A table decoder: `t` answers from a Map the test changes; misses are volatile. */
+function fixture(): {
+  memo: ChainMemo;
+  table: Map<string, string>;
+  source: MemoSource & { gen: number };
+  calls: () => number;
+} {
+  const table = new Map<string, string>();
+  let calls = 0;
+  const source = {
+    gen: 0,
+    volatile: false,
+    generation(): number {
+      return this.gen;
+    },
+  };
+  const t: Decoder = {
+    name: 't',
+    decode(input) {
+      calls++;
+      const k = String(input);
+      if (k === 'bad') throw new DecodeError('t', 'bad input');
+      const hit = table.get(k);
+      if (hit === undefined) {
+        source.volatile = true;
+        return `unknown:${k}`;
+      }
+      return hit;
+    },
+  };
+  const registry = new Map<string, Decoder>(builtinDecoders.map((d) => [d.name, d]));
+  registry.set('t', t);
+  return { memo: new ChainMemo(registry, source), table, source, calls: () => calls };
+}
+
+const slots = (v: string): LabelSlot[] => [
+  {
+    name: 'x',
+    value: v,
+    pending: [{ name: 't' }, { name: 'static_map', staticMap: { one: 'ONE' }, allowUnknown: true }],
+  },
+  { name: 'y', value: 'fixed', pending: [] },
+];
+
+test('chain memo: a slot array seen before is decoded once; values stay fresh; its output array is reused', async () => {
+  const { memo, table, calls } = fixture();
+  table.set('a', 'one');
+  const a = slots('a');
+  const first = await run(memo, [{ labels: a, value: 1 }]);
+  const second = await run(memo, [{ labels: a, value: 2 }]);
+  assert.deepEqual(values(first), ['ONE,fixed 1']);
+  assert.deepEqual(values(second), ['ONE,fixed 2']);
+  assert.equal(second[0]?.labels, first[0]?.labels);
+  assert.equal(calls(), 1);
+  assert.equal(memo.decoded, 1);
+});
+
+test('chain memo: a miss the decoder does not cache is asked again, and resolves once the table has it', async () => {
+  const { memo, table, calls } = fixture();
+  const b = slots('b');
+  assert.deepEqual(values(await run(memo, [{ labels: b, value: 1 }])), ['unknown:b,fixed 1']);
+  assert.deepEqual(values(await run(memo, [{ labels: b, value: 1 }])), ['unknown:b,fixed 1']);
+  assert.equal(calls(), 2);
+  table.set('b', 'bee');
+  assert.deepEqual(values(await run(memo, [{ labels: b, value: 1 }])), ['bee,fixed 1']);
+  assert.deepEqual(values(await run(memo, [{ labels: b, value: 1 }])), ['bee,fixed 1']);
+  assert.equal(calls(), 3);
+});
+
+test('chain memo: a new table generation (re-read) drops every remembered result', async () => {
+  const { memo, table, source } = fixture();
+  table.set('a', 'old');
+  const a = slots('a');
+  assert.deepEqual(values(await run(memo, [{ labels: a, value: 1 }])), ['old,fixed 1']);
+  table.set('a', 'renamed');
+  assert.deepEqual(values(await run(memo, [{ labels: a, value: 1 }])), ['old,fixed 1']);
+  source.gen++;
+  assert.deepEqual(values(await run(memo, [{ labels: a, value: 1 }])), ['renamed,fixed 1']);
+});
+
+test('chain memo: decode errors are counted on every batch; clear() forgets', async () => {
+  const { memo, table, calls } = fixture();
+  table.set('a', 'x');
+  const errors: number[] = [];
+  const bad = slots('bad');
+  const a = slots('a');
+  for (let i = 0; i < 3; i++) {
+    const out = await run(
+      memo,
+      [
+        { labels: bad, value: 1 },
+        { labels: a, value: 2 },
+      ],
+      errors,
+    );
+    assert.deepEqual(values(out), ['x,fixed 2']);
+  }
+  assert.deepEqual(errors, [1, 1, 1]);
+  assert.equal(calls(), 3 + 1);
+  memo.clear();
+  await run(memo, [{ labels: a, value: 2 }]);
+  assert.equal(calls(), 5);
+});
+
+test('ksym processor: an address unknown at first resolves after kallsyms is re-read (module loaded)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ksym-memo-'));
+  try {
+    const path = join(dir, 'kallsyms');
+    writeFileSync(path, 'ffffffff81000000 T first_fn\n');
+    const p = new KsymProcessor({ kallsyms_path: path, refresh_interval: 0 }, pino({ level: 'silent' }));
+    const host: Host = {
+      logger: pino({ level: 'silent' }),
+      telemetry: new SelfTelemetry(),
+      pull: async () => {},
+      ready: () => true,
+    };
+    await p.start(host);
+    const bytes = (addr: bigint): Uint8Array => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(addr);
+      return b;
+    };
+    const known: LabelSlot[] = [
+      { name: 'fn', value: bytes(0xffffffff81000000n), pending: [{ name: 'ksym' }] },
+    ];
+    const later: LabelSlot[] = [
+      { name: 'fn', value: bytes(0xffffffffc0001000n), pending: [{ name: 'ksym' }] },
+    ];
+    const scrape = async (points: RawPoint[]): Promise<string[]> => {
+      const out = await firstValueFrom(of(batchOf(points)).pipe(p.operator));
+      return values(out.families[0]?.points as RawPoint[]);
+    };
+    const both = [
+      { labels: known, value: 1 },
+      { labels: later, value: 2 },
+    ];
+    assert.deepEqual(await scrape([{ labels: known, value: 1 }]), ['first_fn 1']);
+    assert.deepEqual(await scrape([{ labels: known, value: 3 }]), ['first_fn 3']);
+    // The second time from memory.
+    assert.equal(p.memo.decoded, 1);
+    assert.deepEqual(await scrape(both), ['first_fn 1', 'unknown_addr:0xffffffffc0001000 2']);
+    writeFileSync(path, 'ffffffff81000000 T first_fn\nffffffffc0001000 t mod_fn\t[mod]\n');
+    assert.deepEqual(await scrape(both), ['first_fn 1', 'mod_fn\t[mod] 2']);
+    await p.shutdown();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
