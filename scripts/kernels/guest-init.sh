@@ -30,6 +30,14 @@ done
 mount -t tmpfs -o mode=755 run /run
 # The job lives in the host's /tmp: copy it before our tmpfs hides that.
 [ -n "$job" ] && cp "$job" /run/kmx-job.sh
+# The checkout may live under a directory hidden below (a clone in /tmp, in /root):
+# keep a handle on it and put it back at its own path afterwards (still read-only).
+keep_cwd=""
+case "$cwd" in
+  /tmp/* | /var/tmp/* | /root/* | /var/lib/bpf/*)
+    mkdir -p /run/kmx-cwd && mount --bind "$cwd" /run/kmx-cwd && keep_cwd=1
+    ;;
+esac
 for d in /root /var/lib/bpf; do
   [ -d "$d" ] && mount -t tmpfs -o mode=1777 tmp "$d"
 done
@@ -56,6 +64,9 @@ mount -t cgroup -o memory cgroup /sys/fs/cgroup/memory
 mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
 $bb ip link set lo up
 $bb hostname kmx-guest
+if [ -n "$keep_cwd" ]; then
+  mkdir -p "$cwd" && mount --bind /run/kmx-cwd "$cwd"
+fi
 
 say "KMX_READY"
 say "KMX_INFO uname=$(uname -r) btf=$(stat -c %s /sys/kernel/btf/vmlinux 2>/dev/null || echo none) kprobe_events=$([ -e /sys/kernel/tracing/kprobe_events ] && echo yes || echo no) pmus=$(ls /sys/bus/event_source/devices | tr '\n' ,) lsm=$(cat /sys/kernel/security/lsm 2>/dev/null)"
