@@ -3,9 +3,10 @@
  * bpf-jit: memory the BPF JIT holds.
  *
  * Hook sets (hooks.bpf.h), in order of preference:
- *   kprobe   — kprobe on bpf_jit_binary_alloc, plus the post-attach mark for a
- *              first value: reads the kernel's bpf_jit_current counter
- *              (kaddrs: [bpf_jit_current]) into bpf_jit_pages_currently_allocated
+ *   kprobe   — kretprobe on bpf_jit_charge_modmem (every JIT allocation),
+ *              plus a syscall program test-run at every collection: reads the
+ *              kernel's bpf_jit_current counter (kaddrs: [bpf_jit_current])
+ *              into bpf_jit_pages_currently_allocated
  *   syscall  — the same counter, read by a program the receiver test-runs at
  *              every collection (no kprobes needed, still needs the symbol)
  *   iter     — where bpf_jit_current is not in /proc/kallsyms: a bpf_prog
@@ -61,14 +62,22 @@ static __always_inline int read_jit_current(void)
 	return 0;
 }
 
-SEC("kprobe/bpf_jit_binary_alloc")
-int kprobe__bpf_jit_binary_alloc(void *ctx)
+/*
+ * Every JIT allocation charges bpf_jit_current through bpf_jit_charge_modmem()
+ * (programs via bpf_jit_binary_alloc() or, since the prog pack allocator of
+ * 5.18, bpf_jit_binary_pack_alloc(); trampolines too): read the counter as it
+ * returns. Frees do not pass here, so the kprobe set also test-runs a syscall
+ * program at every collection (below): the gauge is current at each read and
+ * has a value from the first collection on.
+ */
+SEC("kretprobe/bpf_jit_charge_modmem")
+int kprobe__bpf_jit_charge_modmem(void *ctx)
 {
 	return read_jit_current();
 }
 
-SEC("uprobe//proc/self/exe:post_attach_mark")
-int kprobe__post_attach_mark(void *ctx)
+SEC("syscall")
+int kprobe__read_jit_current(void *ctx)
 {
 	return read_jit_current();
 }

@@ -151,6 +151,8 @@ function jobScript(
     // Every test file is a new Node process compiling the same modules: under TCG that is
     // most of a test's time, so keep V8's code cache on the guest's scratch disk.
     'export NODE_COMPILE_CACHE=/tmp/.node-compile-cache',
+    // Under TCG the agent takes longer than the agent helper's 30 s to start (test/helpers/agent.ts).
+    'export EBPF_COLLECTOR_TEST_START_TIMEOUT_MS=240000',
     'rc=0',
     'echo "KMX_TIME start $(cut -d" " -f1 /proc/uptime)"',
     `${node} scripts/kernels/load-report.ts || rc=1`,

@@ -27,12 +27,31 @@ export function startAgent(
   return startAgentWith(['run', ...configs.flatMap((c) => ['--config', c])], env, timeoutMs);
 }
 
-/** Start bin/ebpf-collector.js with these arguments. */
+/**
+ * The start timeout: `timeoutMs`, raised (never lowered) by
+ * EBPF_COLLECTOR_TEST_START_TIMEOUT_MS — the kernel matrix sets it, because under
+ * qemu TCG the agent takes longer than 30 s to start.
+ */
+export function startTimeoutMs(timeoutMs: number): number {
+  const raised = Number(process.env['EBPF_COLLECTOR_TEST_START_TIMEOUT_MS'] ?? '');
+  return Number.isFinite(raised) && raised > timeoutMs ? raised : timeoutMs;
+}
+
+/** How long a child that failed to start gets after SIGTERM before SIGKILL. */
+const KILL_GRACE_MS = 2_000;
+
+/**
+ * Start bin/ebpf-collector.js with these arguments. On a start timeout or any
+ * other start failure the child is ended (SIGTERM, SIGKILL after a grace) and
+ * waited for before the promise rejects, so a failed start leaves no process
+ * that keeps the test file running.
+ */
 export async function startAgentWith(
   cliArgs: string[],
   env: Record<string, string> = {},
   timeoutMs = 30_000,
 ): Promise<RunningAgent> {
+  const limitMs = startTimeoutMs(timeoutMs);
   const args = [join(repoRoot, 'bin', 'ebpf-collector.js'), ...cliArgs];
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,
@@ -40,40 +59,50 @@ export async function startAgentWith(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
-  const exited = new Promise<number | string>((resolve) =>
-    child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)),
-  );
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`agent did not start in ${timeoutMs} ms:\n${logs.join('\n')}`)),
-      timeoutMs,
-    );
-    let buf = '';
-    const onData = (chunk: Buffer): void => {
-      buf += chunk.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        logs.push(line);
-        try {
-          const rec = JSON.parse(line) as { msg?: string; metrics?: string };
-          if (rec.msg === 'agent started' && rec.metrics) {
-            clearTimeout(timer);
-            resolve(Number(new URL(rec.metrics).port));
-          }
-        } catch {
-          // not JSON: keep it for the failure message
-        }
-      }
-    };
-    child.stderr?.on('data', onData);
-    child.stdout?.on('data', (c: Buffer) => logs.push(c.toString()));
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent exited (${code}) before starting:\n${logs.join('\n')}`));
+  const exited = new Promise<number | string>((resolve) => {
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? -1));
+    // spawn itself failed: no 'exit' follows.
+    child.on('error', (err) => {
+      if (child.pid === undefined) resolve(`spawn error: ${err.message}`);
     });
   });
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`agent did not start in ${limitMs} ms:\n${logs.join('\n')}`)),
+        limitMs,
+      );
+      let buf = '';
+      const onData = (chunk: Buffer): void => {
+        buf += chunk.toString();
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          logs.push(line);
+          try {
+            const rec = JSON.parse(line) as { msg?: string; metrics?: string };
+            if (rec.msg === 'agent started' && rec.metrics) {
+              clearTimeout(timer);
+              resolve(Number(new URL(rec.metrics).port));
+            }
+          } catch {
+            // not JSON: keep it for the failure message
+          }
+        }
+      };
+      child.stderr?.on('data', onData);
+      child.stdout?.on('data', (c: Buffer) => logs.push(c.toString()));
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`agent exited (${code}) before starting:\n${logs.join('\n')}`));
+      });
+    });
+  } catch (err) {
+    await endChild(child, exited);
+    throw err;
+  }
   return {
     child,
     port,
@@ -84,6 +113,21 @@ export async function startAgentWith(
       return exited;
     },
   };
+}
+
+/** SIGTERM, then SIGKILL after KILL_GRACE_MS; resolves once the child has exited. */
+async function endChild(child: ChildProcess, exited: Promise<number | string>): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const graceOver = new Promise<'grace'>(
+    (resolve) => (timer = setTimeout(() => resolve('grace'), KILL_GRACE_MS)),
+  );
+  if ((await Promise.race([exited, graceOver])) === 'grace') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  clearTimeout(timer);
 }
 
 export interface HttpResponse {

@@ -2,7 +2,10 @@
  * bpf-jit on the live kernel: the hook set the kernel allows is chosen (here
  * the bpf_prog iterator, because bpf_jit_current is not in kallsyms), the
  * sets that need the missing symbol report why, and loading one extra program
- * moves the gauge by exactly that program's JITed size and back on close.
+ * moves the gauge by exactly that program's JITed size and back on close. Where
+ * bpf_jit_current is in kallsyms (Debian's kernels) the kprobe set reads it at
+ * every collection: it rises by at least the program's JITed size and falls back
+ * once the image is freed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +31,7 @@ function expectedHook(): string {
   return supportedHooks().has('kprobe') ? 'kprobe' : 'syscall';
 }
 
-test('bpf-jit: the gauge follows an extra program being loaded and closed', async () => {
+test('bpf-jit: the gauge follows an extra program being loaded and closed', async (t) => {
   const telemetry = new SelfTelemetry();
   const host: Host = { logger, telemetry, pull: async () => undefined, ready: () => true };
   const receiver = (await ebpfReceiverFactory.create(
@@ -82,16 +85,23 @@ test('bpf-jit: the gauge follows an extra program being loaded and closed', asyn
       } finally {
         extra.close();
       }
-      const e = await gauge();
+      // The iterator stops seeing a program at once; bpf_jit_current is uncharged when the
+      // kernel frees the JIT image, after an RCU grace period: give it a few collections.
+      let e = await gauge();
+      for (let i = 0; hook !== 'iter' && e !== a && i < 20; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        e = await gauge();
+      }
       const f = await gauge();
-      // (kprobe reads the counter only on allocation, so it does not fall back on close.)
-      if (a !== b || c !== d || e !== f || (hook !== 'kprobe' && e !== a)) {
+      if (a !== b || c !== d || e !== f || e !== a) {
         failures.push(`noise: ${a} ${b} | ${c} ${d} | ${e} ${f}`);
         continue;
       }
+      t.diagnostic(`${hook}: ${metric} ${a} → ${c} → ${e} for a program of ${jited} JITed bytes`);
       assert.ok(jited > 0, 'the extra program is JITed');
       if (hook === 'iter') assert.equal(c - a, jited, `rose by the program's ${jited} JITed bytes`);
-      else assert.ok(c > a, `bpf_jit_current rose (${a} → ${c})`);
+      // Charged in whole 64-byte chunks with the image's header (pack allocator) or in pages.
+      else assert.ok(c - a >= jited, `bpf_jit_current rose by ${c - a} for ${jited} JITed bytes`);
       return;
     }
     assert.fail(`no quiet cycle in 6 attempts: ${failures.join('; ')}`);

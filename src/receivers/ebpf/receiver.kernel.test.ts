@@ -65,7 +65,14 @@ test('exp2 histogram from write(2) sizes this process makes: exact buckets, sum 
   }
 });
 
-test('hook fallback on this kernel: fentry fails to load, kprobe to attach, tracepoint runs and counts', async () => {
+const HOOK_CHAIN = ['fentry', 'kprobe', 'tracepoint'] as const;
+const HOOK_CHAIN_PROGRAMS = HOOK_CHAIN.map((h) => `${h}__getppid`);
+
+test('hook fallback on this kernel: each set before the one the kernel allows fails with its reason, the chosen one runs and counts', async () => {
+  // On the development kernel fentry fails to load (EPERM) and kprobe to attach, so the
+  // tracepoint runs; on kernels with fentry (the qemu kernel matrix) fentry is chosen.
+  const chosen = expectedHook(HOOK_CHAIN);
+  const index = HOOK_CHAIN.indexOf(chosen as (typeof HOOK_CHAIN)[number]);
   const telemetry = new SelfTelemetry();
   const r = await receiver({
     program: obj('hook_chain'),
@@ -74,13 +81,22 @@ test('hook fallback on this kernel: fentry fails to load, kprobe to attach, trac
   });
   await r.start(host(telemetry));
   try {
-    assert.equal(r.hook, 'tracepoint');
-    const [fentry, kprobe, tracepoint] = r.attempts;
-    assert.equal(fentry?.hook, 'fentry');
-    assert.match(fentry?.reason ?? '', /EPERM \(operation not permitted\)/);
-    assert.equal(kprobe?.hook, 'kprobe');
-    assert.match(kprobe?.reason ?? '', /attach kprobe__getppid \(kprobe\/__do_sys_getppid\): .*E[A-Z]+ \(/);
-    assert.equal(tracepoint?.ok, true);
+    assert.equal(r.hook, chosen);
+    // Sets after the chosen one are never tried.
+    assert.deepEqual(
+      r.attempts.map((a) => a.hook),
+      HOOK_CHAIN.slice(0, index + 1),
+    );
+    const [fentry, kprobe] = r.attempts;
+    if (chosen !== 'fentry') {
+      assert.equal(fentry?.ok, false);
+      assert.match(fentry?.reason ?? '', /EPERM \(operation not permitted\)/);
+    }
+    if (chosen === 'tracepoint') {
+      assert.equal(kprobe?.ok, false);
+      assert.match(kprobe?.reason ?? '', /attach kprobe__getppid \(kprobe\/__do_sys_getppid\): .*E[A-Z]+ \(/);
+    }
+    assert.equal(r.attempts[index]?.ok, true);
     const attached = telemetry.snapshot().find((f) => f.name === 'ebpf_program_attached');
     const series = new Map(
       ((attached?.points ?? []) as ScalarPoint[]).map((p) => [
@@ -88,12 +104,18 @@ test('hook fallback on this kernel: fentry fails to load, kprobe to attach, trac
         p,
       ]),
     );
-    assert.equal(series.get('fentry:fentry__getppid')?.labels['reason'], 'EPERM');
-    assert.equal(series.get('fentry:fentry__getppid')?.value, 0);
-    assert.match(series.get('kprobe:kprobe__getppid')?.labels['reason'] ?? '', /^E[A-Z]+$/);
-    assert.equal(series.get('kprobe:kprobe__getppid')?.value, 0);
-    assert.equal(series.get('tracepoint:tracepoint__getppid')?.labels['reason'], 'ok');
-    assert.equal(series.get('tracepoint:tracepoint__getppid')?.value, 1);
+    if (chosen !== 'fentry') {
+      assert.equal(series.get('fentry:fentry__getppid')?.labels['reason'], 'EPERM');
+      assert.equal(series.get('fentry:fentry__getppid')?.value, 0);
+    }
+    if (chosen === 'tracepoint') {
+      assert.match(series.get('kprobe:kprobe__getppid')?.labels['reason'] ?? '', /^E[A-Z]+$/);
+      assert.equal(series.get('kprobe:kprobe__getppid')?.value, 0);
+    }
+    assert.equal(series.get(`${chosen}:${chosen}__getppid`)?.labels['reason'], 'ok');
+    assert.equal(series.get(`${chosen}:${chosen}__getppid`)?.value, 1);
+    for (const later of HOOK_CHAIN.slice(index + 1))
+      assert.equal(series.get(`${later}:${later}__getppid`), undefined, `${later} was not tried`);
 
     const count = async (): Promise<number> => ((await read(r))[0]?.points[0] as ScalarPoint).value;
     const before = await count();
@@ -121,7 +143,8 @@ test('with kernel.bpf_stats_enabled=1 the program run count is reported per prog
     await read(r);
     const snap = telemetry.snapshot();
     const info = (snap.find((f) => f.name === 'ebpf_program_info')?.points ?? []) as ScalarPoint[];
-    const id = info.find((p) => p.labels['program'] === 'tracepoint__getppid')?.labels['id'];
+    const program = `${expectedHook(HOOK_CHAIN)}__getppid`;
+    const id = info.find((p) => p.labels['program'] === program)?.labels['id'];
     assert.ok(id, 'program info carries the kernel id');
     const runs = (snap.find((f) => f.name === 'ebpf_program_run_count_total')?.points ?? []) as ScalarPoint[];
     const count = runs.find((p) => p.labels['id'] === id)?.value ?? 0;
@@ -194,7 +217,7 @@ test('hooks: naming a set the object does not declare is an error at start, nami
     return true;
   });
   assert.deepEqual(
-    loadedProgramNames().filter((n) => isOneOf(n, ['tracepoint__getppid', 'fentry__getppid'])),
+    loadedProgramNames().filter((n) => isOneOf(n, HOOK_CHAIN_PROGRAMS)),
     [],
   );
 });
@@ -221,7 +244,7 @@ test('label sizes that do not add up to the key are an error at start, and nothi
     return true;
   });
   assert.deepEqual(
-    loadedProgramNames().filter((n) => isOneOf(n, ['tracepoint__getppid'])),
+    loadedProgramNames().filter((n) => isOneOf(n, HOOK_CHAIN_PROGRAMS)),
     [],
     'the object was closed again',
   );
