@@ -761,32 +761,44 @@ class LiveMap implements BpfMap {
 const STAGING_BYTES = 256 * 1024;
 const STAGING_RECORDS = 8192;
 
-/** A ring buffer being consumed. Exceptions thrown by the handler are counted, never propagated. */
-class LiveRing implements RingBuffer {
+/**
+ * An event buffer being consumed (ring or perf): records are staged natively and
+ * delivered in batches; exceptions thrown by the handler are counted, never
+ * propagated; a drain timer backs up the poll handle. Subclasses open, consume
+ * and free the native side.
+ */
+abstract class LiveEventBuffer {
   delivered = 0;
   handlerErrors = 0;
   lastHandlerError: unknown = undefined;
-  #handle: NativeObjectHandle;
-  #id: number;
-  #timer: DrainTimer | undefined;
-  #closed = false;
-  #onClose: (r: LiveRing) => void;
+  protected readonly handle: NativeObjectHandle;
+  protected id = -1;
+  protected closed = false;
+  private timer: DrainTimer | undefined;
+  private readonly kind: string;
 
-  constructor(
-    handle: NativeObjectHandle,
-    index: number,
-    ringBytes: number,
+  constructor(handle: NativeObjectHandle, kind: string) {
+    this.handle = handle;
+    this.kind = kind;
+  }
+
+  /** Open the native side with the shared staging and delivery, then start the drain timer. */
+  protected open(
+    stagingBytes: number,
     onRecord: RecordHandler,
-    options: RingBufferOptions,
+    drainIntervalMs: number | undefined,
     what: string,
-    onClose: (r: LiveRing) => void,
-  ) {
-    this.#handle = handle;
-    this.#onClose = onClose;
-    const staging = Buffer.alloc(Math.min(STAGING_BYTES, Math.max(4096, ringBytes)));
+    openNative: (
+      onBatch: (count: number) => void,
+      deliver: (record: Buffer) => void,
+      staging: Buffer,
+      lens: Uint32Array,
+    ) => number,
+  ): void {
+    const staging = Buffer.alloc(stagingBytes);
     const lens = new Uint32Array(STAGING_RECORDS);
     const deliver = (record: Buffer): void => {
-      if (this.#closed) return; // closed by an earlier handler call of this drain
+      if (this.closed) return; // closed by an earlier handler call of this drain
       this.delivered++;
       try {
         onRecord(record);
@@ -797,18 +809,18 @@ class LiveRing implements RingBuffer {
     };
     const onBatch = (count: number): void => {
       let at = 0;
-      for (let i = 0; i < count && !this.#closed; i++) {
+      for (let i = 0; i < count && !this.closed; i++) {
         const len = lens[i] as number;
         deliver(staging.subarray(at, at + len));
         at += (len + 7) & ~7;
       }
     };
     try {
-      this.#id = handle.ringOpen(index, onBatch, deliver, staging, lens, options.poll ?? true);
+      this.id = openNative(onBatch, deliver, staging, lens);
     } catch (err) {
       throw fail('ERR_BPF_MAP', what, err);
     }
-    this.#timer = drainTimer(options.drainIntervalMs ?? 50, () => {
+    this.timer = drainTimer(drainIntervalMs ?? 50, () => {
       try {
         return this.consume();
       } catch (err) {
@@ -820,23 +832,59 @@ class LiveRing implements RingBuffer {
     });
   }
 
+  protected abstract consumeNative(): void;
+  protected abstract closeNative(): void;
+
   consume(): number {
-    if (this.#closed) return 0;
+    if (this.closed) return 0;
     const before = this.delivered;
     try {
-      this.#handle.ringConsume(this.#id);
+      this.consumeNative();
     } catch (err) {
-      throw fail('ERR_BPF_MAP', 'consume ring buffer', err);
+      throw fail('ERR_BPF_MAP', `consume ${this.kind}`, err);
     }
     return this.delivered - before;
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#timer?.stop();
-    this.#timer = undefined;
-    this.#handle.ringClose(this.#id);
+    if (this.closed) return;
+    this.beforeClose();
+    this.closed = true;
+    this.timer?.stop();
+    this.timer = undefined;
+    this.closeNative();
+  }
+
+  protected beforeClose(): void {}
+}
+
+/** A ring buffer being consumed. */
+class LiveRing extends LiveEventBuffer implements RingBuffer {
+  readonly #onClose: (r: LiveRing) => void;
+
+  constructor(
+    handle: NativeObjectHandle,
+    index: number,
+    ringBytes: number,
+    onRecord: RecordHandler,
+    options: RingBufferOptions,
+    what: string,
+    onClose: (r: LiveRing) => void,
+  ) {
+    super(handle, 'ring buffer');
+    this.#onClose = onClose;
+    const stagingBytes = Math.min(STAGING_BYTES, Math.max(4096, ringBytes));
+    this.open(stagingBytes, onRecord, options.drainIntervalMs, what, (onBatch, deliver, staging, lens) =>
+      handle.ringOpen(index, onBatch, deliver, staging, lens, options.poll ?? true),
+    );
+  }
+
+  protected consumeNative(): void {
+    this.handle.ringConsume(this.id);
+  }
+
+  protected closeNative(): void {
+    this.handle.ringClose(this.id);
     this.#onClose(this);
   }
 }
@@ -845,16 +893,9 @@ class LiveRing implements RingBuffer {
  * A perf event array being consumed: the ring buffer's staging and handler
  * discipline, polled through libuv on perf_buffer__epoll_fd plus a drain timer.
  */
-class LivePerf implements PerfBuffer {
-  delivered = 0;
-  handlerErrors = 0;
-  lastHandlerError: unknown = undefined;
-  #handle: NativeObjectHandle;
-  #id: number;
-  #timer: DrainTimer | undefined;
-  #closed = false;
+class LivePerf extends LiveEventBuffer implements PerfBuffer {
   #lostAtClose = 0;
-  #onClose: (r: LivePerf) => void;
+  readonly #onClose: (r: LivePerf) => void;
 
   constructor(
     handle: NativeObjectHandle,
@@ -865,67 +906,28 @@ class LivePerf implements PerfBuffer {
     what: string,
     onClose: (r: LivePerf) => void,
   ) {
-    this.#handle = handle;
+    super(handle, 'perf buffer');
     this.#onClose = onClose;
-    const staging = Buffer.alloc(STAGING_BYTES);
-    const lens = new Uint32Array(STAGING_RECORDS);
-    const deliver = (record: Buffer): void => {
-      if (this.#closed) return;
-      this.delivered++;
-      try {
-        onRecord(record);
-      } catch (err) {
-        this.handlerErrors++;
-        this.lastHandlerError = err;
-      }
-    };
-    const onBatch = (count: number): void => {
-      let at = 0;
-      for (let i = 0; i < count && !this.#closed; i++) {
-        const len = lens[i] as number;
-        deliver(staging.subarray(at, at + len));
-        at += (len + 7) & ~7;
-      }
-    };
-    try {
-      this.#id = handle.perfOpen(index, pageCount, onBatch, deliver, staging, lens, options.poll ?? true);
-    } catch (err) {
-      throw fail('ERR_BPF_MAP', what, err);
-    }
-    this.#timer = drainTimer(options.drainIntervalMs ?? 50, () => {
-      try {
-        return this.consume();
-      } catch (err) {
-        this.handlerErrors++;
-        this.lastHandlerError = err;
-        return 0;
-      }
-    });
+    this.open(STAGING_BYTES, onRecord, options.drainIntervalMs, what, (onBatch, deliver, staging, lens) =>
+      handle.perfOpen(index, pageCount, onBatch, deliver, staging, lens, options.poll ?? true),
+    );
   }
 
   get lost(): number {
-    if (this.#closed) return this.#lostAtClose;
-    return this.#handle.perfStats(this.#id).lost ?? 0;
+    if (this.closed) return this.#lostAtClose;
+    return this.handle.perfStats(this.id).lost ?? 0;
   }
 
-  consume(): number {
-    if (this.#closed) return 0;
-    const before = this.delivered;
-    try {
-      this.#handle.perfConsume(this.#id);
-    } catch (err) {
-      throw fail('ERR_BPF_MAP', 'consume perf buffer', err);
-    }
-    return this.delivered - before;
+  protected consumeNative(): void {
+    this.handle.perfConsume(this.id);
   }
 
-  close(): void {
-    if (this.#closed) return;
+  protected override beforeClose(): void {
     this.#lostAtClose = this.lost;
-    this.#closed = true;
-    this.#timer?.stop();
-    this.#timer = undefined;
-    this.#handle.perfClose(this.#id);
+  }
+
+  protected closeNative(): void {
+    this.handle.perfClose(this.id);
     this.#onClose(this);
   }
 }
