@@ -10,7 +10,7 @@ import type { LogBatch, LogRecordData, SpanBatch, SpanRecord } from '../../pipel
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { OtlpExporterConfig } from './config.ts';
 import { INSTANCE_ID } from './exporter.ts';
-import { backoffDelay, describeExportError, isRetryable, sleep, within } from './retry.ts';
+import { describeExportError, retryDecision, sleep, within } from './retry.ts';
 
 /**
  * Spans and log records over OTLP/gRPC. Unlike metrics (cumulative: the newest collection
@@ -477,16 +477,7 @@ export class EventSender<R> {
         return;
       }
       const reason = describeExportError(result.error);
-      const delay = backoffDelay(retries, { initialMs: retry.initial_interval, maxMs: retry.max_interval });
-      const giveUp = !isRetryable(result.error)
-        ? 'not retryable'
-        : !retry.enabled
-          ? 'retry disabled'
-          : this.closing
-            ? 'shutting down'
-            : Date.now() + delay - startedMs > retry.max_elapsed_time
-              ? `retried for ${Date.now() - startedMs}ms (max_elapsed_time)`
-              : undefined;
+      const { delay, giveUp } = retryDecision(result.error, retries, startedMs, retry, this.closing);
       if (giveUp || !(await this.wait(delay, retries, reason))) {
         this.count('failure');
         this.drop(this.closing ? 'shutdown' : 'export_failed', batch.length);

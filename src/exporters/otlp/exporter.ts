@@ -14,7 +14,7 @@ import { LatestBatches } from '../../pipeline/latest.ts';
 import { SEMANTIC_ATTRIBUTE_NAMES, toMetricData } from '../../pipeline/otel.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { OtlpExporterConfig } from './config.ts';
-import { backoffDelay, describeExportError, isRetryable, sleep, within } from './retry.ts';
+import { describeExportError, retryDecision, sleep, within } from './retry.ts';
 import { isPlaintext } from './tls.ts';
 
 /**
@@ -273,16 +273,7 @@ export class OtlpMetricsExporter implements Exporter {
         return;
       }
       const reason = describeExportError(result.error);
-      const delay = backoffDelay(retries, { initialMs: retry.initial_interval, maxMs: retry.max_interval });
-      const giveUp = !isRetryable(result.error)
-        ? 'not retryable'
-        : !retry.enabled
-          ? 'retry disabled'
-          : this.closing
-            ? 'shutting down'
-            : Date.now() + delay - startedMs > retry.max_elapsed_time
-              ? `retried for ${Date.now() - startedMs}ms (max_elapsed_time)`
-              : undefined;
+      const { delay, giveUp } = retryDecision(result.error, retries, startedMs, retry, this.closing);
       if (giveUp) {
         this.count('failure');
         this.drop();

@@ -84,3 +84,34 @@ export async function within(p: Promise<unknown>, ms: number): Promise<boolean> 
     clearTimeout(timer);
   }
 }
+
+export interface RetryPolicy {
+  readonly enabled: boolean;
+  readonly initial_interval: number;
+  readonly max_interval: number;
+  readonly max_elapsed_time: number;
+}
+
+/**
+ * After a failed attempt: the backoff before the next one, and why to give up
+ * instead (undefined: retry). One rule for every signal the exporter sends.
+ */
+export function retryDecision(
+  error: unknown,
+  retries: number,
+  startedMs: number,
+  retry: RetryPolicy,
+  closing: boolean,
+): { delay: number; giveUp: string | undefined } {
+  const delay = backoffDelay(retries, { initialMs: retry.initial_interval, maxMs: retry.max_interval });
+  const giveUp = !isRetryable(error)
+    ? 'not retryable'
+    : !retry.enabled
+      ? 'retry disabled'
+      : closing
+        ? 'shutting down'
+        : Date.now() + delay - startedMs > retry.max_elapsed_time
+          ? `retried for ${Date.now() - startedMs}ms (max_elapsed_time)`
+          : undefined;
+  return { delay, giveUp };
+}
