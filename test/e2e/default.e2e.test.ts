@@ -3,15 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { execFileSync } from 'node:child_process';
-import { httpGet, repoRoot, samples, startAgent } from '../helpers/agent.ts';
+import { httpGet, loadedProgramIds, repoRoot, samples, startAgent } from '../helpers/agent.ts';
 import { supportedHooks } from '../helpers/kernel-features.ts';
-
-/** Ids of the BPF programs loaded on the machine now. */
-function loadedProgramIds(): number[] {
-  const json = execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' });
-  return (JSON.parse(json) as { id: number }[]).map((p) => p.id);
-}
 
 const PIPELINE = join(repoRoot, 'pipelines', 'default.yaml');
 

@@ -186,9 +186,18 @@ export function runCli(
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function loadedProgramNames(): string[] {
+function loadedPrograms(): { id: number; name?: string }[] {
   const json = execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' });
-  return (JSON.parse(json) as { name?: string }[]).map((p) => p.name ?? '');
+  return JSON.parse(json) as { id: number; name?: string }[];
+}
+
+export function loadedProgramNames(): string[] {
+  return loadedPrograms().map((p) => p.name ?? '');
+}
+
+/** Ids of the BPF programs loaded on the machine now. */
+export function loadedProgramIds(): number[] {
+  return loadedPrograms().map((p) => p.id);
 }
 
 /** Whether a program name bpftool shows (the full BTF name, or the kernel's 15-character cut) is one of `names`. */
