@@ -18,26 +18,9 @@ if (major < 22 || (major === 22 && minor < 15)) {
   process.exit(2);
 }
 
-// The agent (`run`, the default command) loads its BPF objects through libbpf, which
-// parses the kernel's BTF for each: megabytes of malloc'd memory, freed after loading.
-// glibc then raises its mmap and trim thresholds and keeps ~10–20 MB of freed heap for
-// good. Fixed thresholds give it back; two arenas bound the per-thread ones. They are
-// read at process start, so re-exec once (same pid, same stdio) with them set, unless
-// the user set malloc tunables of their own.
-const command = process.argv[2];
-if (
-  typeof process.execve === 'function' &&
-  !['validate', 'print-config', 'schema', 'help', '--help', '-h', '--version', '-v'].includes(command) &&
-  process.env.GLIBC_TUNABLES === undefined &&
-  !Object.keys(process.env).some((k) => k.startsWith('MALLOC_'))
-) {
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-    ...process.env,
-    MALLOC_ARENA_MAX: '2',
-    MALLOC_MMAP_THRESHOLD_: '131072',
-    MALLOC_TRIM_THRESHOLD_: '131072',
-  });
-}
+// glibc malloc is tuned at run time by the agent itself (tuneMalloc in src/native):
+// environment tunables would be read once at process start and would slow every BPF
+// object load (see there), and setting them here would cost a re-exec of Node.
 
 // Keep V8's young generation at its initial 1 MiB semi-spaces: by default it grows to
 // 16 MiB ones (32 MiB of RSS) for an agent that makes a few MB of garbage per scrape.

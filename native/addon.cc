@@ -1,5 +1,6 @@
 // ebpf_native: the N-API addon over libbpf. See README.md for the contract.
 #include <bpf/libbpf.h>
+#include <malloc.h>
 #include <napi.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -52,6 +53,33 @@ Napi::Value CallUprobeTarget(const Napi::CallbackInfo& info) {
 // Calls post_attach_mark() once (attach.h): the agent, after every receiver started.
 void PostAttachMark(const Napi::CallbackInfo& info) { post_attach_mark(); }
 
+// mallocTune(mmapThreshold, trimThreshold, arenaMax): glibc mallopt(3) at run time;
+// 0 leaves a setting alone. Returns false when glibc refused one.
+Napi::Value MallocTune(const Napi::CallbackInfo& info) {
+  bool ok = true;
+  const int params[] = {M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, M_ARENA_MAX};
+  for (size_t i = 0; i < 3; i++) {
+    int v = info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Int32Value() : 0;
+    if (v > 0 && mallopt(params[i], v) != 1) ok = false;
+  }
+  return Napi::Boolean::New(info.Env(), ok);
+}
+
+// mallocTrim(): malloc_trim(0), every arena's free pages back to the kernel.
+Napi::Value MallocTrim(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) == 1);
+}
+
+// mallocStats() → { heapBytes, mmappedBytes, freeBytes }: glibc mallinfo2(3).
+Napi::Value MallocStats(const Napi::CallbackInfo& info) {
+  struct mallinfo2 mi = mallinfo2();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("heapBytes", static_cast<double>(mi.arena));
+  o.Set("mmappedBytes", static_cast<double>(mi.hblkhd));
+  o.Set("freeBytes", static_cast<double>(mi.fordblks));
+  return o;
+}
+
 Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), libbpf_version_string());
 }
@@ -65,6 +93,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("syscallGetpgid", Napi::Function::New(env, SyscallGetpgid));
   exports.Set("callUprobeTarget", Napi::Function::New(env, CallUprobeTarget));
   exports.Set("libbpfVersion", Napi::Function::New(env, LibbpfVersion));
+  exports.Set("mallocTune", Napi::Function::New(env, MallocTune));
+  exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim));
+  exports.Set("mallocStats", Napi::Function::New(env, MallocStats));
   exports.Set("postAttachMark", Napi::Function::New(env, PostAttachMark));
   exports.Set("numPossibleCpus", Napi::Number::New(env, libbpf_num_possible_cpus()));
   return exports;

@@ -45,7 +45,11 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 addon=native/build/Release/ebpf_native.node
 if [ ! -f "$addon" ] || [ -n "$(find native -maxdepth 1 -newer "$addon" \( -name '*.cc' -o -name '*.h' -o -name '*.gyp' \) 2>/dev/null)" ]; then
   say "building the native addon"
-  node-gyp rebuild --directory native --loglevel=error >/dev/null
+  # Node-API headers of the system Node (Debian's nodejs: /usr/include/node); npm passes
+  # the machine's `nodedir` itself, a direct run of this script does not.
+  nodedir=()
+  [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ] && nodedir=(--nodedir=/usr)
+  node-gyp rebuild --directory native --loglevel=error "${nodedir[@]}" >/dev/null
 fi
 
 # 4. BPF objects (make rebuilds what changed; vmlinux.h comes from this kernel's BTF).

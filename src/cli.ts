@@ -7,6 +7,7 @@ import { CollectorError, CollectorErrors, messageOf } from './errors.ts';
 import { createLogger, type LogLevel } from './logger.ts';
 import { dropInConfig } from './dropin.ts';
 import { configJsonSchema } from './schema.ts';
+import { tuneMalloc } from './native/index.ts';
 import {
   agentConfigFrom,
   buildAgent,
@@ -125,7 +126,9 @@ async function run(opts: RunOptions): Promise<void> {
   process.once('SIGINT', early);
   let agent;
   try {
+    tuneMalloc('startup');
     agent = await startAgent(config, logger);
+    tuneMalloc('steady');
   } catch (err) {
     reportAndExit(err, debug);
   }

@@ -112,6 +112,9 @@ interface NativeAddon {
   callUprobeTarget(n: number): number;
   libbpfVersion(): string;
   postAttachMark(): void;
+  mallocTune(mmapThreshold: number, trimThreshold: number, arenaMax: number): boolean;
+  mallocTrim(): boolean;
+  mallocStats(): MallocStats;
   readonly numPossibleCpus: number;
 }
 
@@ -974,6 +977,41 @@ export function callUprobeTarget(n: number): number {
 export function postAttachMark(): void {
   // Without the addon loaded no object was opened, so nothing can be attached to the mark.
   addon?.postAttachMark();
+}
+
+/** glibc's mallinfo2(3), bytes: heap obtained with brk/arenas, mmapped chunks, free in the heap. */
+export interface MallocStats {
+  readonly heapBytes: number;
+  readonly mmappedBytes: number;
+  readonly freeBytes: number;
+}
+
+export function mallocStats(): MallocStats {
+  return native().mallocStats();
+}
+
+/** glibc malloc thresholds (bytes) while programs load, and after. */
+const STARTUP_MMAP_THRESHOLD = 32 * 1024 * 1024;
+const STARTUP_TRIM_THRESHOLD = 256 * 1024 * 1024;
+const STEADY_MALLOC_THRESHOLD = 128 * 1024;
+
+/**
+ * glibc malloc for a long-running agent, in two phases. libbpf parses the kernel's
+ * BTF (megabytes) at every object load and frees it after. If that memory goes back
+ * to the kernel, the next load maps and faults in fresh pages: ~55 ms a load here,
+ * against ~5–10 ms when it reuses the heap. So `startup` keeps freed memory in the
+ * heap (large mmap and trim thresholds; at most two arenas) and `steady` (every
+ * program loaded) hands the freed heap back and fixes both thresholds at 128 KiB,
+ * so a scrape's garbage does not stay resident for good. A user who set MALLOC_* or
+ * GLIBC_TUNABLES keeps their own settings: nothing is changed then. Returns whether
+ * the settings were applied.
+ */
+export function tuneMalloc(phase: 'startup' | 'steady', env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.GLIBC_TUNABLES !== undefined || Object.keys(env).some((k) => k.startsWith('MALLOC_'))) return false;
+  const a = native();
+  if (phase === 'startup') return a.mallocTune(STARTUP_MMAP_THRESHOLD, STARTUP_TRIM_THRESHOLD, 2);
+  a.mallocTrim();
+  return a.mallocTune(STEADY_MALLOC_THRESHOLD, STEADY_MALLOC_THRESHOLD, 0);
 }
 
 /** The exported function callUprobeTarget calls, in the file ADDON_PATH. */

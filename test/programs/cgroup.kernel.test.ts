@@ -116,10 +116,12 @@ for (const forced of [undefined, 'raw_tp', 'tracepoint'] as const) {
         const after = await scrape();
         const moved = after.get(dir) ?? 0;
         t.diagnostic(`${receiver.hook}: ${moved} migrations counted for ${HOPS} hops`);
-        // Each hop moves the running task once; the pin before them and the
-        // scheduler's own balancing may add a few more, never fewer.
+        // Each hop moves the running task once; the pin before them, wake-ups
+        // after the blocking read, the exit and the scheduler's own balancing
+        // add a few more (26 for 20 hops seen in a qemu TCG guest), never fewer.
+        // Twice the hops would mean each migration was counted twice.
         assert.ok(moved >= HOPS, `${dir}: ${moved} migrations for ${HOPS} hops`);
-        assert.ok(moved <= HOPS + 5, `${dir}: ${moved} migrations for ${HOPS} hops (too many)`);
+        assert.ok(moved < 2 * HOPS, `${dir}: ${moved} migrations for ${HOPS} hops (counted twice?)`);
         for (const [cgroup, v] of after) {
           assert.ok(v >= (before.get(cgroup) ?? 0), `${cgroup}: a counter went backwards`);
         }
