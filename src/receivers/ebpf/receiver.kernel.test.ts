@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -248,4 +248,37 @@ test('label sizes that do not add up to the key are an error at start, and nothi
     [],
     'the object was closed again',
   );
+});
+
+test('the poll timer reads the maps only when no pull read them within the interval', async () => {
+  mock.timers.enable({ apis: ['setInterval', 'Date'] });
+  const r = await receiver({
+    program: obj('write_sizes'),
+    metrics_file: 'test/bpf/write_sizes.yaml',
+    globals: { targ_tgid: process.pid },
+    poll_interval: '10s',
+  });
+  let batches = 0;
+  const sub = r.output$.subscribe(() => batches++);
+  try {
+    await r.start(host());
+    assert.equal(batches, 1, 'one read at start');
+    for (let i = 0; i < 3; i++) mock.timers.tick(10_000);
+    assert.equal(batches, 4, 'no pulls: a read every 10 s');
+    for (let i = 0; i < 6; i++) {
+      mock.timers.tick(5_000);
+      await r.collectNow(); // a scrape every 5 s, from 35 s to 60 s
+    }
+    assert.equal(batches, 4 + 6, 'scrapes every 5 s: the timer (40, 50, 60 s) never reads');
+    mock.timers.tick(5_000);
+    await r.collectNow(); // the last scrape, at 65 s
+    mock.timers.tick(5_000);
+    assert.equal(batches, 11, 'at 70 s the maps were read 5 s ago: the timer skips');
+    mock.timers.tick(10_000);
+    assert.equal(batches, 12, 'at 80 s no read for 15 s: the timer reads again');
+  } finally {
+    sub.unsubscribe();
+    await r.shutdown();
+    mock.timers.reset();
+  }
 });

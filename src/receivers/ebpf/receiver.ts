@@ -74,6 +74,8 @@ export class EbpfReceiver implements Receiver {
   private sets: readonly string[] = [];
   /** iter/ and syscall programs of the chosen set, run before every read (loader.ts collectionRuns). */
   private runs: CollectionRun[] = [];
+  /** Date.now() of the last map read (timer or pull). */
+  private lastPollMs = 0;
   /** kaddrs symbols not in /proc/kallsyms at the last load. */
   private missingKaddrs: string[] = [];
 
@@ -186,7 +188,12 @@ export class EbpfReceiver implements Receiver {
       await this.shutdown();
       throw err;
     }
-    this.timer = setInterval(() => this.poll(), this.config.poll_interval);
+    // A pull (a scrape, an OTLP collection) reads the maps too: the timer reads
+    // only when none did within the last interval (less 10 % for timer jitter).
+    const fresh = this.config.poll_interval * 0.9;
+    this.timer = setInterval(() => {
+      if (Date.now() - this.lastPollMs >= fresh) this.poll();
+    }, this.config.poll_interval);
     this.poll();
   }
 
@@ -359,6 +366,7 @@ export class EbpfReceiver implements Receiver {
 
   private poll(): void {
     if (this.stopped || !this.object) return;
+    this.lastPollMs = Date.now();
     const stats: ReadStats = { decodeErrors: 0, skipped: 0 };
     const families: RawFamily[] = [];
     for (const f of runAtCollection(this.object, this.runs)) {
