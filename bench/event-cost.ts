@@ -1,7 +1,7 @@
 /**
  * Per-event kernel cost of one shipped program against a minimal counting program on the
  * same hook (bench/bpf/minimal.bpf.c), in the same run: the program's own trigger loop
- * (bench/floor/trigger.c) timed with nothing attached, with the program (loaded with hook
+ * (bench/floor/trigger.c, pinned to the last CPU) timed with nothing attached, with the program (loaded with hook
  * fallback as the receiver loads it) and with the minimal program, interleaved over
  * several rounds; each round's differences are paired, their medians reported.
  * Events per iteration come from the minimal program's count (every process's events on
@@ -12,6 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { openObject, type BpfObject } from '../src/native/index.ts';
 import { defaultHookOrder } from '../src/receivers/ebpf/config.ts';
 import { loadWithFallback } from '../src/receivers/ebpf/loader.ts';
@@ -21,8 +22,14 @@ const [program = 'timers', trigger = 'tcp', nArg = '2000', roundsArg = '7'] = pr
 const n = Number(nArg);
 const rounds = Number(roundsArg);
 
+/** The trigger runs on the last CPU (usually the quieter one), every run on the same. */
+const TRIGGER_CPU = String(availableParallelism() - 1);
+
 function run(): number {
-  const r = spawnSync(benchPath('build/bench/trigger'), [trigger, String(n)], { encoding: 'utf8' });
+  const r = spawnSync(benchPath('build/bench/trigger'), [trigger, String(n)], {
+    encoding: 'utf8',
+    env: { ...process.env, TRIGGER_CPU },
+  });
   if (r.status !== 0) throw new Error(`trigger ${trigger}: ${r.stderr}`);
   // CPU time of the trigger process (the programs run in its context): steadier than wall
   // time on a shared machine.

@@ -24,8 +24,8 @@ const SIZES = [1_000, 10_000, 100_000];
  * with a note.
  */
 const PROGRAMS: readonly { program: string; trigger: string; iterations: number }[] = [
-  { program: 'timers', trigger: 'tcp', iterations: 2000 },
-  { program: 'raw-tracepoints', trigger: 'tcp', iterations: 2000 },
+  { program: 'timers', trigger: 'keepalive', iterations: 200_000 },
+  { program: 'raw-tracepoints', trigger: 'keepalive', iterations: 200_000 },
   { program: 'uprobe', trigger: 'malloc', iterations: 200_000 },
 ];
 

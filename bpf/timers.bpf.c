@@ -26,7 +26,8 @@ struct {
 SEC("tp_btf/timer_start")
 int BPF_PROG(tp_btf__timer_start, struct timer_list *timer)
 {
-	u64 function = (u64)BPF_CORE_READ(timer, function);
+	/* A typed (BTF) argument: a direct, CO-RE-relocated load, no probe-read helper call. */
+	u64 function = (u64)timer->function;
 
 	increment_map(&timer_starts_total, &function, 1);
 	return 0;
