@@ -43,6 +43,17 @@ static double now_ns(void) {
   return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+// A TCP listener on an ephemeral loopback port (its address in *a), or -1.
+static int loopback_listener(struct sockaddr_in *a, int backlog) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  *a = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof *a;
+  if (l < 0 || bind(l, (struct sockaddr *)a, sizeof *a) || listen(l, backlog) ||
+      getsockname(l, (struct sockaddr *)a, &len))
+    return -1;
+  return l;
+}
+
 // An indirect pointer, so the compiler cannot pair and drop malloc/free.
 void *(*volatile alloc)(size_t) = malloc;
 
@@ -67,11 +78,9 @@ int main(int argc, char **argv) {
     for (long i = 0; i < n; i++) free(alloc(64));
     t = now_ns() - t0;
   } else if (strcmp(what, "tcp") == 0) {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 128) || getsockname(l, (struct sockaddr *)&a, &len))
-      return perror("listen"), 1;
+    struct sockaddr_in a;
+    int l = loopback_listener(&a, 128);
+    if (l < 0) return perror("listen"), 1;
     t0 = now_ns();
     for (long i = 0; i < n; i++) {
       int c = socket(AF_INET, SOCK_STREAM, 0);
@@ -84,11 +93,9 @@ int main(int argc, char **argv) {
     t = now_ns() - t0;
     close(l);
   } else if (strcmp(what, "keepalive") == 0) {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &len))
-      return perror("listen"), 1;
+    struct sockaddr_in a;
+    int l = loopback_listener(&a, 1);
+    if (l < 0) return perror("listen"), 1;
     int c = socket(AF_INET, SOCK_STREAM, 0);
     if (connect(c, (struct sockaddr *)&a, sizeof a)) return perror("connect"), 1;
     int s = accept(l, NULL, NULL), on = 1;
