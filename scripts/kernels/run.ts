@@ -59,6 +59,8 @@ export interface KernelRun {
   readonly seconds: number;
   /** Guest time per phase (boot, load report, each test file). */
   readonly phases: readonly string[];
+  /** KMX_NOTE lines: what the guest job noticed and worked around (a Node crash rerun, its backtrace). */
+  readonly notes: readonly string[];
   readonly problems: readonly string[];
 }
 
@@ -95,7 +97,7 @@ function prepare(all: boolean): KernelInfo[] {
     });
 }
 
-/** The structured lines of a run: KMX_JSON objects, KMX_INFO, TAP results, KMX_EXIT. */
+/** The structured lines of a run: KMX_JSON objects, KMX_INFO, KMX_NOTE, TAP results, KMX_EXIT. */
 export function parseOutput(text: string): {
   json: Record<string, unknown>[];
   info: string;
@@ -103,8 +105,10 @@ export function parseOutput(text: string): {
   exitCode: number | undefined;
   ready: boolean;
   phases: string[];
+  notes: string[];
 } {
   const json: Record<string, unknown>[] = [];
+  const notes: string[] = [];
   const tests: TestResult[] = [];
   let info = '';
   let exitCode: number | undefined;
@@ -120,6 +124,7 @@ export function parseOutput(text: string): {
         /* a line cut by a crash: the missing program shows in the report */
       }
     } else if (line.startsWith('KMX_INFO ')) info = line.slice('KMX_INFO '.length);
+    else if (line.startsWith('KMX_NOTE ')) notes.push(line.slice('KMX_NOTE '.length));
     else if (line.startsWith('KMX_TIME ')) {
       const [label, uptime] = line.slice('KMX_TIME '.length).split(' ');
       if (label && uptime) times.push([label, Number(uptime)]);
@@ -135,7 +140,7 @@ export function parseOutput(text: string): {
     ([label, t], i) =>
       `${i === 0 ? 'boot' : label} ${(t - (i === 0 ? 0 : (times[i - 1]?.[1] ?? 0))).toFixed(0)} s`,
   );
-  return { json, info, tests, exitCode, ready, phases };
+  return { json, info, tests, exitCode, ready, phases, notes };
 }
 
 function jobScript(
@@ -163,10 +168,16 @@ function jobScript(
     'rc=0',
     'echo "KMX_TIME start $(cut -d" " -f1 /proc/uptime)"',
     // Node itself has crashed under TCG now and then (SIGSEGV, SIGTRAP from a V8 check): a
-    // process killed by one of those signals is run once more, and the crash is reported.
+    // process killed by one of those signals — the load report, or a test file's process as
+    // node --test reports it (`signal: 'SIGSEGV'`) — is run once more, the crash reported as
+    // KMX_NOTE with a backtrace from its core when gdb is there. Test failures never are.
     'crashed() { case "$1" in 133|134|135|139) return 0 ;; esac; return 1; }',
+    `died() { grep -qE "^ +signal: '(SIGSEGV|SIGTRAP|SIGABRT|SIGBUS)'" "$1"; }`,
+    'ulimit -c unlimited 2>/dev/null; echo /tmp/core.%p > /proc/sys/kernel/core_pattern',
+    'backtrace() { for c in /tmp/core.*; do [ -f "$c" ] || continue; command -v gdb >/dev/null && ' +
+      'gdb -q -batch -ex bt "$(readlink -f node_modules/.bin/node)" "$c" 2>/dev/null | grep "^#" | uniq | head -12 | sed "s/^/KMX_NOTE   /"; rm -f "$c"; done; }',
     `${node} scripts/kernels/load-report.ts; s=$?`,
-    `if crashed $s; then echo "KMX_NOTE load-report: node died by signal $((s - 128)) under TCG; run again"; ${node} scripts/kernels/load-report.ts; s=$?; fi`,
+    `if crashed $s; then echo "KMX_NOTE load-report: node died by signal $((s - 128)) under TCG; run again"; backtrace; ${node} scripts/kernels/load-report.ts; s=$?; fi`,
     '[ $s -ne 0 ] && rc=1',
     'echo "KMX_TIME load-report $(cut -d" " -f1 /proc/uptime)"',
   ];
@@ -174,8 +185,10 @@ function jobScript(
   // left running) costs its own bound, not the whole run's.
   for (const file of tests) {
     lines.push(
-      `timeout -k 10 ${Math.ceil(fileTimeoutMs / 1000)} ${node} --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${file}`,
-      `s=$?; if crashed $s; then echo "KMX_NOTE ${file}: node died by signal $((s - 128)) under TCG; run again"; timeout -k 10 ${Math.ceil(fileTimeoutMs / 1000)} ${node} --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${file}; s=$?; fi`,
+      `runfile() { timeout -k 10 ${Math.ceil(fileTimeoutMs / 1000)} ${node} --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${file} > /tmp/kmx-file.tap 2>&1; }`,
+      'runfile; s=$?',
+      `if crashed $s || died /tmp/kmx-file.tap; then echo "KMX_NOTE ${file}: a node process died by a signal under TCG ($(grep -oE "signal: '[A-Z]+'" /tmp/kmx-file.tap | head -1), exit $s); run again"; backtrace; runfile; s=$?; fi`,
+      'cat /tmp/kmx-file.tap',
       `if [ $s -ne 0 ]; then rc=1; [ $s -ge 124 ] && echo "not ok 0 - ${file}: killed after ${Math.ceil(fileTimeoutMs / 1000)} s (exit $s)"; fi`,
       `echo "KMX_TIME ${file} $(cut -d" " -f1 /proc/uptime)"`,
     );
@@ -215,7 +228,7 @@ async function bootKernel(
   // only inside this image, which goes with the run folder.
   const disk = join(dir, 'disk.img');
   writeFileSync(disk, '');
-  truncateSync(disk, 512 << 20);
+  truncateSync(disk, 2 * 1024 ** 3); // sparse: room for a core dump of a crashed Node
   const mkfs = spawnSync('mkfs.ext4', ['-q', '-F', disk], {
     stdio: ['ignore', 'ignore', 'pipe'],
     encoding: 'utf8',
@@ -327,6 +340,7 @@ async function runGuest(
     exitCode: parsed.exitCode,
     seconds: r.seconds,
     phases: parsed.phases,
+    notes: parsed.notes,
   };
   const problems = judge(base, true);
   if (r.timedOut) problems.unshift(`timed out after ${timeoutS} s (qemu killed)`);
@@ -360,6 +374,7 @@ function runHost(): KernelRun {
     exitCode: r.status ?? undefined,
     seconds: (Date.now() - t0) / 1000,
     phases: [],
+    notes: [],
   };
   return { ...base, problems: judge(base, false) };
 }
@@ -458,6 +473,7 @@ async function main(): Promise<void> {
       `${r.kernel} (${r.where}): ${r.programs.length} programs, ${pass}/${r.tests.length} tests passed, ${r.seconds.toFixed(1)} s${r.problems.length ? `, ${r.problems.length} problem(s)` : ''}`,
     );
     if (r.phases.length > 0) say(`  ${r.kernel}: guest time: ${r.phases.join(', ')}`);
+    for (const n of r.notes) say(`  ${r.kernel}: note: ${n}`);
     for (const p of r.problems) say(`  ${r.kernel}: ${p}`);
   }
   const failed = runs.some((r) => r.problems.length > 0);

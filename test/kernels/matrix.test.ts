@@ -37,6 +37,7 @@ function run(text: string): Omit<KernelRun, 'problems'> {
     exitCode: p.exitCode,
     seconds: 1,
     phases: p.phases,
+    notes: p.notes,
   };
 }
 
@@ -60,6 +61,7 @@ test('serial output with CRLF line ends: exit code, TAP results, skips and phase
     '    not ok 1 - a subtest is not a top-level result',
     'ok 2 - second # SKIP no disk',
     'not ok 3 - third',
+    'KMX_NOTE t.ts: a node process died by a signal under TCG; run again',
     'KMX_EXIT=1',
   ].join('\r\n');
   const p = parseOutput(text);
@@ -67,6 +69,7 @@ test('serial output with CRLF line ends: exit code, TAP results, skips and phase
   assert.equal(p.exitCode, 1);
   assert.equal(p.info, 'uname=6.1.0-57-amd64');
   assert.deepEqual(p.phases, ['boot 6 s', 'load-report 60 s']);
+  assert.deepEqual(p.notes, ['t.ts: a node process died by a signal under TCG; run again']);
   assert.deepEqual(p.tests, [
     { name: 'first', ok: true, skipped: false },
     { name: 'second', ok: true, skipped: true },
