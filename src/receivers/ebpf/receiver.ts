@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Subject, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { CollectorError, messageOf } from '../../errors.ts';
-import { NO_PMU, type BpfObject } from '../../native/index.ts';
+import { NO_PMU, type BpfObject, type ProgramInfo } from '../../native/index.ts';
 import type { Host, Receiver } from '../../pipeline/component.ts';
 import type { LogBatch, MetricBatch, RawFamily, SpanBatch } from '../../pipeline/data.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
@@ -74,6 +74,8 @@ export class EbpfReceiver implements Receiver {
   private sets: readonly string[] = [];
   /** iter/ and syscall programs of the chosen set, run before every read (loader.ts collectionRuns). */
   private runs: CollectionRun[] = [];
+  /** The loaded programs' info (id, tag) as read at the first poll. */
+  private loadedPrograms: readonly ProgramInfo[] | undefined;
   /** Date.now() of the last map read (timer or pull). */
   private lastPollMs = 0;
   /** kaddrs symbols not in /proc/kallsyms at the last load. */
@@ -349,7 +351,10 @@ export class EbpfReceiver implements Receiver {
     const s = this.stats;
     if (!s || !this.object) return;
     const statsEnabled = bpfStatsEnabled();
-    for (const p of this.object.programs()) {
+    // Ids and tags never change after load: the kernel is asked again only for run statistics.
+    const programs = statsEnabled || !this.loadedPrograms ? this.object.programs() : this.loadedPrograms;
+    this.loadedPrograms ??= programs;
+    for (const p of programs) {
       if (p.id === undefined) continue;
       const id = String(p.id);
       s.info.set({ config: this.configName, program: p.name, tag: p.tag ?? '', id }, 1);
