@@ -7,27 +7,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
 import { rmdirRetry, skipReason } from '../cgroups/helpers.ts';
 import { httpGet, repoRoot, samples, startAgent } from '../helpers/agent.ts';
+import { execsInCgroup } from '../helpers/program-run.ts';
 import { logRecordsOf, startOtlpReceiver, typedAttributes } from '../helpers/otlp-receiver.ts';
 
 const unified = findCgroup2Mount();
 const skip = skipReason(unified, 'cgroup2 mount');
 const N = 5;
-
-const RUNNER = `
-import os, sys
-open(sys.argv[1] + "/cgroup.procs", "w").write("0")
-for i in range(int(sys.argv[2])):
-    pid = os.fork()
-    if pid == 0:
-        os.execv("/bin/true", ["true"])
-    os.waitpid(pid, 0)
-`;
 
 async function until(
   cond: () => Promise<boolean> | boolean,
@@ -53,8 +43,7 @@ test(
         OTLP_ENDPOINT: `http://${otlp.endpoint}`,
       });
       try {
-        const child = spawn('/usr/bin/python3', ['-c', RUNNER, dir, String(N)], { stdio: 'ignore' });
-        assert.equal(await new Promise((resolve) => child.on('exit', resolve)), 0);
+        const runner = await execsInCgroup(dir, N);
 
         const mine = () =>
           otlp.logCalls
@@ -70,10 +59,10 @@ test(
           const attrs = typedAttributes(record.attributes);
           assert.equal(record.eventName, 'exec');
           assert.deepEqual(attrs['comm'], { s: 'true' });
-          assert.deepEqual(attrs['ppid'], { i: String(child.pid) });
+          assert.deepEqual(attrs['ppid'], { i: String(runner) });
           assert.match(
             record.body?.stringValue ?? '',
-            new RegExp(`^exec true pid=\\d+ ppid=${child.pid} cgroup=${dir}$`),
+            new RegExp(`^exec true pid=\\d+ ppid=${runner} cgroup=${dir}$`),
           );
         }
 

@@ -171,3 +171,23 @@ export async function freePort(): Promise<number> {
   await new Promise((r) => server.close(r));
   return port;
 }
+
+/**
+ * A Python child joins cgroup2 directory `dir`, then forks and execs /bin/true `n` times,
+ * one after the other. Resolves to the child's pid (the parent of every exec) when it exited 0.
+ */
+export async function execsInCgroup(dir: string, n: number): Promise<number> {
+  const runner = [
+    'import os, sys',
+    'open(sys.argv[1] + "/cgroup.procs", "w").write("0")',
+    'for i in range(int(sys.argv[2])):',
+    '    pid = os.fork()',
+    '    if pid == 0:',
+    '        os.execv("/bin/true", ["true"])',
+    '    os.waitpid(pid, 0)',
+  ].join('\n');
+  const child = spawn(PYTHON, ['-c', runner, dir, String(n)], { stdio: 'ignore' });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.equal(code, 0, 'the exec runner failed');
+  return child.pid as number;
+}

@@ -9,7 +9,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { firstValueFrom, from } from 'rxjs';
@@ -23,22 +22,12 @@ import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
 import { host, logger, rmdirRetry, skipReason } from '../cgroups/helpers.ts';
 import { repoRoot } from '../helpers/agent.ts';
+import { execsInCgroup } from '../helpers/program-run.ts';
 import { expectedHook } from '../helpers/kernel-features.ts';
 
 const unified = findCgroup2Mount();
 const skip = skipReason(unified, 'cgroup2 mount');
 const N = 7;
-
-/** Join the cgroup, then fork + exec /bin/true n times, one after the other. */
-const RUNNER = `
-import os, sys
-open(sys.argv[1] + "/cgroup.procs", "w").write("0")
-for i in range(int(sys.argv[2])):
-    pid = os.fork()
-    if pid == 0:
-        os.execv("/bin/true", ["true"])
-    os.waitpid(pid, 0)
-`;
 
 for (const forced of [undefined, ['tracepoint']]) {
   const hook = forced ? 'tracepoint' : expectedHook(['tp_btf', 'tracepoint']);
@@ -67,9 +56,7 @@ for (const forced of [undefined, ['tracepoint']]) {
         await proc.start(host());
         await receiver.start(host());
         assert.equal(receiver.hook, hook);
-        const child = spawn('/usr/bin/python3', ['-c', RUNNER, dir, String(N)], { stdio: 'ignore' });
-        const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-        assert.equal(code, 0);
+        const runner = await execsInCgroup(dir, N);
         await new Promise((r) => setTimeout(r, 100)); // past one drain interval
         receiver.events?.flush();
 
@@ -91,8 +78,8 @@ for (const forced of [undefined, ['tracepoint']]) {
         for (const l of logs) {
           assert.equal(l.eventName, 'exec');
           assert.equal(l.attributes['comm'], 'true');
-          assert.equal(l.attributes['ppid'], child.pid, 'the runner is the parent');
-          assert.equal(l.body, `exec true pid=${l.attributes['pid']} ppid=${child.pid} cgroup=${dir}`);
+          assert.equal(l.attributes['ppid'], runner, 'the runner is the parent');
+          assert.equal(l.body, `exec true pid=${l.attributes['pid']} ppid=${runner} cgroup=${dir}`);
         }
         assert.equal(receiver.events?.stats()['events']?.kernelDropped, 0);
       } finally {
