@@ -15,6 +15,7 @@ function bytesOf(name: string, input: Uint8Array | string): Uint8Array {
 
 export const uintDecoder: Decoder = {
   name: 'uint',
+  pure: true,
   decode(input) {
     const b = bytesOf('uint', input);
     const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -35,6 +36,7 @@ export const uintDecoder: Decoder = {
 
 export const stringDecoder: Decoder = {
   name: 'string',
+  pure: true,
   decode(input) {
     return asText(input);
   },
@@ -42,6 +44,7 @@ export const stringDecoder: Decoder = {
 
 export const hexDecoder: Decoder = {
   name: 'hex',
+  pure: true,
   decode(input) {
     return typeof input === 'string'
       ? Buffer.from(input, 'utf8').toString('hex')
@@ -51,6 +54,7 @@ export const hexDecoder: Decoder = {
 
 export const staticMapDecoder: Decoder = {
   name: 'static_map',
+  pure: true,
   decode(input, spec: DecoderSpec) {
     const key = asText(input);
     const map = spec.staticMap;
@@ -65,6 +69,7 @@ const regexpCache = new Map<string, RegExp>();
 
 export const regexpDecoder: Decoder = {
   name: 'regexp',
+  pure: true,
   decode(input, spec: DecoderSpec): string | Skip {
     const text = asText(input);
     for (const source of spec.regexps ?? []) {
@@ -84,6 +89,7 @@ export const regexpDecoder: Decoder = {
 
 export const inetIpDecoder: Decoder = {
   name: 'inet_ip',
+  pure: true,
   decode(input) {
     const b = bytesOf('inet_ip', input);
     if (b.length === 4) return Array.from(b).join('.');

@@ -16,6 +16,13 @@ export class DecodeError extends Error {
 
 export interface Decoder {
   readonly name: string;
+  /**
+   * The output depends on the input and the spec only (no table that changes while the
+   * agent runs), so a key's decoded labels may be kept while the key is live (the ebpf
+   * receiver's key cache). Not pure: kstack and ksym (kallsyms is re-read), ifname
+   * (interfaces come and go), majorminor (partitions appear), cgroup.
+   */
+  readonly pure?: boolean;
   /** Bytes for the first decoder of a chain, the previous decoder's string after. */
   decode(input: Uint8Array | string, spec: DecoderSpec): string | Skip;
 }

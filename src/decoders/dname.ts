@@ -11,6 +11,7 @@ import type { Decoder } from './decoder.ts';
  */
 export const dnameDecoder: Decoder = {
   name: 'dname',
+  pure: true,
   decode(input) {
     const bytes =
       typeof input === 'string'

@@ -14,6 +14,7 @@ export function errnoDecoder(
   let names = options.names;
   return {
     name: 'errno',
+    pure: true,
     decode(input) {
       const n = parseGoUint('errno', input);
       if (!names) {

@@ -18,6 +18,7 @@ type DbSource = () => PciDb | undefined;
 export function pciVendorDecoder(db: DbSource): Decoder {
   return {
     name: 'pci_vendor',
+    pure: true,
     decode(input) {
       const key = goHex(parseGoInt('pci_vendor', input), 2);
       const pci = db();
@@ -31,6 +32,7 @@ export function pciVendorDecoder(db: DbSource): Decoder {
 export function pciDeviceDecoder(db: DbSource): Decoder {
   return {
     name: 'pci_device',
+    pure: true,
     decode(input) {
       const key = goHex(parseGoInt('pci_device', input), 4);
       const pci = db();
@@ -43,6 +45,7 @@ export function pciDeviceDecoder(db: DbSource): Decoder {
 export function pciClassDecoder(db: DbSource): Decoder {
   return {
     name: 'pci_class',
+    pure: true,
     decode(input) {
       const key = goHex(parseGoInt('pci_class', input), 2);
       const pci = db();
@@ -56,6 +59,7 @@ export function pciClassDecoder(db: DbSource): Decoder {
 export function pciSubclassDecoder(db: DbSource): Decoder {
   return {
     name: 'pci_subclass',
+    pure: true,
     decode(input) {
       const n = parseGoInt('pci_subclass', input);
       const classId = goHex(n >> 8n, 2);

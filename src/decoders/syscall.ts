@@ -24,6 +24,7 @@ export function syscallDecoder(options: SyscallDecoderOptions = {}): Decoder {
   let names = options.names;
   return {
     name: 'syscall',
+    pure: true,
     decode(input) {
       const n = asUint64(parseGoInt('syscall', input));
       if (!names) {

@@ -127,6 +127,7 @@ test('key cache: skipped label sets are counted on every read; decode errors are
   const registry = allDecoders();
   const failing: Decoder = {
     name: 'uint',
+    pure: true,
     decode(input) {
       calls++;
       const v = (registry.get('string') as Decoder).decode(input, { name: 'string' });

@@ -185,8 +185,9 @@ export class MetricReader {
   private decodersArePure(): boolean {
     for (const chain of this.pendingOf) {
       for (const spec of chain) {
-        if (!this.registry.has(spec.name)) break; // the rest is a processor's
-        if (!PURE_DECODERS.has(spec.name)) return false;
+        const decoder = this.registry.get(spec.name);
+        if (!decoder) break; // the rest is a processor's
+        if (!decoder.pure) return false;
       }
     }
     return true;
@@ -367,28 +368,6 @@ interface KeyEntry {
   /** The read that last found the key. */
   seen: number;
 }
-
-/**
- * Decoders whose output depends on their input and configuration only, so that a key's
- * decoded labels can be kept for as long as the key is live. Not here: kstack (kallsyms is
- * re-read), ifname (interfaces come and go), majorminor (partitions appear), and the
- * processors' ksym and cgroup (never run by the reader).
- */
-const PURE_DECODERS: ReadonlySet<string> = new Set([
-  'uint',
-  'string',
-  'hex',
-  'static_map',
-  'regexp',
-  'inet_ip',
-  'errno',
-  'syscall',
-  'dname',
-  'pci_vendor',
-  'pci_device',
-  'pci_class',
-  'pci_subclass',
-]);
 
 /**
  * A u64 counter as a number: exact up to 2^53, the nearest double above (never wrapped).
