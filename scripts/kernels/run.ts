@@ -167,17 +167,22 @@ function jobScript(
     'export EBPF_COLLECTOR_TEST_START_TIMEOUT_MS=240000',
     'rc=0',
     'echo "KMX_TIME start $(cut -d" " -f1 /proc/uptime)"',
-    // Node itself has crashed under TCG now and then (SIGSEGV, SIGTRAP from a V8 check): a
-    // process killed by one of those signals — the load report, or a test file's process as
-    // node --test reports it (`signal: 'SIGSEGV'`) — is run once more, the crash reported as
-    // KMX_NOTE with a backtrace from its core when gdb is there. Test failures never are.
+    // Node itself has crashed under TCG now and then (SIGSEGV, SIGTRAP from a V8 check). A
+    // step — the load report, or one test file — whose Node process was killed by one of
+    // those signals (its exit status, or `signal: 'SIGSEGV'` as node --test reports a test
+    // process) is run once more; the crash is reported as KMX_NOTE with a backtrace from its
+    // core when gdb is there. Only the output of the run that counts is printed. Test
+    // failures are never retried.
     'crashed() { case "$1" in 133|134|135|139) return 0 ;; esac; return 1; }',
     `died() { grep -qE "^ +signal: '(SIGSEGV|SIGTRAP|SIGABRT|SIGBUS)'" "$1"; }`,
     'ulimit -c unlimited 2>/dev/null; echo /tmp/core.%p > /proc/sys/kernel/core_pattern',
     'backtrace() { for c in /tmp/core.*; do [ -f "$c" ] || continue; command -v gdb >/dev/null && ' +
       'gdb -q -batch -ex bt "$(readlink -f node_modules/.bin/node)" "$c" 2>/dev/null | grep "^#" | uniq | head -12 | sed "s/^/KMX_NOTE   /"; rm -f "$c"; done; }',
-    `${node} scripts/kernels/load-report.ts; s=$?`,
-    `if crashed $s; then echo "KMX_NOTE load-report: node died by signal $((s - 128)) under TCG; run again"; backtrace; ${node} scripts/kernels/load-report.ts; s=$?; fi`,
+    'step() { label=$1; shift; "$@" > /tmp/kmx-step.out 2>&1; s=$?; ' +
+      'if crashed $s || died /tmp/kmx-step.out; then ' +
+      `echo "KMX_NOTE $label: a node process died by a signal under TCG (exit $s$(grep -oE "signal: '[A-Z]+'" /tmp/kmx-step.out | head -1 | sed "s/^/, /")); run again"; ` +
+      'backtrace; "$@" > /tmp/kmx-step.out 2>&1; s=$?; fi; cat /tmp/kmx-step.out; return $s; }',
+    `step load-report ${node} scripts/kernels/load-report.ts; s=$?`,
     '[ $s -ne 0 ] && rc=1',
     'echo "KMX_TIME load-report $(cut -d" " -f1 /proc/uptime)"',
   ];
@@ -185,10 +190,7 @@ function jobScript(
   // left running) costs its own bound, not the whole run's.
   for (const file of tests) {
     lines.push(
-      `runfile() { timeout -k 10 ${Math.ceil(fileTimeoutMs / 1000)} ${node} --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${file} > /tmp/kmx-file.tap 2>&1; }`,
-      'runfile; s=$?',
-      `if crashed $s || died /tmp/kmx-file.tap; then echo "KMX_NOTE ${file}: a node process died by a signal under TCG ($(grep -oE "signal: '[A-Z]+'" /tmp/kmx-file.tap | head -1), exit $s); run again"; backtrace; runfile; s=$?; fi`,
-      'cat /tmp/kmx-file.tap',
+      `step ${file} timeout -k 10 ${Math.ceil(fileTimeoutMs / 1000)} ${node} --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${file}; s=$?`,
       `if [ $s -ne 0 ]; then rc=1; [ $s -ge 124 ] && echo "not ok 0 - ${file}: killed after ${Math.ceil(fileTimeoutMs / 1000)} s (exit $s)"; fi`,
       `echo "KMX_TIME ${file} $(cut -d" " -f1 /proc/uptime)"`,
     );
@@ -210,13 +212,22 @@ function cleanUpOnSignals(): void {
   }
 }
 
+/** What one guest boot runs, and its bounds. */
+interface GuestJob {
+  readonly tests: readonly string[];
+  /** Bound of the whole boot, seconds. */
+  readonly timeoutS: number;
+  /** Bound of one test file, seconds. */
+  readonly fileTimeoutS: number;
+  /** Keep the run folder in /tmp. */
+  readonly keep: boolean;
+  /** Run only this shell command in the guest (debugging). */
+  readonly exec: string | undefined;
+}
+
 async function bootKernel(
   k: KernelInfo,
-  tests: readonly string[],
-  timeoutS: number,
-  fileTimeoutS: number,
-  keep: boolean,
-  exec: string | undefined,
+  { tests, timeoutS, fileTimeoutS, keep, exec }: GuestJob,
 ): Promise<{ text: string; console: string; seconds: number; timedOut: boolean; qemuStatus: string }> {
   const dir = mkdtempSync('/tmp/kmx-');
   runDir = keep ? undefined : dir;
@@ -317,16 +328,10 @@ function programsOf(json: Record<string, unknown>[]): ProgramReport[] {
     .map((o) => o as unknown as ProgramReport);
 }
 
-async function runGuest(
-  k: KernelInfo,
-  tests: readonly string[],
-  timeoutS: number,
-  fileTimeoutS: number,
-  keep: boolean,
-  exec: string | undefined,
-): Promise<KernelRun> {
+async function runGuest(k: KernelInfo, job: GuestJob): Promise<KernelRun> {
+  const { tests, timeoutS, exec } = job;
   say(`booting ${k.release} under qemu (TCG): load/attach of every program, ${tests.length} test file(s)`);
-  const r = await bootKernel(k, tests, timeoutS, fileTimeoutS, keep, exec);
+  const r = await bootKernel(k, job);
   if (exec !== undefined) process.stdout.write(r.text);
   const parsed = parseOutput(r.text);
   const kernelLine = parsed.json.find((o) => o['type'] === 'kernel');
@@ -459,7 +464,7 @@ async function main(): Promise<void> {
   if (kernels.length === 0) throw new Error('no kernel prepared');
   const runs: KernelRun[] = [];
   for (const k of quick ? kernels.slice(0, 1) : kernels)
-    runs.push(await runGuest(k, tests, timeoutS, fileTimeoutS, values.keep, values.exec));
+    runs.push(await runGuest(k, { tests, timeoutS, fileTimeoutS, keep: values.keep, exec: values.exec }));
   if (values.exec !== undefined) {
     process.exitCode = runs.every((r) => r.exitCode === 0) ? 0 : 1;
     return;
