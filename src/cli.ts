@@ -7,7 +7,6 @@ import { CollectorError, CollectorErrors, messageOf } from './errors.ts';
 import { createLogger, type LogLevel } from './logger.ts';
 import { dropInConfig } from './dropin.ts';
 import { configJsonSchema } from './schema.ts';
-import { tuneMalloc } from './native/index.ts';
 import {
   agentConfigFrom,
   buildAgent,
@@ -100,7 +99,6 @@ async function run(opts: RunOptions): Promise<void> {
   for (const w of config.warnings) logger.warn(w.format());
   if (opts['config.check']) {
     try {
-      tuneMalloc('startup');
       await checkLoad(config, logger);
     } catch (err) {
       reportAndExit(err, debug);
@@ -127,9 +125,7 @@ async function run(opts: RunOptions): Promise<void> {
   process.once('SIGINT', early);
   let agent;
   try {
-    tuneMalloc('startup');
     agent = await startAgent(config, logger);
-    tuneMalloc('steady');
   } catch (err) {
     reportAndExit(err, debug);
   }
@@ -207,10 +203,8 @@ program
       const config = await loadAgentConfig(opts.config);
       for (const w of config.warnings) process.stderr.write(`warning: ${w.format()}\n`);
       const quiet = pino({ level: 'silent' });
-      if (opts.load) {
-        tuneMalloc('startup'); // every object is loaded once: keep libbpf's BTF memory between loads
-        await checkLoad(config, quiet);
-      } else await (await buildAgent(config, quiet)).shutdown();
+      if (opts.load) await checkLoad(config, quiet);
+      else await (await buildAgent(config, quiet)).shutdown();
       process.stdout.write(`${opts.config.join(', ')}: valid${opts.load ? ', loaded and attached' : ''}\n`);
     } catch (err) {
       reportAndExit(err, false);

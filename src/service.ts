@@ -7,7 +7,7 @@ import { encodeConfig } from './config/types.ts';
 import { validateComponentConfig } from './config/validate.ts';
 import { listOf, suggestion } from './config/describe.ts';
 import { configChecks, factories } from './components.ts';
-import { postAttachMark } from './native/index.ts';
+import { postAttachMark, tuneMalloc } from './native/index.ts';
 import {
   Agent,
   pipelineTypeError,
@@ -172,6 +172,7 @@ export function buildAgent(config: AgentConfig, logger: Logger): Promise<Agent> 
  * object, check the metric definitions against its maps, then close it all.
  */
 export async function checkLoad(config: AgentConfig, logger: Logger): Promise<void> {
+  tuneMalloc('startup'); // keep libbpf's BTF memory between object loads
   const agent = await buildAgent(config, logger);
   try {
     await agent.checkLoad();
@@ -180,10 +181,15 @@ export async function checkLoad(config: AgentConfig, logger: Logger): Promise<vo
   }
 }
 
-/** Build and start; one log line says what runs and where metrics are served. */
+/**
+ * Build and start; one log line says what runs and where metrics are served. glibc malloc
+ * keeps libbpf's BTF memory between object loads while starting and gives it back after.
+ */
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<Agent> {
+  tuneMalloc('startup');
   const agent = await buildAgent(config, logger);
   await agent.start();
+  tuneMalloc('steady');
   postAttachMark(); // ebpf_exporter's post-attach hook: after every receiver attached
   logger.info(agent.describe(), 'agent started');
   return agent;
