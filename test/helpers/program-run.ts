@@ -185,9 +185,8 @@ export async function execsInCgroup(dir: string, n: number): Promise<number> {
     '    if pid == 0:',
     '        os.execv("/bin/true", ["true"])',
     '    os.waitpid(pid, 0)',
+    'print(os.getpid())',
   ].join('\n');
-  const child = spawn(PYTHON, ['-c', runner, dir, String(n)], { stdio: 'ignore' });
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  assert.equal(code, 0, 'the exec runner failed');
-  return child.pid as number;
+  const [pid] = await runPython(runner, [dir, String(n)]);
+  return Number(pid);
 }
