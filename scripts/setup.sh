@@ -5,6 +5,8 @@
 #   scripts/setup.sh --test   plus what the tests need (Prometheus' promtool, bpftrace)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/apt.sh
+. scripts/apt.sh
 
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
@@ -26,8 +28,8 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_get update -qq
+  apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian's prometheus package starts a service we do not want; tests run their own.
   if printf '%s\n' "${missing[@]}" | grep -qx prometheus; then
     (systemctl disable --now prometheus prometheus-node-exporter 2>/dev/null || service prometheus stop 2>/dev/null || true) >/dev/null 2>&1

@@ -12,6 +12,8 @@
 #     --all     every ABI any available linux-image-amd64 version points at (e.g. the point release's too)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/apt.sh
+. scripts/apt.sh
 
 all=0
 if [ "${1:-}" = "--all" ]; then all=1; shift; fi
@@ -32,9 +34,9 @@ apt_updated=0
 if [ "${#missing[@]}" -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  apt_get update -qq
   apt_updated=1
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # 2. Which kernels: the ABI package(s) the linux-image-amd64 metapackage depends on.
@@ -54,7 +56,7 @@ abis() {
 list=$(abis)
 if [ -z "$list" ] && [ "$apt_updated" = 0 ]; then
   say "apt knows no linux-image-amd64: running apt-get update"
-  apt-get update -qq
+  apt_get update -qq
   list=$(abis)
 fi
 if [ -z "$list" ]; then
