@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CollectorError } from '../errors.ts';
 import { openObject, verifierReason } from './index.ts';
-import { ADDON_TEST, ATTACH_FAIL, VERIFIER_REJECT, kernelProgramNames } from './kernel-fixtures.ts';
+import {
+  ADDON_TEST,
+  ATTACH_FAIL,
+  EXTERN_MISSING,
+  VERIFIER_REJECT,
+  kernelProgramNames,
+} from './kernel-fixtures.ts';
 import { ensureTracefs } from './tracefs.ts';
 
 function caught(fn: () => unknown): CollectorError {
@@ -58,6 +64,19 @@ describe('errors', () => {
     assert.equal(err.code, 'ERR_BPF_OPEN');
     assert.equal(err.message, 'open /nonexistent/nope.bpf.o: ENOENT (no such file or directory)');
     assert.ok(err.details.some((l) => l.includes('failed to open /nonexistent/nope.bpf.o')));
+  });
+
+  it("an extern nothing defines: the extern is the headline, not libbpf's ENOENT", () => {
+    // libbpf 1.1 refuses it at open; a newer libbpf may take it to load and look it up as a kfunc.
+    const err = caught(() => openObject(EXTERN_MISSING).load());
+    assert.equal(err.code, 'ERR_BPF_EXTERN', err.formatLong());
+    assert.match(err.message, /^(open|load) .*extern_missing\.bpf\.o: extern (kfunc )?'memcmp' is not/);
+    assert.doesNotMatch(err.message, /ENOENT/);
+    assert.ok(
+      err.details.some((l) => l.includes("'memcmp'")),
+      'the libbpf log stays under the headline',
+    );
+    assert.ok(!kernelProgramNames().includes('compare'));
   });
 
   it('not an ELF object: ERR_BPF_OPEN naming the errno', () => {

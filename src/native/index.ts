@@ -206,6 +206,39 @@ export function verifierReason(log: readonly string[]): string | undefined {
   return undefined;
 }
 
+/**
+ * An extern the object uses that nothing defines, as libbpf logs it: at open, an extern
+ * with no BTF at all (`failed to find BTF for extern 'memcmp'`: typically a libc call the
+ * compiler emitted, which BPF cannot make); at load, a `__ksym` the kernel's BTF lacks
+ * (`extern (func ksym) 'x': not found in kernel or module BTFs`). libbpf's errno (ENOENT,
+ * ESRCH) says nothing of that, so the extern is the headline.
+ */
+function externError(what: string, err: unknown): CollectorError | undefined {
+  const e = asNative(err);
+  const lines = (e.log ?? []).map((l) => redact(l.text));
+  for (const line of lines) {
+    const noBtf = /failed to find BTF for extern '([^']+)'/.exec(line);
+    if (noBtf) {
+      return new CollectorError(
+        'ERR_BPF_EXTERN',
+        `${what}: extern '${noBtf[1]}' is not defined: neither the object nor the kernel has BTF for it ` +
+          '(a C library function? BPF programs cannot call it: use a __builtin_ with a constant size, or a loop)',
+        { details: logLines(e.log), cause: err },
+      );
+    }
+    const ksym = /extern \((func|var) ksym\) '([^']+)': not found in kernel/.exec(line);
+    if (ksym) {
+      return new CollectorError(
+        'ERR_BPF_EXTERN',
+        `${what}: extern ${ksym[1] === 'func' ? 'kfunc' : 'kernel variable'} '${ksym[2]}' is not in this kernel's BTF ` +
+          '(declare it __weak and check bpf_ksym_exists() to run without it)',
+        { details: logLines(e.log), cause: err },
+      );
+    }
+  }
+  return undefined;
+}
+
 function loadError(
   path: string,
   err: unknown,
@@ -214,6 +247,8 @@ function loadError(
 ): CollectorError {
   const e = asNative(err);
   if (e.state === 'closed') return closedError(`load ${path}`);
+  const extern = externError(`load ${path}`, err);
+  if (extern) return extern;
   const all = (e.log ?? []).map((l) => redact(l.text));
   const progLine = all.find((l) => /^prog '[^']+': (BPF program load failed|failed to load)/.test(l));
   const prog = progLine ? /^prog '([^']+)'/.exec(progLine)?.[1] : undefined;
@@ -267,7 +302,7 @@ export function openObject(path: string, opts: OpenOptions = {}): ObjectSpec {
     handle =
       opts.btfPath === undefined ? new addon.NativeObject(path) : new addon.NativeObject(path, opts.btfPath);
   } catch (err) {
-    throw fail('ERR_BPF_OPEN', `open ${path}`, err);
+    throw externError(`open ${path}`, err) ?? fail('ERR_BPF_OPEN', `open ${path}`, err);
   }
   return new Spec(path, handle, opts.btfPath);
 }

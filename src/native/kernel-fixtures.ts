@@ -8,6 +8,7 @@ import { ensureTracefs } from './tracefs.ts';
 export const OBJ_DIR = fileURLToPath(new URL('../../build/bpf/', import.meta.url));
 export const ADDON_TEST = `${OBJ_DIR}addon_test.bpf.o`;
 export const VERIFIER_REJECT = `${OBJ_DIR}verifier_reject.bpf.o`;
+export const EXTERN_MISSING = `${OBJ_DIR}extern_missing.bpf.o`;
 export const ATTACH_FAIL = `${OBJ_DIR}attach_fail.bpf.o`;
 
 /** Kernel program names (truncated to 15 characters) of every program in the test objects. */
