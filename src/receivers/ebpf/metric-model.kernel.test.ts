@@ -249,3 +249,57 @@ test('struct map value: a value slice past the end and a struct without value: a
     return true;
   });
 });
+
+/** Calls getppid(2) the planned number of times on each CPU, pinned there. */
+const getppidScript = `
+import json, os, sys
+print(os.getpid(), flush=True)
+plan = json.loads(sys.stdin.readline())
+for cpu, calls in plan:
+    os.sched_setaffinity(0, {cpu})
+    for _ in range(calls):
+        os.getppid()
+`;
+
+test(
+  'a cpu label on a plain hash map is an ordinary key label (ebpf_exporter llcstat layout)',
+  { skip: twoCpus ? false : 'needs two CPUs to pin calls to' },
+  async () => {
+    const child = spawn('/usr/bin/python3', ['-c', getppidScript], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    assert.equal(Number((await lines.next()).value), child.pid);
+    const r = await receiver({
+      program: obj('cpu_key'),
+      metrics_file: 'test/bpf/cpu_key.yaml',
+      globals: { targ_tgid: child.pid },
+      poll_interval: '1h',
+    });
+    try {
+      // Before the fix this was ERR_EBPF_LAYOUT ("label cpu needs a per-CPU map"), fatal at start.
+      await r.start(host());
+      child.stdin.end(
+        `${JSON.stringify([
+          [0, 5],
+          [1, 7],
+        ])}\n`,
+      );
+      const [code] = await exited;
+      assert.equal(code, 0, 'child exit code');
+      const m = await read(r);
+      // The label is the key's u32, decoded by uint: one series per CPU the calls ran on.
+      assert.deepEqual(
+        scalars(m.get('getppid_by_cpu_total')).sort(
+          (a, b) => Number(a.labels['cpu']) - Number(b.labels['cpu']),
+        ),
+        [
+          { labels: { cpu: '0' }, value: 5 },
+          { labels: { cpu: '1' }, value: 7 },
+        ],
+      );
+    } finally {
+      child.kill();
+      await r.shutdown();
+    }
+  },
+);

@@ -118,9 +118,6 @@ export function checkLayout(def: MetricDefinition, info: MapInfo | undefined): s
       `metric ${def.name}: map value must be 8 bytes (u64), but it is ${info.valueSize}; for a struct value give value: { offset, size }`,
     );
   }
-  const cpu = def.labels.findIndex((l) => l.name === 'cpu');
-  if (cpu >= 0 && !info.perCpu)
-    problems.push(`metric ${def.name}: label "cpu" needs a per-CPU map, but ${def.map} is ${info.type}`);
   return problems;
 }
 
@@ -128,7 +125,9 @@ export function checkLayout(def: MetricDefinition, info: MapInfo | undefined): s
  * Labels that come from the key. On a per-CPU map a label named `cpu` comes
  * from the CPU index instead — except for ebpf_exporter's own layout, where
  * `cpu` is the last key label (size 2, appended by the exporter); we accept
- * both: a `cpu` label is never read from the key bytes.
+ * both: a `cpu` label is never read from the key bytes. On any other map `cpu`
+ * is an ordinary key label, as ebpf_exporter treats it (llcstat: a hash keyed
+ * by the u32 CPU number).
  */
 function keyLabelsOf(def: MetricDefinition, info: MapInfo): LabelConfig[] {
   return def.labels.filter((l) => !(info.perCpu && l.name === 'cpu'));
