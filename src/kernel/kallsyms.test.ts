@@ -70,7 +70,11 @@ test('unknown address renders as unknown_addr:0x… and a miss re-reads at most 
   now = 5000;
   assert.equal(ksyms.exact(0xffffffffc0001000n), 'beta\t[mod]');
   assert.equal(ksyms.refreshes, 1);
-  assert.equal(unknownAddr(0xdeadn), 'unknown_addr:0x000000000000dead');
+  // Go's %x: no padding (ebpf_exporter decoder/ksym.go).
+  assert.equal(unknownAddr(0xdeadn), 'unknown_addr:0xdead');
+  assert.equal(unknownAddr(0xabcdefn), 'unknown_addr:0xabcdef');
+  assert.equal(unknownAddr(0n), 'unknown_addr:0x0');
+  assert.equal(unknownAddr(0xffffffffc0001000n), 'unknown_addr:0xffffffffc0001000');
 });
 
 test('a table of zero addresses (no privilege) is a clear error', () => {

@@ -110,9 +110,12 @@ export function sharedKallsyms(options: KallsymsOptions = {}): Kallsyms {
   return table;
 }
 
-/** Render an address as ebpf_exporter does for unknown symbols. */
+/**
+ * Render an address as ebpf_exporter does for unknown symbols: Go's `unknown_addr:0x%x`
+ * (decoder/ksym.go), lowercase hex without leading zeros.
+ */
 export function unknownAddr(addr: bigint): string {
-  return `unknown_addr:0x${addr.toString(16).padStart(16, '0')}`;
+  return `unknown_addr:0x${addr.toString(16)}`;
 }
 
 const MAX_ADDR = 0xffff_ffff_ffff_ffffn;
