@@ -198,3 +198,9 @@ export const configSchema = z
   });
 
 export type OtlpExporterConfig = z.infer<typeof configSchema>;
+
+/** What the sending machinery (metrics collections, event queues, retry) needs; every OTLP exporter's config has it. */
+export type OtlpSendSettings = Pick<
+  OtlpExporterConfig,
+  'timeout' | 'interval' | 'histograms' | 'attribute_names' | 'retry_on_failure' | 'sending_queue'
+>;

@@ -19,6 +19,7 @@ import { BoundedQueue, hrTime, spanProblem } from './events.ts';
 import { INSTANCE_ID } from './exporter.ts';
 import { OtlpExporter } from './otlp.ts';
 import { channelCredentials } from './tls.ts';
+import { grpcWire } from './transport.ts';
 
 const UNAVAILABLE = 14;
 const PERMISSION_DENIED = 7;
@@ -82,7 +83,12 @@ function rig(endpoint: string, extra: Record<string, unknown> = {}, id = 'otlp/e
     retry_on_failure: { initial_interval: '20ms', max_interval: '50ms' },
     ...extra,
   });
-  const exporter = new OtlpExporter(id, config, channelCredentials(config, '.', 'exporters.otlp'), logger);
+  const exporter = new OtlpExporter(
+    id,
+    config,
+    grpcWire(config, channelCredentials(config, '.', 'exporters.otlp')),
+    logger,
+  );
   const telemetry = new SelfTelemetry();
   const host: Host = { logger, telemetry, pull: async () => {}, ready: () => true };
   const spans = new Subject<SpanBatch>();

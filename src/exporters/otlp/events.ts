@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { Client, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { map, type Observable, type Subscription } from 'rxjs';
@@ -8,12 +7,13 @@ import { messageOf } from '../../errors.ts';
 import type { Host } from '../../pipeline/component.ts';
 import type { LogBatch, LogRecordData, SpanBatch, SpanRecord } from '../../pipeline/data.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
-import type { OtlpExporterConfig } from './config.ts';
+import type { OtlpSendSettings } from './config.ts';
 import { INSTANCE_ID } from './exporter.ts';
 import { describeExportError, retryDecision, sleep, within } from './retry.ts';
+import type { EventTransport, OtlpWire } from './transport.ts';
 
 /**
- * Spans and log records over OTLP/gRPC. Unlike metrics (cumulative: the newest collection
+ * Spans and log records over OTLP. Unlike metrics (cumulative: the newest collection
  * supersedes the others), every span and log record is sent once: each signal has a
  * bounded queue of records, sent in batches of at most `sending_queue.batch.max_size`,
  * a partial batch after `flush_timeout`. One request is in flight per signal, retried
@@ -24,16 +24,14 @@ import { describeExportError, retryDecision, sleep, within } from './retry.ts';
  *   exporter_dropped_log_records_total{exporter, reason}
  *
  * Requests are built with @opentelemetry/otlp-transformer's protobuf serializers (ids as
- * bytes, times as fixed64 nanoseconds, typed attributes) and sent with @grpc/grpc-js.
+ * bytes, times as fixed64 nanoseconds, typed attributes) and sent by the exporter's wire
+ * (OTLP/gRPC or OTLP/HTTP, transport.ts).
  */
 
 type ReadableSpan = Parameters<typeof ProtobufTraceSerializer.serializeRequest>[0][number];
 type ReadableLogRecord = Parameters<typeof ProtobufLogsSerializer.serializeRequest>[0][number];
 
 export type EventSignal = 'traces' | 'logs';
-
-const TRACE_METHOD = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
-const LOGS_METHOD = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
 
 const SCOPE = { name: 'ebpf-collector' };
 const HEX32 = /^[0-9a-f]{32}$/;
@@ -67,7 +65,6 @@ interface Queued<R> {
 /** How one signal is named, encoded and sent. */
 interface Codec<R> {
   readonly signal: EventSignal;
-  readonly method: string;
   /** `spans`, `log_records`: the self-metrics' name part. */
   readonly unit: string;
   /** Why a record cannot be sent at all, or undefined. */
@@ -79,7 +76,6 @@ interface Codec<R> {
 
 export const spanCodec: Codec<SpanRecord> = {
   signal: 'traces',
-  method: TRACE_METHOD,
   unit: 'spans',
   problem: spanProblem,
   encode(items) {
@@ -117,7 +113,6 @@ export const spanCodec: Codec<SpanRecord> = {
 
 export const logCodec: Codec<LogRecordData> = {
   signal: 'logs',
-  method: LOGS_METHOD,
   unit: 'log_records',
   problem: () => undefined,
   encode(items) {
@@ -140,51 +135,6 @@ export const logCodec: Codec<LogRecordData> = {
     return { count: Number(p?.rejectedLogRecords ?? 0), message: p?.errorMessage || undefined };
   },
 };
-
-type CallResult =
-  { readonly ok: true; readonly response: Uint8Array } | { readonly ok: false; readonly error: unknown };
-
-/** One gRPC channel for the exporter's traces and logs: raw protobuf bytes in and out. */
-export class OtlpEventChannel {
-  private readonly client: Client;
-  private readonly metadata: Metadata;
-  private readonly timeoutMs: number;
-
-  constructor(config: OtlpExporterConfig, credentials: ChannelCredentials) {
-    this.metadata = new Metadata();
-    for (const [key, value] of Object.entries(config.headers)) this.metadata.set(key, value);
-    this.timeoutMs = config.timeout;
-    this.client = new Client(config.endpoint.target, credentials, {
-      'grpc.primary_user_agent': 'ebpf-collector',
-      // grpc-js compressionAlgorithms: 0 identity, 2 gzip
-      'grpc.default_compression_algorithm': config.compression === 'gzip' ? 2 : 0,
-    });
-  }
-
-  call(method: string, body: Uint8Array): Promise<CallResult> {
-    const identity = (b: Buffer): Buffer => b;
-    return new Promise((resolve) => {
-      try {
-        this.client.makeUnaryRequest(
-          method,
-          identity,
-          identity,
-          Buffer.from(body.buffer, body.byteOffset, body.byteLength),
-          this.metadata.clone(),
-          { deadline: Date.now() + this.timeoutMs },
-          (err: ServiceError | null, response?: Buffer) =>
-            resolve(err ? { ok: false, error: err } : { ok: true, response: response ?? Buffer.alloc(0) }),
-        );
-      } catch (error) {
-        resolve({ ok: false, error });
-      }
-    });
-  }
-
-  close(): void {
-    this.client.close();
-  }
-}
 
 /** A FIFO that holds at most `capacity` items; pushing into a full one drops the oldest. */
 export class BoundedQueue<T> {
@@ -268,13 +218,13 @@ type DropReason = (typeof DROP_REASONS)[number];
 export class EventSender<R> {
   private readonly id: string;
   private readonly codec: Codec<R>;
-  private readonly config: OtlpExporterConfig;
+  private readonly config: OtlpSendSettings;
   private readonly logger: Logger;
   private readonly queue: BoundedQueue<Queued<R>>;
   private readonly resources = new Resources();
   private readonly subscriptions: Subscription[] = [];
   private readonly abort = new AbortController();
-  private channel: OtlpEventChannel | undefined;
+  private channel: EventTransport | undefined;
   private timer: NodeJS.Timeout | undefined;
   private sending: Promise<void> | undefined;
   private closing = false;
@@ -284,7 +234,7 @@ export class EventSender<R> {
   private requests: SelfFamily | undefined;
   private queueSize: SelfFamily | undefined;
 
-  constructor(id: string, codec: Codec<R>, config: OtlpExporterConfig, logger: Logger) {
+  constructor(id: string, codec: Codec<R>, config: OtlpSendSettings, logger: Logger) {
     this.id = id;
     this.codec = codec;
     this.config = config;
@@ -311,7 +261,7 @@ export class EventSender<R> {
     );
   }
 
-  start(host: Host, channel: OtlpEventChannel): void {
+  start(host: Host, channel: EventTransport): void {
     this.channel = channel;
     const u = this.codec.unit;
     const words = u === 'spans' ? 'Spans' : 'Log records';
@@ -451,7 +401,7 @@ export class EventSender<R> {
     const body = this.codec.encode(batch);
     const startedMs = Date.now();
     for (let retries = 0; ; retries++) {
-      const result = await channel.call(this.codec.method, body);
+      const result = await channel.call(this.signal, body);
       if (result.ok) {
         this.count('success');
         let rejected = { count: 0, message: undefined as string | undefined };
@@ -516,17 +466,17 @@ export class EventSender<R> {
 /** The exporter's traces and logs halves; the channel opens at start when either is used. */
 export class OtlpEvents {
   private readonly id: string;
-  private readonly config: OtlpExporterConfig;
-  private readonly credentials: ChannelCredentials;
+  private readonly config: OtlpSendSettings;
+  private readonly wire: OtlpWire;
   private readonly logger: Logger;
-  private channel: OtlpEventChannel | undefined;
+  private channel: EventTransport | undefined;
   traces: EventSender<SpanRecord> | undefined;
   logs: EventSender<LogRecordData> | undefined;
 
-  constructor(id: string, config: OtlpExporterConfig, credentials: ChannelCredentials, logger: Logger) {
+  constructor(id: string, config: OtlpSendSettings, wire: OtlpWire, logger: Logger) {
     this.id = id;
     this.config = config;
-    this.credentials = credentials;
+    this.wire = wire;
     this.logger = logger;
   }
 
@@ -546,13 +496,13 @@ export class OtlpEvents {
 
   start(host: Host): void {
     if (!this.used || this.channel) return;
-    this.channel = new OtlpEventChannel(this.config, this.credentials);
+    this.channel = this.wire.events();
     this.traces?.start(host, this.channel);
     this.logs?.start(host, this.channel);
     const signals = [this.traces?.signal, this.logs?.signal].filter((s) => s !== undefined);
     this.logger.info(
-      { signals, queue_size: this.config.sending_queue.queue_size },
-      'exporting over OTLP/gRPC',
+      { signals, endpoint: this.wire.endpoint, queue_size: this.config.sending_queue.queue_size },
+      `exporting over ${this.wire.protocol}`,
     );
   }
 

@@ -20,6 +20,7 @@ import {
 import { configSchema } from './config.ts';
 import { OtlpMetricsExporter } from './exporter.ts';
 import { channelCredentials } from './tls.ts';
+import { grpcWire } from './transport.ts';
 
 const UNAVAILABLE = 14;
 const INVALID_ARGUMENT = 3;
@@ -93,7 +94,7 @@ function rig(endpoint: string, extra: Record<string, unknown> = {}, id = 'otlp')
   const exporter = new OtlpMetricsExporter(
     id,
     config,
-    channelCredentials(config, '.', 'exporters.otlp'),
+    grpcWire(config, channelCredentials(config, '.', 'exporters.otlp')),
     logger,
   );
   const telemetry = new SelfTelemetry();
@@ -406,7 +407,7 @@ describe('otlp exporter over TLS', () => {
     const exporter = new OtlpMetricsExporter(
       'otlp',
       config,
-      channelCredentials(config, testdata, 'exporters.otlp'),
+      grpcWire(config, channelCredentials(config, testdata, 'exporters.otlp')),
       logger,
     );
     exporter.consume(r.input);

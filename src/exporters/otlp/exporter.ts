@@ -1,8 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Metadata, type ChannelCredentials } from '@grpc/grpc-js';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Observable } from 'rxjs';
@@ -13,9 +10,9 @@ import type { MetricBatch } from '../../pipeline/data.ts';
 import { LatestBatches } from '../../pipeline/latest.ts';
 import { SEMANTIC_ATTRIBUTE_NAMES, toMetricData } from '../../pipeline/otel.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
-import type { OtlpExporterConfig } from './config.ts';
+import type { OtlpSendSettings } from './config.ts';
 import { describeExportError, retryDecision, sleep, within } from './retry.ts';
-import { isPlaintext } from './tls.ts';
+import type { AttemptResult, MetricsClient, OtlpWire } from './transport.ts';
 
 /**
  * One collection, ready to send: one ResourceMetrics per distinct resource (the client
@@ -25,18 +22,14 @@ interface Payload {
   readonly metrics: readonly ResourceMetrics[];
 }
 
-/** The exporter's options type (its enums come from a package we do not depend on directly). */
-type GrpcExporterOptions = NonNullable<ConstructorParameters<typeof OTLPMetricExporter>[0]>;
-
-type AttemptResult = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
-
 /** `service.instance.id`: one per process, the same for all its life (and all its exporters). */
 export const INSTANCE_ID = randomUUID();
 
 /**
  * exporter `otlp`: keeps the latest batch of every source and, every `interval`, pulls
- * fresh data, assembles it with the agent's own metrics and pushes it through
- * @opentelemetry/exporter-metrics-otlp-grpc (which has no retry: this class adds it).
+ * fresh data, assembles it with the agent's own metrics and pushes it through the
+ * exporter's wire (transport.ts: OTLP/gRPC, whose library has no retry, or OTLP/HTTP);
+ * the retry is this class's, the same for both.
  *
  * Queue: at most one collection is being sent (with its retries) and at most one waits.
  * Data is cumulative, so the newest collection supersedes older ones: a newer collection
@@ -48,15 +41,15 @@ export const INSTANCE_ID = randomUUID();
  */
 export class OtlpMetricsExporter implements Exporter {
   private readonly id: string;
-  private readonly config: OtlpExporterConfig;
-  private readonly credentials: ChannelCredentials;
+  private readonly config: OtlpSendSettings;
+  private readonly wire: OtlpWire;
   private readonly logger: Logger;
   private readonly latest: LatestBatches;
   private readonly abort = new AbortController();
   /** The agent's own attributes, under every batch's resource. */
   private readonly baseAttributes: Readonly<Record<string, string>>;
   private host: Host | undefined;
-  private client: OTLPMetricExporter | undefined;
+  private client: MetricsClient | undefined;
   private timer: NodeJS.Timeout | undefined;
   private exports: SelfFamily | undefined;
   private dropped: SelfFamily | undefined;
@@ -72,10 +65,10 @@ export class OtlpMetricsExporter implements Exporter {
   /** Whether the last export failed (to log the change of state, not every failure). */
   private failing = false;
 
-  constructor(id: string, config: OtlpExporterConfig, credentials: ChannelCredentials, logger: Logger) {
+  constructor(id: string, config: OtlpSendSettings, wire: OtlpWire, logger: Logger) {
     this.id = id;
     this.config = config;
-    this.credentials = credentials;
+    this.wire = wire;
     this.logger = logger;
     this.latest = new LatestBatches(logger);
     this.baseAttributes = {
@@ -86,7 +79,7 @@ export class OtlpMetricsExporter implements Exporter {
   }
 
   describe(): Record<string, unknown> {
-    return { otlp: `${isPlaintext(this.config) ? 'http' : 'https'}://${this.config.endpoint.target}` };
+    return { otlp: this.wire.endpoint };
   }
 
   consume(input$: Observable<MetricBatch>): void {
@@ -111,22 +104,11 @@ export class OtlpMetricsExporter implements Exporter {
     for (const result of ['success', 'retry', 'failure']) this.exports.add({ exporter: this.id, result }, 0);
     this.dropped.add({ exporter: this.id }, 0);
 
-    const metadata = new Metadata();
-    for (const [key, value] of Object.entries(this.config.headers)) metadata.set(key, value);
-    const plaintext = isPlaintext(this.config);
-    this.client = new OTLPMetricExporter({
-      // The scheme only shapes the address here; the credentials are given explicitly.
-      url: `${plaintext ? 'http' : 'https'}://${this.config.endpoint.target}`,
-      credentials: this.credentials,
-      metadata,
-      compression: this.config.compression as GrpcExporterOptions['compression'],
-      timeoutMillis: this.config.timeout,
-      userAgent: 'ebpf-collector',
-    });
+    this.client = this.wire.metrics();
     this.timer = setInterval(() => void this.tick(), this.config.interval);
     this.logger.info(
-      { endpoint: this.describe()['otlp'], interval_ms: this.config.interval },
-      'exporting metrics over OTLP/gRPC',
+      { endpoint: this.wire.endpoint, interval_ms: this.config.interval },
+      `exporting metrics over ${this.wire.protocol}`,
     );
   }
 
@@ -314,15 +296,7 @@ export class OtlpMetricsExporter implements Exporter {
   private attemptOne(metrics: ResourceMetrics): Promise<AttemptResult> {
     const client = this.client;
     if (!client) return Promise.resolve({ ok: false, error: new Error('exporter not started') });
-    return new Promise((resolve) => {
-      try {
-        client.export(metrics, (r: ExportResult) =>
-          resolve(r.code === ExportResultCode.SUCCESS ? { ok: true } : { ok: false, error: r.error }),
-        );
-      } catch (error) {
-        resolve({ ok: false, error });
-      }
-    });
+    return client.export(metrics);
   }
 
   private logFailure(message: string, retries: number): void {

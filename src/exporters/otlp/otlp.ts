@@ -1,43 +1,43 @@
-import type { ChannelCredentials } from '@grpc/grpc-js';
 import type { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type { Exporter, Host } from '../../pipeline/component.ts';
 import type { LogBatch, MetricBatch, SpanBatch } from '../../pipeline/data.ts';
-import type { OtlpExporterConfig } from './config.ts';
+import type { OtlpSendSettings } from './config.ts';
 import { OtlpEvents } from './events.ts';
 import { OtlpMetricsExporter } from './exporter.ts';
-import { isPlaintext } from './tls.ts';
+import type { OtlpWire } from './transport.ts';
 
 /**
- * exporter `otlp`: one component for every pipeline type it is in. Each half exists only
+ * exporters `otlp` and `otlphttp`: one component for every pipeline type it is in. Each half exists only
  * when a pipeline of its type feeds the exporter (the graph calls `consume*` before
  * start): metrics (OtlpMetricsExporter: periodic cumulative collections), traces and
- * logs (OtlpEvents: queued, batched records). They share the endpoint, TLS, headers,
- * compression, timeout and retry settings; shutdown stops them together.
+ * logs (OtlpEvents: queued, batched records). They share the wire (transport.ts: the
+ * endpoint, TLS, headers, compression and timeout of one protocol) and the retry
+ * settings; shutdown stops them together.
  */
 export class OtlpExporter implements Exporter {
   private readonly id: string;
-  private readonly config: OtlpExporterConfig;
-  private readonly credentials: ChannelCredentials;
+  private readonly config: OtlpSendSettings;
+  private readonly wire: OtlpWire;
   private readonly logger: Logger;
   readonly events: OtlpEvents;
   metrics: OtlpMetricsExporter | undefined;
   private stopped: Promise<void> | undefined;
 
-  constructor(id: string, config: OtlpExporterConfig, credentials: ChannelCredentials, logger: Logger) {
+  constructor(id: string, config: OtlpSendSettings, wire: OtlpWire, logger: Logger) {
     this.id = id;
     this.config = config;
-    this.credentials = credentials;
+    this.wire = wire;
     this.logger = logger;
-    this.events = new OtlpEvents(id, config, credentials, logger);
+    this.events = new OtlpEvents(id, config, wire, logger);
   }
 
   describe(): Record<string, unknown> {
-    return { otlp: `${isPlaintext(this.config) ? 'http' : 'https'}://${this.config.endpoint.target}` };
+    return { otlp: this.wire.endpoint };
   }
 
   consume(input$: Observable<MetricBatch>): void {
-    this.metrics ??= new OtlpMetricsExporter(this.id, this.config, this.credentials, this.logger);
+    this.metrics ??= new OtlpMetricsExporter(this.id, this.config, this.wire, this.logger);
     this.metrics.consume(input$);
   }
 

@@ -17,13 +17,44 @@ export function grpcCode(err: unknown): number | undefined {
   return typeof code === 'number' && Number.isInteger(code) ? code : undefined;
 }
 
+/** HTTP statuses the OTLP/HTTP specification calls retryable. */
+export const RETRYABLE_HTTP_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+
+/**
+ * An OTLP/HTTP export that failed: the status the receiver answered (undefined when no
+ * answer came: connection refused, reset, timed out — all retryable, as gRPC's UNAVAILABLE),
+ * and the wait its `Retry-After` asked for.
+ */
+export class HttpExportError extends Error {
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, status?: number, retryAfterMs?: number) {
+    super(message);
+    this.name = 'HttpExportError';
+    this.status = status;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** `Retry-After` as milliseconds: delay-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
 export function isRetryable(err: unknown): boolean {
+  if (err instanceof HttpExportError)
+    return err.status === undefined || RETRYABLE_HTTP_STATUSES.has(err.status);
   const code = grpcCode(err);
   return code !== undefined && RETRYABLE_GRPC_CODES.has(code);
 }
 
 /** `UNAVAILABLE: No connection established` — the code by name, then the server's details. */
 export function describeExportError(err: unknown): string {
+  if (err instanceof HttpExportError) return err.message;
   const code = grpcCode(err);
   if (code === undefined) return err instanceof Error ? err.message : String(err);
   const name = (grpcStatus as unknown as Record<number, string | undefined>)[code] ?? `code ${code}`;
@@ -94,7 +125,9 @@ export interface RetryPolicy {
 
 /**
  * After a failed attempt: the backoff before the next one, and why to give up
- * instead (undefined: retry). One rule for every signal the exporter sends.
+ * instead (undefined: retry). One rule for every signal and protocol. A receiver's
+ * `Retry-After` (HTTP 429/503) replaces the backoff, as in the Collector; it is still
+ * bounded by `max_elapsed_time`.
  */
 export function retryDecision(
   error: unknown,
@@ -103,7 +136,9 @@ export function retryDecision(
   retry: RetryPolicy,
   closing: boolean,
 ): { delay: number; giveUp: string | undefined } {
-  const delay = backoffDelay(retries, { initialMs: retry.initial_interval, maxMs: retry.max_interval });
+  const asked = error instanceof HttpExportError ? error.retryAfterMs : undefined;
+  const delay =
+    asked ?? backoffDelay(retries, { initialMs: retry.initial_interval, maxMs: retry.max_interval });
   const giveUp = !isRetryable(error)
     ? 'not retryable'
     : !retry.enabled
