@@ -25,7 +25,7 @@ describe('otlp config', () => {
     assert.deepEqual(lines, []);
     assert.deepEqual(value, {
       endpoint: { target: 'otel-collector:4317', tls: undefined },
-      tls: { insecure: false },
+      tls: { insecure: false, insecure_skip_verify: false },
       headers: {},
       compression: 'gzip',
       timeout: 10_000,
@@ -36,9 +36,16 @@ describe('otlp config', () => {
         enabled: true,
         initial_interval: 1_000,
         max_interval: 30_000,
+        multiplier: 1.5,
+        randomization_factor: 0.5,
         max_elapsed_time: 300_000,
       },
-      sending_queue: { queue_size: 10_000, batch: { flush_timeout: 200, max_size: 512 } },
+      sending_queue: {
+        enabled: true,
+        num_consumers: 1,
+        queue_size: 10_000,
+        batch: { flush_timeout: 200, max_size: 512 },
+      },
     });
     assert.equal(isPlaintext(value as OtlpExporterConfig), false, 'TLS unless insecure');
   });
@@ -48,7 +55,7 @@ describe('otlp config', () => {
     assert.deepEqual(lines, []);
     assert.deepEqual(value, {
       endpoint: { target: 'otel.example.com:4317', tls: true },
-      tls: { insecure: false, ca_file: 'ca.pem' },
+      tls: { insecure: false, insecure_skip_verify: false, ca_file: 'ca.pem' },
       headers: { authorization: 'Bearer abc123', 'x-scope-orgid': 'node-team' },
       compression: 'none',
       timeout: 5_000,
@@ -59,10 +66,60 @@ describe('otlp config', () => {
         enabled: true,
         initial_interval: 500,
         max_interval: 10_000,
+        multiplier: 1.5,
+        randomization_factor: 0.5,
         max_elapsed_time: 120_000,
       },
-      sending_queue: { queue_size: 10_000, batch: { flush_timeout: 200, max_size: 512 } },
+      sending_queue: {
+        enabled: true,
+        num_consumers: 1,
+        queue_size: 10_000,
+        batch: { flush_timeout: 200, max_size: 512 },
+      },
     });
+  });
+
+  it("accepts the Collector's own keys with their meanings", async () => {
+    const { value, lines } = await check('good-collector.yaml', 'otlp/collector');
+    assert.deepEqual(lines, []);
+    const c = value as OtlpExporterConfig;
+    assert.deepEqual(c.tls, {
+      insecure: false,
+      insecure_skip_verify: true,
+      ca_file: 'ca.pem',
+      cert_file: 'client.pem',
+      key_file: 'client-key.pem',
+    });
+    assert.equal(c.timeout, 30_000);
+    assert.deepEqual(c.sending_queue, {
+      enabled: true,
+      num_consumers: 4,
+      queue_size: 5000,
+      batch: { flush_timeout: 200, max_size: 512 },
+    });
+    assert.deepEqual(c.retry_on_failure, {
+      enabled: true,
+      initial_interval: 5_000,
+      max_interval: 30_000,
+      max_elapsed_time: 0,
+      multiplier: 2,
+      randomization_factor: 0.1,
+    });
+  });
+
+  it('Collector keys it cannot honour are errors that say why', async () => {
+    const { file, lines } = await check('bad-collector.yaml', 'otlp/collector');
+    assert.deepEqual(
+      lines,
+      [
+        ":6:20: exporters.otlp/collector.tls.min_version: not supported: Node's TLS 1.2 minimum is used [ERR_CONFIG_VALUE]",
+        ':7:15: exporters.otlp/collector.tls.ca_pem: not supported: give the CA as a file (ca_file) [ERR_CONFIG_VALUE]',
+        ':9:16: exporters.otlp/collector.sending_queue.enabled: not supported: the queue cannot be turned off (kernel events cannot wait for a send); bound it with queue_size [ERR_CONFIG_VALUE]',
+        ':10:22: exporters.otlp/collector.sending_queue.num_consumers: expected a value >= 1, got 0 [ERR_CONFIG_VALUE]',
+        ':11:16: exporters.otlp/collector.sending_queue.storage: not supported: there is no persistent queue; records are held in memory [ERR_CONFIG_VALUE]',
+        ':13:19: exporters.otlp/collector.retry_on_failure.multiplier: expected a value >= 1, got 0.5 [ERR_CONFIG_VALUE]',
+      ].map((l) => file + l),
+    );
   });
 
   it('reports every bad value at once, with position, path and code', async () => {
@@ -71,7 +128,7 @@ describe('otlp config', () => {
       lines,
       [
         ':3:15: exporters.otlp/bad.endpoint: expected an endpoint like "otel-collector:4317" or "https://otel.example.com:4317", got "http://otel-collector:4317/v1/metrics": gRPC endpoints take no path; remove it [ERR_CONFIG_VALUE]',
-        ':5:7: exporters.otlp/bad.tls.insecur: unknown key; expected one of insecure, ca_file, cert_file, key_file (did you mean "insecure"?) [ERR_CONFIG_UNKNOWN_KEY]',
+        ':5:7: exporters.otlp/bad.tls.insecur: unknown key; expected one of insecure, insecure_skip_verify, ca_file, cert_file, key_file, ca_pem, cert_pem, key_pem, min_version, max_version, cipher_suites, reload_interval, server_name_override, include_system_ca_certs_pool (did you mean "insecure"?) [ERR_CONFIG_UNKNOWN_KEY]',
         ':7:7: exporters.otlp/bad.headers.x tenant: header name "x tenant" may hold only letters, digits, "-", "_" and "." [ERR_CONFIG_VALUE]',
         ':8:7: exporters.otlp/bad.headers.grpc-timeout: header name "grpc-timeout" must not start with "grpc-" (reserved by gRPC) [ERR_CONFIG_VALUE]',
         ':9:18: exporters.otlp/bad.compression: expected one of gzip, none, got "brotli" [ERR_CONFIG_ENUM]',
@@ -126,6 +183,19 @@ describe('otlp config', () => {
     assert.deepEqual(
       r.error?.issues.map((i) => [i.path.join('.'), i.message]),
       [['tls.ca_file', 'ca_file needs TLS, but the endpoint is plaintext (http://)']],
+    );
+    const skip = configSchema.safeParse({
+      endpoint: 'c:4317',
+      tls: { insecure: true, insecure_skip_verify: true },
+    });
+    assert.deepEqual(
+      skip.error?.issues.map((i) => [i.path.join('.'), i.message]),
+      [
+        [
+          'tls.insecure_skip_verify',
+          'insecure_skip_verify needs TLS, but the endpoint is plaintext (insecure: true)',
+        ],
+      ],
     );
     const ok = configSchema.parse({ endpoint: 'c:4317', tls: { insecure: true } });
     assert.equal(isPlaintext(ok), true);

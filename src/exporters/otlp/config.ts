@@ -91,15 +91,44 @@ const headerValue = z
   .string()
   .regex(HEADER_VALUE, 'header values may hold only printable ASCII (gRPC text metadata)');
 
+/**
+ * A key the Collector has that this agent cannot honour: accepted by name, so the
+ * message says why instead of "unknown key", and always an error.
+ */
+export function notSupported(why: string) {
+  return z
+    .unknown()
+    .optional()
+    .transform((input, ctx): undefined =>
+      input === undefined ? undefined : configIssue(ctx, input, C.value, `not supported: ${why}`),
+    );
+}
+
+/** The Collector's TLS client keys (configtls) this agent cannot honour, with why. */
+const TLS_NOT_SUPPORTED = {
+  ca_pem: notSupported('give the CA as a file (ca_file)'),
+  cert_pem: notSupported('give the certificate as a file (cert_file)'),
+  key_pem: notSupported('give the key as a file (key_file)'),
+  min_version: notSupported("Node's TLS 1.2 minimum is used"),
+  max_version: notSupported('the newest TLS version both sides have is used'),
+  cipher_suites: notSupported("Node's default cipher suites are used"),
+  reload_interval: notSupported('TLS files are read once, at start'),
+  server_name_override: notSupported('the endpoint host name is the server name'),
+  include_system_ca_certs_pool: notSupported('ca_file replaces the system CAs'),
+};
+
 const tlsSchema = z.strictObject({
   /** Plaintext gRPC (no TLS) for an endpoint given without a scheme. */
   insecure: z.boolean().default(false),
+  /** TLS without verifying the server's certificate or name (testing only). */
+  insecure_skip_verify: z.boolean().default(false),
   /** CA certificates (PEM) to verify the server with, instead of the system's. */
   ca_file: z.string().min(1, 'give a path or remove the key').optional(),
   /** Client certificate (PEM) for mutual TLS; needs key_file. */
   cert_file: z.string().min(1, 'give a path or remove the key').optional(),
   /** Client private key (PEM) for mutual TLS; needs cert_file. */
   key_file: z.string().min(1, 'give a path or remove the key').optional(),
+  ...TLS_NOT_SUPPORTED,
 });
 
 const retrySchema = z.strictObject({
@@ -108,12 +137,31 @@ const retrySchema = z.strictObject({
   initial_interval: duration({ minMs: 1 }).default(1_000),
   /** Longest wait between two attempts. */
   max_interval: duration({ minMs: 1 }).default(30_000),
-  /** Give up on a collection after this long since its first attempt. */
-  max_elapsed_time: duration({ minMs: 1 }).default(300_000),
+  /** Growth of the wait per retry. */
+  multiplier: z.number().min(1).max(10).default(1.5),
+  /** Jitter: each wait is drawn from wait × [1 − r, 1 + r]. */
+  randomization_factor: z.number().min(0).max(1).default(0.5),
+  /** Give up on a collection after this long since its first attempt; 0: never give up (as the Collector). */
+  max_elapsed_time: duration({ minMs: 0 }).default(300_000),
 });
 
 /** Spans and log records: a bounded queue per signal, sent in batches. (Metrics have their own one-collection queue.) */
 const sendingQueueSchema = z.strictObject({
+  /** Only true: kernel events cannot wait for a send, so records always queue (bounded by queue_size). */
+  enabled: z
+    .boolean()
+    .default(true)
+    .superRefine((on, ctx) => {
+      if (!on)
+        configIssue(
+          ctx,
+          on,
+          C.value,
+          'not supported: the queue cannot be turned off (kernel events cannot wait for a send); bound it with queue_size',
+        );
+    }),
+  /** Requests in flight per signal for spans and log records (metrics: always one collection). */
+  num_consumers: z.number().int().min(1).max(64).default(1),
   /** Spans (log records) waiting per signal; beyond it the oldest are dropped and counted. */
   queue_size: z.number().int().min(1).max(1_000_000).default(10_000),
   batch: z
@@ -124,6 +172,11 @@ const sendingQueueSchema = z.strictObject({
       max_size: z.number().int().min(1).max(100_000).default(512),
     })
     .prefault({}),
+  storage: notSupported('there is no persistent queue; records are held in memory'),
+  sizer: notSupported('queue_size counts records (spans, log records)'),
+  block_on_overflow: notSupported('kernel events cannot wait; the oldest are dropped and counted'),
+  blocking: notSupported('kernel events cannot wait; the oldest are dropped and counted'),
+  wait_for_result: notSupported('the pipeline never waits for a send'),
 });
 
 export const configSchema = z
@@ -163,8 +216,8 @@ export const configSchema = z
     }
     const plaintext = c.endpoint.tls === false || (c.endpoint.tls === undefined && tls.insecure);
     if (plaintext) {
-      for (const key of ['ca_file', 'cert_file', 'key_file'] as const) {
-        if (tls[key] === undefined) continue;
+      for (const key of ['ca_file', 'cert_file', 'key_file', 'insecure_skip_verify'] as const) {
+        if (tls[key] === undefined || tls[key] === false) continue;
         ctx.addIssue({
           code: 'custom',
           path: ['tls', key],

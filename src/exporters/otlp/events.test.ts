@@ -367,6 +367,30 @@ describe('otlp exporter: spans and log records against a real OTLP/gRPC receiver
     await r.exporter.shutdown();
   });
 
+  it('sending_queue.num_consumers: that many requests in flight at once, and no more', async () => {
+    await fresh();
+    const r = rig(receiver.endpoint, {
+      sending_queue: { num_consumers: 2, batch: { max_size: 1, flush_timeout: '1h' } },
+    });
+    await r.exporter.start(r.host);
+    receiver.hold('traces');
+    r.spans.next(spanBatch([span(0), span(1), span(2)])); // three full batches of one
+    await receiver.waitForEventCalls('traces', 2);
+    // Two requests held by the receiver; the third waits for a consumer.
+    assert.equal(
+      r.telemetry.gauge('exporter_queue_size', '').value({ exporter: 'otlp/ev', signal: 'traces' }),
+      1,
+    );
+    assert.equal(receiver.traceCalls.length, 2);
+    receiver.release('traces');
+    await receiver.waitForEventCalls('traces', 3);
+    await r.exporter.events.traces?.idle();
+    const names = receiver.traceCalls.flatMap((c) => spansOf(c).map((x) => x.span.name));
+    assert.deepEqual([...names].sort(), ['s0', 's1', 's2']);
+    assert.equal(r.value('exporter_sent_spans_total', { exporter: 'otlp/ev' }), 3);
+    await r.exporter.shutdown();
+  });
+
   it('shutdown sends what is queued (a partial batch) and counts what it could not send', async () => {
     await fresh();
     const r = rig(receiver.endpoint, { sending_queue: { batch: { flush_timeout: '1h' } } });

@@ -375,21 +375,33 @@ export class EventSender<R> {
     }, this.config.sending_queue.batch.flush_timeout);
   }
 
-  /** Full batches back to back; then one partial batch (it waited flush_timeout, or shutdown drains). */
+  /**
+   * Full batches back to back, up to `num_consumers` requests in flight; then one partial
+   * batch (it waited flush_timeout, or shutdown drains).
+   */
   private async loop(): Promise<void> {
     const max = this.config.sending_queue.batch.max_size;
+    const consumers = this.config.sending_queue.num_consumers;
+    const inFlight = new Set<Promise<void>>();
     let partialSent = false;
-    while (this.queue.length > 0) {
+    for (;;) {
       const partial = this.queue.length < max;
-      if (partial && partialSent && !this.closing) return;
+      const take =
+        this.queue.length > 0 && inFlight.size < consumers && !(partial && partialSent && !this.closing);
+      if (!take) {
+        if (inFlight.size === 0) return;
+        await Promise.race(inFlight);
+        continue;
+      }
       const batch = this.queue.take(max);
       this.gauge();
-      try {
-        await this.deliver(batch);
-      } catch (err) {
-        this.drop('export_failed', batch.length);
-        this.logger.error({ err: messageOf(err) }, 'otlp send failed unexpectedly');
-      }
+      const sent: Promise<void> = this.deliver(batch)
+        .catch((err: unknown) => {
+          this.drop('export_failed', batch.length);
+          this.logger.error({ err: messageOf(err) }, 'otlp send failed unexpectedly');
+        })
+        .finally(() => inFlight.delete(sent));
+      inFlight.add(sent);
       partialSent ||= partial;
     }
   }

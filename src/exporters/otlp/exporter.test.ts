@@ -352,6 +352,42 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     await r.exporter.shutdown();
   });
 
+  it('max_elapsed_time bounds the retries: given up after it, long before the failures end', async () => {
+    await fresh();
+    const r = rig(receiver.endpoint, {
+      retry_on_failure: { initial_interval: '20ms', max_interval: '20ms', max_elapsed_time: '100ms' },
+    });
+    await r.exporter.start(r.host);
+    receiver.failNext(...Array<number>(50).fill(UNAVAILABLE));
+    r.input.next(batch([counterFamily()]));
+    await r.exporter.tick();
+    await waitFor(() => r.count('failure') === 1, 'the exporter to give up');
+    await r.exporter.idle();
+    // Each wait is at least 10ms (20ms ±50%), so 100ms allows at most 10 retries.
+    const retries = r.count('retry') ?? 0;
+    assert.ok(retries >= 1 && retries <= 10, `retries ${retries}`);
+    assert.equal(receiver.calls.length, retries + 1, 'every attempt reached the receiver');
+    assert.equal(r.dropped(), 1);
+    await r.exporter.shutdown();
+  });
+
+  it('max_elapsed_time: 0 never gives up (as the Collector): retries until the receiver answers', async () => {
+    await fresh();
+    const r = rig(receiver.endpoint, {
+      retry_on_failure: { initial_interval: '1ms', max_interval: '2ms', max_elapsed_time: 0 },
+    });
+    await r.exporter.start(r.host);
+    receiver.failNext(...Array<number>(30).fill(UNAVAILABLE));
+    r.input.next(batch([counterFamily()]));
+    await r.exporter.tick();
+    await receiver.waitForCalls(31);
+    await r.exporter.idle();
+    assert.equal(r.count('retry'), 30);
+    assert.equal(r.count('success'), 1);
+    assert.equal(r.count('failure'), 0);
+    await r.exporter.shutdown();
+  });
+
   it('shutdown makes a final export of the latest data, then closes', async () => {
     await fresh();
     const r = rig(receiver.endpoint);
@@ -419,6 +455,28 @@ describe('otlp exporter over TLS', () => {
     try {
       const port = receiver.endpoint.split(':')[1];
       const r = tlsRig(`localhost:${port}`, { tls: { ca_file: 'tls-cert.pem' } });
+      await r.exporter.start(r.host);
+      r.input.next(batch([counterFamily()]));
+      await r.exporter.tick();
+      const [call] = await receiver.waitForCalls(1);
+      assert.ok(call && receiver.metricsOf(call).some((m) => m.name === 'timer_starts_total'));
+      await r.exporter.idle();
+      assert.equal(r.count('success'), 1);
+      await r.exporter.shutdown();
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('tls.insecure_skip_verify: true sends to the self-signed server without ca_file', async () => {
+    const receiver = await startOtlpReceiver({ tls });
+    try {
+      const port = receiver.endpoint.split(':')[1];
+      // The certificate is signed by nobody the system trusts: only skipping verification lets it through.
+      const r = tlsRig(`https://127.0.0.1:${port}`, {
+        tls: { insecure_skip_verify: true },
+        retry_on_failure: { enabled: false },
+      });
       await r.exporter.start(r.host);
       r.input.next(batch([counterFamily()]));
       await r.exporter.tick();

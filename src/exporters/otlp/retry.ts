@@ -120,6 +120,9 @@ export interface RetryPolicy {
   readonly enabled: boolean;
   readonly initial_interval: number;
   readonly max_interval: number;
+  readonly multiplier: number;
+  readonly randomization_factor: number;
+  /** 0: no limit. */
   readonly max_elapsed_time: number;
 }
 
@@ -138,14 +141,20 @@ export function retryDecision(
 ): { delay: number; giveUp: string | undefined } {
   const asked = error instanceof HttpExportError ? error.retryAfterMs : undefined;
   const delay =
-    asked ?? backoffDelay(retries, { initialMs: retry.initial_interval, maxMs: retry.max_interval });
+    asked ??
+    backoffDelay(retries, {
+      initialMs: retry.initial_interval,
+      maxMs: retry.max_interval,
+      multiplier: retry.multiplier,
+      randomization: retry.randomization_factor,
+    });
   const giveUp = !isRetryable(error)
     ? 'not retryable'
     : !retry.enabled
       ? 'retry disabled'
       : closing
         ? 'shutting down'
-        : Date.now() + delay - startedMs > retry.max_elapsed_time
+        : retry.max_elapsed_time > 0 && Date.now() + delay - startedMs > retry.max_elapsed_time
           ? `retried for ${Date.now() - startedMs}ms (max_elapsed_time)`
           : undefined;
   return { delay, giveUp };

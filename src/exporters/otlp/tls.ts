@@ -69,7 +69,11 @@ export function channelCredentials(
     }
   }
   if (errors.length > 0) throw new CollectorErrors(errors);
-  return credentials.createSsl(ca ?? null, key ?? null, cert ?? null);
+  // insecure_skip_verify: TLS, but any certificate for any name (grpc-js checks `authorized` itself).
+  const verify = config.tls.insecure_skip_verify
+    ? { rejectUnauthorized: false, checkServerIdentity: () => undefined }
+    : {};
+  return credentials.createSsl(ca ?? null, key ?? null, cert ?? null, verify);
 }
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
