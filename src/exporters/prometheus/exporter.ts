@@ -1,11 +1,8 @@
-import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { emptyResource } from '@opentelemetry/resources';
 import type { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type { Exporter, Host } from '../../pipeline/component.ts';
 import type { MetricBatch, MetricFamily } from '../../pipeline/data.ts';
 import { LatestBatches } from '../../pipeline/latest.ts';
-import { toMetricData } from '../../pipeline/otel.ts';
 import type { SelfFamily, SelfTelemetry } from '../../pipeline/telemetry.ts';
 import type { PrometheusExporterConfig } from './config.ts';
 import { metricName, prometheusFamilies, type Problem } from './names.ts';
@@ -15,16 +12,14 @@ import { ExpositionWriter } from './text.ts';
 
 /** Problems logged so far (each once); bounded so that changing names cannot grow it forever. */
 const MAX_LOGGED_PROBLEMS = 1000;
-/** What the serializer (and the fast path) write when there is nothing. */
-const NOTHING = '# no registered metrics';
 
 /**
  * exporter `prometheus`: keeps the latest batch of every source, and on each
  * scrape pulls fresh data, assembles it, gives it Prometheus names (names.ts:
- * collisions are dropped, counted and logged once) and writes the text: kernel
- * data through the fast path (text.ts, byte for byte what the library writes),
- * the agent's self-metrics through @opentelemetry/exporter-prometheus's
- * PrometheusSerializer. Concurrent scrapes share one collection.
+ * collisions are dropped, counted and logged once) and writes the text (text.ts:
+ * what @opentelemetry/exporter-prometheus's serializer writes, numbers in the Go
+ * client's form), kernel data first, then the agent's self-metrics. Concurrent
+ * scrapes share one collection.
  */
 export class PrometheusMetricsExporter implements Exporter {
   private readonly id: string;
@@ -32,7 +27,6 @@ export class PrometheusMetricsExporter implements Exporter {
   private readonly logger: Logger;
   private readonly latest: LatestBatches;
   private host: Host | undefined;
-  private readonly serializer: PrometheusSerializer;
   private readonly writer = new ExpositionWriter();
   private server: MetricsServer | undefined;
   private inflight: Promise<string> | undefined;
@@ -47,8 +41,6 @@ export class PrometheusMetricsExporter implements Exporter {
     this.logger = logger;
     // Prometheus has no start times: it takes a decrease as a reset by itself.
     this.latest = new LatestBatches(logger, { trackResets: false });
-    // Names are final before serialization (names.ts): no prefix here.
-    this.serializer = new PrometheusSerializer(undefined, false, undefined, true, true);
   }
 
   /** Where the server listens once started (the real port when 0 was asked). */
@@ -118,13 +110,12 @@ export class PrometheusMetricsExporter implements Exporter {
     return text;
   }
 
-  /** Kernel data through the fast path, then the self-metrics through the library's serializer. */
+  /** Kernel data, then the self-metrics. */
   private text(): string {
-    const now = Date.now();
     const selfNames = new Set<string>();
     const telemetry = this.host?.telemetry;
     const ns = this.config.namespace;
-    // Note which names the self-metrics take, to send those families to the library.
+    // Note which names the self-metrics take, to write those families last.
     const observed: SelfTelemetry | undefined = telemetry
       ? (Object.create(telemetry, {
           snapshot: {
@@ -146,15 +137,7 @@ export class PrometheusMetricsExporter implements Exporter {
     });
     const kernel = families.filter((f) => !selfNames.has(f.name));
     const self = families.filter((f) => selfNames.has(f.name));
-    let text = this.writer.write(kernel);
-    if (text === NOTHING) text = '';
-    if (self.length > 0 || text === '') {
-      text += this.serializer.serialize({
-        resource: emptyResource(),
-        scopeMetrics: [{ scope: { name: 'ebpf-collector' }, metrics: toMetricData(self, now) }],
-      });
-    }
-    return text;
+    return this.writer.write([...kernel, ...self]);
   }
 
   /** Count every time; log each distinct problem once (it recurs on every scrape). */

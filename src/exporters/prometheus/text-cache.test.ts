@@ -1,22 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { emptyResource } from '@opentelemetry/resources';
 import type { Labels, MetricFamily } from '../../pipeline/data.ts';
-import { toMetricData } from '../../pipeline/otel.ts';
+import { assertSameExposition, libraryExposition } from '../../../test/helpers/exposition.ts';
 import { ExpositionWriter } from './text.ts';
 
 /**
  * The writer's caches by labels-object identity (entries, line starts, value texts): the
  * same labels object across scrapes with changing values, families and label sets coming
- * and going; every scrape checked against the library's serializer.
+ * and going; every scrape checked against the library's serializer (numbers by value).
  */
-function oracle(families: readonly MetricFamily[]): string {
-  const serializer = new PrometheusSerializer(undefined, false, undefined, true, true);
-  return serializer.serialize({
-    resource: emptyResource(),
-    scopeMetrics: [{ scope: { name: 'x' }, metrics: toMetricData(families, 0) }],
-  });
+function same(w: ExpositionWriter, families: readonly MetricFamily[]): void {
+  assertSameExposition(w.write(families), libraryExposition(families), 'scrape');
 }
 
 const scalar = (name: string, kind: 'counter' | 'gauge', points: [Labels, number][]): MetricFamily => ({
@@ -67,7 +61,7 @@ test('text cache: one labels object over scrapes, values and families changing, 
       ]),
     ],
   ];
-  for (const families of scrapes) assert.equal(w.write(families), oracle(families));
+  for (const families of scrapes) same(w, families);
   assert.equal(w.cachedLabelSets, 2);
 });
 
@@ -81,7 +75,7 @@ test('text cache: a label set unseen for a scrape is forgotten, then written aga
       labels.map((l, i) => [l, i]),
     ),
   ];
-  assert.equal(w.write(all), oracle(all));
+  same(w, all);
   assert.equal(w.cachedLabelSets, 50);
   const few = [
     scalar(
@@ -90,8 +84,8 @@ test('text cache: a label set unseen for a scrape is forgotten, then written aga
       labels.slice(0, 5).map((l, i) => [l, i + 1]),
     ),
   ];
-  assert.equal(w.write(few), oracle(few));
+  same(w, few);
   assert.equal(w.cachedLabelSets, 5);
-  assert.equal(w.write(all), oracle(all));
+  same(w, all);
   assert.equal(w.cachedLabelSets, 50);
 });

@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { emptyResource } from '@opentelemetry/resources';
 import type { HistogramPoint, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
-import { toMetricData } from '../../pipeline/otel.ts';
+import { assertSameExposition, libraryExposition as oracle } from '../../../test/helpers/exposition.ts';
+import { goFloat } from './float.ts';
 import { ExpositionWriter } from './text.ts';
-
-/** The oracle: the library's serializer, configured as the exporter configures it. */
-function oracle(families: readonly MetricFamily[]): string {
-  const serializer = new PrometheusSerializer(undefined, false, undefined, true, true);
-  return serializer.serialize({
-    resource: emptyResource(),
-    scopeMetrics: [{ scope: { name: 'ebpf-collector' }, metrics: toMetricData(families, 1_700_000_000_123) }],
-  });
-}
 
 /** mulberry32: a small seeded generator, so a failure names a seed that reproduces it. */
 function rng(seed: number): () => number {
@@ -138,15 +128,76 @@ function nextScrape(families: readonly MetricFamily[], step: number): MetricFami
   });
 }
 
-describe('ExpositionWriter (the fast path) writes what PrometheusSerializer writes', () => {
-  it('byte for byte over 3000 randomized inputs, across scrapes that reuse the label cache', () => {
+/** Every number of a text (sample values, `le` bounds) is in Go's form: goFloat of its own value. */
+function assertGoNumbers(text: string, context: string): void {
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const value = line.slice(line.lastIndexOf(' ') + 1);
+    const parse = (t: string): number => (t === '+Inf' ? Infinity : t === '-Inf' ? -Infinity : Number(t));
+    assert.equal(goFloat(parse(value)), value, `${context}: value of ${line}`);
+    const le = /[{,]le="([^"]*)"\} [^ ]+$/.exec(line);
+    if (le && line.includes('_bucket{'))
+      assert.equal(goFloat(parse(le[1] as string)), le[1], `${context}: le of ${line}`);
+  }
+}
+
+describe('ExpositionWriter writes what PrometheusSerializer writes, numbers in Go’s form', () => {
+  it('over 3000 randomized inputs, across scrapes that reuse the label cache: byte for byte but numbers, compared by value', () => {
     const writer = new ExpositionWriter();
     for (let seed = 1; seed <= 3000; seed++) {
       const families = gen(seed);
-      assert.equal(writer.write(families), oracle(families), `seed ${seed}`);
+      const text = writer.write(families);
+      assertSameExposition(text, oracle(families), `seed ${seed}`);
+      assertGoNumbers(text, `seed ${seed}`);
       const again = nextScrape(families, 3);
-      assert.equal(writer.write(again), oracle(again), `seed ${seed}, second scrape`);
+      assertSameExposition(writer.write(again), oracle(again), `seed ${seed}, second scrape`);
     }
+  });
+
+  it('le and values as Go writes them where JavaScript’s form differs (regression: le="0.000016")', () => {
+    const families: MetricFamily[] = [
+      {
+        kind: 'histogram',
+        name: 'bio_latency_seconds',
+        help: 'h',
+        startTimeMs: 0,
+        points: [
+          {
+            labels: { device: 'vda' },
+            boundaries: [0.000001, 0.000016, 0.000128, 1.048576],
+            counts: [0, 1, 1234566, 0, 0],
+            sum: 0.000012,
+            count: 1234567,
+          },
+        ],
+      },
+      {
+        kind: 'counter',
+        name: 'calls_total',
+        help: 'h',
+        startTimeMs: 0,
+        points: [{ labels: {}, value: 2 ** 53 + 2 }],
+      },
+    ];
+    const want = [
+      '# HELP bio_latency_seconds h',
+      '# TYPE bio_latency_seconds histogram',
+      'bio_latency_seconds_count{device="vda"} 1.234567e+06',
+      'bio_latency_seconds_sum{device="vda"} 1.2e-05',
+      'bio_latency_seconds_bucket{device="vda",le="1e-06"} 0',
+      'bio_latency_seconds_bucket{device="vda",le="1.6e-05"} 1',
+      'bio_latency_seconds_bucket{device="vda",le="0.000128"} 1.234567e+06',
+      'bio_latency_seconds_bucket{device="vda",le="1.048576"} 1.234567e+06',
+      'bio_latency_seconds_bucket{device="vda",le="+Inf"} 1.234567e+06',
+      '# HELP calls_total h',
+      '# TYPE calls_total counter',
+      'calls_total 9.007199254740994e+15',
+      '',
+    ].join('\n');
+    const text = new ExpositionWriter().write(families);
+    assert.equal(text, want);
+    assertSameExposition(text, oracle(families), 'known');
+    assert.match(oracle(families), /le="0\.000016"/, 'the library writes JavaScript’s form');
   });
 
   it('nothing to write: the serializer’s placeholder', () => {
@@ -175,7 +226,7 @@ describe('ExpositionWriter (the fast path) writes what PrometheusSerializer writ
     const want = [
       '# HELP calls_total a "help"\\nwith \\\\ escapes',
       '# TYPE calls_total counter',
-      'calls_total{function="a\\"b\\\\c\\nd",k8s_pod="é"} 9007199254740994',
+      'calls_total{function="a\\"b\\\\c\\nd",k8s_pod="é"} 9.007199254740994e+15',
       '# HELP empty description missing',
       '# TYPE empty gauge',
       '# HELP lat h',
@@ -187,8 +238,8 @@ describe('ExpositionWriter (the fast path) writes what PrometheusSerializer writ
       'lat_bucket{le="+Inf"} 3',
       '',
     ].join('\n');
-    assert.equal(oracle(families), want);
     assert.equal(new ExpositionWriter().write(families), want);
+    assertSameExposition(want, oracle(families), 'known cases');
   });
 
   it('keeps the label sets of the last scrape only', () => {
@@ -206,7 +257,7 @@ describe('ExpositionWriter (the fast path) writes what PrometheusSerializer writ
     assert.equal(w.cachedLabelSets, 100);
     w.write(fam(10));
     assert.equal(w.cachedLabelSets, 10);
-    assert.equal(w.write(fam(3)), oracle(fam(3)));
+    assertSameExposition(w.write(fam(3)), oracle(fam(3)), 'last scrape');
     assert.equal(w.cachedLabelSets, 3);
   });
 });

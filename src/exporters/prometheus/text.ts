@@ -1,11 +1,15 @@
 import type { HistogramPoint, Labels, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
+import { goFloat } from './float.ts';
 
 /**
- * The fast path to the exposition text: writes, for assembled families, exactly the bytes
- * that @opentelemetry/exporter-prometheus's PrometheusSerializer writes for
+ * The exposition text: writes, for assembled families, the bytes that
+ * @opentelemetry/exporter-prometheus's PrometheusSerializer writes for
  * `toMetricData(families)` (configured as the exporter configures it: no prefix, no
  * timestamps, no target_info, no scope labels) — without building MetricData objects and
- * without its per-point regular expressions.
+ * without its per-point regular expressions — except for numbers: sample values and `le`
+ * bounds are written as Go's Prometheus client writes them (float.ts: `le="1.6e-05"`,
+ * `1.234567e+06`), as ebpf_exporter and every Go exporter do, where the serializer writes
+ * JavaScript's form (`le="0.000016"`, `1234567`).
  *
  * - The `{name="value",…}` part of each series is rendered once per label set and kept
  *   across scrapes (a label set unseen for one whole scrape is forgotten, so the cache
@@ -14,7 +18,8 @@ import type { HistogramPoint, Labels, MetricFamily, ScalarPoint } from '../../pi
  *
  * The serializer stays the oracle: text.test.ts compares both over randomized inputs
  * (names, help with escapes, label values with quotes/backslashes/newlines/unicode,
- * counters, gauges, histograms, NaN/±Inf, large integers, empty families). Every quirk
+ * counters, gauges, histograms, NaN/±Inf, large integers, empty families), byte for byte
+ * but for the numbers, which it compares by value. Every quirk
  * kept here is the serializer's: help escapes only `\` and newline; label names are
  * sanitized without the leading-digit rule; metric names are escaped before they are
  * sanitized (a newline becomes `_n`); families of one name and different types are
@@ -61,10 +66,6 @@ function escapeString(s: string): string {
 
 function escapeValue(v: string): string {
   return NEEDS_ESCAPE.test(v) ? escapeString(v).replace(/"/g, '\\"') : v;
-}
-
-function valueString(v: number): string {
-  return v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : `${v}`;
 }
 
 /** The serializer's name for a family, or undefined when it drops it. */
@@ -171,14 +172,14 @@ export class ExpositionWriter {
     const v = p.value;
     if (v !== e.value || e.valueText === '') {
       e.value = v;
-      e.valueText = `${valueString(v)}\n`;
+      e.valueText = `${goFloat(v)}\n`;
     }
     parts.push(e.line, e.valueText);
   }
 
   private histogram(name: string, p: HistogramPoint, generation: number): string {
     const e = this.entry(p.labels, generation, true);
-    let out = `${name}_count${e.text} ${valueString(p.count)}\n${name}_sum${e.text} ${valueString(p.sum)}\n`;
+    let out = `${name}_count${e.text} ${goFloat(p.count)}\n${name}_sum${e.text} ${goFloat(p.sum)}\n`;
     let cumulative = 0;
     let infinite = false;
     const bucket = `${name}_bucket${e.bucketPrefix}"`;
@@ -187,8 +188,7 @@ export class ExpositionWriter {
       const bound = p.boundaries[i];
       if (bound === undefined && infinite) break;
       if (bound === Infinity) infinite = true;
-      const le = bound === undefined || bound === Infinity ? '+Inf' : String(bound);
-      out += `${bucket}${escapeValue(le)}"} ${valueString(cumulative)}\n`;
+      out += `${bucket}${bound === undefined ? '+Inf' : goFloat(bound)}"} ${goFloat(cumulative)}\n`;
     }
     return out;
   }
