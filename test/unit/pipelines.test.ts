@@ -1,7 +1,8 @@
 /** Every shipped pipeline validates through the CLI, and print-config's output validates again. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, runCli } from '../helpers/agent.ts';
@@ -13,13 +14,50 @@ const pipelines = readdirSync(join(repoRoot, 'pipelines'))
 
 describe('shipped pipelines', () => {
   it('there are some', () => assert.ok(pipelines.length > 0));
+  // What each shipped pipeline needs from the environment (a DaemonSet gives it from the downward API).
+  const required: Record<string, Record<string, string>> = {
+    'pipelines/kubernetes.yaml': { K8S_NODE_NAME: 'node-a' },
+  };
   for (const f of pipelines) {
     it(`validate --config ${f} exits 0`, () => {
-      const r = runCli(['validate', '--config', f]);
+      const r = runCli(['validate', '--config', f], required[f] ?? {});
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /valid/);
     });
   }
+
+  it('pipelines/kubernetes.yaml refuses to start without K8S_NODE_NAME, at the reference (no default node name)', () => {
+    const text = readFileSync(join(repoRoot, 'pipelines/kubernetes.yaml'), 'utf8');
+    const lines = text.split('\n');
+    const line = lines.findIndex((l) => l.includes('${env:K8S_NODE_NAME}'));
+    assert.ok(line >= 0, 'pipelines/kubernetes.yaml does not read ${env:K8S_NODE_NAME}');
+    const col = (lines[line] as string).indexOf('${env:K8S_NODE_NAME}') + 1;
+    const env = { ...process.env };
+    delete env['K8S_NODE_NAME'];
+    const r = spawnSync(
+      process.execPath,
+      [join(repoRoot, 'bin/ebpf-collector.js'), 'validate', '--config', 'pipelines/kubernetes.yaml'],
+      {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        env,
+      },
+    );
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(
+      r.stderr.trim(),
+      `pipelines/kubernetes.yaml:${line + 1}:${col}: environment variable K8S_NODE_NAME is not set; set it or give a default: \${env:K8S_NODE_NAME:-value} [ERR_CONFIG_ENV]`,
+    );
+    // Set but empty (a pod spec with `value: ""`): refused too, at the key.
+    const empty = runCli(['validate', '--config', 'pipelines/kubernetes.yaml'], { K8S_NODE_NAME: '' });
+    assert.equal(empty.status, 2, empty.stderr);
+    assert.match(
+      empty.stderr,
+      new RegExp(
+        `^pipelines/kubernetes.yaml:${line + 1}:\\d+: processors.k8s_attributes.node_name: .*\\[ERR_CONFIG_`,
+      ),
+    );
+  });
 });
 
 describe('print-config', () => {
