@@ -5,7 +5,7 @@
 // under src/ newer than its stamp — so an edited checkout never runs stale code; else
 // src/*.ts runs through Node's type stripping (Node >= 22.15), which costs ~20–30 MB
 // RSS and about a second of CPU at start.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 
@@ -46,6 +46,8 @@ function unchangedSince(dir, stamp) {
 
 function freshBuild() {
   if (process.env.EBPF_COLLECTOR_FROM_SOURCE === '1') return false;
+  // An installed copy without sources (the container image) runs its build.
+  if (!existsSync(src)) return true;
   try {
     return unchangedSince(fileURLToPath(src).replace(/\/$/, ''), statSync(new URL('.stamp', js)).mtimeMs);
   } catch {

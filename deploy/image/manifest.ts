@@ -1,0 +1,129 @@
+/**
+ * The container image, as one fact: the Debian packages of its runtime layer, the files it
+ * takes from a built checkout, where they go, and its configuration (entrypoint, command,
+ * user, labels, port). Read by the local build (scripts/image.ts), by the Containerfile's
+ * build stage (through deploy/image/stage.ts), and by the tests that compare the Containerfile
+ * and the built image with it.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+  name: string;
+  version: string;
+  description: string;
+  license: string;
+};
+
+/** Local name of the image (`npm run image` loads it into podman's storage under this name). */
+export const IMAGE_NAME = 'localhost/ebpf-collector';
+export const IMAGE_VERSION = pkg.version;
+export const IMAGE_REF = `${IMAGE_NAME}:${IMAGE_VERSION}`;
+
+/** Debian release of the runtime layer (`debian:bookworm-slim` in the Containerfile). */
+export const DEBIAN_SUITE = 'bookworm';
+
+/**
+ * What the runtime layer installs on top of Debian's base. libbpf1 and libelf1 (and zlib1g)
+ * for the addon; libstdc++6 for the npm Node binary; pci.ids for PCI device names.
+ */
+export const RUNTIME_PACKAGES: readonly string[] = ['libbpf1', 'libelf1', 'zlib1g', 'libstdc++6', 'pci.ids'];
+
+/** What must never be in the runtime image: compilers, headers, npm (checked on the built image). */
+export const FORBIDDEN_PACKAGES: readonly string[] = [
+  'clang',
+  'llvm',
+  'gcc',
+  'g++',
+  'make',
+  'libbpf-dev',
+  'libelf-dev',
+  'zlib1g-dev',
+  'linux-libc-dev',
+  'nodejs',
+  'npm',
+  'python3',
+];
+
+/** dpkg's path filters (docs, man pages, locales, headers); the file both builds hand to dpkg. */
+export const DPKG_TRIM_FILE = 'deploy/image/dpkg-trim.cfg';
+
+/** Where the agent lives in the image. */
+export const APP_DIR = '/opt/ebpf-collector';
+/** Where the Node binary (the npm package `node`'s, debug info stripped) goes. */
+export const NODE_PATH = '/usr/local/bin/node';
+
+export const ENTRYPOINT: readonly string[] = [NODE_PATH, `${APP_DIR}/bin/ebpf-collector.js`];
+export const CMD: readonly string[] = ['run', '--config', `${APP_DIR}/pipelines/default.yaml`];
+/**
+ * Root: loading BPF programs needs CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN for uprobes) in the
+ * initial user namespace, and a non-root user cannot hold them across exec without file
+ * capabilities. The container is given only the capabilities `ebpf-collector caps` derives,
+ * and the agent drops the ones it no longer needs after attach.
+ */
+export const USER = '0:0';
+export const WORKDIR = APP_DIR;
+export const PORT = '9435/tcp';
+export const LABELS: Readonly<Record<string, string>> = {
+  'org.opencontainers.image.title': pkg.name,
+  'org.opencontainers.image.description': pkg.description,
+  'org.opencontainers.image.version': pkg.version,
+  'org.opencontainers.image.licenses': pkg.license,
+  'org.opencontainers.image.base.name': `docker.io/library/debian:${DEBIAN_SUITE}-slim`,
+};
+
+/** One file or tree of the image: `from` relative to the checkout, `to` absolute in the image. */
+export interface ImageFile {
+  readonly from: string;
+  readonly to: string;
+}
+
+/** File names left out of node_modules: types, sources, source maps, docs (never loaded at run time). */
+export const NODE_MODULES_EXCLUDE: readonly RegExp[] = [/\.(?:c|m)?ts$/, /\.map$/, /\.md$/i];
+
+/** The shipped BPF programs: bpf/<name>.bpf.c (test objects in build/bpf stay out). */
+export function shippedPrograms(root = repoRoot): string[] {
+  return readdirSync(join(root, 'bpf'))
+    .filter((f) => f.endsWith('.bpf.c'))
+    .map((f) => f.slice(0, -'.bpf.c'.length))
+    .sort();
+}
+
+/** Production dependencies: package-lock entries that are neither dev nor links, one folder each. */
+export function productionModules(root = repoRoot): string[] {
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean; devOptional?: boolean; link?: boolean; optional?: boolean }>;
+  };
+  return Object.entries(lock.packages)
+    .filter(([k, v]) => k.startsWith('node_modules/') && !v.dev && !v.devOptional && !v.link)
+    .filter(([k, v]) => !v.optional || existsSync(join(root, k)))
+    .map(([k]) => k)
+    .sort();
+}
+
+/**
+ * Every file and tree the image takes from a built checkout (after `scripts/setup.sh`).
+ * Trees are copied whole except node_modules folders (each package on its own, without its
+ * nested node_modules, which are listed as packages of their own).
+ */
+export function imageFiles(root = repoRoot): ImageFile[] {
+  const app = (rel: string): ImageFile => ({ from: rel, to: `${APP_DIR}/${rel}` });
+  const files: ImageFile[] = [
+    { from: 'node_modules/node/bin/node', to: NODE_PATH },
+    app('package.json'),
+    app('bin/ebpf-collector.js'),
+    app('build/js'),
+    app('build/tables'),
+    app('native/build/Release/ebpf_native.node'),
+    app('pipelines'),
+  ];
+  for (const p of shippedPrograms(root)) {
+    files.push(app(`build/bpf/${p}.bpf.o`));
+    if (existsSync(join(root, 'bpf', `${p}.yaml`))) files.push(app(`bpf/${p}.yaml`));
+  }
+  for (const m of productionModules(root)) files.push(app(m));
+  return files;
+}
