@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { factories, otlpExporterFactory } from './components.ts';
+import { factories, otlpExporterFactory, otlpHttpExporterFactory } from './components.ts';
 import { otlpExporterFactory as realOtlp } from './exporters/otlp/factory.ts';
+import { otlpHttpExporterFactory as realOtlpHttp } from './exporters/otlphttp/factory.ts';
 import { OtlpExporter } from './exporters/otlp/otlp.ts';
 import { createLogger } from './logger.ts';
 
@@ -13,6 +14,24 @@ test('the lazy otlp factory stands for the real one: type, kind, pipeline types,
   assert.equal(otlpExporterFactory.kind, realOtlp.kind);
   assert.deepEqual(otlpExporterFactory.pipelineTypes, realOtlp.pipelineTypes);
   assert.equal(otlpExporterFactory.configSchema, realOtlp.configSchema);
+});
+
+test('the lazy otlphttp factory stands for the real one and creates the real exporter', async () => {
+  assert.equal(factories.exporters.get('otlphttp'), otlpHttpExporterFactory);
+  assert.equal(otlpHttpExporterFactory.type, realOtlpHttp.type);
+  assert.equal(otlpHttpExporterFactory.kind, realOtlpHttp.kind);
+  assert.deepEqual(otlpHttpExporterFactory.pipelineTypes, realOtlpHttp.pipelineTypes);
+  assert.equal(otlpHttpExporterFactory.configSchema, realOtlpHttp.configSchema);
+  const config = otlpHttpExporterFactory.configSchema.parse({ endpoint: 'http://127.0.0.1:4318' });
+  const e = await otlpHttpExporterFactory.create(
+    { id: 'otlphttp', logger: createLogger('error'), configDir: '.' },
+    config,
+  );
+  try {
+    assert.ok(e instanceof OtlpExporter);
+  } finally {
+    await e.shutdown();
+  }
 });
 
 test('the lazy otlp factory creates the real exporter', async () => {

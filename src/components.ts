@@ -12,6 +12,10 @@ import { k8sAttributesProcessorFactory } from './processors/k8s_attributes/facto
 import { resourceProcessorFactory } from './processors/resource/factory.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/factory.ts';
 import { configSchema as otlpConfigSchema, type OtlpExporterConfig } from './exporters/otlp/config.ts';
+import {
+  configSchema as otlpHttpConfigSchema,
+  type OtlpHttpExporterConfig,
+} from './exporters/otlphttp/config.ts';
 
 /**
  * The OTLP exporter's implementation (gRPC, the OTLP serializers: ~5 MB of RSS and start
@@ -25,6 +29,18 @@ export const otlpExporterFactory: ExporterFactory<OtlpExporterConfig> = {
   configSchema: otlpConfigSchema,
   async create(settings, config): Promise<Exporter> {
     const { otlpExporterFactory: real } = await import('./exporters/otlp/factory.ts');
+    return real.create(settings, config);
+  },
+};
+
+/** The same for `otlphttp` (the otlp machinery and the OTLP serializers load on use). */
+export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpExporterConfig> = {
+  type: 'otlphttp',
+  kind: 'exporter',
+  pipelineTypes: ['metrics', 'traces', 'logs'],
+  configSchema: otlpHttpConfigSchema,
+  async create(settings, config): Promise<Exporter> {
+    const { otlpHttpExporterFactory: real } = await import('./exporters/otlphttp/factory.ts');
     return real.create(settings, config);
   },
 };
@@ -45,6 +61,7 @@ export const factories: Factories = {
   exporters: new Map<string, ExporterFactory<any>>([
     [prometheusExporterFactory.type, prometheusExporterFactory],
     [otlpExporterFactory.type, otlpExporterFactory],
+    [otlpHttpExporterFactory.type, otlpHttpExporterFactory],
   ]),
   decoderProviders: new Map([
     ['ksym', 'ksym'],

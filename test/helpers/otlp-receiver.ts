@@ -1,5 +1,7 @@
 /**
- * A real OTLP/gRPC receiver for tests: a @grpc/grpc-js Server on 127.0.0.1 serving
+ * A real OTLP receiver for tests, over gRPC and over HTTP (`http/protobuf`).
+ *
+ * gRPC: a @grpc/grpc-js Server on 127.0.0.1 serving
  * `opentelemetry.proto.collector.metrics.v1.MetricsService/Export`, decoding requests
  * with the protobufjs root of @opentelemetry/otlp-transformer 0.215.0 (the last line that
  * shipped one; dev-dependency alias `otlp-proto-legacy`), and the trace and logs services
@@ -9,9 +11,18 @@
  * Clients connect through a byte-counting TCP relay in front of the server, so a test can
  * see what went over the wire (e.g. that gzip made the request smaller than its protobuf).
  * Answers can be scripted: `failNext(UNAVAILABLE, UNAVAILABLE)` fails the next two calls.
+ *
+ * HTTP: a node:http(s) server at `httpUrl` taking POSTs of `application/x-protobuf` (gzip
+ * or not) on /v1/metrics, /v1/traces and /v1/logs, decoded the same way and recorded in the
+ * same `calls`, `traceCalls`, `logCalls` (metadata: the request headers). Answers are
+ * scripted per signal with `failNextHttp('traces', 503, { status: 429, retryAfter: '1' })`;
+ * `rejectNext` and `hold` apply to both protocols.
  */
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import { createServer, connect, type Server as NetServer, type Socket } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import {
   Server,
   ServerCredentials,
@@ -110,13 +121,20 @@ export interface ReceivedExport {
   readonly metadata: Record<string, string>;
   /** Size of the (decompressed) protobuf request. */
   readonly bytes: number;
-  /** The gRPC status code answered (0 = OK). */
+  /** The gRPC status code answered (0 = OK); over HTTP, 0 for 200, else the HTTP status. */
   readonly answered: number;
 }
+
+/** A scripted OTLP/HTTP answer: a status, or a status with a `Retry-After` header. */
+export type HttpAnswer = number | { readonly status: number; readonly retryAfter?: string };
 
 export interface OtlpReceiver {
   /** `127.0.0.1:port` to give the exporter. */
   readonly endpoint: string;
+  /** `http://127.0.0.1:port` (https with `tls`): the OTLP/HTTP base URL. */
+  readonly httpUrl: string;
+  /** Answer the next OTLP/HTTP requests of a signal with these statuses, then 200 again. */
+  failNextHttp(signal: 'metrics' | EventSignal, ...answers: HttpAnswer[]): void;
   /** Every call, in order, including those answered with an error. */
   readonly calls: ReceivedExport[];
   /** Bytes clients sent over TCP (all connections). */
@@ -149,7 +167,7 @@ export interface ReceivedEventCall<T> {
   readonly metadata: Record<string, string>;
   /** Size of the (decompressed) protobuf request. */
   readonly bytes: number;
-  /** The gRPC status code answered (0 = OK). */
+  /** The gRPC status code answered (0 = OK); over HTTP, 0 for 200, else the HTTP status. */
   readonly answered: number;
 }
 
@@ -323,6 +341,79 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     ),
   );
 
+  // OTLP/HTTP: the same decoding and records, scripted per signal.
+  const httpFailures: Record<'metrics' | EventSignal, HttpAnswer[]> = { metrics: [], traces: [], logs: [] };
+  const PATHS: Record<string, 'metrics' | EventSignal> = {
+    '/v1/metrics': 'metrics',
+    '/v1/traces': 'traces',
+    '/v1/logs': 'logs',
+  };
+  const onHttp = (req: IncomingMessage, res: ServerResponse): void => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const signal = PATHS[req.url ?? ''];
+      if (!signal || req.method !== 'POST') {
+        res.writeHead(signal ? 405 : 404).end();
+        return;
+      }
+      if (req.headers['content-type'] !== 'application/x-protobuf') {
+        res.writeHead(415).end('expected application/x-protobuf');
+        return;
+      }
+      let body: Buffer;
+      let request: unknown;
+      try {
+        const raw = Buffer.concat(chunks);
+        body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
+        request =
+          signal === 'metrics'
+            ? ExportMetricsServiceRequest.toObject(ExportMetricsServiceRequest.decode(body), {
+                longs: String,
+                arrays: true,
+              })
+            : decode(body, signal === 'traces' ? TRACE_REQUEST : LOGS_REQUEST);
+      } catch (err) {
+        res.writeHead(400).end(`cannot decode: ${String(err)}`);
+        return;
+      }
+      const scripted = httpFailures[signal].shift();
+      const status = scripted === undefined ? 200 : typeof scripted === 'number' ? scripted : scripted.status;
+      const retryAfter = typeof scripted === 'object' ? scripted.retryAfter : undefined;
+      const metadata: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') metadata[k] = v;
+      const call = { request, metadata, bytes: body.length, answered: status === 200 ? 0 : status };
+      (signal === 'metrics' ? calls : events[signal].calls).push(call as never);
+      for (const w of waiters.splice(0)) w();
+      if (status !== 200) {
+        res
+          .writeHead(status, retryAfter !== undefined ? { 'retry-after': retryAfter } : {})
+          .end('scripted failure');
+        return;
+      }
+      const reply = (answer: Buffer): void => {
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(answer);
+      };
+      if (signal === 'metrics') {
+        reply(Buffer.from(ExportMetricsServiceResponse.encode({}).finish()));
+        return;
+      }
+      const e = events[signal];
+      const reject = e.rejects.shift();
+      const answer = (): void =>
+        reply(reject ? partialSuccessResponse(reject[0], reject[1]) : Buffer.alloc(0));
+      if (e.held) e.queue.push(answer);
+      else answer();
+    });
+  };
+  const httpServer = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onHttp)
+    : createHttpServer(onHttp);
+  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  const httpAddress = httpServer.address();
+  if (httpAddress === null || typeof httpAddress === 'string')
+    throw new Error('HTTP server has no TCP address');
+
   // The relay: count client → server bytes.
   const sockets = new Set<Socket>();
   const relay: NetServer = createServer((client) => {
@@ -354,6 +445,10 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
 
   return {
     endpoint: `127.0.0.1:${address.port}`,
+    httpUrl: `${options.tls ? 'https' : 'http'}://127.0.0.1:${httpAddress.port}`,
+    failNextHttp: (signal, ...answers) => {
+      httpFailures[signal].push(...answers);
+    },
     calls,
     wireBytesIn: () => wireBytes,
     failNext: (...codes) => {
@@ -414,6 +509,8 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         for (const answer of events[signal].queue.splice(0)) answer();
       }
       for (const s of sockets) s.destroy();
+      httpServer.closeAllConnections();
+      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await new Promise<void>((resolve) => relay.close(() => resolve()));
       server.forceShutdown();
     },

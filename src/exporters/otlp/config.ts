@@ -117,7 +117,7 @@ const TLS_NOT_SUPPORTED = {
   include_system_ca_certs_pool: notSupported('ca_file replaces the system CAs'),
 };
 
-const tlsSchema = z.strictObject({
+export const tlsSchema = z.strictObject({
   /** Plaintext gRPC (no TLS) for an endpoint given without a scheme. */
   insecure: z.boolean().default(false),
   /** TLS without verifying the server's certificate or name (testing only). */
@@ -179,6 +179,77 @@ const sendingQueueSchema = z.strictObject({
   wait_for_result: notSupported('the pipeline never waits for a send'),
 });
 
+/** The keys every OTLP exporter has with the same meaning (`otlp`, `otlphttp`). */
+export const commonFields = {
+  /** gzip by default, as the Collector's OTLP exporters: label-heavy metric payloads shrink several-fold. */
+  compression: z.enum(['gzip', 'none']).default('gzip'),
+  /** Deadline of one export attempt; also bounds the final export at shutdown. */
+  timeout: duration({ minMs: 1 }).default(10_000),
+  /** How often to collect and push. */
+  interval: duration({ minMs: 100 }).default(15_000),
+  /** `exponential`: power-of-two histograms go out as exponential histograms at scale 0. */
+  histograms: z.enum(['explicit', 'exponential']).default('explicit'),
+  /**
+   * `semantic` (default): labels our processors write in Prometheus form (`k8s_pod_name`,
+   * `container_id`, …) go out under their semantic-convention names (`k8s.pod.name`, `container.id`);
+   * `as_is`: unchanged.
+   */
+  attribute_names: z.enum(['semantic', 'as_is']).default('semantic'),
+  retry_on_failure: retrySchema.prefault({}),
+  sending_queue: sendingQueueSchema.prefault({}),
+};
+
+export type TlsConfig = Omit<z.infer<typeof tlsSchema>, 'insecure'>;
+
+/**
+ * Checks between keys that every OTLP exporter shares: TLS settings on a plaintext
+ * endpoint (`plaintext` says why it is plaintext, e.g. "http://"), a half client
+ * certificate, a backoff that shrinks.
+ */
+export function checkCommon(
+  c: {
+    readonly tls: TlsConfig;
+    readonly retry_on_failure: { max_interval: number; initial_interval: number };
+  },
+  plaintext: string | undefined,
+  ctx: z.RefinementCtx,
+): void {
+  const tls = c.tls;
+  if (plaintext !== undefined) {
+    for (const key of ['ca_file', 'cert_file', 'key_file', 'insecure_skip_verify'] as const) {
+      if (tls[key] === undefined || tls[key] === false) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', key],
+        input: tls[key],
+        message: `${key} needs TLS, but the endpoint is plaintext (${plaintext})`,
+        params: { configCode: C.value },
+      });
+    }
+  }
+  if ((tls.cert_file === undefined) !== (tls.key_file === undefined)) {
+    const missing = tls.cert_file === undefined ? 'cert_file' : 'key_file';
+    const given = missing === 'cert_file' ? 'key_file' : 'cert_file';
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tls', given],
+      input: tls[given],
+      message: `${given} needs ${missing} too (mutual TLS takes both)`,
+      params: { configCode: C.value },
+    });
+  }
+  const r = c.retry_on_failure;
+  if (r.max_interval < r.initial_interval) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['retry_on_failure', 'max_interval'],
+      input: r.max_interval,
+      message: 'max_interval must not be shorter than initial_interval',
+      params: { configCode: C.value },
+    });
+  }
+}
+
 export const configSchema = z
   .strictObject({
     /** The OTLP/gRPC receiver (required: a push exporter has no sensible default destination). */
@@ -186,68 +257,25 @@ export const configSchema = z
     tls: tlsSchema.prefault({}),
     /** Sent as gRPC metadata with every export (e.g. an API key). */
     headers: z.record(headerKey, headerValue).default({}),
-    /** gzip by default, as the Collector's otlp exporter: label-heavy metric payloads shrink several-fold. */
-    compression: z.enum(['gzip', 'none']).default('gzip'),
-    /** Deadline of one export attempt; also bounds the final export at shutdown. */
-    timeout: duration({ minMs: 1 }).default(10_000),
-    /** How often to collect and push. */
-    interval: duration({ minMs: 100 }).default(15_000),
-    /** `exponential`: power-of-two histograms go out as exponential histograms at scale 0. */
-    histograms: z.enum(['explicit', 'exponential']).default('explicit'),
-    /**
-     * `semantic` (default): labels our processors write in Prometheus form (`k8s_pod_name`,
-     * `container_id`, …) go out under their semantic-convention names (`k8s.pod.name`, `container.id`);
-     * `as_is`: unchanged.
-     */
-    attribute_names: z.enum(['semantic', 'as_is']).default('semantic'),
-    retry_on_failure: retrySchema.prefault({}),
-    sending_queue: sendingQueueSchema.prefault({}),
+    ...commonFields,
   })
   .superRefine((c, ctx) => {
-    const tls = c.tls;
-    if (c.endpoint.tls === true && tls.insecure) {
+    if (c.endpoint.tls === true && c.tls.insecure) {
       ctx.addIssue({
         code: 'custom',
         path: ['tls', 'insecure'],
-        input: tls.insecure,
+        input: c.tls.insecure,
         message: 'insecure: true contradicts the https:// endpoint; use http:// or drop insecure',
         params: { configCode: C.value },
       });
     }
-    const plaintext = c.endpoint.tls === false || (c.endpoint.tls === undefined && tls.insecure);
-    if (plaintext) {
-      for (const key of ['ca_file', 'cert_file', 'key_file', 'insecure_skip_verify'] as const) {
-        if (tls[key] === undefined || tls[key] === false) continue;
-        ctx.addIssue({
-          code: 'custom',
-          path: ['tls', key],
-          input: tls[key],
-          message: `${key} needs TLS, but the endpoint is plaintext (${c.endpoint.tls === false ? 'http://' : 'insecure: true'})`,
-          params: { configCode: C.value },
-        });
-      }
-    }
-    if ((tls.cert_file === undefined) !== (tls.key_file === undefined)) {
-      const missing = tls.cert_file === undefined ? 'cert_file' : 'key_file';
-      const given = missing === 'cert_file' ? 'key_file' : 'cert_file';
-      ctx.addIssue({
-        code: 'custom',
-        path: ['tls', given],
-        input: tls[given],
-        message: `${given} needs ${missing} too (mutual TLS takes both)`,
-        params: { configCode: C.value },
-      });
-    }
-    const r = c.retry_on_failure;
-    if (r.max_interval < r.initial_interval) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['retry_on_failure', 'max_interval'],
-        input: r.max_interval,
-        message: 'max_interval must not be shorter than initial_interval',
-        params: { configCode: C.value },
-      });
-    }
+    const plaintext =
+      c.endpoint.tls === false
+        ? 'http://'
+        : c.endpoint.tls === undefined && c.tls.insecure
+          ? 'insecure: true'
+          : undefined;
+    checkCommon(c, plaintext, ctx);
   });
 
 export type OtlpExporterConfig = z.infer<typeof configSchema>;
