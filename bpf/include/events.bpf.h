@@ -8,7 +8,7 @@
  * EVENT_RING(name, bytes) declares a BPF_MAP_TYPE_RINGBUF `name` and, beside
  * it, a one-slot PERCPU_ARRAY `name_drops` (u64). The receiver finds
  * `<ring>_drops` by name and reports its sum as
- * ebpf_exporter_events_kernel_dropped_total{config,map=<ring>,reason="reserve"}.
+ * ebpf_collector_events_kernel_dropped_total{config,map=<ring>,reason="reserve"}.
  *
  * event_reserve(name, size) reserves a record or, when the ring is full,
  * counts the loss and returns NULL. event_submit(rec) submits without waking

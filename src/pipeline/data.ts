@@ -100,6 +100,11 @@ export type MetricFamily =
       readonly points: readonly ScalarPoint[];
       /** A standard name (process_*, nodejs_*) the prometheus exporter does not prefix with its namespace. */
       readonly unprefixed?: boolean | undefined;
+      /**
+       * A counter whose name the prometheus exporter writes as given: no `_total` appended
+       * (ebpf_exporter's `ebpf_program_run_time_seconds`, which a Go exporter may name so).
+       */
+      readonly asNamed?: boolean | undefined;
     }
   | {
       readonly kind: 'histogram';

@@ -31,13 +31,13 @@ test('the default pipeline loads every program of the library: each runs, or is 
   let ids: string[];
   try {
     const body = (await httpGet(agent.port, '/metrics')).body;
-    const attached = samples(body, 'ebpf_exporter_ebpf_program_attached');
+    const attached = samples(body, 'ebpf_collector_program_attached');
     const enabled = samples(body, 'ebpf_exporter_enabled_configs');
     ids = samples(body, 'ebpf_exporter_ebpf_program_info').map((s) => s.labels['id'] as string);
     assert.ok(ids.length >= 13, `program ids: ${ids.join(', ')}`);
     for (const program of programs) {
       const mine = attached.filter((s) => s.labels['config'] === program);
-      assert.ok(mine.length > 0, `${program}: no ebpf_program_attached series`);
+      assert.ok(mine.length > 0, `${program}: no ebpf_collector_program_attached series`);
       const running = mine.filter((s) => s.value === 1);
       const hasPmu = supportedHooks().has('perf_event_hw');
       if (program === 'llcstat' && !hasPmu) {

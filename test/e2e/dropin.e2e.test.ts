@@ -62,18 +62,26 @@ test("ebpf_exporter's command line runs unchanged and serves its metric names", 
     assert.equal(info.labels['config'], 'write_sizes');
     assert.match(info.labels['tag'] ?? '', /^[0-9a-f]{16}$/);
     assert.match(info.labels['id'] ?? '', /^\d+$/);
-    const capacity = samples(body, 'ebpf_exporter_map_capacity').find(
+    // The collector's own self-metrics, under names ebpf_exporter does not use.
+    const capacity = samples(body, 'ebpf_collector_map_capacity').find(
       (s) => s.labels['map'] === 'write_size_bytes',
     );
     assert.equal(capacity?.value, 22);
-    const entries = samples(body, 'ebpf_exporter_map_entries').find(
+    const entries = samples(body, 'ebpf_collector_map_entries').find(
       (s) => s.labels['map'] === 'write_size_bytes',
     );
     assert.ok(entries && entries.value > 0 && entries.value <= 22);
+    // ebpf_exporter's attachment by id, joined with ebpf_program_info on id.
     const attached = samples(body, 'ebpf_exporter_ebpf_program_attached');
-    assert.ok(
-      attached.some((s) => s.labels['program'] === 'count_write' && s.value === 1),
+    assert.deepEqual(
+      attached.find((s) => s.labels['id'] === info.labels['id']),
+      { labels: { id: info.labels['id'] }, value: 1 },
       JSON.stringify(attached),
+    );
+    const ours = samples(body, 'ebpf_collector_program_attached');
+    assert.ok(
+      ours.some((s) => s.labels['program'] === 'count_write' && s.labels['reason'] === 'ok' && s.value === 1),
+      JSON.stringify(ours),
     );
   } finally {
     assert.equal(await agent.stop(), 0);

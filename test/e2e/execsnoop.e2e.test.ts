@@ -74,7 +74,7 @@ test(
         }, 'exec_total for the test cgroup');
         assert.equal(value, N);
         const { body } = await httpGet(agent.port, '/metrics');
-        const kernel = samples(body, 'ebpf_exporter_events_kernel_dropped_total').find(
+        const kernel = samples(body, 'ebpf_collector_events_kernel_dropped_total').find(
           (s) => s.labels['map'] === 'events' && s.labels['reason'] === 'reserve',
         );
         assert.equal(kernel?.value, 0);

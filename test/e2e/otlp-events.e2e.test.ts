@@ -164,17 +164,17 @@ test('a ring-buffer tracing program: N spans and N log records reach a loopback 
           ?.value;
       const deadline = Date.now() + 10_000;
       while (
-        (one('ebpf_exporter_exporter_sent_spans_total', { exporter: 'otlp' }) ?? 0) < N ||
-        (one('ebpf_exporter_exporter_sent_log_records_total', { exporter: 'otlp' }) ?? 0) < N
+        (one('ebpf_collector_exporter_sent_spans_total', { exporter: 'otlp' }) ?? 0) < N ||
+        (one('ebpf_collector_exporter_sent_log_records_total', { exporter: 'otlp' }) ?? 0) < N
       ) {
         if (Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 50));
         scrape = await httpGet(agent.port, '/metrics');
       }
-      assert.equal(one('ebpf_exporter_exporter_sent_spans_total', { exporter: 'otlp' }), N, scrape.body);
-      assert.equal(one('ebpf_exporter_exporter_sent_log_records_total', { exporter: 'otlp' }), N);
+      assert.equal(one('ebpf_collector_exporter_sent_spans_total', { exporter: 'otlp' }), N, scrape.body);
+      assert.equal(one('ebpf_collector_exporter_sent_log_records_total', { exporter: 'otlp' }), N);
       assert.equal(
-        one('ebpf_exporter_exporter_dropped_spans_total', { exporter: 'otlp', reason: 'queue_full' }),
+        one('ebpf_collector_exporter_dropped_spans_total', { exporter: 'otlp', reason: 'queue_full' }),
         0,
       );
     } finally {

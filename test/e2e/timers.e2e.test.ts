@@ -67,12 +67,12 @@ test('timers pipeline: live ksym-decoded counters that grow; SIGTERM detaches ev
       assert.equal(samples(second.body, name).length, 1, name);
     assert.doesNotMatch(second.body, /^ebpf_exporter_process_/m);
     assert.ok(
-      samples(second.body, 'ebpf_exporter_prometheus_scrapes_total').some(
+      samples(second.body, 'ebpf_collector_prometheus_scrapes_total').some(
         (s) => s.labels['code'] === '200' && s.value >= 1,
       ),
       'the first scrape is counted',
     );
-    assert.ok(samples(second.body, 'ebpf_exporter_receiver_data_points').some((s) => s.value > 0));
+    assert.ok(samples(second.body, 'ebpf_collector_receiver_data_points').some((s) => s.value > 0));
 
     // The output is valid exposition for real Prometheus.
     if (existsSync('/usr/bin/promtool')) {

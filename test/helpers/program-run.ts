@@ -99,9 +99,9 @@ export interface AttachedPoint {
   readonly value: number;
 }
 
-/** `ebpf_program_attached` points of the receiver's self-telemetry. */
+/** `program_attached` points (exposed as ebpf_collector_program_attached) of the receiver's self-telemetry. */
 export function attachedPoints(telemetry: SelfTelemetry): AttachedPoint[] {
-  const fam = telemetry.snapshot().find((f) => f.name === 'ebpf_program_attached');
+  const fam = telemetry.snapshot().find((f) => f.name === 'program_attached');
   return ((fam?.points ?? []) as ScalarPoint[]).map((p) => ({
     program: String(p.labels['program']),
     hook: String(p.labels['hook']),
@@ -113,7 +113,7 @@ export function attachedPoints(telemetry: SelfTelemetry): AttachedPoint[] {
 /**
  * The receiver chose `expected`, and every set preferred over it was tried,
  * failed with a reason, and is reported as not attached (with that reason) in
- * `ebpf_program_attached`; the chosen set's programs are reported attached.
+ * `program_attached`; the chosen set's programs are reported attached.
  */
 export function assertHookChoice(run: ProgramRun, preference: readonly string[], expected: string): void {
   assert.equal(run.receiver.hook, expected);
@@ -124,7 +124,7 @@ export function assertHookChoice(run: ProgramRun, preference: readonly string[],
     assert.equal(attempt.ok, false);
     assert.ok(attempt.reason && attempt.reason.length > 0, `set ${hook} failed with a reason`);
     const reported = points.filter((p) => p.hook === hook);
-    assert.ok(reported.length > 0, `set ${hook} is reported in ebpf_program_attached`);
+    assert.ok(reported.length > 0, `set ${hook} is reported in program_attached`);
     for (const p of reported) {
       assert.equal(p.value, 0, `${p.program} via ${hook} is reported not attached`);
       assert.notEqual(p.reason, 'ok');

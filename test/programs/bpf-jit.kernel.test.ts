@@ -57,7 +57,7 @@ test('bpf-jit: the gauge follows an extra program being loaded and closed', asyn
     assert.ok(!names.includes(other), `${other} is not exported by the ${hook} set`);
     if (hook === 'iter') {
       // The sets that read bpf_jit_current fail for the missing symbol, with the reason.
-      const attached = telemetry.snapshot().find((f) => f.name === 'ebpf_program_attached');
+      const attached = telemetry.snapshot().find((f) => f.name === 'program_attached');
       const rows = ((attached?.points ?? []) as ScalarPoint[]).map((p) => p.labels);
       for (const set of ['kprobe', 'syscall']) {
         const row = rows.find((l) => l['hook'] === set);

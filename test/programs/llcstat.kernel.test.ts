@@ -1,7 +1,7 @@
 /**
  * llcstat needs hardware perf events. Where the kernel has no PMU (a VM) the
  * agent skips it with "no hardware PMU (virtualised?)" — in its log and in
- * ebpf_exporter_ebpf_program_attached — while the rest of the pipeline runs:
+ * ebpf_collector_program_attached — while the rest of the pipeline runs:
  * timers is served, and a program on the post-attach mark ran exactly once.
  */
 import { test } from 'node:test';
@@ -53,7 +53,7 @@ test('llcstat without a hardware PMU is skipped with its reason; timers and the 
       [1],
       'the post-attach program ran once',
     );
-    const attached = samples(body, 'ebpf_exporter_ebpf_program_attached').filter(
+    const attached = samples(body, 'ebpf_collector_program_attached').filter(
       (s) => s.labels['config'] === 'llcstat',
     );
     const programs = ['perf_event__llc_references', 'perf_event__llc_misses'];

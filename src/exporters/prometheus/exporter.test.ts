@@ -121,6 +121,64 @@ describe('prometheus names', () => {
 });
 
 describe('prometheus exporter', () => {
+  it('self-metrics: ebpf_exporter’s under its names, the collector’s own under ebpf_collector_, empty families left out', async () => {
+    const r = rig();
+    await r.exporter.start(r.host);
+    try {
+      const t = r.telemetry;
+      t.gauge('enabled_configs', 'The set of enabled configs').set({ name: 'timers' }, 1);
+      t.gauge('ebpf_program_attached', 'Whether a program is attached').set({ id: '7' }, 1);
+      t.counter('ebpf_program_run_time_seconds', 'How long has the program been executing').add(
+        { id: '7' },
+        1.5,
+      );
+      t.counter('ebpf_program_run_count_total', 'How many times has the program been executed');
+      t.gauge('program_attached', 'ours').set(
+        { config: 'timers', program: 'p', hook: 'tp_btf', reason: 'ok' },
+        1,
+      );
+      t.gauge('map_entries', 'ours').set({ config: 'timers', map: 'm' }, 2);
+      t.counter('dropped_perf_event_map_events_x_total', 'Dropped perf map events', { unprefixed: true }).add(
+        {},
+        0,
+      );
+      const { body } = await scrape(r.port());
+      const types = typeLines(body);
+      for (const want of [
+        '# TYPE ebpf_exporter_enabled_configs gauge',
+        '# TYPE ebpf_exporter_ebpf_program_attached gauge',
+        '# TYPE ebpf_exporter_ebpf_program_run_time_seconds counter',
+        '# TYPE ebpf_exporter_build_info gauge',
+        '# TYPE ebpf_collector_program_attached gauge',
+        '# TYPE ebpf_collector_map_entries gauge',
+        '# TYPE dropped_perf_event_map_events_x_total counter',
+      ])
+        assert.ok(types.includes(want), `${want} in\n${types.join('\n')}`);
+      assert.match(body, /^ebpf_exporter_ebpf_program_run_time_seconds\{id="7"\} 1\.5$/m);
+      assert.match(body, /^ebpf_exporter_ebpf_program_attached\{id="7"\} 1$/m);
+      assert.match(
+        body,
+        /^ebpf_collector_program_attached\{config="timers",program="p",hook="tp_btf",reason="ok"\} 1$/m,
+      );
+      // No series (run counts while kernel.bpf_stats_enabled=0): not written, as the Go client.
+      assert.doesNotMatch(body, /ebpf_program_run_count_total/);
+      assert.doesNotMatch(body, /run_time_seconds_total|^ebpf_exporter_(program_attached|map_entries)/m);
+      assert.match(
+        body,
+        new RegExp(
+          `^ebpf_exporter_build_info\\{branch="",goarch="[a-z0-9]+",goos="linux",goversion="node${process.versions.node.replace(/\./g, '\\.')}",revision="unknown",tags="unknown",version="\\d+\\.\\d+\\.\\d+[^"]*"\\} 1$`,
+          'm',
+        ),
+      );
+      assert.match(
+        body,
+        /^# HELP ebpf_exporter_build_info A metric with a constant '1' value labeled by version, revision, branch, goversion from which ebpf_exporter was built, and the goos and goarch for the build\.$/m,
+      );
+    } finally {
+      await r.exporter.shutdown();
+    }
+  });
+
   it('N concurrent scrapes are served from one collection (one pull)', async () => {
     const r = rig(() => delay(150));
     await r.exporter.start(r.host);
@@ -145,13 +203,13 @@ describe('prometheus exporter', () => {
       const again = await scrape(r.port());
       assert.match(
         again.body,
-        /^ebpf_exporter_prometheus_scrapes_total\{exporter="prometheus",code="200"\} 9$/m,
+        /^ebpf_collector_prometheus_scrapes_total\{exporter="prometheus",code="200"\} 9$/m,
       );
       assert.match(
         again.body,
-        /^ebpf_exporter_collection_duration_seconds\{exporter="prometheus"\} [0-9.e-]+$/m,
+        /^ebpf_collector_collection_duration_seconds\{exporter="prometheus"\} [0-9.e-]+$/m,
       );
-      assert.match(again.body, /^ebpf_exporter_receiver_data_points\{receiver="ebpf\/t"\} 1$/m);
+      assert.match(again.body, /^ebpf_collector_receiver_data_points\{receiver="ebpf\/t"\} 1$/m);
     } finally {
       await r.exporter.shutdown();
     }
@@ -248,7 +306,7 @@ describe('prometheus exporter', () => {
       assert.equal(dropped('duplicate_series'), 2);
       assert.match(
         second.body,
-        /^ebpf_exporter_prometheus_dropped_series_total\{exporter="prometheus",reason="name_collision"\} 2$/m,
+        /^ebpf_collector_prometheus_dropped_series_total\{exporter="prometheus",reason="name_collision"\} 2$/m,
         'the scrape shows the count of the collection before it',
       );
       const errors = r.logs.filter((l) => l.includes('ERR_PROMETHEUS_NAME'));

@@ -5,8 +5,10 @@ import type { MetricBatch, MetricFamily } from '../../pipeline/data.ts';
 import { LatestBatches } from '../../pipeline/latest.ts';
 import type { SelfFamily, SelfTelemetry } from '../../pipeline/telemetry.ts';
 import type { PrometheusExporterConfig } from './config.ts';
+import { agentVersion } from '../../version.ts';
 import { metricName, prometheusFamilies, type Problem } from './names.ts';
 import { withResourceLabels } from './resource.ts';
+import { exposedSelfFamily } from './self-names.ts';
 import { MetricsServer } from './server.ts';
 import { ExpositionWriter } from './text.ts';
 
@@ -34,6 +36,8 @@ export class PrometheusMetricsExporter implements Exporter {
   private duration: SelfFamily | undefined;
   private droppedSeries: SelfFamily | undefined;
   private readonly logged = new Set<string>();
+  /** ebpf_exporter's `build_info` (client_golang's version collector), with the agent's build. */
+  private readonly buildInfo: MetricFamily;
 
   constructor(config: PrometheusExporterConfig, logger: Logger, id = 'prometheus') {
     this.id = id;
@@ -41,6 +45,7 @@ export class PrometheusMetricsExporter implements Exporter {
     this.logger = logger;
     // Prometheus has no start times: it takes a decrease as a reset by itself.
     this.latest = new LatestBatches(logger, { trackResets: false });
+    this.buildInfo = buildInfoFamily(config.namespace);
   }
 
   /** Where the server listens once started (the real port when 0 was asked). */
@@ -120,8 +125,11 @@ export class PrometheusMetricsExporter implements Exporter {
       ? (Object.create(telemetry, {
           snapshot: {
             value: (): MetricFamily[] => {
-              const self = telemetry.snapshot();
-              for (const f of self) selfNames.add(metricName(f.name, f.unprefixed ? '' : ns, f.kind));
+              const self = [...telemetry.snapshot(), this.buildInfo].map(exposedSelfFamily);
+              for (const f of self)
+                selfNames.add(
+                  metricName(f.name, f.unprefixed ? '' : ns, f.kind, f.kind === 'counter' && f.asNamed),
+                );
               return self;
             },
           },
@@ -135,8 +143,11 @@ export class PrometheusMetricsExporter implements Exporter {
     const families = prometheusFamilies(assembled, ns, (p) => this.problem(p), {
       distinctWithinFamily: !this.config.resource_to_telemetry_conversion,
     });
-    const kernel = families.filter((f) => !selfNames.has(f.name));
-    const self = families.filter((f) => selfNames.has(f.name));
+    // A family without series is not written (as the Go client leaves out a metric with no
+    // samples): no HELP/TYPE of a map still empty or of run statistics the kernel does not keep.
+    const live = families.filter((f) => f.points.length > 0);
+    const kernel = live.filter((f) => !selfNames.has(f.name));
+    const self = live.filter((f) => selfNames.has(f.name));
     return this.writer.write([...kernel, ...self]);
   }
 
@@ -150,4 +161,33 @@ export class PrometheusMetricsExporter implements Exporter {
       `${p.message} [ERR_PROMETHEUS_NAME]`,
     );
   }
+}
+
+/**
+ * `<namespace>_build_info`, as client_golang's version collector writes it for a Go
+ * exporter (its labels and help; value 1), filled with the agent's build: `goversion` is
+ * the runtime (`node24.9.0`), `goos`/`goarch` in Go's spelling.
+ */
+function buildInfoFamily(namespace: string): MetricFamily {
+  const goarch: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm' };
+  return {
+    kind: 'gauge',
+    name: 'build_info',
+    help: `A metric with a constant '1' value labeled by version, revision, branch, goversion from which ${namespace || 'ebpf-collector'} was built, and the goos and goarch for the build.`,
+    startTimeMs: Date.now(),
+    points: [
+      {
+        labels: {
+          branch: '',
+          goarch: goarch[process.arch] ?? process.arch,
+          goos: process.platform,
+          goversion: `node${process.versions.node}`,
+          revision: 'unknown',
+          tags: 'unknown',
+          version: agentVersion,
+        },
+        value: 1,
+      },
+    ],
+  };
 }

@@ -6,7 +6,7 @@ import type { HistogramPoint, Labels, MetricFamily, ScalarPoint } from '../../pi
  * - Metric names: the namespace prefix (`<namespace>_`, except for standard process
  *   metrics), every character outside `[a-zA-Z0-9_]` becomes `_` (`:` too: colons are for
  *   recording rules), runs of `_` collapse to one, a leading digit gets a `_` in front,
- *   and a counter gets `_total` unless it has it. This is what @opentelemetry's
+ *   and a counter gets `_total` unless it has it (or is `asNamed`). This is what @opentelemetry's
  *   PrometheusSerializer does, so the names pass through it unchanged (it is given no
  *   prefix); doing it here lets us see collisions on the final names.
  * - Label names: the same replacement and collapse, and a leading digit gets `_`.
@@ -30,12 +30,21 @@ export interface Problem {
   readonly series: number;
 }
 
-export function metricName(name: string, prefix: string, kind: MetricFamily['kind']): string {
+export function metricName(
+  name: string,
+  prefix: string,
+  kind: MetricFamily['kind'],
+  asNamed = false,
+): string {
   let n = (prefix ? `${prefix}_${name}` : name).replace(/[^a-zA-Z0-9_]/g, '_').replace(/_{2,}/g, '_');
   if (/^[0-9]/.test(n)) n = `_${n}`;
   if (n === '' || n === '_') return '';
-  if (kind === 'counter' && !n.endsWith('_total')) n = `${n}_total`;
+  if (kind === 'counter' && !asNamed && !n.endsWith('_total')) n = `${n}_total`;
   return n;
+}
+
+function asNamed(f: MetricFamily): boolean {
+  return f.kind === 'counter' && f.asNamed === true;
 }
 
 export function labelName(name: string): string {
@@ -83,7 +92,7 @@ export function prometheusFamilies(
   const claimed = new Map<string, Claimed>(); // series name → the family that writes it
   const out = new Map<string, Building>(); // final name → family being built
   for (const f of families) {
-    const name = metricName(f.name, f.unprefixed ? '' : namespace, f.kind);
+    const name = metricName(f.name, f.unprefixed ? '' : namespace, f.kind, asNamed(f));
     if (name === '') {
       report({
         reason: 'invalid_name',

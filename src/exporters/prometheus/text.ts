@@ -68,13 +68,13 @@ function escapeValue(v: string): string {
   return NEEDS_ESCAPE.test(v) ? escapeString(v).replace(/"/g, '\\"') : v;
 }
 
-/** The serializer's name for a family, or undefined when it drops it. */
-export function exposedName(name: string, kind: Kind): string | undefined {
+/** The serializer's name for a family (an `asNamed` counter keeps its name), or undefined when it drops it. */
+export function exposedName(name: string, kind: Kind, asNamed = false): string | undefined {
   let n = sanitize(escapeString(name));
   if (n === '' || n === '_') return undefined;
   const c = n.charCodeAt(0);
   if (c >= 48 && c <= 57) n = `_${n}`;
-  if (kind === 'counter' && !n.endsWith('_total')) n = `${n}_total`;
+  if (kind === 'counter' && !asNamed && !n.endsWith('_total')) n = `${n}_total`;
   return n;
 }
 
@@ -125,7 +125,7 @@ export class ExpositionWriter {
     this.touched = 0;
     const groups = new Map<string, Group>();
     for (const f of families) {
-      const name = exposedName(f.name, f.kind);
+      const name = exposedName(f.name, f.kind, f.kind === 'counter' && f.asNamed === true);
       if (name === undefined) continue;
       const g = groups.get(name);
       if (!g) {

@@ -75,7 +75,7 @@ test('a missing kaddr fails only the set that needs it; the iter set runs its it
     r.attempts.find((a) => a.hook === 'syscall')?.reason ?? '',
     /^kaddrs: ec_no_such_symbol not in \/proc\/kallsyms \(data symbols need CONFIG_KALLSYMS_ALL\) \[ERR_EBPF_KADDR\]$/,
   );
-  const attached = telemetry.snapshot().find((f) => f.name === 'ebpf_program_attached');
+  const attached = telemetry.snapshot().find((f) => f.name === 'program_attached');
   const rows = ((attached?.points ?? []) as ScalarPoint[]).map((p) => [
     p.labels['program'],
     p.labels['hook'],

@@ -891,11 +891,9 @@ export class EventStreams {
         this.self.kernelDropped.add({ ...labels, reason: 'lost' }, 0);
         for (const name of s.dropInCounters) {
           // ebpf_exporter's own name, without the namespace prefix.
-          const f = telemetry.counter(
-            `dropped_perf_event_map_events_${name}`,
-            `Lost perf events of perf_event_array counter ${name}`,
-            { unprefixed: true },
-          );
+          const f = telemetry.counter(`dropped_perf_event_map_events_${name}`, 'Dropped perf map events', {
+            unprefixed: true,
+          });
           f.add({}, 0);
           this.self.dropIn.set(name, f);
         }

@@ -97,7 +97,7 @@ test('hook fallback on this kernel: each set before the one the kernel allows fa
       assert.match(kprobe?.reason ?? '', /attach kprobe__getppid \(kprobe\/__do_sys_getppid\): .*E[A-Z]+ \(/);
     }
     assert.equal(r.attempts[index]?.ok, true);
-    const attached = telemetry.snapshot().find((f) => f.name === 'ebpf_program_attached');
+    const attached = telemetry.snapshot().find((f) => f.name === 'program_attached');
     const series = new Map(
       ((attached?.points ?? []) as ScalarPoint[]).map((p) => [
         `${p.labels['hook']}:${p.labels['program']}`,
@@ -127,7 +127,7 @@ test('hook fallback on this kernel: each set before the one the kernel allows fa
   }
 });
 
-test('with kernel.bpf_stats_enabled=1 the program run count is reported per program id', async () => {
+test('with kernel.bpf_stats_enabled=1 the program run count and time are reported per program id', async () => {
   const sysctl = '/proc/sys/kernel/bpf_stats_enabled';
   const saved = readFileSync(sysctl, 'utf8').trim();
   writeFileSync(sysctl, '1');
@@ -146,9 +146,14 @@ test('with kernel.bpf_stats_enabled=1 the program run count is reported per prog
     const program = `${expectedHook(HOOK_CHAIN)}__getppid`;
     const id = info.find((p) => p.labels['program'] === program)?.labels['id'];
     assert.ok(id, 'program info carries the kernel id');
-    const runs = (snap.find((f) => f.name === 'ebpf_program_run_count_total')?.points ?? []) as ScalarPoint[];
-    const count = runs.find((p) => p.labels['id'] === id)?.value ?? 0;
+    const byId = (name: string): ScalarPoint | undefined =>
+      ((snap.find((f) => f.name === name)?.points ?? []) as ScalarPoint[]).find((p) => p.labels['id'] === id);
+    const count = byId('ebpf_program_run_count_total')?.value ?? 0;
     assert.ok(count >= 40, `run count ${count}`);
+    // ebpf_exporter's layout: run time and attachment by id alone, joined with ebpf_program_info on id.
+    assert.deepEqual(byId('ebpf_program_run_count_total')?.labels, { id });
+    assert.ok((byId('ebpf_program_run_time_seconds')?.value ?? 0) > 0, 'run time');
+    assert.deepEqual(byId('ebpf_program_attached'), { labels: { id }, value: 1 });
   } finally {
     await r.shutdown();
     writeFileSync(sysctl, saved);

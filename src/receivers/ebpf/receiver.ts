@@ -61,6 +61,7 @@ export class EbpfReceiver implements Receiver {
   private stats:
     | {
         info: SelfFamily;
+        attached: SelfFamily;
         runCount: SelfFamily;
         runTime: SelfFamily;
         entries: SelfFamily;
@@ -76,6 +77,8 @@ export class EbpfReceiver implements Receiver {
   private runs: CollectionRun[] = [];
   /** The loaded programs' info (id, tag) as read at the first poll. */
   private loadedPrograms: readonly ProgramInfo[] | undefined;
+  /** Programs of the chosen hook set by name: whether each is attached. */
+  private attachedPrograms = new Map<string, boolean>();
   /** Date.now() of the last map read (timer or pull). */
   private lastPollMs = 0;
   /** kaddrs symbols not in /proc/kallsyms at the last load. */
@@ -130,8 +133,10 @@ export class EbpfReceiver implements Receiver {
 
   async start(host: Host): Promise<void> {
     const t = host.telemetry;
+    // ebpf_exporter's names and help (exporter/exporter.go) where it has the metric; the
+    // prometheus exporter's self-names.ts says how each is exposed.
     const attachedMetric = t.gauge(
-      'ebpf_program_attached',
+      'program_attached',
       'Whether a program is attached (1) or not (0), by the hook set tried and the reason',
     );
     t.gauge('enabled_configs', 'The set of enabled configs').set({ name: this.configName }, 1);
@@ -140,14 +145,11 @@ export class EbpfReceiver implements Receiver {
     this.readErrors = t.counter('map_read_errors_total', 'Map reads that failed, by config and map');
     this.stats = {
       info: t.gauge('ebpf_program_info', 'Info about ebpf programs'),
-      runCount: t.counter(
-        'ebpf_program_run_count_total',
-        'How many times has the program been executed (kernel.bpf_stats_enabled=1)',
-      ),
-      runTime: t.counter(
-        'ebpf_program_run_time_seconds',
-        'How long has the program been executing (kernel.bpf_stats_enabled=1)',
-      ),
+      // By program id, joined with ebpf_program_info on id (ebpf_exporter's layout).
+      attached: t.gauge('ebpf_program_attached', 'Whether a program is attached'),
+      // Only while kernel.bpf_stats_enabled=1, as ebpf_exporter.
+      runCount: t.counter('ebpf_program_run_count_total', 'How many times has the program been executed'),
+      runTime: t.counter('ebpf_program_run_time_seconds', 'How long has the program been executing'),
       entries: t.gauge('map_entries', 'Entries in a metric map at the last read (array maps: all slots)'),
       capacity: t.gauge(
         'map_capacity',
@@ -181,6 +183,7 @@ export class EbpfReceiver implements Receiver {
     this.object = outcome.object;
     this.hook = outcome.hook;
     const chosen = outcome.attempts.find((a) => a.ok);
+    this.attachedPrograms = new Map(chosen?.attached.map((r) => [r.program, r.attached]) ?? []);
     this.runs = chosen ? collectionRuns(outcome.object, chosen) : [];
     try {
       this.strictCheck(outcome.attempts);
@@ -288,6 +291,11 @@ export class EbpfReceiver implements Receiver {
     if (this.stats) {
       for (const f of [this.stats.info, this.stats.entries, this.stats.capacity])
         f.remove({ config: this.configName });
+      for (const p of this.loadedPrograms ?? []) {
+        if (p.id === undefined) continue;
+        for (const f of [this.stats.attached, this.stats.runCount, this.stats.runTime])
+          f.remove({ id: String(p.id) });
+      }
     }
     this.object?.close();
     this.object = undefined;
@@ -358,6 +366,7 @@ export class EbpfReceiver implements Receiver {
       if (p.id === undefined) continue;
       const id = String(p.id);
       s.info.set({ config: this.configName, program: p.name, tag: p.tag ?? '', id }, 1);
+      s.attached.set({ id }, this.attachedPrograms.get(p.name) === true ? 1 : 0);
       if (statsEnabled) {
         s.runCount.set({ id }, p.runCount ?? 0);
         s.runTime.set({ id }, (p.runTimeNs ?? 0) / 1e9);
