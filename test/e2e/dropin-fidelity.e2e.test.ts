@@ -1,7 +1,8 @@
 /**
- * Drop-in mode as a new ebpf_exporter user meets it: every shipped program (bpf/<name>.yaml
- * beside build/bpf/<name>.bpf.o, laid out in one directory as --config.dir wants) through
- * ebpf_exporter's command line, and the scrape read as ebpf_exporter would have written it:
+ * Drop-in mode as a new ebpf_exporter user meets it: every shipped program through
+ * ebpf_exporter's command line with `--config.dir=build/bpf` (the build puts each
+ * bpf/<name>.yaml beside its <name>.bpf.o there), and the scrape read as ebpf_exporter would
+ * have written it:
  * its self-metric families exactly (names, types, label names, help), each config's metrics
  * under its names, types, label names and help, every number in the Go client's form, every
  * decoder fallback in upstream's form, and promtool accepting the whole text.
@@ -11,17 +12,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
   closeSync,
-  copyFileSync,
   existsSync,
   fsyncSync,
-  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
   rmSync,
   writeSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { goFloat } from '../../src/exporters/prometheus/float.ts';
@@ -151,16 +149,20 @@ function configMetrics(file: string): ConfigMetric[] {
 }
 
 test('drop-in with every shipped program: a scrape reads as ebpf_exporter would write it', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dropin-fidelity-'));
+  const dir = join(repoRoot, 'build', 'bpf');
   const names = readdirSync(join(repoRoot, 'bpf'))
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => f.slice(0, -'.yaml'.length))
-    .filter((n) => existsSync(join(repoRoot, 'build', 'bpf', `${n}.bpf.o`)))
     .sort();
   assert.ok(names.length >= 14, `shipped programs: ${names.join(', ')}`);
   for (const n of names) {
-    copyFileSync(join(repoRoot, 'bpf', `${n}.yaml`), join(dir, `${n}.yaml`));
-    copyFileSync(join(repoRoot, 'build', 'bpf', `${n}.bpf.o`), join(dir, `${n}.bpf.o`));
+    for (const file of [`${n}.bpf.o`, `${n}.yaml`])
+      assert.ok(existsSync(join(dir, file)), `build/bpf/${file} is missing: make -C bpf puts it there`);
+    assert.equal(
+      readFileSync(join(dir, `${n}.yaml`), 'utf8'),
+      readFileSync(join(repoRoot, 'bpf', `${n}.yaml`), 'utf8'),
+      `build/bpf/${n}.yaml is bpf/${n}.yaml (rebuild: make -C bpf)`,
+    );
   }
   const agent = await startAgentWith(
     [`--config.dir=${dir}`, `--config.names=${names.join(',')}`, '--web.listen-address=127.0.0.1:0'],
@@ -182,7 +184,6 @@ test('drop-in with every shipped program: a scrape reads as ebpf_exporter would 
     body = r.body;
   } finally {
     assert.equal(await agent.stop(), 0);
-    rmSync(dir, { recursive: true, force: true });
   }
   const fams = families(body);
 
