@@ -7,6 +7,17 @@ import { spawnSync } from 'node:child_process';
 
 export const PODMAN_GLOBAL_FLAGS: readonly string[] = ['--runtime', 'runc', '--cgroup-manager=cgroupfs'];
 
+/**
+ * `podman run` flags this VM needs whatever the pod says: podman's default ulimits exceed the
+ * VM's hard limits ("setrlimit RLIMIT_NOFILE: Operation not permitted").
+ */
+export const HOST_RUN_FLAGS: readonly string[] = [
+  '--ulimit',
+  'nofile=1024:1024',
+  '--ulimit',
+  'nproc=1024:1024',
+];
+
 /** Debian packages (each the command of its name) the local image build and the podman tests need. */
 export const CONTAINER_TOOLS: readonly string[] = ['mmdebstrap', 'buildah', 'podman', 'runc'];
 

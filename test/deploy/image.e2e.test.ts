@@ -16,7 +16,7 @@ import {
   USER,
   WORKDIR,
 } from '../../deploy/image/manifest.ts';
-import { podman, podmanRun, PODMAN_GLOBAL_FLAGS } from '../../deploy/image/podman.ts';
+import { HOST_RUN_FLAGS, podman, podmanRun, PODMAN_GLOBAL_FLAGS } from '../../deploy/image/podman.ts';
 import { stage } from '../../deploy/image/stage.ts';
 import { ARCHIVE, imageSize } from '../../scripts/image.ts';
 import { testImage } from '../helpers/image.ts';
@@ -133,18 +133,7 @@ test(
   { skip },
   () => {
     const run = (args: string[]) =>
-      podmanRun([
-        'run',
-        '--rm',
-        '--network',
-        'none',
-        '--ulimit',
-        'nofile=1024:1024',
-        '--ulimit',
-        'nproc=1024:1024',
-        ref,
-        ...args,
-      ]);
+      podmanRun(['run', '--rm', '--network', 'none', ...HOST_RUN_FLAGS, ref, ...args]);
     const v = run(['--version']);
     assert.equal(v.status, 0, v.stderr);
     assert.equal(v.stdout.trim(), IMAGE_VERSION);
