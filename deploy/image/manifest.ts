@@ -122,6 +122,8 @@ export function imageFiles(root = repoRoot): ImageFile[] {
   ];
   for (const p of shippedPrograms(root)) {
     files.push(app(`build/bpf/${p}.bpf.o`));
+    // bpf/Makefile copies each definition beside its object (build/bpf is a --config.dir).
+    if (existsSync(join(root, 'build', 'bpf', `${p}.yaml`))) files.push(app(`build/bpf/${p}.yaml`));
     if (existsSync(join(root, 'bpf', `${p}.yaml`))) files.push(app(`bpf/${p}.yaml`));
   }
   for (const m of productionModules(root)) files.push(app(m));
