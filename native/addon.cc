@@ -8,6 +8,7 @@
 #include <string>
 
 #include "attach.h"
+#include "caps.h"
 #include "capture.h"
 #include "object.h"
 
@@ -97,6 +98,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim));
   exports.Set("mallocStats", Napi::Function::New(env, MallocStats));
   exports.Set("postAttachMark", Napi::Function::New(env, PostAttachMark));
+  ebpf::InitCaps(env, exports);
   exports.Set("numPossibleCpus", Napi::Number::New(env, libbpf_num_possible_cpus()));
   return exports;
 }

@@ -115,7 +115,32 @@ interface NativeAddon {
   mallocTune(mmapThreshold: number, trimThreshold: number, arenaMax: number): boolean;
   mallocTrim(): boolean;
   mallocStats(): MallocStats;
+  capsGet(): NativeCaps;
+  capsSetAllThreads(keep: bigint, timeoutMs: number): NativeCapsDrop;
   readonly numPossibleCpus: number;
+}
+
+/** capsGet(): the calling thread's capability sets (native/caps.cc). */
+interface NativeCaps {
+  readonly tid: number;
+  readonly effective: bigint;
+  readonly permitted: bigint;
+  readonly inheritable: bigint;
+  readonly ambient: bigint;
+  readonly bounding: bigint;
+  readonly lastCap: number;
+}
+
+/** capsSetAllThreads(): what the per-thread drop did (native/caps.cc). */
+interface NativeCapsDrop {
+  readonly keep: bigint;
+  readonly bounding: boolean;
+  readonly threads: number;
+  readonly acked: number;
+  readonly passes: number;
+  readonly handlerRestored: boolean;
+  readonly timedOut: readonly number[];
+  readonly failures: readonly { tid: number; step: string; errnoText: string }[];
 }
 
 /** Where the built addon lives (node-gyp's output). */
@@ -124,6 +149,11 @@ export const ADDON_PATH = fileURLToPath(
 );
 
 let addon: NativeAddon | undefined;
+
+/** @internal for the other modules of src/native/ (caps.ts): the loaded addon. */
+export function nativeAddon(): NativeAddon {
+  return native();
+}
 
 function native(): NativeAddon {
   if (addon) return addon;
