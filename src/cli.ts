@@ -7,6 +7,9 @@ import { CollectorError, CollectorErrors, messageOf } from './errors.ts';
 import { createLogger, type LogLevel } from './logger.ts';
 import { dropInConfig } from './dropin.ts';
 import { configJsonSchema } from './schema.ts';
+import { deriveCapabilities } from './caps/derive.ts';
+import { capsReport, formatCapsReport, type CapsFormat } from './caps/report.ts';
+import { parseKeepFlag, type KeepSetting } from './caps/runtime.ts';
 import {
   agentConfigFrom,
   buildAgent,
@@ -59,6 +62,7 @@ interface RunOptions {
   'web.listenAddress'?: string;
   'web.telemetryPath'?: string;
   'btf.path'?: string;
+  'capabilities.keep'?: string;
 }
 
 /** The config from --config files, or from ebpf_exporter's flags. */
@@ -90,7 +94,9 @@ function usage(message: string): CollectorError {
 async function run(opts: RunOptions): Promise<void> {
   const debug = opts.debug ?? false;
   let config: AgentConfig;
+  let keep: KeepSetting;
   try {
+    keep = parseKeepFlag(opts['capabilities.keep']);
     config = await configOf(opts);
   } catch (err) {
     reportAndExit(err, debug);
@@ -125,7 +131,7 @@ async function run(opts: RunOptions): Promise<void> {
   process.once('SIGINT', early);
   let agent;
   try {
-    agent = await startAgent(config, logger);
+    agent = await startAgent(config, logger, keep);
   } catch (err) {
     reportAndExit(err, debug);
   }
@@ -191,7 +197,29 @@ program
   .option('--web.listen-address <addr>', 'ebpf_exporter: listen address', ':9435')
   .option('--web.telemetry-path <path>', 'ebpf_exporter: metrics path', '/metrics')
   .option('--btf.path <file>', 'ebpf_exporter: external BTF file')
+  .option(
+    '--capabilities.keep <caps>',
+    'after attach keep only these capabilities: all, none, or a comma list like cap_syslog,cap_bpf (default: what the config still needs, see `caps`)',
+  )
   .action((opts: RunOptions) => run(opts));
+
+program
+  .command('caps')
+  .description(
+    'print the capabilities the configured programs need, why, and the matching Kubernetes securityContext',
+  )
+  .addOption(configOption().makeOptionMandatory())
+  .addOption(
+    new Option('-o, --output <format>', 'output format').choices(['json', 'yaml', 'text']).default('text'),
+  )
+  .action(async (opts: { config: string[]; output: CapsFormat }) => {
+    try {
+      const config = await loadAgentConfig(opts.config);
+      process.stdout.write(formatCapsReport(capsReport(deriveCapabilities(config)), opts.output));
+    } catch (err) {
+      reportAndExit(err, false);
+    }
+  });
 
 program
   .command('validate')

@@ -8,6 +8,8 @@ import { validateComponentConfig } from './config/validate.ts';
 import { listOf, suggestion } from './config/describe.ts';
 import { configChecks, factories } from './components.ts';
 import { postAttachMark, tuneMalloc } from './native/index.ts';
+import { deriveCapabilities } from './caps/derive.ts';
+import { checkCapabilities, dropAfterAttach, type KeepSetting } from './caps/runtime.ts';
 import {
   Agent,
   pipelineTypeError,
@@ -172,6 +174,7 @@ export function buildAgent(config: AgentConfig, logger: Logger): Promise<Agent> 
  * object, check the metric definitions against its maps, then close it all.
  */
 export async function checkLoad(config: AgentConfig, logger: Logger): Promise<void> {
+  checkCapabilities(deriveCapabilities(config));
   tuneMalloc('startup'); // keep libbpf's BTF memory between object loads
   const agent = await buildAgent(config, logger);
   try {
@@ -184,13 +187,27 @@ export async function checkLoad(config: AgentConfig, logger: Logger): Promise<vo
 /**
  * Build and start; one log line says what runs and where metrics are served. glibc malloc
  * keeps libbpf's BTF memory between object loads while starting and gives it back after.
+ * The process must hold the capabilities the config needs (src/caps/derive.ts); once
+ * everything is attached it keeps only those still needed (or `keep`), on every thread.
  */
-export async function startAgent(config: AgentConfig, logger: Logger): Promise<Agent> {
+export async function startAgent(
+  config: AgentConfig,
+  logger: Logger,
+  keep: KeepSetting = { kind: 'derived' },
+): Promise<Agent> {
+  const plan = deriveCapabilities(config);
+  checkCapabilities(plan);
   tuneMalloc('startup');
   const agent = await buildAgent(config, logger);
   await agent.start();
   tuneMalloc('steady');
   postAttachMark(); // ebpf_exporter's post-attach hook: after every receiver attached
+  try {
+    dropAfterAttach(plan, keep, logger);
+  } catch (err) {
+    await agent.shutdown();
+    throw err;
+  }
   logger.info(agent.describe(), 'agent started');
   return agent;
 }

@@ -86,10 +86,26 @@ export class Kallsyms {
     return (BigInt(t.hi[i] as number) << 32n) | BigInt(t.lo[i] as number);
   }
 
+  /** The last failed re-read (the table in use is the one read before it). */
+  reloadError: CollectorError | undefined;
+
+  /**
+   * Read the table again. A failed re-read keeps the table it had: e.g. after
+   * `--capabilities.keep=none` dropped CAP_SYSLOG, kallsyms shows every address
+   * as 0 (ERR_KSYM_HIDDEN), and symbols known at start must still resolve.
+   */
   reload(): void {
-    this.table = loadTable(this.path);
+    try {
+      this.table = loadTable(this.path);
+      this.refreshes++;
+      this.reloadError = undefined;
+    } catch (err) {
+      this.reloadError =
+        err instanceof CollectorError
+          ? err
+          : new CollectorError('ERR_KSYM_READ', String(err), { cause: err });
+    }
     this.lastLoadMs = this.now();
-    this.refreshes++;
   }
 }
 

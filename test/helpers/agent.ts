@@ -44,16 +44,18 @@ const KILL_GRACE_MS = 2_000;
  * Start bin/ebpf-collector.js with these arguments. On a start timeout or any
  * other start failure the child is ended (SIGTERM, SIGKILL after a grace) and
  * waited for before the promise rejects, so a failed start leaves no process
- * that keeps the test file running.
+ * that keeps the test file running. `wrapper` is a command that execs the rest
+ * (e.g. `setpriv --bounding-set … --`), so the child's pid is the agent's.
  */
 export async function startAgentWith(
   cliArgs: string[],
   env: Record<string, string> = {},
   timeoutMs = 30_000,
+  wrapper: readonly string[] = [],
 ): Promise<RunningAgent> {
   const limitMs = startTimeoutMs(timeoutMs);
-  const args = [join(repoRoot, 'bin', 'ebpf-collector.js'), ...cliArgs];
-  const child = spawn(process.execPath, args, {
+  const cmd = [...wrapper, process.execPath, join(repoRoot, 'bin', 'ebpf-collector.js'), ...cliArgs];
+  const child = spawn(cmd[0] as string, cmd.slice(1), {
     cwd: repoRoot,
     env: { ...process.env, EBPF_COLLECTOR_LISTEN: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -176,8 +178,10 @@ export function samples(text: string, name: string): { labels: Record<string, st
 export function runCli(
   args: string[],
   env: Record<string, string> = {},
+  wrapper: readonly string[] = [],
 ): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'ebpf-collector.js'), ...args], {
+  const cmd = [...wrapper, process.execPath, join(repoRoot, 'bin', 'ebpf-collector.js'), ...args];
+  const r = spawnSync(cmd[0] as string, cmd.slice(1), {
     cwd: repoRoot,
     encoding: 'utf8',
     env: { ...process.env, ...env },
