@@ -7,7 +7,7 @@ import { CollectorError, CollectorErrors, messageOf } from './errors.ts';
 import { createLogger, type LogLevel } from './logger.ts';
 import { dropInConfig } from './dropin.ts';
 import { configJsonSchema } from './schema.ts';
-import { deriveCapabilities } from './caps/derive.ts';
+import { deriveCapabilities, loadConfigForCaps } from './caps/derive.ts';
 import { capsReport, formatCapsReport, type CapsFormat } from './caps/report.ts';
 import { parseKeepFlag, type KeepSetting } from './caps/runtime.ts';
 import {
@@ -214,7 +214,7 @@ program
   )
   .action(async (opts: { config: string[]; output: CapsFormat }) => {
     try {
-      const config = await loadAgentConfig(opts.config);
+      const config = await loadConfigForCaps(opts.config);
       process.stdout.write(formatCapsReport(capsReport(deriveCapabilities(config)), opts.output));
     } catch (err) {
       reportAndExit(err, false);

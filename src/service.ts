@@ -38,8 +38,11 @@ export interface AgentConfig {
 
 type Section = 'receivers' | 'processors' | 'exporters';
 
-export async function loadAgentConfig(paths: readonly string[]): Promise<AgentConfig> {
-  return agentConfigFrom(await loadConfigFiles(paths));
+export async function loadAgentConfig(
+  paths: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<AgentConfig> {
+  return agentConfigFrom(await loadConfigFiles(paths, env));
 }
 
 /** Check a loaded (merged, expanded) config; throws CollectorErrors with every problem. */

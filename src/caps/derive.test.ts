@@ -2,15 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadAgentConfig } from '../service.ts';
-import { deriveCapabilities, ruleOfSection, RULES } from './derive.ts';
+import { deriveCapabilities, loadConfigForCaps, ruleOfSection, RULES } from './derive.ts';
 import { capsReport, missingCapabilities, SECCOMP_LOCALHOST_PROFILE } from './report.ts';
 import { parseKeepFlag } from './runtime.ts';
 import { CollectorError } from '../errors.ts';
 
 const pipelines = fileURLToPath(new URL('../../pipelines/', import.meta.url));
 const plan = async (file: string): Promise<ReturnType<typeof deriveCapabilities>> =>
-  deriveCapabilities(await loadAgentConfig([join(pipelines, file)]));
+  deriveCapabilities(await loadConfigForCaps([join(pipelines, file)], {}));
 
 test('sections map to rules', () => {
   const table: [string, keyof typeof RULES][] = [
@@ -44,11 +43,11 @@ test('shipped pipelines: timers needs BPF, PERFMON and SYSLOG; keeps SYSLOG; no 
   assert.ok(p.needs.some((n) => n.capability === 'PERFMON' && n.by === 'ebpf/timers: tp_btf/timer_start'));
 });
 
-test('shipped pipelines: kubernetes needs host PIDs for its uprobe, no SYS_ADMIN', async () => {
+test('shipped pipelines: kubernetes (the DaemonSet) needs BPF, PERFMON and SYSLOG, no host PIDs, even without K8S_NODE_NAME set', async () => {
   const p = await plan('kubernetes.yaml');
   assert.deepEqual(p.capabilities, ['BPF', 'PERFMON', 'SYSLOG']);
-  assert.equal(p.hostPID, true);
-  assert.deepEqual(p.hostPIDBy, ['ebpf/uprobe']);
+  assert.deepEqual(p.afterAttach, ['SYSLOG']);
+  assert.equal(p.hostPID, false);
 });
 
 test('shipped pipelines: default needs SYS_ADMIN for its USDT program only', async () => {
@@ -68,20 +67,20 @@ test('shipped pipelines: execsnoop (ring buffer, cgroup paths) needs BPF and PER
 });
 
 test('caps report: the securityContext adds exactly the derived list and points at the seccomp profile', async () => {
-  const r = capsReport(await plan('kubernetes.yaml'));
+  const r = capsReport(await plan('default.yaml'));
   assert.equal(r.version, 1);
   assert.deepEqual(r.securityContext, {
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
     privileged: false,
-    capabilities: { drop: ['ALL'], add: ['BPF', 'PERFMON', 'SYSLOG'] },
+    capabilities: { drop: ['ALL'], add: ['BPF', 'PERFMON', 'SYSLOG', 'SYS_ADMIN'] },
     seccompProfile: { type: 'Localhost', localhostProfile: SECCOMP_LOCALHOST_PROFILE },
   });
   assert.equal(r.hostPID, true);
-  assert.deepEqual(r.hostPIDReason?.neededBy, ['ebpf/uprobe']);
+  assert.deepEqual(r.hostPIDReason?.neededBy, ['ebpf/uprobe', 'ebpf/usdt']);
   assert.deepEqual(
     r.reasons.map((x) => x.rule),
-    ['load', 'uprobe', 'tracing', 'kallsyms'],
+    ['load', 'tracing', 'kallsyms', 'uprobe', 'usdt', 'perfBuffer', 'kaddrs'],
   );
 });
 

@@ -14,7 +14,8 @@ import { resolveProgramSync, type ResolvedProgram } from '../receivers/ebpf/reso
 import type { EbpfReceiverConfig } from '../receivers/ebpf/config.ts';
 import { parseTargetSection } from '../receivers/ebpf/targets.ts';
 import { typeOf } from '../pipeline/graph.ts';
-import type { AgentConfig } from '../service.ts';
+import { CollectorErrors } from '../errors.ts';
+import { loadAgentConfig, type AgentConfig } from '../service.ts';
 
 /** A rule: the capabilities a kind of program or component needs, and the reason, in words. */
 export interface Rule {
@@ -87,6 +88,29 @@ export type RuleName = keyof typeof RULES;
 export const HOST_PID_REASON =
   'uprobe and USDT targets are files of other processes (the host, other containers): the agent reaches them ' +
   'through /proc/<pid>/root, and a probe on the agent’s own copy of a library never fires for them';
+
+/**
+ * Load a config for `caps`: capabilities do not depend on the values of `${env:…}`
+ * references, and where `caps` runs (CI, a workstation) the pod's variables
+ * (K8S_NODE_NAME, …) are not set. A variable the config needs without a default
+ * reads as `unset-<NAME>`; every other problem is reported as by `validate`.
+ */
+export async function loadConfigForCaps(
+  paths: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<AgentConfig> {
+  try {
+    return await loadAgentConfig(paths, env);
+  } catch (err) {
+    if (!(err instanceof CollectorErrors)) throw err;
+    const unset = err.errors.map((e) =>
+      e.code === 'ERR_CONFIG_ENV' ? /^environment variable (\w+) is not set/.exec(e.message)?.[1] : undefined,
+    );
+    if (unset.some((n) => n === undefined)) throw err;
+    const placeholders = Object.fromEntries(unset.map((n) => [n as string, `unset-${n}`]));
+    return loadAgentConfig(paths, { ...env, ...placeholders });
+  }
+}
 
 /** The rule for a program section (libbpf's spelling). */
 export function ruleOfSection(section: string): RuleName {
