@@ -20,6 +20,9 @@ import {
   type K8sObject,
 } from './k8s-objects.ts';
 import { expectedCapabilities } from './capabilities.ts';
+import { FakeKubeApi, fakePod } from '../helpers/fake-kube-api.ts';
+import { plainConnection } from '../../src/processors/k8s_attributes/connection.ts';
+import { PodWatcher } from '../../src/processors/k8s_attributes/pod-watcher.ts';
 
 const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string })
   .version;
@@ -88,6 +91,42 @@ describe('kustomize base', () => {
       { kind: 'ServiceAccount', name: 'ebpf-collector', namespace: 'ebpf-collector' },
     ]);
     assert.equal(podSpec(base).serviceAccountName, 'ebpf-collector');
+  });
+
+  it('RBAC: every request the k8s_attributes pod watcher makes is a pods list or watch (run against the fake API)', async () => {
+    const api = new FakeKubeApi();
+    await api.listen();
+    api.add(fakePod('uid-1', 'one', { node: 'node-a' }));
+    api.add(fakePod('uid-2', 'two', { node: 'node-a' }));
+    const watcher = new PodWatcher({
+      connection: () => plainConnection(api.url),
+      nodeName: 'node-a',
+      store: { replace: () => {}, upsert: () => {}, remove: () => {} },
+      livenessMs: 5_000,
+      requestTimeoutMs: 5_000,
+      backoffInitialMs: 10,
+      backoffMaxMs: 50,
+      pageSize: 1, // paged lists
+    });
+    try {
+      watcher.start();
+      await api.until(() => api.watches.length >= 1, 5_000, 'a watch');
+      api.expireWatches(); // 410 Gone: a re-list and a new watch
+      await api.until(() => api.lists.length >= 4 && api.watches.length >= 2, 5_000, 'a re-list and watch');
+    } finally {
+      await watcher.stop();
+      await api.close();
+    }
+    const verbs = new Set(
+      api.requests.map((u) =>
+        u.pathname !== '/api/v1/pods'
+          ? `GET ${u.pathname}`
+          : u.searchParams.get('watch') === '1'
+            ? 'watch'
+            : 'list',
+      ),
+    );
+    assert.deepEqual([...verbs].sort(), find(base, 'ClusterRole').rules?.[0]?.verbs);
   });
 
   it('the ConfigMap is pipelines/kubernetes.yaml itself, mounted by the DaemonSet under its generated name', () => {

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 /** A pod as the fake serves it (a v1.Pod's relevant fields). */
@@ -35,9 +36,16 @@ interface Event {
  * (ADDED/MODIFIED/DELETED, BOOKMARK when asked and `allowWatchBookmarks`),
  * ends after `timeoutSeconds`, and answers a resourceVersion older than the
  * compaction point with an `ERROR` event carrying a `410` Status. It can close
- * (dropping every connection) and listen again on the same port.
+ * (dropping every connection) and listen again on the same port. With `tls` it serves HTTPS,
+ * as a real API server does.
  */
 export class FakeKubeApi {
+  private readonly tls: { cert: Buffer; key: Buffer } | undefined;
+
+  constructor(opts: { tls?: { cert: Buffer; key: Buffer } } = {}) {
+    this.tls = opts.tls;
+  }
+
   readonly requests: URL[] = [];
   /** The headers of each request, beside `requests`. */
   readonly headers: http.IncomingHttpHeaders[] = [];
@@ -55,7 +63,7 @@ export class FakeKubeApi {
   port = 0;
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   get lists(): URL[] {
@@ -67,8 +75,10 @@ export class FakeKubeApi {
   }
 
   async listen(port = this.port): Promise<void> {
-    const server = http.createServer((req, res) => this.handle(req, res));
-    server.on('connection', (s) => {
+    const server: http.Server = this.tls
+      ? https.createServer(this.tls, (req, res) => this.handle(req, res))
+      : http.createServer((req, res) => this.handle(req, res));
+    server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });

@@ -16,7 +16,7 @@ export type RelistReason = 'initial' | 'gone' | 'liveness' | 'error';
 
 export interface PodWatcherOptions {
   /** Resolved on every (re)list, so a fixed kubeconfig or a mounted token is picked up. */
-  readonly connection: () => KubeConnection;
+  readonly connection: () => KubeConnection | Promise<KubeConnection>;
   readonly nodeName: string;
   readonly store: PodStore;
   readonly livenessMs: number;
@@ -105,7 +105,7 @@ export class PodWatcher {
       lastListMs = Date.now();
       try {
         this.opts.onRelist?.(reason);
-        const conn = this.opts.connection();
+        const conn = await this.opts.connection();
         let rv = await this.list(conn);
         this.setState('live');
         for (;;) {

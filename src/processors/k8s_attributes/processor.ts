@@ -4,7 +4,12 @@ import type { Host, Processor } from '../../pipeline/component.ts';
 import type { MetricBatch } from '../../pipeline/data.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { K8sAttributesProcessorConfig } from './config.ts';
-import { inClusterConnection, kubeconfigConnection, type KubeConnection } from './connection.ts';
+import {
+  inClusterConnection,
+  kubeconfigConnection,
+  plainConnection,
+  type KubeConnection,
+} from './connection.ts';
 import { k8sAttributes } from './operator.ts';
 import { PodIndex } from './pod-index.ts';
 import { PodWatcher, type WatchState } from './pod-watcher.ts';
@@ -138,14 +143,14 @@ export class K8sAttributesProcessor implements Processor {
     return { node: this.nodeName, watch: this.state, pods: this.index.size };
   }
 
-  private connection(): KubeConnection {
+  private connection(): KubeConnection | Promise<KubeConnection> {
     switch (this.config.auth_type) {
       case 'serviceAccount':
         return inClusterConnection();
       case 'kubeConfig':
         return kubeconfigConnection(this.config.kubeconfig_path, this.config.context);
       case 'none':
-        return { baseUrl: new URL(this.config.endpoint as string) };
+        return plainConnection(this.config.endpoint as string);
     }
   }
 
