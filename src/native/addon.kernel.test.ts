@@ -10,16 +10,8 @@ import {
   openObject,
   syscallGetpid,
 } from './index.ts';
-import {
-  ADDON_TEST,
-  TEST_PROGRAM_NAMES,
-  kernelProgramNames,
-  loadAddonTest,
-  possibleCpus,
-  sumPerCpu,
-  u32,
-  u64,
-} from './kernel-fixtures.ts';
+import { ADDON_TEST, loadAddonTest, possibleCpus, sumPerCpu, u32, u64 } from './kernel-fixtures.ts';
+import { programIdsHeldBy, waitForRelease } from '../../test/helpers/bpf-programs.ts';
 
 function isCode(code: string, pattern?: RegExp) {
   return (err: unknown): boolean => {
@@ -434,12 +426,24 @@ describe('maps', () => {
 });
 
 describe('after close', () => {
-  it('leaves none of our test programs in the kernel', () => {
+  it('holds none of its programs, and the kernel lets them go', async () => {
     const obj = loadAddonTest();
     obj.attach(['count_getpid', 'ring_nowakeup']);
-    assert.ok(kernelProgramNames().includes('count_getpid'));
+    const ids = obj.programs().flatMap((p) => (p.id === undefined ? [] : [p.id]));
+    assert.ok(ids.length > 0, 'loaded programs have ids');
+    const held = programIdsHeldBy('self');
+    assert.deepEqual(
+      ids.filter((id) => !held.includes(id)),
+      [],
+      'this process holds every program it loaded',
+    );
     obj.close();
-    const left = kernelProgramNames().filter((n) => TEST_PROGRAM_NAMES.includes(n));
-    assert.deepEqual(left, []);
+    const still = programIdsHeldBy('self');
+    assert.deepEqual(
+      ids.filter((id) => still.includes(id)),
+      [],
+      'close released every fd',
+    );
+    await waitForRelease(ids);
   });
 });

@@ -3,13 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CollectorError } from '../errors.ts';
 import { openObject, verifierReason } from './index.ts';
-import {
-  ADDON_TEST,
-  ATTACH_FAIL,
-  EXTERN_MISSING,
-  VERIFIER_REJECT,
-  kernelProgramNames,
-} from './kernel-fixtures.ts';
+import { ADDON_TEST, ATTACH_FAIL, EXTERN_MISSING, VERIFIER_REJECT } from './kernel-fixtures.ts';
+import { programIdsHeldBy, waitForRelease } from '../../test/helpers/bpf-programs.ts';
 import { ensureTracefs } from './tracefs.ts';
 
 function caught(fn: () => unknown): CollectorError {
@@ -26,6 +21,7 @@ describe('errors', () => {
   it('verifier rejection: code, key verifier line, log excerpt without kernel addresses', () => {
     ensureTracefs();
     const spec = openObject(VERIFIER_REJECT);
+    const before = programIdsHeldBy('self');
     const err = caught(() => spec.load());
     assert.equal(err.code, 'ERR_BPF_VERIFIER');
     assert.equal(
@@ -42,7 +38,7 @@ describe('errors', () => {
     );
     assert.match(err.format(), /\[ERR_BPF_VERIFIER\]$/);
     assert.throws(() => spec.programs(), { code: 'ERR_BPF_CLOSED' }); // consumed
-    assert.ok(!kernelProgramNames().includes('reject_null_der'));
+    assert.deepEqual(programIdsHeldBy('self'), before, 'a rejected load holds no program');
   });
 
   it('picks the reason line out of a verifier log', () => {
@@ -68,6 +64,7 @@ describe('errors', () => {
 
   it("an extern nothing defines: the extern is the headline, not libbpf's ENOENT", () => {
     // libbpf 1.1 refuses it at open; a newer libbpf may take it to load and look it up as a kfunc.
+    const before = programIdsHeldBy('self');
     const err = caught(() => openObject(EXTERN_MISSING).load());
     assert.equal(err.code, 'ERR_BPF_EXTERN', err.formatLong());
     assert.match(err.message, /^(open|load) .*extern_missing\.bpf\.o: extern (kfunc )?'memcmp' is not/);
@@ -76,7 +73,7 @@ describe('errors', () => {
       err.details.some((l) => l.includes("'memcmp'")),
       'the libbpf log stays under the headline',
     );
-    assert.ok(!kernelProgramNames().includes('compare'));
+    assert.deepEqual(programIdsHeldBy('self'), before, 'a refused object holds no program');
   });
 
   it('not an ELF object: ERR_BPF_OPEN naming the errno', () => {
@@ -109,11 +106,13 @@ describe('errors', () => {
     }
   });
 
-  it('kprobe: loads, and attach reports the errno by name (no kprobe PMU here) without throwing', () => {
+  it('kprobe: loads, and attach reports the errno by name (no kprobe PMU here) without throwing', async () => {
     ensureTracefs();
     const spec = openObject(ATTACH_FAIL);
     spec.setAutoload('fentry_nanosleep', false);
     const obj = spec.load();
+    const ids = obj.programs().flatMap((p) => (p.id === undefined ? [] : [p.id]));
+    assert.equal(ids.length, 1, 'kprobe_nanosleep loaded');
     try {
       const [r] = obj.attach();
       assert.ok(r);
@@ -129,7 +128,9 @@ describe('errors', () => {
     } finally {
       obj.close();
     }
-    assert.ok(!kernelProgramNames().includes('kprobe_nanoslee'));
+    const held = programIdsHeldBy('self');
+    assert.ok(!held.includes(ids[0] as number), 'close released the program fd');
+    await waitForRelease(ids);
   });
 
   it('external BTF: used for CO-RE when given; a bad path fails naming the errno', () => {

@@ -1,5 +1,4 @@
 /** Shared set-up for the addon's real-kernel tests (*.kernel.test.ts beside this file). */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { openObject, type BpfObject } from './index.ts';
@@ -10,17 +9,6 @@ export const ADDON_TEST = `${OBJ_DIR}addon_test.bpf.o`;
 export const VERIFIER_REJECT = `${OBJ_DIR}verifier_reject.bpf.o`;
 export const EXTERN_MISSING = `${OBJ_DIR}extern_missing.bpf.o`;
 export const ATTACH_FAIL = `${OBJ_DIR}attach_fail.bpf.o`;
-
-/** Kernel program names (truncated to 15 characters) of every program in the test objects. */
-export const TEST_PROGRAM_NAMES = [
-  'count_getpid',
-  'ring_nowakeup',
-  'ring_wakeup',
-  'uprobe_target',
-  'reject_null_deref',
-  'fentry_nanosleep',
-  'kprobe_nanosleep',
-].map((n) => n.slice(0, 15));
 
 /** addon_test.bpf.o loaded with its filters on this process's main thread. */
 export function loadAddonTest(cookie = 0x1122334455667788n): BpfObject {
@@ -63,12 +51,6 @@ export function possibleCpus(): number {
     n += b === undefined ? 1 : b - (a as number) + 1;
   }
   return n;
-}
-
-/** Names of the BPF programs in the kernel, per bpftool. */
-export function kernelProgramNames(): string[] {
-  const out = execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' });
-  return (JSON.parse(out) as { name?: string }[]).map((p) => p.name ?? '');
 }
 
 export async function waitFor(cond: () => boolean, timeoutMs = 3000): Promise<void> {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { httpGet, loadedProgramIds, repoRoot, samples, startAgent } from '../helpers/agent.ts';
+import { httpGet, repoRoot, samples, startAgent } from '../helpers/agent.ts';
+import { programIdsHeldBy, waitForRelease } from '../helpers/bpf-programs.ts';
 import { supportedHooks } from '../helpers/kernel-features.ts';
 
 const PIPELINE = join(repoRoot, 'pipelines', 'default.yaml');
@@ -29,12 +30,20 @@ test('the default pipeline loads every program of the library: each runs, or is 
 
   const agent = await startAgent([PIPELINE]);
   let ids: string[];
+  let held: number[];
   try {
     const body = (await httpGet(agent.port, '/metrics')).body;
     const attached = samples(body, 'ebpf_collector_program_attached');
     const enabled = samples(body, 'ebpf_exporter_enabled_configs');
     ids = samples(body, 'ebpf_exporter_ebpf_program_info').map((s) => s.labels['id'] as string);
     assert.ok(ids.length >= 13, `program ids: ${ids.join(', ')}`);
+    held = programIdsHeldBy(agent.child.pid as number);
+    const heldSet = new Set(held.map(String));
+    assert.deepEqual(
+      ids.filter((id) => !heldSet.has(id)),
+      [],
+      'every program id the agent reports is one it holds',
+    );
     for (const program of programs) {
       const mine = attached.filter((s) => s.labels['config'] === program);
       assert.ok(mine.length > 0, `${program}: no ebpf_collector_program_attached series`);
@@ -69,10 +78,5 @@ test('the default pipeline loads every program of the library: each runs, or is 
     assert.equal(await agent.stop('SIGTERM'), 0);
   }
   // Other processes on the machine may run the same programs: check this agent's ids.
-  const loaded = new Set(loadedProgramIds().map(String));
-  assert.deepEqual(
-    ids.filter((id) => loaded.has(id)),
-    [],
-    'SIGTERM released every program',
-  );
+  await waitForRelease(held); // SIGTERM released every program
 });

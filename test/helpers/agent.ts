@@ -1,4 +1,4 @@
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { get } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
@@ -173,7 +173,6 @@ export function samples(text: string, name: string): { labels: Record<string, st
   return out;
 }
 
-/** Names of BPF programs loaded in the kernel now (bpftool; names are cut to 15 characters). */
 /** Run the CLI to completion. */
 export function runCli(
   args: string[],
@@ -188,23 +187,4 @@ export function runCli(
     timeout: 60_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function loadedPrograms(): { id: number; name?: string }[] {
-  const json = execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' });
-  return JSON.parse(json) as { id: number; name?: string }[];
-}
-
-export function loadedProgramNames(): string[] {
-  return loadedPrograms().map((p) => p.name ?? '');
-}
-
-/** Ids of the BPF programs loaded on the machine now. */
-export function loadedProgramIds(): number[] {
-  return loadedPrograms().map((p) => p.id);
-}
-
-/** Whether a program name bpftool shows (the full BTF name, or the kernel's 15-character cut) is one of `names`. */
-export function isOneOf(kernelName: string, names: readonly string[]): boolean {
-  return kernelName.length > 0 && names.some((n) => n === kernelName || n.slice(0, 15) === kernelName);
 }

@@ -7,7 +7,7 @@ import type { Host, Receiver } from '../../pipeline/component.ts';
 import type { HistogramPoint, MetricBatch, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
 import { assemble } from '../../pipeline/assemble.ts';
 import { SelfTelemetry } from '../../pipeline/telemetry.ts';
-import { isOneOf, loadedProgramNames } from '../../../test/helpers/agent.ts';
+import { programIdsHeldBy } from '../../../test/helpers/bpf-programs.ts';
 import { expectedHook } from '../../../test/helpers/kernel-features.ts';
 import { ebpfReceiverFactory } from './factory.ts';
 import { configSchema } from './config.ts';
@@ -66,7 +66,6 @@ test('exp2 histogram from write(2) sizes this process makes: exact buckets, sum 
 });
 
 const HOOK_CHAIN = ['fentry', 'kprobe', 'tracepoint'] as const;
-const HOOK_CHAIN_PROGRAMS = HOOK_CHAIN.map((h) => `${h}__getppid`);
 
 test('hook fallback on this kernel: each set before the one the kernel allows fails with its reason, the chosen one runs and counts', async () => {
   // On the development kernel fentry fails to load (EPERM) and kprobe to attach, so the
@@ -213,6 +212,7 @@ test('hooks: naming a set the object does not declare is an error at start, nami
       counters: [{ name: 'getppid_calls_total', help: 'h', hooks: ['kprobes'] }],
     },
   });
+  const before = programIdsHeldBy('self');
   await assert.rejects(r.start(host()), (err: Error & { code?: string; details?: string[] }) => {
     assert.equal(err.code, 'ERR_EBPF_LAYOUT');
     assert.match(
@@ -221,10 +221,7 @@ test('hooks: naming a set the object does not declare is an error at start, nami
     );
     return true;
   });
-  assert.deepEqual(
-    loadedProgramNames().filter((n) => isOneOf(n, HOOK_CHAIN_PROGRAMS)),
-    [],
-  );
+  assert.deepEqual(programIdsHeldBy('self'), before, 'the object was closed again');
 });
 
 test('label sizes that do not add up to the key are an error at start, and nothing stays loaded', async () => {
@@ -240,6 +237,7 @@ test('label sizes that do not add up to the key are an error at start, and nothi
       ],
     },
   });
+  const before = programIdsHeldBy('self');
   await assert.rejects(r.start(host()), (err: Error & { code?: string; details?: string[] }) => {
     assert.equal(err.code, 'ERR_EBPF_LAYOUT');
     assert.match(
@@ -248,11 +246,7 @@ test('label sizes that do not add up to the key are an error at start, and nothi
     );
     return true;
   });
-  assert.deepEqual(
-    loadedProgramNames().filter((n) => isOneOf(n, HOOK_CHAIN_PROGRAMS)),
-    [],
-    'the object was closed again',
-  );
+  assert.deepEqual(programIdsHeldBy('self'), before, 'the object was closed again');
 });
 
 test('the poll timer reads the maps only when no pull read them within the interval', async () => {
