@@ -52,6 +52,8 @@ export function dropInConfig(flags: DropInFlags, env: NodeJS.ProcessEnv = proces
       prometheus: {
         endpoint: escapeDollar(flags.listenAddress),
         metrics_path: escapeDollar(flags.telemetryPath),
+        // ebpf_exporter writes a counter under its name as configured, `_total` or not.
+        add_metric_suffixes: false,
       },
     },
     service: { pipelines: { metrics: { receivers: Object.keys(receivers), exporters: ['prometheus'] } } },

@@ -9,20 +9,26 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import {
   closeSync,
+  copyFileSync,
   existsSync,
   fsyncSync,
+  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
   rmSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { goFloat } from '../../src/exporters/prometheus/float.ts';
 import { httpGet, repoRoot, startAgentWith } from '../helpers/agent.ts';
+import { PYTHON } from '../helpers/program-run.ts';
 import { assertPromtoolAccepts } from '../helpers/promtool.ts';
 
 /**
@@ -251,4 +257,36 @@ test('drop-in with every shipped program: a scrape reads as ebpf_exporter would 
   assert.match(body, /le="1\.6e-05"/, 'µs histograms (biolatency) have Go-form bounds');
 
   assertPromtoolAccepts(body);
+});
+
+test('drop-in: a counter named without _total keeps its name, as ebpf_exporter writes it', async () => {
+  // ebpf_exporter's bpf-jit example names a counter bpf_jit_pages_currently_allocated; here a
+  // test object's getpid counter map `counts` (u32 tgid key) stands in for one.
+  const dir = mkdtempSync(join(tmpdir(), 'dropin-counts-'));
+  copyFileSync(join(repoRoot, 'build', 'bpf', 'addon_test.bpf.o'), join(dir, 'counts.bpf.o'));
+  writeFileSync(
+    join(dir, 'counts.yaml'),
+    'metrics:\n  counters:\n    - name: counts\n      help: getpid calls by tgid\n      labels:\n        - name: tgid\n          size: 4\n          decoders:\n            - name: uint\n',
+  );
+  const agent = await startAgentWith(
+    [`--config.dir=${dir}`, '--config.names=counts', '--web.listen-address=127.0.0.1:0'],
+    {},
+    60_000,
+  );
+  try {
+    const child = spawnSync(PYTHON, ['-c', 'import os\nprint(os.getpid())\nfor _ in range(7): os.getpid()'], {
+      encoding: 'utf8',
+    });
+    assert.equal(child.status, 0, child.stderr);
+    const pid = child.stdout.trim();
+    const { body } = await httpGet(agent.port, '/metrics');
+    assert.match(body, /^# TYPE ebpf_exporter_counts counter$/m);
+    // Python's own start-up calls getpid too: at least the 7 (+1 print) of the script.
+    const line = new RegExp(`^ebpf_exporter_counts\\{tgid="${pid}"\\} (\\d+)$`, 'm').exec(body);
+    assert.ok(line && Number(line[1]) >= 8, body);
+    assert.doesNotMatch(body, /ebpf_exporter_counts_total/);
+  } finally {
+    assert.equal(await agent.stop(), 0);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -27,6 +27,11 @@ export const configSchema = z.strictObject({
    * series of that batch, names made Prometheus-safe (the collector's option of this name).
    */
   resource_to_telemetry_conversion: z.boolean().default(false),
+  /**
+   * Append `_total` to a counter whose name lacks it (the collector's option of this name; we
+   * add no unit suffixes). ebpf_exporter writes a counter as named: its drop-in mode sets false.
+   */
+  add_metric_suffixes: z.boolean().default(true),
 });
 
 export type PrometheusExporterConfig = z.infer<typeof configSchema>;

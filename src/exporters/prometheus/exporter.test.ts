@@ -172,6 +172,34 @@ describe('prometheus exporter', () => {
     }
   });
 
+  it('add_metric_suffixes: false (drop-in mode) writes a counter under its name, as ebpf_exporter', async () => {
+    for (const [suffixes, want] of [
+      [true, 'ebpf_exporter_bpf_jit_pages_currently_allocated_total'],
+      [false, 'ebpf_exporter_bpf_jit_pages_currently_allocated'],
+    ] as const) {
+      const r = rig(async () => undefined, { add_metric_suffixes: suffixes });
+      await r.exporter.start(r.host);
+      try {
+        r.input.next({
+          source: 'ebpf/bpf-jit',
+          config: 'bpf-jit',
+          timeMs: Date.now(),
+          families: [
+            counter('bpf_jit_pages_currently_allocated', [final({}, 3)]),
+            counter('timer_starts_total', [final({ function: 'f' }, 1)]),
+          ],
+        });
+        const { body } = await scrape(r.port());
+        assert.ok(typeLines(body).includes(`# TYPE ${want} counter`), body);
+        assert.match(body, new RegExp(`^${want} 3$`, 'm'));
+        assert.match(body, /^ebpf_exporter_timer_starts_total\{function="f"\} 1$/m);
+        assert.doesNotMatch(body, /timer_starts_total_total/);
+      } finally {
+        await r.exporter.shutdown();
+      }
+    }
+  });
+
   it('N concurrent scrapes are served from one collection (one pull)', async () => {
     const r = rig(() => delay(150));
     await r.exporter.start(r.host);

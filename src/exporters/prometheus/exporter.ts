@@ -135,9 +135,11 @@ export class PrometheusMetricsExporter implements Exporter {
           },
         }) as SelfTelemetry)
       : undefined;
-    const assembled = this.config.resource_to_telemetry_conversion
+    let assembled = this.config.resource_to_telemetry_conversion
       ? this.latest.groups(observed).flatMap((g) => withResourceLabels(g.families, g.resource))
       : this.latest.families(observed);
+    if (!this.config.add_metric_suffixes)
+      assembled = assembled.map((f) => (f.kind === 'counter' && !f.asNamed ? { ...f, asNamed: true } : f));
     // Without resource labels every family comes straight from assemble (or the
     // self-metrics), whose label sets are distinct within a family.
     const families = prometheusFamilies(assembled, ns, (p) => this.problem(p), {
