@@ -19,7 +19,7 @@ import {
   validateStrict,
   type K8sObject,
 } from './k8s-objects.ts';
-import { expectedCapabilities } from './capabilities.ts';
+import { caps } from './capabilities.ts';
 import { FakeKubeApi, fakePod } from '../helpers/fake-kube-api.ts';
 import { plainConnection } from '../../src/processors/k8s_attributes/connection.ts';
 import { PodWatcher } from '../../src/processors/k8s_attributes/pod-watcher.ts';
@@ -181,22 +181,18 @@ describe('kustomize base', () => {
     assert.deepEqual(svc.spec?.selector, find(base, 'DaemonSet').spec?.template.metadata?.labels);
   });
 
-  it('security: least capabilities, no privilege, read-only root and mounts, the shipped seccomp profile, no host PID', () => {
+  it('security: what `ebpf-collector caps --config pipelines/kubernetes.yaml` derives, read-only root and mounts, no host PID', () => {
     const pod = podSpec(base);
-    const sc = agentContainer(base).securityContext;
-    const needs = expectedCapabilities();
-    assert.equal(sc?.privileged, false);
-    assert.equal(sc?.allowPrivilegeEscalation, false);
-    assert.equal(sc?.readOnlyRootFilesystem, true);
-    assert.deepEqual(sc?.capabilities?.drop, ['ALL']);
-    assert.deepEqual([...(sc?.capabilities?.add ?? [])].sort(), needs.capabilities, needs.reasons.join('\n'));
-    assert.deepEqual(sc?.seccompProfile, {
-      type: 'Localhost',
-      localhostProfile: 'profiles/ebpf-collector.json',
-    });
-    assert.equal(pod.hostPID ?? false, needs.hostPID);
+    const c = agentContainer(base);
+    const derived = caps();
+    assert.deepEqual(derived.capabilities, ['BPF', 'PERFMON', 'SYSLOG']);
+    // caps' securityContext, field for field; the DaemonSet adds only who runs (root, with just these).
+    const { runAsUser, runAsNonRoot, ...rest } = c.securityContext ?? {};
+    assert.deepEqual(rest, derived.securityContext);
+    assert.deepEqual([runAsUser, runAsNonRoot], [0, false]);
+    assert.equal(pod.hostPID ?? false, derived.hostPID);
     assert.equal(pod.hostNetwork ?? false, false);
-    for (const m of agentContainer(base).volumeMounts ?? []) assert.equal(m.readOnly, true, m.mountPath);
+    for (const m of c.volumeMounts ?? []) assert.equal(m.readOnly, true, m.mountPath);
     const hostPaths = (pod.volumes ?? []).flatMap((v) => (v.hostPath ? [v.hostPath.path] : []));
     assert.deepEqual(hostPaths.sort(), ['/sys/fs/cgroup', '/sys/kernel/btf', '/sys/kernel/tracing']);
   });
