@@ -148,6 +148,9 @@ function ensureBase(): string {
   }
   say(`importing the root filesystem as ${ref}`);
   podman(['import', '--quiet', tar, ref]);
+  // Earlier bases (other keys) are of no further use; one still used by an image stays.
+  const bases = podman(['images', '--format', '{{.Repository}}:{{.Tag}}', `${IMAGE_NAME}-base`]).split('\n');
+  for (const old of bases) if (old.startsWith(`${IMAGE_NAME}-base:`) && old !== ref) podmanRun(['rmi', old]);
   return ref;
 }
 
