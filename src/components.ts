@@ -10,7 +10,7 @@ import { filterProcessorFactory } from './processors/filter/factory.ts';
 import { attributesProcessorFactory } from './processors/attributes/factory.ts';
 import { k8sAttributesProcessorFactory } from './processors/k8s_attributes/factory.ts';
 import { resourceProcessorFactory } from './processors/resource/factory.ts';
-import { prometheusExporterFactory } from './exporters/prometheus/factory.ts';
+import { checkPrometheusExporterConfig, prometheusExporterFactory } from './exporters/prometheus/factory.ts';
 import { configSchema as otlpConfigSchema, type OtlpExporterConfig } from './exporters/otlp/config.ts';
 import {
   configSchema as otlpHttpConfigSchema,
@@ -74,6 +74,8 @@ export interface ComponentKeys {
   /** `receivers.<id>` */
   readonly path: string;
   positionOf(key: string): Position | undefined;
+  /** Where a nested key's value was written (`['web_config', 'tls_server_config', 'cert_file']`). */
+  positionAt(path: readonly (string | number)[]): Position | undefined;
 }
 
 /** A check beyond a component's schema that needs files (metric definitions); run at config load. */
@@ -85,5 +87,5 @@ export const configChecks: Readonly<
 > = {
   receivers: new Map<string, ConfigCheck>([[ebpfReceiverFactory.type, checkEbpfReceiverConfig]]),
   processors: new Map(),
-  exporters: new Map(),
+  exporters: new Map<string, ConfigCheck>([[prometheusExporterFactory.type, checkPrometheusExporterConfig]]),
 };

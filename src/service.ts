@@ -80,6 +80,7 @@ export function agentConfigFrom(loaded: LoadedConfig): AgentConfig {
         check?.(value as never, configDir, {
           path: `${section}.${id}`,
           positionOf: (key) => loaded.positionOf([section, id, key]),
+          positionAt: (p) => loaded.positionOf([section, id, ...p]),
         }) ?? [];
       problems.push(...checked);
       if (checked.length === 0) components[section].set(id, { config: value, configDir });

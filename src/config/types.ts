@@ -68,13 +68,39 @@ export function writtenJsonSchema(schema: z.ZodType): Record<string, unknown> | 
   return JSON_SCHEMAS.get(schema);
 }
 
+/** Schemas whose values are secrets (passwords, keys, header values). */
+const SECRETS = new WeakSet<z.ZodType>();
+
+/** What print-config shows instead of a secret. */
+export const REDACTED = '<redacted>';
+
+/**
+ * Mark `schema`'s values as secrets: print-config shows them as `<redacted>` unless
+ * `--show-secrets`. The mark sits on the field itself, so every secret-bearing key is
+ * declared once, where its schema is (`secretKeyPaths` lists them).
+ */
+export function secret<T extends z.ZodType>(schema: T): T {
+  SECRETS.add(schema);
+  return schema;
+}
+
+export function isSecret(schema: z.ZodType): boolean {
+  return SECRETS.has(schema);
+}
+
+export interface EncodeOptions {
+  /** Print secrets as they are (print-config --show-secrets). */
+  readonly showSecrets?: boolean;
+}
+
 /**
  * A parsed (defaulted) config value back in the form a user writes, so it validates again:
  * durations as `15s`, addresses as `host:port`. Walks the schema beside the value; parts
  * without a registered encoder are kept as they are.
  */
-export function encodeConfig(schema: z.ZodType, value: unknown): unknown {
+export function encodeConfig(schema: z.ZodType, value: unknown, opts: EncodeOptions = {}): unknown {
   if (value === undefined) return undefined;
+  if (!opts.showSecrets && SECRETS.has(schema)) return REDACTED;
   const encode = ENCODERS.get(schema);
   if (encode) return encode(value as never);
   const def = (schema as unknown as { _zod: { def: Record<string, unknown> & { type: string } } })._zod.def;
@@ -83,17 +109,19 @@ export function encodeConfig(schema: z.ZodType, value: unknown): unknown {
       if (!isRecord(value)) return value;
       const shape = def['shape'] as Record<string, z.ZodType>;
       return Object.fromEntries(
-        Object.entries(value).map(([k, v]) => [k, shape[k] ? encodeConfig(shape[k], v) : v]),
+        Object.entries(value).map(([k, v]) => [k, shape[k] ? encodeConfig(shape[k], v, opts) : v]),
       );
     }
     case 'record':
       return isRecord(value)
         ? Object.fromEntries(
-            Object.entries(value).map(([k, v]) => [k, encodeConfig(def['valueType'] as z.ZodType, v)]),
+            Object.entries(value).map(([k, v]) => [k, encodeConfig(def['valueType'] as z.ZodType, v, opts)]),
           )
         : value;
     case 'array':
-      return Array.isArray(value) ? value.map((v) => encodeConfig(def['element'] as z.ZodType, v)) : value;
+      return Array.isArray(value)
+        ? value.map((v) => encodeConfig(def['element'] as z.ZodType, v, opts))
+        : value;
     case 'optional':
     case 'nullable':
     case 'default':
@@ -101,12 +129,47 @@ export function encodeConfig(schema: z.ZodType, value: unknown): unknown {
     case 'nonoptional':
     case 'readonly':
     case 'catch':
-      return encodeConfig(def['innerType'] as z.ZodType, value);
+      return encodeConfig(def['innerType'] as z.ZodType, value, opts);
     case 'pipe':
       // z.preprocess(f, schema): the value is schema's; a .transform() output stays as it is.
-      return encodeConfig(def['out'] as z.ZodType, value);
+      return encodeConfig(def['out'] as z.ZodType, value, opts);
     default:
       return value;
+  }
+}
+
+/**
+ * Where `schema` holds secrets, as key paths (`headers.*`: every value of the map;
+ * `tls_server_config.key`): the one list of secret-bearing keys, read off the schemas.
+ */
+export function secretKeyPaths(schema: z.ZodType, prefix = ''): string[] {
+  if (SECRETS.has(schema)) return [prefix];
+  const def = (schema as unknown as { _zod: { def: Record<string, unknown> & { type: string } } })._zod.def;
+  const join = (k: string): string => (prefix === '' ? k : `${prefix}.${k}`);
+  switch (def.type) {
+    case 'object':
+      return Object.entries(def['shape'] as Record<string, z.ZodType>).flatMap(([k, v]) =>
+        secretKeyPaths(v, join(k)),
+      );
+    case 'record':
+      return secretKeyPaths(def['valueType'] as z.ZodType, join('*'));
+    case 'array':
+      return secretKeyPaths(def['element'] as z.ZodType, join('*'));
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'nonoptional':
+    case 'readonly':
+    case 'catch':
+      return secretKeyPaths(def['innerType'] as z.ZodType, prefix);
+    case 'pipe':
+      return [
+        ...secretKeyPaths(def['in'] as z.ZodType, prefix),
+        ...secretKeyPaths(def['out'] as z.ZodType, prefix),
+      ].filter((p, i, all) => all.indexOf(p) === i);
+    default:
+      return [];
   }
 }
 

@@ -11,6 +11,7 @@ import { withResourceLabels } from './resource.ts';
 import { exposedSelfFamily } from './self-names.ts';
 import { MetricsServer } from './server.ts';
 import { ExpositionWriter } from './text.ts';
+import type { WebGuard } from './websecurity.ts';
 
 /** Problems logged so far (each once); bounded so that changing names cannot grow it forever. */
 const MAX_LOGGED_PROBLEMS = 1000;
@@ -38,9 +39,11 @@ export class PrometheusMetricsExporter implements Exporter {
   private readonly logged = new Set<string>();
   /** ebpf_exporter's `build_info` (client_golang's version collector), with the agent's build. */
   private readonly buildInfo: MetricFamily;
+  private readonly web: WebGuard | undefined;
 
-  constructor(config: PrometheusExporterConfig, logger: Logger, id = 'prometheus') {
+  constructor(config: PrometheusExporterConfig, logger: Logger, id = 'prometheus', web?: WebGuard) {
     this.id = id;
+    this.web = web;
     this.config = config;
     this.logger = logger;
     // Prometheus has no start times: it takes a decrease as a reset by itself.
@@ -57,7 +60,9 @@ export class PrometheusMetricsExporter implements Exporter {
     const a = this.server?.address;
     if (!a) return {};
     const host = a.host.includes(':') ? `[${a.host}]` : a.host;
-    return { metrics: `http://${host}:${a.port}${this.config.metrics_path}` };
+    return {
+      metrics: `${this.server?.tls ? 'https' : 'http'}://${host}:${a.port}${this.config.metrics_path}`,
+    };
   }
 
   consume(input$: Observable<MetricBatch>): void {
@@ -85,10 +90,16 @@ export class PrometheusMetricsExporter implements Exporter {
       ready: () => host.ready(),
       onScrape: (code) => this.scrapes?.add({ exporter: this.id, code: String(code) }),
       logger: this.logger,
+      web: this.web,
     });
     await this.server.listen();
     const a = this.server.address;
-    this.logger.info({ endpoint: `${a.host}:${a.port}`, path: this.config.metrics_path }, 'serving metrics');
+    this.logger.info(
+      { endpoint: `${a.host}:${a.port}`, path: this.config.metrics_path, tls: this.server.tls },
+      'serving metrics',
+    );
+    if (this.web && this.web.settings.users.size > 0 && !this.server.tls)
+      this.logger.warn('basic auth without TLS: passwords cross the network in clear text');
   }
 
   async shutdown(): Promise<void> {

@@ -1,8 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import {
+  createServer as createNetServer,
+  type AddressInfo,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import { messageOf } from '../../errors.ts';
+import { clientAuthOptions, type WebGuard } from './websecurity.ts';
 
 export interface MetricsServerOptions {
   readonly host: string;
@@ -14,35 +22,85 @@ export interface MetricsServerOptions {
   /** Called with the status code of every answer on the metrics path. */
   readonly onScrape?: (code: number) => void;
   readonly logger: Logger;
+  /** TLS, client certificates, basic auth and headers from the web config. */
+  readonly web?: WebGuard | undefined;
 }
+
+/** Paths served without basic auth (kubelet probes cannot send credentials); over TLS when TLS is on. */
+const PROBES = new Set(['/healthz', '/readyz']);
+/** A TLS client that has not finished its handshake by then is dropped. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 const TEXT_FORMAT = 'text/plain; version=0.0.4; charset=utf-8';
 
 /**
  * The agent's HTTP endpoint: the metrics path (gzip when accepted, 5xx when a
  * scrape fails — never a 200 with an error comment), /healthz, /readyz, and a
- * landing page.
+ * landing page. With a web config: HTTPS, client certificate policies, bcrypt basic
+ * auth (not on the probes) and response headers. For TLS a plain TCP listener takes
+ * each connection, lets the web config check its files (a rotated certificate applies
+ * from this handshake on), then hands the socket to the HTTPS server.
  */
 export class MetricsServer {
   private readonly options: MetricsServerOptions;
-  private readonly server: Server;
+  private readonly server: Server | HttpsServer;
+  /** The listener when TLS is on. */
+  private readonly front: NetServer | undefined;
+  private readonly sockets = new Set<Socket>();
   private active = 0;
 
   constructor(options: MetricsServerOptions) {
     this.options = options;
-    this.server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((err: unknown) => {
         options.logger.error({ err: messageOf(err) }, 'request failed');
         if (!res.headersSent) res.writeHead(500);
         res.end();
       });
-    });
+    };
+    const web = options.web;
+    const tls = web?.settings.tls;
+    if (web && tls) {
+      const https = createHttpsServer(
+        { ...tls.context, ...clientAuthOptions(tls.clientAuth), handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
+        handler,
+      );
+      web.onTlsChange = (next) => https.setSecureContext(next.context);
+      // Policies OpenSSL does not enforce (RequireAnyClientCert, VerifyClientCertIfGiven, SANs).
+      https.prependListener('secureConnection', (socket: TLSSocket) => {
+        const why = web.refusal(socket);
+        if (why === undefined) return;
+        options.logger.debug({ remote: socket.remoteAddress, why }, 'TLS client refused');
+        socket.destroy();
+      });
+      https.on('tlsClientError', (err, socket) => {
+        options.logger.debug({ remote: socket.remoteAddress, err: err.message }, 'TLS handshake failed');
+      });
+      this.front = createNetServer((raw) => {
+        this.sockets.add(raw);
+        raw.once('close', () => this.sockets.delete(raw));
+        try {
+          web.refresh();
+        } catch (err) {
+          options.logger.error({ err: messageOf(err) }, 'web config check failed');
+        }
+        https.emit('connection', raw);
+      });
+      this.server = https;
+    } else {
+      this.server = createServer(handler);
+    }
     this.server.headersTimeout = 10_000;
     this.server.requestTimeout = 60_000;
   }
 
+  /** Whether the endpoint speaks TLS. */
+  get tls(): boolean {
+    return this.front !== undefined;
+  }
+
   get address(): { host: string; port: number } {
-    const a = this.server.address() as AddressInfo;
+    const a = (this.front ?? this.server).address() as AddressInfo;
     return { host: a.address, port: a.port };
   }
 
@@ -55,23 +113,54 @@ export class MetricsServer {
           ),
         );
       };
-      this.server.once('error', onError);
-      this.server.listen(this.options.port, this.options.host || undefined, () => {
-        this.server.off('error', onError);
+      const listener = this.front ?? this.server;
+      listener.once('error', onError);
+      listener.listen(this.options.port, this.options.host || undefined, () => {
+        listener.off('error', onError);
         resolve();
       });
     });
   }
 
   close(): Promise<void> {
+    const front = this.front;
+    if (!front) {
+      return new Promise((resolve) => {
+        this.server.close(() => resolve());
+        this.server.closeAllConnections();
+      });
+    }
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
+      front.close(() => resolve());
+      this.server.close();
       this.server.closeAllConnections();
+      for (const s of this.sockets) s.destroy();
     });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const web = this.options.web;
+    if (web) {
+      web.refresh();
+      for (const [name, value] of Object.entries(web.settings.headers)) res.setHeader(name, value);
+      if (!PROBES.has(path)) {
+        const ok = await web.authorized(req.headers.authorization);
+        if (ok === 'busy') {
+          res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('busy\n');
+          return;
+        }
+        if (!ok) {
+          res
+            .writeHead(401, {
+              'content-type': 'text/plain',
+              'www-authenticate': 'Basic realm="ebpf-collector"',
+            })
+            .end('Unauthorized\n');
+          return;
+        }
+      }
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
