@@ -312,3 +312,38 @@ test('a rotated certificate is served from the next handshake on, without restar
     await server.close();
   }
 });
+
+test('cipher_suites and curve_preferences (Go names) decide what a TLS 1.2 handshake uses', async () => {
+  const { server, port } = await serve(
+    `tls_server_config:\n  cert_file: ${pki.serverCert}\n  key_file: ${pki.serverKey}\n  max_version: TLS12\n` +
+      `  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]\n  curve_preferences: [CurveP384]\n`,
+  );
+  const handshake = (
+    ciphers?: string,
+  ): Promise<{ cipher: string; version: string; curve: string | undefined }> =>
+    new Promise((resolve, reject) => {
+      const s = connect(
+        { host: '127.0.0.1', port, ca: readFileSync(pki.caCert), ...(ciphers ? { ciphers } : {}) },
+        () => {
+          const r = {
+            cipher: s.getCipher().name,
+            version: s.getProtocol() ?? '',
+            curve: (s.getEphemeralKeyInfo() as { name?: string } | null)?.name,
+          };
+          s.end();
+          resolve(r);
+        },
+      );
+      s.on('error', reject);
+    });
+  try {
+    assert.deepEqual(await handshake(), {
+      cipher: 'ECDHE-ECDSA-AES256-GCM-SHA384',
+      version: 'TLSv1.2',
+      curve: 'secp384r1',
+    });
+    await assert.rejects(handshake('ECDHE-ECDSA-AES128-GCM-SHA256'), /handshake failure|no shared cipher/i);
+  } finally {
+    await server.close();
+  }
+});
