@@ -63,6 +63,7 @@ interface RunOptions {
   'web.telemetryPath'?: string;
   'btf.path'?: string;
   'capabilities.keep'?: string;
+  'web.config.file'?: string;
 }
 
 /** The config from --config files, or from ebpf_exporter's flags. */
@@ -79,12 +80,13 @@ async function configOf(opts: RunOptions): Promise<AgentConfig> {
         telemetryPath: opts['web.telemetryPath'] ?? '/metrics',
         strict: opts['config.strict'] ?? false,
         btfPath: opts['btf.path'],
+        webConfigFile: opts['web.config.file'],
       }),
     );
   }
   if (!opts.config || opts.config.length === 0)
     throw usage("give --config FILE (or ebpf_exporter's --config.dir DIR --config.names a,b)");
-  return loadAgentConfig(opts.config);
+  return loadAgentConfig(opts.config, process.env, { webConfigFile: opts['web.config.file'] });
 }
 
 function usage(message: string): CollectorError {
@@ -177,6 +179,12 @@ Examples:
 const configOption = (): Option =>
   new Option('-c, --config <file...>', 'pipeline YAML (repeat to merge; later files win)');
 
+const webConfigOption = (): Option =>
+  new Option(
+    '--web.config.file <file>',
+    "Prometheus web config (TLS, basic auth; exporter-toolkit's format) for the prometheus exporters",
+  );
+
 program
   .command('run', { isDefault: true })
   .description('load, attach and serve the pipelines until SIGTERM or SIGINT (the default command)')
@@ -201,6 +209,7 @@ program
     '--capabilities.keep <caps>',
     'after attach keep only these capabilities: all, none, or a comma list like cap_syslog,cap_bpf (default: what the config still needs, see `caps`)',
   )
+  .addOption(webConfigOption())
   .action((opts: RunOptions) => run(opts));
 
 program
@@ -226,9 +235,12 @@ program
   .description('check pipeline YAML and metric definitions; exit 2 on a problem')
   .addOption(configOption().makeOptionMandatory())
   .option('--load', 'also open, load and attach every referenced BPF object, then close it')
-  .action(async (opts: { config: string[]; load?: boolean }) => {
+  .addOption(webConfigOption())
+  .action(async (opts: { config: string[]; load?: boolean; 'web.config.file'?: string }) => {
     try {
-      const config = await loadAgentConfig(opts.config);
+      const config = await loadAgentConfig(opts.config, process.env, {
+        webConfigFile: opts['web.config.file'],
+      });
       for (const w of config.warnings) process.stderr.write(`warning: ${w.format()}\n`);
       const quiet = pino({ level: 'silent' });
       if (opts.load) await checkLoad(config, quiet);
@@ -245,10 +257,14 @@ program
     'print the merged configuration with environment references expanded and defaults filled in (it validates again)',
   )
   .addOption(configOption().makeOptionMandatory())
-  .action(async (opts: { config: string[] }) => {
+  .option('--show-secrets', 'print passwords, keys and header values instead of <redacted>')
+  .addOption(webConfigOption())
+  .action(async (opts: { config: string[]; showSecrets?: boolean; 'web.config.file'?: string }) => {
     try {
-      const config = await loadAgentConfig(opts.config);
-      process.stdout.write(stringify(effectiveConfig(config)));
+      const config = await loadAgentConfig(opts.config, process.env, {
+        webConfigFile: opts['web.config.file'],
+      });
+      process.stdout.write(stringify(effectiveConfig(config, { showSecrets: opts.showSecrets ?? false })));
     } catch (err) {
       reportAndExit(err, false);
     }

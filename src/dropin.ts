@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { CollectorError, CollectorErrors } from './errors.ts';
 import { loadConfigSources, type LoadedConfig } from './config/load.ts';
@@ -15,6 +16,8 @@ export interface DropInFlags {
   readonly telemetryPath: string;
   readonly strict: boolean;
   readonly btfPath?: string | undefined;
+  /** `--web.config.file` (exporter-toolkit's web configuration). */
+  readonly webConfigFile?: string | undefined;
 }
 
 export const DROPIN_SOURCE = '<ebpf_exporter flags>';
@@ -54,6 +57,7 @@ export function dropInConfig(flags: DropInFlags, env: NodeJS.ProcessEnv = proces
         metrics_path: escapeDollar(flags.telemetryPath),
         // ebpf_exporter writes a counter under its name as configured, `_total` or not.
         add_metric_suffixes: false,
+        ...(flags.webConfigFile ? { web_config_file: escapeDollar(resolve(flags.webConfigFile)) } : {}),
       },
     },
     service: { pipelines: { metrics: { receivers: Object.keys(receivers), exporters: ['prometheus'] } } },

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { CollectorError, CollectorErrors } from './errors.ts';
 import { loadConfigFiles, type LoadedConfig } from './config/load.ts';
 import { parseServiceConfig, type LogLevel, type ServiceConfig } from './config/service.ts';
-import { encodeConfig } from './config/types.ts';
+import { encodeConfig, redactSchemaless, type EncodeOptions } from './config/types.ts';
 import { validateComponentConfig } from './config/validate.ts';
 import { listOf, suggestion } from './config/describe.ts';
 import { configChecks, factories } from './components.ts';
@@ -38,11 +38,53 @@ export interface AgentConfig {
 
 type Section = 'receivers' | 'processors' | 'exporters';
 
+export interface ConfigOverrides {
+  /** `--web.config.file`: the web config of every `prometheus` exporter (relative to the working directory). */
+  readonly webConfigFile?: string | undefined;
+}
+
 export async function loadAgentConfig(
   paths: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
+  overrides: ConfigOverrides = {},
 ): Promise<AgentConfig> {
-  return agentConfigFrom(await loadConfigFiles(paths, env));
+  const loaded = await loadConfigFiles(paths, env);
+  if (overrides.webConfigFile !== undefined) setWebConfigFile(loaded, overrides.webConfigFile);
+  return agentConfigFrom(loaded);
+}
+
+/** `--web.config.file` given with `--config`: it becomes `web_config_file` of each prometheus exporter. */
+function setWebConfigFile(loaded: LoadedConfig, file: string): void {
+  const exporters = loaded.value['exporters'];
+  const ids = isMap(exporters) ? Object.keys(exporters).filter((id) => typeOf(id) === 'prometheus') : [];
+  if (!isMap(exporters) || ids.length === 0)
+    throw new CollectorErrors([
+      new CollectorError(
+        'ERR_CONFIG_USAGE',
+        '--web.config.file: the config has no prometheus exporter to apply it to',
+      ),
+    ]);
+  const problems: CollectorError[] = [];
+  for (const id of ids) {
+    const c = exporters[id] ?? {};
+    if (!isMap(c)) continue; // the schema reports it
+    if (c['web_config_file'] !== undefined || c['web_config'] !== undefined) {
+      problems.push(
+        new CollectorError(
+          'ERR_CONFIG_USAGE',
+          `--web.config.file: exporters.${id} has its own ${c['web_config_file'] !== undefined ? 'web_config_file' : 'web_config'}; give one of them`,
+          { position: loaded.positionOf(['exporters', id], 'key') },
+        ),
+      );
+      continue;
+    }
+    exporters[id] = { ...c, web_config_file: resolve(file) };
+  }
+  if (problems.length > 0) throw new CollectorErrors(problems);
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Check a loaded (merged, expanded) config; throws CollectorErrors with every problem. */
@@ -100,20 +142,22 @@ export function agentConfigFrom(loaded: LoadedConfig): AgentConfig {
 
 /**
  * The merged, expanded and defaulted config in the form a user writes (durations as
- * `15s`, addresses as `host:port`): what print-config shows; it validates again.
+ * `15s`, addresses as `host:port`): what print-config shows; it validates again. Secrets
+ * (schema fields marked `secret()`, see secretKeyPaths) are `<redacted>` unless `showSecrets`.
  */
-export function effectiveConfig(config: AgentConfig): Record<string, unknown> {
+export function effectiveConfig(config: AgentConfig, opts: EncodeOptions = {}): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const section of ['receivers', 'processors', 'exporters'] as const) {
     const known = factories[section] as ReadonlyMap<string, { configSchema: import('zod').ZodType<unknown> }>;
     const entries = [...config.components[section]].map(([id, c]) => {
       const schema = known.get(typeOf(id))?.configSchema;
-      return [id, schema ? encodeConfig(schema, c.config) : c.config] as const;
+      return [id, schema ? encodeConfig(schema, c.config, opts) : c.config] as const;
     });
     if (entries.length > 0) out[section] = Object.fromEntries(entries);
   }
   const extensions = config.loaded.value['extensions'];
-  if (extensions !== undefined && extensions !== null) out['extensions'] = extensions;
+  if (extensions !== undefined && extensions !== null)
+    out['extensions'] = opts.showSecrets ? extensions : redactSchemaless(extensions);
   out['service'] = config.service;
   return escapeDollars(out) as Record<string, unknown>;
 }

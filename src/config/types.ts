@@ -77,7 +77,8 @@ export const REDACTED = '<redacted>';
 /**
  * Mark `schema`'s values as secrets: print-config shows them as `<redacted>` unless
  * `--show-secrets`. The mark sits on the field itself, so every secret-bearing key is
- * declared once, where its schema is (`secretKeyPaths` lists them).
+ * declared once, where its schema is (`secretKeyPaths` lists them). It marks this schema
+ * object: pass one made for the field, not one shared with fields that are not secret.
  */
 export function secret<T extends z.ZodType>(schema: T): T {
   SECRETS.add(schema);
@@ -86,6 +87,30 @@ export function secret<T extends z.ZodType>(schema: T): T {
 
 export function isSecret(schema: z.ZodType): boolean {
   return SECRETS.has(schema);
+}
+
+/**
+ * For config parts no schema of ours describes (the `extensions:` section, kept as
+ * written): keys whose value is a secret, and maps whose every value is one.
+ */
+const SCHEMALESS_SECRET_KEYS =
+  /^(password|passwd|token|bearer_token|client_secret|api_key|key|private_key|secret)$/i;
+const SCHEMALESS_SECRET_MAPS = /^(headers|basic_auth_users)$/i;
+
+/** `value` with the secrets of schemaless config redacted (see SCHEMALESS_SECRET_KEYS). */
+export function redactSchemaless(value: unknown, secretMap = false): unknown {
+  if (Array.isArray(value)) return value.map((v) => redactSchemaless(v));
+  if (!isRecord(value)) return secretMap && value !== null && value !== undefined ? REDACTED : value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k,
+      secretMap || (SCHEMALESS_SECRET_KEYS.test(k) && !isRecord(v) && !Array.isArray(v) && v !== null)
+        ? isRecord(v)
+          ? redactSchemaless(v, true)
+          : REDACTED
+        : redactSchemaless(v, SCHEMALESS_SECRET_MAPS.test(k)),
+    ]),
+  );
 }
 
 export interface EncodeOptions {

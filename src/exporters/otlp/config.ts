@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
 import { describeInput, quote } from '../../config/describe.ts';
-import { configIssue, duration, encodedAs, parseHostPort } from '../../config/types.ts';
+import { configIssue, duration, encodedAs, parseHostPort, secret } from '../../config/types.ts';
 
 /** Where to send: `host:port` (TLS unless `tls.insecure`), `http://host:port` or `https://host[:port]`. */
 export interface OtlpEndpoint {
@@ -255,8 +255,8 @@ export const configSchema = z
     /** The OTLP/gRPC receiver (required: a push exporter has no sensible default destination). */
     endpoint: endpoint(),
     tls: tlsSchema.prefault({}),
-    /** Sent as gRPC metadata with every export (e.g. an API key). */
-    headers: z.record(headerKey, headerValue).default({}),
+    /** Sent as gRPC metadata with every export (e.g. an API key): secrets, redacted by print-config. */
+    headers: z.record(headerKey, secret(headerValue)).default({}),
     ...commonFields,
   })
   .superRefine((c, ctx) => {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
 import { describeInput, quote } from '../../config/describe.ts';
-import { configIssue } from '../../config/types.ts';
+import { configIssue, secret } from '../../config/types.ts';
 import { checkCommon, commonFields, notSupported, tlsSchema } from '../otlp/config.ts';
 import type { OtlpSignal } from '../otlp/transport.ts';
 
@@ -69,8 +69,8 @@ export const configSchema = z
     traces_endpoint: httpUrl().optional(),
     logs_endpoint: httpUrl().optional(),
     tls: httpTlsSchema.prefault({}),
-    /** Sent as HTTP headers with every request (e.g. an API key). */
-    headers: z.record(headerKey, headerValue).default({}),
+    /** Sent as HTTP headers with every request (e.g. an API key): secrets, redacted by print-config. */
+    headers: z.record(headerKey, secret(headerValue)).default({}),
     /** `proto` (application/x-protobuf) only. */
     encoding: z
       .enum(['proto', 'json'])

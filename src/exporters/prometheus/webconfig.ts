@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
 import { describeInput, listOf, quote, suggestion } from '../../config/describe.ts';
-import { configIssue, secret } from '../../config/types.ts';
+import { configIssue, encodedAs, secret } from '../../config/types.ts';
 
 /** Go's names → Node's. TLS 1.0 and 1.1 are known so that they get their own refusal. */
 const TLS_VERSIONS = { TLS10: 'TLSv1', TLS11: 'TLSv1.1', TLS12: 'TLSv1.2', TLS13: 'TLSv1.3' } as const;
@@ -17,26 +17,31 @@ export type NodeTlsVersion = 'TLSv1.2' | 'TLSv1.3';
 
 function tlsVersion(): z.ZodType<NodeTlsVersion, unknown> {
   const accepted = ['TLS12', 'TLS13'];
-  return z.unknown().transform((input, ctx): NodeTlsVersion => {
-    if (typeof input !== 'string')
-      return configIssue(ctx, input, C.type, `expected "TLS12" or "TLS13", got ${describeInput(input)}`);
-    if (input === 'TLS10' || input === 'TLS11') {
-      return configIssue(
-        ctx,
-        input,
-        C.value,
-        `${input} is refused: TLS 1.0 and 1.1 are deprecated (RFC 8996) and this endpoint speaks TLS 1.2 or newer; use TLS12 or TLS13`,
-      );
-    }
-    if (!accepted.includes(input))
-      return configIssue(
-        ctx,
-        input,
-        C.enum,
-        `expected one of ${listOf(accepted)}, got ${quote(input)}${suggestion(input, accepted)}`,
-      );
-    return TLS_VERSIONS[input as GoTlsVersion] as NodeTlsVersion;
-  });
+  const written = (v: NodeTlsVersion): string => (v === 'TLSv1.2' ? 'TLS12' : 'TLS13');
+  return encodedAs(
+    written,
+    z.unknown().transform((input, ctx): NodeTlsVersion => {
+      if (typeof input !== 'string')
+        return configIssue(ctx, input, C.type, `expected "TLS12" or "TLS13", got ${describeInput(input)}`);
+      if (input === 'TLS10' || input === 'TLS11') {
+        return configIssue(
+          ctx,
+          input,
+          C.value,
+          `${input} is refused: TLS 1.0 and 1.1 are deprecated (RFC 8996) and this endpoint speaks TLS 1.2 or newer; use TLS12 or TLS13`,
+        );
+      }
+      if (!accepted.includes(input))
+        return configIssue(
+          ctx,
+          input,
+          C.enum,
+          `expected one of ${listOf(accepted)}, got ${quote(input)}${suggestion(input, accepted)}`,
+        );
+      return TLS_VERSIONS[input as GoTlsVersion] as NodeTlsVersion;
+    }),
+    { type: 'string', enum: accepted },
+  );
 }
 
 /**
@@ -95,15 +100,15 @@ export const CLIENT_AUTH_TYPES = [
 export type ClientAuthType = (typeof CLIENT_AUTH_TYPES)[number];
 
 const path = z.string().min(1, 'give a path or remove the key');
-const pem = z.string().min(1, 'give PEM text or remove the key');
+const pem = (): z.ZodString => z.string().min(1, 'give PEM text or remove the key');
 
 const tlsServerSchema = z.strictObject({
   /** Inline PEM certificate (instead of cert_file). */
-  cert: pem.optional(),
+  cert: pem().optional(),
   /** Inline PEM private key (instead of key_file). */
-  key: secret(pem).optional(),
+  key: secret(pem()).optional(),
   /** Inline PEM CA bundle for client certificates (instead of client_ca_file). */
-  client_ca: pem.optional(),
+  client_ca: pem().optional(),
   cert_file: path.optional(),
   key_file: path.optional(),
   client_ca_file: path.optional(),

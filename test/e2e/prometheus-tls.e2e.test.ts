@@ -1,0 +1,216 @@
+/**
+ * The agent's endpoint behind Prometheus's web config, end to end: the built agent started
+ * with --web.config.file (with --config, and in ebpf_exporter's drop-in mode), scraped over
+ * HTTPS by a real Prometheus with basic_auth, a CA file and a client certificate, and by curl.
+ * Certificates are made with openssl for this run.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import { httpGet, repoRoot, startAgentWith } from '../helpers/agent.ts';
+import { makePki, type TestPki } from '../helpers/certs.ts';
+
+const PROMETHEUS = '/usr/bin/prometheus';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+}
+
+async function query(
+  port: number,
+  promql: string,
+): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
+  const res = await httpGet(port, `/api/v1/query?query=${encodeURIComponent(promql)}`);
+  if (res.status !== 200) throw new Error(`query ${promql}: HTTP ${res.status} ${res.body}`);
+  return (
+    JSON.parse(res.body) as {
+      data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+    }
+  ).data.result;
+}
+
+function curl(args: string[]): { code: number; out: string } {
+  try {
+    return {
+      code: 0,
+      out: execFileSync('curl', ['--silent', '--show-error', '--max-time', '20', ...args], {
+        encoding: 'utf8',
+      }),
+    };
+  } catch (err) {
+    return {
+      code: (err as { status?: number }).status ?? -1,
+      out: String((err as { stderr?: unknown }).stderr),
+    };
+  }
+}
+
+function webConfig(dir: string, pki: TestPki): string {
+  const file = join(dir, 'web.yml');
+  writeFileSync(
+    file,
+    `tls_server_config:
+  cert_file: ${pki.serverCert}
+  key_file: ${pki.serverKey}
+  client_auth_type: RequireAndVerifyClientCert
+  client_ca_file: ${pki.caCert}
+basic_auth_users:
+  prometheus: ${bcrypt.hashSync('scrape-pw', 10).replace(/^\$2b\$/, '$2y$')}
+`,
+  );
+  return file;
+}
+
+test('real Prometheus scrapes the agent over HTTPS with basic_auth, a CA file and a client certificate', async (t) => {
+  if (!existsSync(PROMETHEUS)) {
+    if (process.env['CI']) assert.fail('Debian prometheus is missing: scripts/setup.sh --test installs it');
+    t.skip('prometheus not installed');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'prom-tls-e2e-'));
+  const pki = makePki(dir);
+  const pipeline = join(dir, 'pipeline.yaml');
+  writeFileSync(
+    pipeline,
+    `receivers:\n  ebpf/timers:\n    program: timers\nexporters:\n  prometheus:\n    endpoint: 127.0.0.1:0\n` +
+      `service:\n  pipelines:\n    metrics:\n      receivers: [ebpf/timers]\n      exporters: [prometheus]\n`,
+  );
+  const agent = await startAgentWith(['run', '--config', pipeline, '--web.config.file', webConfig(dir, pki)]);
+  const promPort = await freePort();
+  const job = (name: string, password: string, clientCert: boolean): string =>
+    `  - job_name: ${name}
+    scheme: https
+    basic_auth: { username: prometheus, password: ${password} }
+    tls_config:
+      ca_file: ${pki.caCert}
+${clientCert ? `      cert_file: ${pki.clientCert}\n      key_file: ${pki.clientKey}\n` : ''}    static_configs:
+      - targets: ['127.0.0.1:${agent.port}']
+`;
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    `global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n` +
+      job('ebpf', 'scrape-pw', true) +
+      job('wrong_password', 'nope', true) +
+      job('no_client_cert', 'scrape-pw', false),
+  );
+  const prom = spawn(
+    PROMETHEUS,
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${promPort}`,
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let promLog = '';
+  prom.stderr?.on('data', (c: Buffer) => (promLog += c.toString()));
+  try {
+    assert.ok(
+      agent.logs.some((l) => l.includes('"tls":true')),
+      'the agent says it serves TLS',
+    );
+    const up = await until('up for all three jobs', async () => {
+      const r = await query(promPort, 'up');
+      return r.length === 3 ? r : undefined;
+    });
+    const byJob = Object.fromEntries(up.map((r) => [r.metric['job'], r.value[1]]));
+    assert.deepEqual(byJob, { ebpf: '1', wrong_password: '0', no_client_cert: '0' });
+    const timers = await until('kernel counters over HTTPS', async () => {
+      const r = await query(promPort, 'sum(ebpf_exporter_timer_starts_total{job="ebpf"})');
+      return Number(r[0]?.value[1]) > 0 ? r : undefined;
+    });
+    assert.ok(Number(timers[0]?.value[1]) > 0);
+    // Why the other two are down, as Prometheus saw it.
+    const targets = JSON.parse((await httpGet(promPort, '/api/v1/targets')).body) as {
+      data: { activeTargets: { labels: { job: string }; lastError: string }[] };
+    };
+    const errors = Object.fromEntries(targets.data.activeTargets.map((a) => [a.labels.job, a.lastError]));
+    assert.match(errors['wrong_password'] ?? '', /HTTP status 401 Unauthorized/);
+    assert.match(errors['no_client_cert'] ?? '', /remote error: tls: certificate required/);
+    assert.equal(errors['ebpf'], '');
+  } catch (err) {
+    throw new Error(
+      `${String(err)}\nprometheus log:\n${promLog}\nagent log:\n${agent.logs.slice(-20).join('\n')}`,
+      {
+        cause: err,
+      },
+    );
+  } finally {
+    prom.kill('SIGTERM');
+    assert.equal(await agent.stop(), 0);
+    if (prom.exitCode === null && prom.signalCode === null) await new Promise((r) => prom.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("ebpf_exporter's drop-in mode takes --web.config.file: HTTPS and basic auth; probes need no password", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dropin-tls-'));
+  const pki = makePki(dir);
+  copyFileSync(join(repoRoot, 'build', 'bpf', 'timers.bpf.o'), join(dir, 'timers.bpf.o'));
+  copyFileSync(join(repoRoot, 'bpf', 'timers.yaml'), join(dir, 'timers.yaml'));
+  const web = join(dir, 'web.yml');
+  writeFileSync(
+    web,
+    `tls_server_config:\n  cert_file: ${pki.serverCert}\n  key_file: ${pki.serverKey}\n` +
+      `basic_auth_users:\n  alice: ${bcrypt.hashSync('pw', 10)}\n`,
+  );
+  const agent = await startAgentWith([
+    `--config.dir=${dir}`,
+    '--config.names=timers',
+    '--web.listen-address=127.0.0.1:0',
+    `--web.config.file=${web}`,
+  ]);
+  try {
+    const base = `https://127.0.0.1:${agent.port}`;
+    const ok = curl(['--cacert', pki.caCert, '--user', 'alice:pw', `${base}/metrics`]);
+    assert.equal(ok.code, 0, ok.out);
+    assert.match(ok.out, /^ebpf_exporter_timer_starts_total\{/m);
+    const wrong = curl([
+      '--cacert',
+      pki.caCert,
+      '--user',
+      'alice:no',
+      '--write-out',
+      '%{http_code}',
+      '--output',
+      '/dev/null',
+      `${base}/metrics`,
+    ]);
+    assert.equal(wrong.out, '401');
+    const probe = curl(['--cacert', pki.caCert, `${base}/healthz`]);
+    assert.equal(probe.code, 0, probe.out);
+    assert.equal(probe.out, 'ok\n');
+    assert.equal(curl(['--cacert', pki.caCert, `${base}/readyz`]).out, 'ready\n');
+  } finally {
+    assert.equal(await agent.stop(), 0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
