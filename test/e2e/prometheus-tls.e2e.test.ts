@@ -141,7 +141,9 @@ ${clientCert ? `      cert_file: ${pki.clientCert}\n      key_file: ${pki.client
       const r = await query(promPort, 'up');
       return r.length === 3 ? r : undefined;
     });
-    const byJob = Object.fromEntries(up.map((r) => [r.metric['job'], r.value[1]]));
+    const byJob: Record<string, string> = Object.fromEntries(
+      up.map((r): [string, string] => [r.metric['job'] ?? '', r.value[1]]),
+    );
     assert.deepEqual(byJob, { ebpf: '1', wrong_password: '0', no_client_cert: '0' });
     const timers = await until('kernel counters over HTTPS', async () => {
       const r = await query(promPort, 'sum(ebpf_exporter_timer_starts_total{job="ebpf"})');
