@@ -23,6 +23,7 @@ describe('print-config secrets', () => {
     }
     assert.deepEqual(paths.sort(), [
       'exporters.otlp.headers.*',
+      'exporters.otlphttp.headers.*',
       'exporters.prometheus.web_config.basic_auth_users.*',
       'exporters.prometheus.web_config.http_server_config.headers.Content-Security-Policy',
       'exporters.prometheus.web_config.http_server_config.headers.Strict-Transport-Security',
