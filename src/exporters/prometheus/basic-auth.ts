@@ -3,7 +3,7 @@ import bcrypt from 'bcryptjs';
 
 /** Checks remembered (exporter-toolkit keeps 100 too): scrapes with the same credentials cost no bcrypt. */
 const CACHE_SIZE = 100;
-/** bcrypt runs at once at most (each ~50 ms of CPU at cost 10); more get 'busy' instead of queueing CPU. */
+/** bcrypt runs at once at most (each ~150 ms of CPU at cost 10 here); more get 'busy' instead of queueing CPU. */
 const MAX_RUNNING = 8;
 /**
  * Compared against when the user is unknown, so an unknown user costs what a wrong password
