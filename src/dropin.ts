@@ -2,12 +2,15 @@ import { resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { CollectorError, CollectorErrors } from './errors.ts';
 import { loadConfigSources, type LoadedConfig } from './config/load.ts';
+import { hasSpans, spansExportFromEnv, type SpansExport } from './dropin-spans.ts';
 
 /**
  * ebpf_exporter drop-in mode: its command line becomes a generated pipeline —
  * one `ebpf/<name>` receiver per name reading DIR/<name>.bpf.o with
  * DIR/<name>.yaml, and one prometheus exporter — which then goes through the
- * same validation and graph as any other config.
+ * same validation and graph as any other config. Configs with `tracing.spans` also
+ * feed a traces pipeline to the OTLP exporter the OTEL_* environment describes
+ * (dropin-spans.ts).
  */
 export interface DropInFlags {
   readonly dir: string;
@@ -49,6 +52,14 @@ export function dropInConfig(flags: DropInFlags, env: NodeJS.ProcessEnv = proces
       ...(flags.btfPath ? { btf_path: escapeDollar(flags.btfPath) } : {}),
     };
   }
+  const spanNames = names.filter((n) => hasSpans(`${dir}/${n}.yaml`));
+  let spans: SpansExport = {};
+  try {
+    if (spanNames.length > 0) spans = spansExportFromEnv(env);
+  } catch (err) {
+    throw err instanceof CollectorError ? new CollectorErrors([err]) : err;
+  }
+  const out = spans.exporter;
   const config = {
     receivers,
     exporters: {
@@ -59,12 +70,33 @@ export function dropInConfig(flags: DropInFlags, env: NodeJS.ProcessEnv = proces
         add_metric_suffixes: false,
         ...(flags.webConfigFile ? { web_config_file: escapeDollar(resolve(flags.webConfigFile)) } : {}),
       },
+      ...(out ? { [out.type]: escapeDeep(out.config) } : {}),
     },
-    service: { pipelines: { metrics: { receivers: Object.keys(receivers), exporters: ['prometheus'] } } },
+    service: {
+      pipelines: {
+        metrics: { receivers: Object.keys(receivers), exporters: ['prometheus'] },
+        ...(out ? { traces: { receivers: spanNames.map((n) => `ebpf/${n}`), exporters: [out.type] } } : {}),
+      },
+    },
   };
-  return loadConfigSources([{ file: DROPIN_SOURCE, text: stringify(config) }], env);
+  const loaded = loadConfigSources([{ file: DROPIN_SOURCE, text: stringify(config) }], env);
+  if (!spans.unsent) return loaded;
+  const warning = new CollectorError(
+    'ERR_DROPIN_SPANS_UNSENT',
+    `${spanNames.join(', ')}: tracing.spans are read and counted but not sent (${spans.unsent}); set OTEL_TRACES_EXPORTER=otlp and OTEL_EXPORTER_OTLP_ENDPOINT to send them`,
+    { path: 'OTEL_TRACES_EXPORTER' },
+  );
+  return { ...loaded, warnings: [warning] };
 }
 
 function escapeDollar(s: string): string {
   return s.replace(/\$/g, '$$$$');
+}
+
+function escapeDeep(v: unknown): unknown {
+  if (typeof v === 'string') return escapeDollar(v);
+  if (Array.isArray(v)) return v.map(escapeDeep);
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, escapeDeep(x)]));
+  return v;
 }

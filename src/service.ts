@@ -134,7 +134,7 @@ export function agentConfigFrom(loaded: LoadedConfig): AgentConfig {
     pipelines,
     components,
     logLevel: config.service.telemetry.logs.level,
-    warnings,
+    warnings: [...(loaded.warnings ?? []), ...warnings],
     loaded,
     service: config.service,
   };

@@ -66,6 +66,8 @@ export interface LoadedConfig {
    * value's own position.
    */
   positionInText(path: ConfigPath, offset: number): Position | undefined;
+  /** Warnings found while producing the config (drop-in mode's environment); logged at start. */
+  readonly warnings?: readonly CollectorError[];
 }
 
 /** Position tree parallel to the data. */

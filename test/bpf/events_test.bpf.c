@@ -16,9 +16,17 @@
 #include <bpf/bpf_tracing.h>
 #include "events.bpf.h"
 
+/* Defaults a wrapper may change (span_marker.bpf.c: for configs without globals). */
+#ifndef TARG_MARKER_DEFAULT
+#define TARG_MARKER_DEFAULT 0
+#endif
+#ifndef TARG_MODE_DEFAULT
+#define TARG_MODE_DEFAULT 1
+#endif
+
 const volatile __u32 targ_tgid = 0;
-const volatile __u64 targ_marker = 0;
-const volatile __u32 targ_mode = 1;
+const volatile __u64 targ_marker = TARG_MARKER_DEFAULT;
+const volatile __u32 targ_mode = TARG_MODE_DEFAULT;
 
 EVENT_RING(events, 4 * 1024 * 1024);
 EVENT_RING(spans, 256 * 1024);

@@ -508,10 +508,10 @@ export class OtlpEvents {
 
   start(host: Host): void {
     if (!this.used || this.channel) return;
-    this.channel = this.wire.events();
+    const signals = [this.traces?.signal, this.logs?.signal].filter((s) => s !== undefined);
+    this.channel = this.wire.events(signals);
     this.traces?.start(host, this.channel);
     this.logs?.start(host, this.channel);
-    const signals = [this.traces?.signal, this.logs?.signal].filter((s) => s !== undefined);
     this.logger.info(
       { signals, endpoint: this.wire.endpoint, queue_size: this.config.sending_queue.queue_size },
       `exporting over ${this.wire.protocol}`,

@@ -38,8 +38,10 @@ export interface OtlpWire {
   readonly protocol: string;
   /** Where it sends, as a URL (describe(), log lines). */
   readonly endpoint: string;
+  /** Opened at start when a metrics pipeline feeds the exporter; throws (a config error) when it cannot be. */
   metrics(): MetricsClient;
-  events(): EventTransport;
+  /** Opened at start for the event signals in use; throws (a config error) when it cannot be. */
+  events(signals: readonly ('traces' | 'logs')[]): EventTransport;
 }
 
 const METHODS = {

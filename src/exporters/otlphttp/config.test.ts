@@ -75,11 +75,14 @@ describe('otlphttp config', () => {
     );
   });
 
-  it('needs endpoint unless every signal has its own URL', async () => {
+  it('needs endpoint or a signal URL', async () => {
     const { file, lines } = await check('bad-missing.yaml', 'otlphttp');
     assert.deepEqual(lines, [
-      `${file}:3:5: exporters.otlphttp.endpoint: missing required key; expected a URL like "http://otel-collector:4318" or "https://otel.example.com" (or all of metrics_endpoint, logs_endpoint) [ERR_CONFIG_MISSING]`,
+      `${file}:3:5: exporters.otlphttp.endpoint: missing required key; expected a URL like "http://otel-collector:4318" or "https://otel.example.com" (or metrics_endpoint, traces_endpoint, logs_endpoint) [ERR_CONFIG_MISSING]`,
     ]);
+    const traces = configSchema.parse({ traces_endpoint: 'http://c:4318/v1/traces' });
+    assert.equal(signalUrl(traces, 'traces'), 'http://c:4318/v1/traces');
+    assert.equal(signalUrl(traces, 'metrics'), undefined);
   });
 
   it('TLS files with only http:// URLs, and half a client certificate, are errors at the key', async () => {

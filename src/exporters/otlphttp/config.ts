@@ -81,19 +81,19 @@ export const configSchema = z
     ...commonFields,
   })
   .superRefine((c, ctx) => {
-    const urls = SIGNALS.map((s) => signalUrl(c, s));
-    if (urls.some((u) => u === undefined)) {
-      const missing = SIGNALS.filter((s) => signalUrl(c, s) === undefined).map((s) => `${s}_endpoint`);
+    // Each signal's pipelines need its URL; that is checked at start, when they are known.
+    const urls = SIGNALS.map((s) => signalUrl(c, s)).filter((u) => u !== undefined);
+    if (urls.length === 0) {
       ctx.addIssue({
         code: 'custom',
         path: ['endpoint'],
         input: undefined,
-        message: `missing required key; expected ${URL_EXPECTED} (or all of ${missing.join(', ')})`,
+        message: `missing required key; expected ${URL_EXPECTED} (or metrics_endpoint, traces_endpoint, logs_endpoint)`,
         params: { configCode: C.missing },
       });
       return;
     }
-    const plaintext = urls.every((u) => u?.startsWith('http:')) ? 'http://' : undefined;
+    const plaintext = urls.every((u) => u.startsWith('http:')) ? 'http://' : undefined;
     checkCommon(c, plaintext, ctx);
   });
 

@@ -14,6 +14,7 @@ import { Subject } from 'rxjs';
 import type { Host } from '../../pipeline/component.ts';
 import type { LogBatch, MetricBatch, RawFamily, SpanBatch, SpanRecord } from '../../pipeline/data.ts';
 import { SelfTelemetry } from '../../pipeline/telemetry.ts';
+import { CollectorErrors } from '../../errors.ts';
 import {
   attributesOf,
   logRecordsOf,
@@ -211,6 +212,24 @@ describe('otlphttp exporter against a real OTLP/HTTP receiver', () => {
       1,
     );
     await r.exporter.shutdown();
+  });
+
+  it('a signal without a URL: the exporter cannot start in its pipeline, and says which key to give', async () => {
+    const config = configSchema.parse({ traces_endpoint: `${receiver.httpUrl}/v1/traces` });
+    const e = (await otlpHttpExporterFactory.create(
+      { id: 'otlphttp/t', logger, configDir: '.' },
+      config,
+    )) as OtlpExporter;
+    e.consume(new Subject<MetricBatch>());
+    const host: Host = { logger, telemetry: new SelfTelemetry(), pull: async () => {}, ready: () => true };
+    await assert.rejects(
+      e.start(host),
+      (err: unknown) =>
+        err instanceof CollectorErrors &&
+        err.errors[0]?.format() ===
+          'exporters.otlphttp/t.endpoint: the exporter is in a metrics pipeline but has no URL for it; give endpoint or metrics_endpoint [ERR_CONFIG_MISSING]',
+    );
+    await e.shutdown();
   });
 
   it('traces_endpoint overrides endpoint for spans', async () => {

@@ -15,9 +15,13 @@ export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpExporterConfig> = 
   configSchema,
   create(settings, config) {
     // Reads and checks the TLS files now: a bad one is a config error, not a failing push.
-    const tls = usesTls(config)
-      ? readTlsFiles(config.tls, settings.configDir, `exporters.${settings.id}`)
-      : {};
-    return new OtlpExporter(settings.id, config, httpWire(config, tls, settings.logger), settings.logger);
+    const path = `exporters.${settings.id}`;
+    const tls = usesTls(config) ? readTlsFiles(config.tls, settings.configDir, path) : {};
+    return new OtlpExporter(
+      settings.id,
+      config,
+      httpWire(config, tls, settings.logger, path),
+      settings.logger,
+    );
   },
 };

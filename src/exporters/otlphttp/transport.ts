@@ -6,7 +6,8 @@ import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import type { Logger } from 'pino';
 import { HttpExportError, parseRetryAfter } from '../otlp/retry.ts';
 import type { TlsFiles } from '../otlp/tls.ts';
-import type { CallResult, EventTransport, MetricsClient, OtlpWire } from '../otlp/transport.ts';
+import type { CallResult, EventTransport, MetricsClient, OtlpSignal, OtlpWire } from '../otlp/transport.ts';
+import { CollectorError, CollectorErrors } from '../../errors.ts';
 import { signalUrl, type OtlpHttpExporterConfig } from './config.ts';
 
 /**
@@ -24,23 +25,36 @@ const gzipAsync = promisify(gzip);
 /** Responses are small (a partial success at most); more than this is cut and the rest ignored. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
-export function httpWire(config: OtlpHttpExporterConfig, tls: TlsFiles, logger: Logger): OtlpWire {
-  const urls = {
-    metrics: signalUrl(config, 'metrics') ?? '',
-    traces: signalUrl(config, 'traces') ?? '',
-    logs: signalUrl(config, 'logs') ?? '',
+export function httpWire(
+  config: OtlpHttpExporterConfig,
+  tls: TlsFiles,
+  logger: Logger,
+  /** Key path for messages, e.g. `exporters.otlphttp`. */
+  path: string,
+): OtlpWire {
+  /** A signal's URL; without one the exporter cannot be in that signal's pipelines. */
+  const url = (signal: OtlpSignal): string => {
+    const u = signalUrl(config, signal);
+    if (u !== undefined) return u;
+    throw new CollectorErrors([
+      new CollectorError(
+        'ERR_CONFIG_MISSING',
+        `the exporter is in a ${signal} pipeline but has no URL for it; give endpoint or ${signal}_endpoint`,
+        { path: `${path}.endpoint` },
+      ),
+    ]);
   };
   return {
     protocol: 'OTLP/HTTP',
-    endpoint: config.endpoint ?? urls.traces,
-    metrics: () => {
-      const http = new HttpClient(config, tls);
-      return httpMetricsClient(http, urls.metrics, logger);
-    },
-    events: () => {
+    endpoint:
+      config.endpoint ?? config.traces_endpoint ?? config.metrics_endpoint ?? config.logs_endpoint ?? '',
+    metrics: () => httpMetricsClient(new HttpClient(config, tls), url('metrics'), logger),
+    events: (signals) => {
+      const urls: Partial<Record<OtlpSignal, string>> = {};
+      for (const s of signals) urls[s] = url(s);
       const http = new HttpClient(config, tls);
       return {
-        call: (signal, body) => http.post(urls[signal], body),
+        call: (signal, body) => http.post(urls[signal] ?? url(signal), body),
         close: () => http.close(),
       } satisfies EventTransport;
     },
