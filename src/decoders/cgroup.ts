@@ -8,8 +8,8 @@ import { parseGoInt } from './numeric.ts';
  * `unknown_cgroup_id:<id>` when no hierarchy has it. Strings as in
  * ebpf_exporter (decoder/cgroup.go: `strconv.Atoi`, then
  * `fmt.Sprintf("unknown_cgroup_id:%d", id)`; cgroup/walker.go yields the
- * walked path). Unlike its walker we do not cache misses, so a cgroup created
- * after a miss resolves on the next rescan.
+ * walked path). Unlike its walker we do not cache misses for good: a miss
+ * rewalks, and an id still missing is looked for again after rescan_interval.
  */
 /** What the decoder needs of a cgroup table (Cgroups, or the cgroup processor's watched CgroupTable). */
 export interface CgroupResolver {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import {
   CgroupTable,
   findCgroup2Mount,
+  MISS_REWALK_GAP_MS,
   OrderedCgroupTables,
   type CgroupTableOptions,
 } from './cgroup-table.ts';
@@ -142,7 +143,6 @@ test(
       assert.equal(t.size.deleted, 0);
     } finally {
       t.stop();
-      rmSync(base, { recursive: true, force: true });
     }
   }),
 );
@@ -167,22 +167,60 @@ test(
 );
 
 test(
-  'cgroup table: misses rescan at most once per interval',
+  'cgroup table: a cgroup created and decoded before its inotify event is handled resolves (regression: churn-bpf unknown_cgroup_id)',
   withTree((base) => {
     let now = 0;
-    const t = table(base, { watch: false, rescanIntervalMs: 5_000, now: () => now });
+    const t = table(base, { rescanIntervalMs: 5_000, now: () => now });
+    t.start();
+    try {
+      assert.equal(t.mode, 'inotify');
+      const scans = t.scans;
+      now += 2_000; // the last walk (start) was 2 s ago, within rescan_interval
+      // A process enters a new cgroup and its BPF event is decoded in the same turn of the event
+      // loop: the inotify event for the directory cannot have been handled yet.
+      mkdirSync(join(base, 'new.scope'));
+      assert.equal(t.resolve(ino(join(base, 'new.scope'))), join(base, 'new.scope'));
+      assert.equal(t.scans, scans + 1, 'found by a rewalk on the miss');
+    } finally {
+      t.stop();
+    }
+  }),
+);
+
+test(
+  'cgroup table: miss rewalks are bounded: one per gap, an id a rewalk did not find is remembered for rescan_interval, at most max_deleted of them',
+  withTree((base) => {
+    let now = 0;
+    const t = table(base, { watch: false, rescanIntervalMs: 5_000, maxDeleted: 2, now: () => now });
     t.start();
     try {
       const scans = t.scans;
+      now += MISS_REWALK_GAP_MS / 2;
       mkdirSync(join(base, 'late'));
       const id = ino(join(base, 'late'));
-      now += 1_000;
-      assert.equal(t.resolve(id), undefined, 'within the interval of the start walk');
-      assert.equal(t.resolve(999_999_999n), undefined);
+      assert.equal(t.resolve(id), undefined, 'within the gap after the start walk');
       assert.equal(t.scans, scans);
-      now += 5_000;
-      assert.equal(t.resolve(id), join(base, 'late'));
+      assert.equal(t.size.unknown, 0, 'not looked for yet: not remembered');
+      now += MISS_REWALK_GAP_MS;
+      assert.equal(t.resolve(id), join(base, 'late'), 'the next read looks again');
       assert.equal(t.scans, scans + 1);
+
+      // Ids no walk finds (removed before the table saw them): one walk, then remembered.
+      now += MISS_REWALK_GAP_MS;
+      assert.equal(t.resolve(999_999_991n), undefined);
+      assert.equal(t.scans, scans + 2);
+      now += MISS_REWALK_GAP_MS;
+      assert.equal(t.resolve(999_999_991n), undefined);
+      assert.equal(t.scans, scans + 2, 'remembered: no rewalk for it');
+      for (const junk of [999_999_992n, 999_999_993n]) {
+        now += MISS_REWALK_GAP_MS;
+        assert.equal(t.resolve(junk), undefined);
+      }
+      assert.equal(t.size.unknown, 2, 'bounded by max_deleted, oldest dropped');
+      // Rechecked after rescan_interval: a directory with that id now would be found.
+      now += 5_000;
+      assert.equal(t.resolve(999_999_993n), undefined);
+      assert.equal(t.scans, scans + 5, 'rechecked after rescan_interval');
     } finally {
       t.stop();
     }

@@ -15,7 +15,11 @@ export interface CgroupTableOptions {
   readonly root: string;
   /** How long a removed cgroup still resolves to its last path. */
   readonly deletedGraceMs: number;
-  /** A miss rewalks the tree at most this often; without inotify the tree is also rewalked this often. */
+  /**
+   * An id a rewalk did not find is not rewalked for again within this; without
+   * inotify the tree is also rewalked this often. A miss for any other id
+   * rewalks at most once per min(this, MISS_REWALK_GAP_MS).
+   */
   readonly rescanIntervalMs: number;
   /** Most inotify watches (one per directory); past it, new directories are found by rescans only. */
   readonly maxWatches: number;
@@ -29,6 +33,9 @@ export interface CgroupTableOptions {
 }
 
 export type CgroupTableMode = 'inotify' | 'rescan' | 'stopped';
+
+/** Misses for ids not yet looked for rewalk the tree at most this often (one walk serves a whole read). */
+export const MISS_REWALK_GAP_MS = 1_000;
 
 interface Deleted {
   readonly path: string;
@@ -51,8 +58,13 @@ interface Deleted {
  * - A removed cgroup resolves to its last path for `deletedGraceMs` (late
  *   scrapes of metrics recorded before removal), unless the id shows up live
  *   again (kernfs inode reuse), in which case the live path wins.
- * - A miss rewalks the tree, at most once per `rescanIntervalMs`; misses are
- *   not cached.
+ * - A miss rewalks the tree at once, so a cgroup whose BPF event is decoded
+ *   before its inotify event is handled still resolves (a process can enter a
+ *   new cgroup and be counted before the table's event loop turn). Bounds: at
+ *   most one miss rewalk per min(`rescanIntervalMs`, MISS_REWALK_GAP_MS); an id
+ *   that a rewalk begun after its miss did not find (removed before we saw it,
+ *   or not a cgroup of this hierarchy) is remembered as unknown for
+ *   `rescanIntervalMs` and rechecked after; at most `maxDeleted` of them.
  */
 export class CgroupTable {
   readonly root: string;
@@ -65,6 +77,8 @@ export class CgroupTable {
   private readonly watchers = new Map<string, FSWatcher>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private lastScan = -Infinity;
+  /** Ids a rewalk did not find: id → until when their misses skip the rewalk. Insertion order = expiry order. */
+  private readonly unknown = new Map<bigint, number>();
   private warnedWatchLimit = false;
   private _mode: CgroupTableMode = 'stopped';
   /** Full walks so far (start, misses, periodic). */
@@ -85,8 +99,13 @@ export class CgroupTable {
     return this._mode;
   }
 
-  get size(): { live: number; deleted: number; watches: number } {
-    return { live: this.live.size, deleted: this.deleted.size, watches: this.watchers.size };
+  get size(): { live: number; deleted: number; unknown: number; watches: number } {
+    return {
+      live: this.live.size,
+      deleted: this.deleted.size,
+      unknown: this.unknown.size,
+      watches: this.watchers.size,
+    };
   }
 
   /** Walk the tree and start following it. Throws when the root cannot be read. */
@@ -112,6 +131,7 @@ export class CgroupTable {
     this.live.clear();
     this.byPath.clear();
     this.deleted.clear();
+    this.unknown.clear();
     this._mode = 'stopped';
   }
 
@@ -124,24 +144,39 @@ export class CgroupTable {
       // Removed (its event not handled yet), replaced at that path by a new cgroup, or moved:
       // look for it live first, so a moved id does not answer with its old path.
       this.remove(path, t);
-      if (this.maybeRescan(t)) {
-        const now = this.live.get(id);
-        if (now !== undefined) return now;
-      }
+      const now = this.lookForMissing(id, t);
+      if (now !== undefined) return now;
     }
     const gone = this.deleted.get(id);
     if (gone !== undefined) {
       if (gone.until > t) return gone.path;
       this.deleted.delete(id);
     }
-    return this.maybeRescan(t) ? this.live.get(id) : undefined;
+    return this.lookForMissing(id, t);
   }
 
-  /** Rewalk unless stopped or rewalked less than `rescanIntervalMs` ago; true when it did. */
-  private maybeRescan(t: number): boolean {
-    if (this._mode === 'stopped' || t - this.lastScan < this.opts.rescanIntervalMs) return false;
+  /**
+   * `id` is not live in the table: rewalk for it unless it is remembered as
+   * unknown or a rewalk ran less than the gap ago. When the rewalk does not
+   * find it, remember it as unknown for `rescanIntervalMs`.
+   */
+  private lookForMissing(id: bigint, t: number): string | undefined {
+    if (this._mode === 'stopped') return undefined;
+    const until = this.unknown.get(id);
+    if (until !== undefined) {
+      if (until > t) return undefined;
+      this.unknown.delete(id);
+    }
+    const gap = Math.min(this.opts.rescanIntervalMs, MISS_REWALK_GAP_MS);
+    if (t - this.lastScan < gap) return undefined; // not remembered: the next read looks again
     this.rescan();
-    return true;
+    const path = this.live.get(id);
+    if (path !== undefined) return path;
+    this.unknown.set(id, t + this.opts.rescanIntervalMs);
+    while (this.unknown.size > this.opts.maxDeleted) {
+      this.unknown.delete(this.unknown.keys().next().value as bigint);
+    }
+    return undefined;
   }
 
   /** Walk the whole tree now and reconcile: new directories added, vanished ones moved to `deleted`. */
@@ -187,6 +222,7 @@ export class CgroupTable {
     this.live.set(id, path);
     this.byPath.set(path, id);
     this.deleted.delete(id); // reused id: the live path wins
+    this.unknown.delete(id);
     if (this._mode === 'inotify') this.watchDir(path);
   }
 
@@ -217,6 +253,10 @@ export class CgroupTable {
     for (const [id, d] of this.deleted) {
       if (d.until > t) break; // removal order: the rest are younger
       this.deleted.delete(id);
+    }
+    for (const [id, until] of this.unknown) {
+      if (until > t) break; // insertion order: the rest expire later
+      this.unknown.delete(id);
     }
   }
 

@@ -89,7 +89,7 @@ async function runIn(cgroup: string): Promise<void> {
 
 test(
   'real BPF + cgroups: getppid by cgroup id through receiver → cgroup → container during churn',
-  { skip, timeout: 120_000 },
+  { skip, timeout: 600_000 },
   async (t) => {
     const obj = join(repo, 'build', 'bpf', 'cgroup_getppid.bpf.o');
     assert.ok(existsSync(obj), `${obj} is missing: run make -C bpf`);

@@ -19,7 +19,7 @@ export const configSchema = z.strictObject({
     .default(['unified']),
   /** How long a removed cgroup still resolves to its last path (late scrapes). */
   deleted_grace: duration().default(300_000),
-  /** Minimum time between rewalks of the tree on a miss (and the rewalk period without inotify). */
+  /** How long an id a rewalk did not find stays unknown before a miss looks again (and the rewalk period without inotify). */
   rescan_interval: duration().default(5_000),
   /** Most inotify watches (one per cgroup directory); past it, new cgroups are found by rewalks. */
   max_watches: z.number().int().min(0).max(1_000_000).default(16_384),
