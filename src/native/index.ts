@@ -6,6 +6,7 @@
  * Errors are CollectorErrors with messages `verb object: cause`, errno by name
  * and meaning, and libbpf's log (kernel addresses redacted) as `details`.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { CollectorError } from '../errors.ts';
@@ -298,9 +299,16 @@ function loadError(
   }
   const cause = causeOf(e);
   const details = logLines(e.log);
+  const denied = e.errnoName === 'EPERM' ? deniedWithCapabilities('bpf()') : undefined;
   if (prog) {
     const type = programs.find((p) => p.name === prog)?.type;
     const hints: string[] = [];
+    if (denied?.seccomp) {
+      return new CollectorError('ERR_BPF_LOAD', `load ${path}: program ${prog}: ${cause}: ${denied.cause}`, {
+        details: [denied.fix, ...details],
+        cause: err,
+      });
+    }
     if (e.errnoName === 'EPERM' && (type === 'tracing' || type === 'lsm' || type === 'ext')) {
       hints.push(
         `the kernel refused a ${type} program before the verifier ran (its log is empty): this kernel may lack BPF ` +
@@ -309,6 +317,12 @@ function loadError(
     }
     return new CollectorError('ERR_BPF_LOAD', `load ${path}: program ${prog}: ${cause}`, {
       details: [...hints, ...details],
+      cause: err,
+    });
+  }
+  if (denied) {
+    return new CollectorError('ERR_BPF_LOAD', `load ${path}: ${cause}: ${denied.cause}`, {
+      details: [denied.fix, ...details],
       cause: err,
     });
   }
@@ -590,9 +604,12 @@ class LoadedObject implements BpfObject {
       return notAttached(program, section, reason, e.errnoName, logLines(e.log, true));
     }
     if (r.attached) return { program, section, attached: true, log: logLines(r.log, true) };
+    const denied = r.errnoName === 'EPERM' ? deniedWithCapabilities('bpf() or perf_event_open()') : undefined;
     const error = noPmu(section, r.errnoName)
       ? `${NO_PMU}: ${r.errnoText ?? 'failed'}`
-      : (r.errnoText ?? 'failed');
+      : denied
+        ? `${r.errnoText ?? 'EPERM'}: ${denied.cause}; ${denied.fix}`
+        : (r.errnoText ?? 'failed');
     return notAttached(program, section, error, r.errnoName, logLines(r.log, true));
   }
 
@@ -663,6 +680,43 @@ class LoadedObject implements BpfObject {
   checkOpen(what: string): void {
     this.#live(what);
   }
+}
+
+const CAP_SYS_ADMIN = 21n;
+const CAP_BPF = 39n;
+
+/**
+ * EPERM although the process holds CAP_BPF (or CAP_SYS_ADMIN): not a missing
+ * capability but a filter in front of the system call — a seccomp profile (container
+ * runtimes' default profiles refuse bpf() and perf_event_open()) or an LSM.
+ * `seccomp` says whether this process runs under a seccomp filter (/proc/self/status).
+ */
+function deniedWithCapabilities(call: string): { cause: string; fix: string; seccomp: boolean } | undefined {
+  const eff = native().capsGet().effective;
+  if (((eff >> CAP_BPF) & 1n) === 0n && ((eff >> CAP_SYS_ADMIN) & 1n) === 0n) return undefined;
+  let filters = 0;
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    filters = Number(
+      /^Seccomp_filters:\s*(\d+)/m.exec(status)?.[1] ?? (/^Seccomp:\s*2/m.test(status) ? 1 : 0),
+    );
+  } catch {
+    // no procfs: say both
+  }
+  const held = ((eff >> CAP_BPF) & 1n) === 1n ? 'CAP_BPF' : 'CAP_SYS_ADMIN';
+  return filters > 0
+    ? {
+        seccomp: true,
+        cause: `refused although the process holds ${held}: its seccomp filter (${filters} installed) or an LSM likely denies ${call}`,
+        fix:
+          'fix: allow bpf and perf_event_open in the seccomp profile — the project ships one (deploy/seccomp/ebpf-collector.json; ' +
+          'Kubernetes: seccompProfile Localhost profiles/ebpf-collector.json, or Unconfined as a fallback; podman/docker: --security-opt seccomp=…)',
+      }
+    : {
+        seccomp: false,
+        cause: `refused although the process holds ${held} and runs without a seccomp filter: an LSM (SELinux, AppArmor, the BPF LSM) or kernel lockdown likely denies ${call}`,
+        fix: 'fix: check the audit log (ausearch -m avc, dmesg) and the LSM policy for bpf and perfmon permissions',
+      };
 }
 
 /** The reason a hardware perf event fails where the kernel has no PMU (a VM without vPMU). */
