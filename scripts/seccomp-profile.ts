@@ -30,6 +30,7 @@ const EXTRA: Record<string, string> = {
   restart_syscall: 'a sleeping call interrupted by a signal is restarted',
   epoll_wait: 'libuv waits with epoll_pwait or epoll_wait (both were seen in traces)',
   epoll_pwait: 'libuv waits with epoll_pwait or epoll_wait',
+  sched_yield: 'V8 and glibc spin-waits under CPU contention (seen only in a trace on a loaded machine)',
   sendmmsg: 'glibc’s DNS resolver (OTLP and Kubernetes API hosts by name)',
   recvfrom: 'glibc’s DNS resolver',
   sendto: 'glibc’s DNS resolver',
@@ -173,6 +174,7 @@ async function main(): Promise<void> {
     for (const c of Object.keys(EXTRA)) all.add(c);
     mkdirSync(dirname(PROFILE), { recursive: true });
     writeFileSync(PROFILE, `${JSON.stringify(profile(all), null, 2)}\n`);
+    spawnSync(join(root, 'node_modules', '.bin', 'prettier'), ['--write', PROFILE]); // the repository's format
     process.stdout.write(`${PROFILE}: ${all.size} system calls allowed\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

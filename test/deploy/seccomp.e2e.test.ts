@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureTools, HOST_RUN_FLAGS, podmanRun } from '../../deploy/image/podman.ts';
-import { httpGet, loadedProgramIds, repoRoot, samples } from '../helpers/agent.ts';
+import { httpGet, repoRoot, samples } from '../helpers/agent.ts';
+import { waitForRelease } from '../helpers/bpf-programs.ts';
 
 /**
  * deploy/seccomp/ebpf-collector.json under a real container runtime (podman + runc):
@@ -113,13 +114,7 @@ test(
       assert.ok(grew, 'counters grow under the profile');
       assert.equal(podmanRun(['stop', '-t', '20', name]).status, 0);
       assert.equal(podmanRun(['inspect', '-f', '{{.State.ExitCode}}', name]).stdout.trim(), '0');
-      let left = ids;
-      for (let i = 0; i < 100 && left.length > 0; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-        const loaded = loadedProgramIds();
-        left = ids.filter((id) => loaded.includes(id));
-      }
-      assert.deepEqual(left, [], 'every program released after podman stop');
+      await waitForRelease(ids); // every program released after podman stop
     } finally {
       podmanRun(['rm', '-f', '-t', '5', name]);
     }
