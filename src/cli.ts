@@ -5,15 +5,15 @@ import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { CollectorError, CollectorErrors, messageOf } from './errors.ts';
 import { createLogger, type LogLevel } from './logger.ts';
-import { dropInConfig } from './dropin.ts';
+import { dropInAgentConfig } from './dropin.ts';
 import { configJsonSchema } from './schema.ts';
 import { deriveCapabilities, loadConfigForCaps } from './caps/derive.ts';
 import { capsReport, formatCapsReport, type CapsFormat } from './caps/report.ts';
 import { parseKeepFlag, type KeepSetting } from './caps/runtime.ts';
 import {
-  agentConfigFrom,
   buildAgent,
   checkLoad,
+  checkSummary,
   effectiveConfig,
   loadAgentConfig,
   startAgent,
@@ -64,6 +64,8 @@ interface RunOptions {
   'btf.path'?: string;
   'capabilities.keep'?: string;
   'web.config.file'?: string;
+  'config.skipCacheSize'?: string;
+  'log.noTimestamps'?: boolean;
 }
 
 /** The config from --config files, or from ebpf_exporter's flags. */
@@ -72,17 +74,22 @@ async function configOf(opts: RunOptions): Promise<AgentConfig> {
     if (opts.config) throw usage('give either --config or --config.dir/--config.names, not both');
     if (!opts['config.dir'] || !opts['config.names'])
       throw usage('--config.dir and --config.names go together');
-    return agentConfigFrom(
-      dropInConfig({
-        dir: opts['config.dir'],
-        names: opts['config.names'].split(','),
-        listenAddress: opts['web.listenAddress'] ?? ':9435',
-        telemetryPath: opts['web.telemetryPath'] ?? '/metrics',
-        strict: opts['config.strict'] ?? false,
-        btfPath: opts['btf.path'],
-        webConfigFile: opts['web.config.file'],
-      }),
-    );
+    const listenAddress = opts['web.listenAddress'] ?? ':9435';
+    const config = dropInAgentConfig({
+      dir: opts['config.dir'],
+      names: opts['config.names'].split(','),
+      listenAddress,
+      telemetryPath: opts['web.telemetryPath'] ?? '/metrics',
+      strict: opts['config.strict'] ?? false,
+      btfPath: opts['btf.path'],
+      skipCacheSize: opts['config.skipCacheSize'],
+      debug: opts.debug,
+      webConfigFile: opts['web.config.file'],
+    });
+    // sd_listen_fds(3) with unset_environment: children (none today) must not take the sockets for theirs.
+    if (listenAddress.startsWith('fd://'))
+      for (const v of ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES']) delete process.env[v];
+    return config;
   }
   if (!opts.config || opts.config.length === 0)
     throw usage("give --config FILE (or ebpf_exporter's --config.dir DIR --config.names a,b)");
@@ -103,15 +110,22 @@ async function run(opts: RunOptions): Promise<void> {
   } catch (err) {
     reportAndExit(err, debug);
   }
-  const logger = createLogger(opts.logLevel ?? (debug ? 'debug' : config.logLevel));
+  const logger = createLogger(opts.logLevel ?? (debug ? 'debug' : config.logLevel), {
+    timestamps: !opts['log.noTimestamps'],
+  });
   for (const w of config.warnings) logger.warn(w.format());
   if (opts['config.check']) {
+    let programs;
     try {
-      await checkLoad(config, logger);
+      programs = await checkLoad(config, logger);
     } catch (err) {
       reportAndExit(err, debug);
     }
-    logger.info('config check passed: every program loaded and attached');
+    const [head, ...missed] = checkSummary(programs);
+    logger.info(
+      { attached: programs.filter((p) => p.attached).map((p) => p.program) },
+      `config check passed: ${[head, ...missed.map((l) => l.trim())].join(' ')}`,
+    );
     process.exit(0);
   }
   // After start nothing may take the agent down: count, log, go on.
@@ -137,8 +151,6 @@ async function run(opts: RunOptions): Promise<void> {
   } catch (err) {
     reportAndExit(err, debug);
   }
-  process.off('SIGTERM', early);
-  process.off('SIGINT', early);
   const stop = (signal: string): void => {
     logger.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
@@ -160,6 +172,11 @@ async function run(opts: RunOptions): Promise<void> {
   if (stopping) return stop('signal during start');
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // Only now: removing a signal's last listener closes Node's watcher for it, and a signal
+  // that arrived just before (the start line is out, a supervisor may already be stopping
+  // us) would be lost with it and never handled.
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
 }
 
 const program = new Command('ebpf-collector')
@@ -197,12 +214,20 @@ program
       'error',
     ]),
   )
-  .option('--debug', 'debug logs and stack traces')
+  .option('--debug', 'debug logs and stack traces; with --config.dir also serve /maps (ebpf_exporter)')
+  .option(
+    '--log.no-timestamps',
+    'log lines without the time field (ebpf_exporter; journald stamps lines itself)',
+  )
   .option('--config.dir <dir>', 'ebpf_exporter: directory with <name>.yaml and <name>.bpf.o')
   .option('--config.names <names>', 'ebpf_exporter: comma-separated config names')
   .option('--config.check', 'ebpf_exporter: load and attach, then exit')
   .option('--config.strict', 'ebpf_exporter: fail when a program does not attach')
-  .option('--web.listen-address <addr>', 'ebpf_exporter: listen address', ':9435')
+  .option(
+    '--web.listen-address <addr>',
+    'ebpf_exporter: listen address, or fd://N for the Nth socket systemd passed (socket activation)',
+    ':9435',
+  )
   .option('--web.telemetry-path <path>', 'ebpf_exporter: metrics path', '/metrics')
   .option('--btf.path <file>', 'ebpf_exporter: external BTF file')
   .option(
@@ -210,6 +235,10 @@ program
     'after attach keep only these capabilities: all, none, or a comma list like cap_syslog,cap_bpf (default: what the config still needs, see `caps`)',
   )
   .addOption(webConfigOption())
+  .option(
+    '--config.skip-cache-size <n>',
+    'ebpf_exporter: remember this many map keys per metric whose label set a decoder dropped (regexp no-match), 0: off',
+  )
   .action((opts: RunOptions) => run(opts));
 
 program
@@ -243,9 +272,14 @@ program
       });
       for (const w of config.warnings) process.stderr.write(`warning: ${w.format()}\n`);
       const quiet = pino({ level: 'silent' });
-      if (opts.load) await checkLoad(config, quiet);
-      else await (await buildAgent(config, quiet)).shutdown();
-      process.stdout.write(`${opts.config.join(', ')}: valid${opts.load ? ', loaded and attached' : ''}\n`);
+      if (!opts.load) {
+        await (await buildAgent(config, quiet)).shutdown();
+        process.stdout.write(`${opts.config.join(', ')}: valid\n`);
+        return;
+      }
+      const [head, ...missed] = checkSummary(await checkLoad(config, quiet));
+      process.stdout.write(`${opts.config.join(', ')}: valid, ${head}\n`);
+      for (const line of missed) process.stdout.write(`${line}\n`);
     } catch (err) {
       reportAndExit(err, false);
     }

@@ -1,5 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import type { ProgramCheck } from './pipeline/component.ts';
 import { CollectorError, CollectorErrors } from './errors.ts';
 import { loadConfigFiles, type LoadedConfig } from './config/load.ts';
 import { parseServiceConfig, type LogLevel, type ServiceConfig } from './config/service.ts';
@@ -221,15 +222,28 @@ export function buildAgent(config: AgentConfig, logger: Logger): Promise<Agent> 
  * `validate --load` / `--config.check`: open, load and attach every referenced
  * object, check the metric definitions against its maps, then close it all.
  */
-export async function checkLoad(config: AgentConfig, logger: Logger): Promise<void> {
+export async function checkLoad(config: AgentConfig, logger: Logger): Promise<ProgramCheck[]> {
   checkCapabilities(deriveCapabilities(config));
   tuneMalloc('startup'); // keep libbpf's BTF memory between object loads
   const agent = await buildAgent(config, logger);
   try {
-    await agent.checkLoad();
+    return await agent.checkLoad();
   } finally {
     await agent.shutdown();
   }
+}
+
+/**
+ * What a passed check says: how many programs attached, then one line per program that
+ * did not (loose attachment lets the check pass without them; --config.strict does not).
+ */
+export function checkSummary(programs: readonly ProgramCheck[]): string[] {
+  const missed = programs.filter((p) => !p.attached);
+  const head =
+    missed.length === 0
+      ? `every program loaded and attached (${programs.length})`
+      : `${programs.length - missed.length} of ${programs.length} programs attached; not attached:`;
+  return [head, ...missed.map((p) => `  ${p.program} (${p.section}): ${p.reason ?? 'failed'}`)];
 }
 
 /**

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -274,3 +274,43 @@ test('ordered cgroup tables: the first table that knows an id answers (cgroup2 f
   assert.equal(tables.resolve(46n), undefined);
   assert.equal(new OrderedCgroupTables([]).resolve(1n), undefined);
 });
+
+test(
+  'cgroup table: change listeners hear of new, renamed and removed directories, once each (cgroup_id_map)',
+  withTree(async (base) => {
+    mkdirSync(join(base, 'a'));
+    const t = table(base);
+    t.start();
+    try {
+      assert.deepEqual(
+        new Map(t.liveEntries()),
+        new Map([
+          [ino(base), base],
+          [ino(join(base, 'a')), join(base, 'a')],
+        ]),
+      );
+      const heard: { id: bigint; path: string | undefined }[] = [];
+      const stop = t.onChange((c) => heard.push(c));
+      const b = join(base, 'b');
+      mkdirSync(b);
+      const idB = ino(b);
+      await until(() => heard.length >= 1, 'the new directory');
+      assert.deepEqual(heard, [{ id: idB, path: b }]);
+      renameSync(b, join(base, 'c'));
+      await until(() => heard.some((h) => h.path === join(base, 'c')), 'the rename');
+      assert.deepEqual(heard.at(-1), { id: idB, path: join(base, 'c') });
+      const before = heard.length;
+      t.rescan(); // a rewalk that finds nothing new says nothing
+      assert.equal(heard.length, before);
+      rmdirSync(join(base, 'c'));
+      await until(() => heard.at(-1)?.path === undefined, 'the removal');
+      assert.deepEqual(heard.at(-1), { id: idB, path: undefined });
+      stop();
+      mkdirSync(join(base, 'd'));
+      await until(() => t.resolve(ino(join(base, 'd'))) !== undefined, 'd in the table');
+      assert.equal(heard.at(-1)?.path, undefined, 'unsubscribed: not told of d');
+    } finally {
+      t.stop();
+    }
+  }),
+);

@@ -37,6 +37,20 @@ export type CgroupTableMode = 'inotify' | 'rescan' | 'stopped';
 /** Misses for ids not yet looked for rewalk the tree at most this often (one walk serves a whole read). */
 export const MISS_REWALK_GAP_MS = 1_000;
 
+/** A cgroup that appeared (or was renamed: `path` is its new path), or that is gone (`path` undefined). */
+export interface CgroupChange {
+  readonly id: bigint;
+  readonly path: string | undefined;
+}
+
+/** The settings every user of a shared table gets unless it asks for others (the `cgroup` processor's defaults). */
+export const CGROUP_TABLE_DEFAULTS = {
+  deletedGraceMs: 300_000,
+  rescanIntervalMs: 5_000,
+  maxWatches: 16_384,
+  maxDeleted: 65_536,
+} as const;
+
 interface Deleted {
   readonly path: string;
   readonly until: number;
@@ -81,6 +95,7 @@ export class CgroupTable {
   private readonly unknown = new Map<bigint, number>();
   private warnedWatchLimit = false;
   private _mode: CgroupTableMode = 'stopped';
+  private readonly listeners = new Set<(change: CgroupChange) => void>();
   /** Full walks so far (start, misses, periodic). */
   scans = 0;
   /** Directory events handled. */
@@ -124,6 +139,7 @@ export class CgroupTable {
   }
 
   stop(): void {
+    this.listeners.clear();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     for (const w of this.watchers.values()) w.close();
@@ -133,6 +149,31 @@ export class CgroupTable {
     this.deleted.clear();
     this.unknown.clear();
     this._mode = 'stopped';
+  }
+
+  /** Every live cgroup now: id → path. */
+  liveEntries(): IterableIterator<[bigint, string]> {
+    return this.live.entries();
+  }
+
+  /**
+   * Follow cgroups as the table learns of them (inotify events, rewalks, and lookups that find an
+   * entry stale): called with each new or renamed cgroup and each removed one. A listener that
+   * throws does not stop the others. Returns the unsubscribe.
+   */
+  onChange(listener: (change: CgroupChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(change: CgroupChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(change);
+      } catch (err) {
+        this.opts.onWarning?.(`cgroup change listener failed: ${(err as Error).message}`);
+      }
+    }
   }
 
   /** The path of cgroup `id`: live, or removed within the grace period; undefined when unknown. */
@@ -224,6 +265,7 @@ export class CgroupTable {
     this.deleted.delete(id); // reused id: the live path wins
     this.unknown.delete(id);
     if (this._mode === 'inotify') this.watchDir(path);
+    if (oldPath !== path && this.listeners.size > 0) this.emit({ id, path });
   }
 
   /** `path` (and everything below it) is gone as of `t`. */
@@ -242,6 +284,7 @@ export class CgroupTable {
     this.byPath.delete(path);
     if (this.live.get(id) !== path) return;
     this.live.delete(id);
+    if (this.listeners.size > 0) this.emit({ id, path: undefined });
     this.deleted.delete(id);
     this.deleted.set(id, { path, until: t + this.opts.deletedGraceMs });
     while (this.deleted.size > this.opts.maxDeleted) {

@@ -22,6 +22,21 @@ export interface Host {
   readonly pull: () => Promise<void>;
   /** True once every component of the agent has started (for readiness probes). */
   readonly ready: () => boolean;
+  /** The `/maps` debug text of the receivers feeding this exporter (absent: none can dump). */
+  readonly dumpMaps?: () => string;
+}
+
+/** One program as `check()` found it: attached, or not and why (loose attachment). */
+export interface ProgramCheck {
+  /** ebpf_exporter's `config:program`. */
+  readonly program: string;
+  readonly section: string;
+  readonly attached: boolean;
+  readonly reason?: string | undefined;
+}
+
+export interface CheckReport {
+  readonly programs: readonly ProgramCheck[];
 }
 
 export interface Component {
@@ -29,9 +44,10 @@ export interface Component {
   shutdown(): Promise<void>;
   /**
    * `validate --load`: do the kernel work of start (load, attach, check) and
-   * undo it; throw CollectorError(s) for what would fail. Optional.
+   * undo it; throw CollectorError(s) for what would fail; report what was done,
+   * including what did not attach without failing the check. Optional.
    */
-  check?(): Promise<void>;
+  check?(): Promise<CheckReport | void>;
   /** Facts for the agent's start line (programs attached, where metrics are served). */
   describe?(): Record<string, unknown>;
 }
@@ -40,6 +56,8 @@ export interface Receiver extends Component {
   readonly output$: Observable<MetricBatch>;
   /** Read now and emit (pull path). */
   collectNow(): Promise<void>;
+  /** Its maps as debug text (ebpf_exporter's /maps), when it has maps. */
+  dumpMaps?(): string;
   /** Decoders its labels need that it cannot run itself (a processor must supply them, e.g. 'ksym'). */
   readonly pendingDecoders?: readonly string[];
   /** Event streams for `traces` and `logs` pipelines, when the receiver produces them. */

@@ -8,6 +8,7 @@ import type {
   ExporterFactory,
   Host,
   Processor,
+  ProgramCheck,
   ProcessorFactory,
   Receiver,
   ReceiverFactory,
@@ -305,6 +306,7 @@ export class Agent {
       pull: async () => {
         await Promise.all(receivers.map((r) => r.collectNow()));
       },
+      dumpMaps: () => receivers.map((r) => r.dumpMaps?.() ?? '').join(''),
     };
   }
 
@@ -329,12 +331,14 @@ export class Agent {
     this.isReady = true;
   }
 
-  /** Run every component's `check()` (validate --load); collects every problem. */
-  async checkLoad(): Promise<void> {
+  /** Run every component's `check()` (validate --load); collects every problem, else every report. */
+  async checkLoad(): Promise<ProgramCheck[]> {
     const errors: CollectorError[] = [];
+    const programs: ProgramCheck[] = [];
     for (const c of [...this.receivers, ...this.processors, ...this.exporters]) {
       try {
-        await c.component.check?.();
+        const report = await c.component.check?.();
+        if (report) programs.push(...report.programs);
       } catch (err) {
         if (err instanceof CollectorErrors) errors.push(...err.errors);
         else if (err instanceof CollectorError) errors.push(err);
@@ -342,6 +346,7 @@ export class Agent {
       }
     }
     if (errors.length > 0) throw new CollectorErrors(errors);
+    return programs;
   }
 
   /** The start line: what each receiver runs and where exporters serve. */

@@ -112,5 +112,8 @@ test('--config.check: exit 0 on good configs, 2 on a broken one', () => {
   // A name with no files says which path it tried.
   const missing = runCli([`--config.dir=${dir}`, '--config.names=nope', '--config.check']);
   assert.equal(missing.status, 2, missing.stderr);
-  assert.match(missing.stderr, /nope\.yaml does not exist/);
+  assert.match(
+    missing.stderr,
+    /^--config\.dir: config "nope": \S*nope\.yaml and \S*nope\.bpf\.o do not exist \[ERR_CONFIG_READ\]$/m,
+  );
 });

@@ -52,13 +52,15 @@ export async function startAgentWith(
   env: Record<string, string> = {},
   timeoutMs = 30_000,
   wrapper: readonly string[] = [],
+  /** Open fds of this process given to the child as fd 3, 4, … (e.g. a listening socket). */
+  fds: readonly number[] = [],
 ): Promise<RunningAgent> {
   const limitMs = startTimeoutMs(timeoutMs);
   const cmd = [...wrapper, process.execPath, join(repoRoot, 'bin', 'ebpf-collector.js'), ...cliArgs];
   const child = spawn(cmd[0] as string, cmd.slice(1), {
     cwd: repoRoot,
     env: { ...process.env, EBPF_COLLECTOR_LISTEN: '127.0.0.1:0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', ...fds],
   });
   const logs: string[] = [];
   const exited = new Promise<number | string>((resolve) => {

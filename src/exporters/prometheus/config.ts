@@ -42,6 +42,16 @@ export const configSchema = z
     web_config_file: z.string().min(1, 'give a path or remove the key').optional(),
     /** The same settings inline (the file's keys under `web_config:`). */
     web_config: webConfigSchema.optional(),
+    /**
+     * Serve on this inherited listening socket instead of opening `endpoint` (systemd socket
+     * activation: the first socket passed is fd 3). ebpf_exporter's `--web.listen-address=fd://N`.
+     */
+    listen_fd: z.number().int().nonnegative().optional(),
+    /**
+     * Serve `/maps`: every metric map of the receivers feeding this exporter as raw key bytes,
+     * decoded labels and value (ebpf_exporter's `--debug`). For debugging: it reads every map.
+     */
+    maps_endpoint: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
     if (c.web_config_file !== undefined && c.web_config !== undefined)

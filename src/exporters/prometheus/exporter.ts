@@ -84,6 +84,8 @@ export class PrometheusMetricsExporter implements Exporter {
     this.server = new MetricsServer({
       host: this.config.endpoint.host,
       port: this.config.endpoint.port,
+      fd: this.config.listen_fd,
+      maps: this.config.maps_endpoint ? () => host.dumpMaps?.() ?? '' : undefined,
       metricsPath: this.config.metrics_path,
       maxRequests: this.config.max_requests,
       scrape: () => this.scrape(),

@@ -15,6 +15,10 @@ import { clientAuthOptions, type WebGuard } from './websecurity.ts';
 export interface MetricsServerOptions {
   readonly host: string;
   readonly port: number;
+  /** An inherited listening socket to serve on instead of host:port. */
+  readonly fd?: number | undefined;
+  /** The `/maps` text (absent: /maps is not served). */
+  readonly maps?: (() => string) | undefined;
   readonly metricsPath: string;
   readonly maxRequests: number;
   readonly scrape: () => Promise<string>;
@@ -106,19 +110,25 @@ export class MetricsServer {
 
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
+      const { fd } = this.options;
+      const where = fd === undefined ? `${this.options.host}:${this.options.port}` : `fd ${fd}`;
       const onError = (err: NodeJS.ErrnoException): void => {
-        reject(
-          new Error(
-            `listen on ${this.options.host}:${this.options.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`,
-          ),
-        );
+        const why =
+          err.code === 'EADDRINUSE'
+            ? 'address already in use'
+            : fd !== undefined && (err.code === 'EBADF' || err.code === 'ENOTSOCK' || err.code === 'EINVAL')
+              ? `not a listening socket (${err.code})`
+              : err.message;
+        reject(new Error(`listen on ${where}: ${why}`));
       };
       const listener = this.front ?? this.server;
       listener.once('error', onError);
-      listener.listen(this.options.port, this.options.host || undefined, () => {
+      const done = (): void => {
         listener.off('error', onError);
         resolve();
-      });
+      };
+      if (fd !== undefined) listener.listen({ fd }, done);
+      else listener.listen(this.options.port, this.options.host || undefined, done);
     });
   }
 
@@ -175,6 +185,13 @@ export class MetricsServer {
       res
         .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
         .end(ready ? 'ready\n' : 'starting\n');
+      return;
+    }
+    if (path === '/maps' && this.options.maps) {
+      const text = this.options.maps();
+      res
+        .writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
+        .end(req.method === 'HEAD' ? undefined : text);
       return;
     }
     if (path === '/') {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration } from '../../config/types.ts';
+import { CGROUP_TABLE_DEFAULTS as D } from '../../kernel/cgroup-table.ts';
 
 export const configSchema = z.strictObject({
   /** cgroup2 mount point to follow; default: the cgroup2 mount in /proc/self/mountinfo. */
@@ -18,13 +19,13 @@ export const configSchema = z.strictObject({
     .refine((a) => new Set(a).size === a.length, 'hierarchies must not repeat')
     .default(['unified']),
   /** How long a removed cgroup still resolves to its last path (late scrapes). */
-  deleted_grace: duration().default(300_000),
+  deleted_grace: duration().default(D.deletedGraceMs),
   /** How long an id a rewalk did not find stays unknown before a miss looks again (and the rewalk period without inotify). */
-  rescan_interval: duration().default(5_000),
+  rescan_interval: duration().default(D.rescanIntervalMs),
   /** Most inotify watches (one per cgroup directory); past it, new cgroups are found by rewalks. */
-  max_watches: z.number().int().min(0).max(1_000_000).default(16_384),
+  max_watches: z.number().int().min(0).max(1_000_000).default(D.maxWatches),
   /** Most removed cgroups remembered for `deleted_grace`. */
-  max_deleted: z.number().int().min(0).max(10_000_000).default(65_536),
+  max_deleted: z.number().int().min(0).max(10_000_000).default(D.maxDeleted),
   /** false: do not use inotify; rewalk every `rescan_interval` instead. */
   watch: z.boolean().default(true),
 });

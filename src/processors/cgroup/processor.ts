@@ -12,7 +12,7 @@ import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import { resumeDecoders } from '../../decoders/resume.ts';
 import type { CgroupProcessorConfig } from './config.ts';
 import { cgroupDecoder } from '../../decoders/cgroup.ts';
-import { acquireTable, type TableLease } from './shared.ts';
+import { acquireTable, type TableLease } from '../../kernel/cgroup-table-lease.ts';
 
 /**
  * processor `cgroup`: supplies the `cgroup` decoder (decimal cgroup v2 id →

@@ -58,6 +58,13 @@ export const configSchema = z
     binaries: z
       .record(z.string().min(1), z.string().regex(/^\//, { error: 'expected an absolute path' }))
       .default({}),
+    /**
+     * Keys per metric whose label set a decoder dropped (a `regexp` with no match), remembered
+     * so they are not decoded again (ebpf_exporter's --config.skip-cache-size); 0: off. Only
+     * matters for labels with a decoder that reads a changing table (ifname, kstack,
+     * majorminor): otherwise every live key's outcome is kept anyway.
+     */
+    skip_cache_size: z.number().int().nonnegative().default(0),
   })
   .superRefine((c, ctx) => {
     if ((c.metrics ?? c.tracing ?? c.logs) !== undefined && c.metrics_file !== undefined) {

@@ -167,7 +167,21 @@ export class MetricReader {
     return this.map.info.maxEntries;
   }
 
-  constructor(def: MetricDefinition, map: BpfMap, registry: DecoderRegistry, startTimeMs: number) {
+  /**
+   * Keys whose label set a decoder dropped (regexp no-match), least recently seen first:
+   * ebpf_exporter's `--config.skip-cache-size`. Only without the key cache, which already
+   * keeps every live key's outcome, dropped ones included. Undefined: off.
+   */
+  private readonly skipCache: Map<string, true> | undefined;
+  private readonly skipCacheSize: number;
+
+  constructor(
+    def: MetricDefinition,
+    map: BpfMap,
+    registry: DecoderRegistry,
+    startTimeMs: number,
+    options: { readonly skipCacheSize?: number } = {},
+  ) {
     this.def = def;
     this.map = map;
     this.registry = registry;
@@ -178,6 +192,14 @@ export class MetricReader {
     this.valueOffset = def.value?.offset ?? 0;
     this.valueSize = def.value?.size ?? 8;
     this.keyCache = this.keyLabels.length > 0 && this.decodersArePure() ? new Map() : undefined;
+    this.skipCacheSize = options.skipCacheSize ?? 0;
+    this.skipCache =
+      this.skipCacheSize > 0 && !this.keyCache && this.keyLabels.length > 0 ? new Map() : undefined;
+  }
+
+  /** Keys remembered as dropped (tests). */
+  get skippedKeys(): number {
+    return this.skipCache?.size ?? 0;
   }
 
   /** Whether every decoder the receiver itself runs on these labels is pure (see keyCache). */
@@ -255,8 +277,19 @@ export class MetricReader {
         this.prevEntries[i] = entry;
         slots = entry.slots;
       } else {
+        const skip = this.skipCache;
+        const id = skip ? keys.toString('latin1', keyAt, keyAt + info.keySize) : '';
+        if (skip?.delete(id)) {
+          skip.set(id, true); // most recently seen last
+          stats.skipped++;
+          continue;
+        }
         const decoded = this.tryDecode(keys, keyAt, stats);
         if (decoded === ERROR) continue;
+        if (decoded === undefined && skip) {
+          skip.set(id, true);
+          if (skip.size > this.skipCacheSize) skip.delete(skip.keys().next().value as string);
+        }
         slots = decoded;
       }
       if (!slots) {
@@ -301,6 +334,39 @@ export class MetricReader {
     };
   }
 
+  /**
+   * The `/maps` debug dump of this metric's map (ebpf_exporter's --debug): at most `limit`
+   * entries, each `raw key bytes (labels: [...]) -> value`, labels decoded to the end with
+   * `full` (every decoder); a key a decoder drops or fails on says so instead.
+   */
+  dump(limit: number, full: DecoderRegistry): { rows: string[]; total: number } {
+    const info = this.map.info;
+    const batch = this.map.readAll();
+    const rows: string[] = [];
+    const step = Math.ceil(info.valueSize / 8) * 8;
+    for (let i = 0; i < batch.count && rows.length < limit; i++) {
+      const keyAt = i * info.keySize;
+      const raw = batch.keys.subarray(keyAt, keyAt + info.keySize);
+      let labels: string;
+      try {
+        const slots = this.keyLabels.length === 0 ? [] : this.decodeKey(batch.keys, keyAt, full);
+        labels = slots
+          ? `[${slots.map((l) => `${l.name}=${JSON.stringify(String(l.value))}`).join(' ')}]`
+          : 'dropped by a decoder';
+      } catch (err) {
+        labels = `decode error: ${err instanceof Error ? err.message : String(err)}`;
+      }
+      const valueAt = i * info.valueStride + this.valueOffset;
+      const values: number[] = [];
+      for (let c = 0; c < info.numCpus; c++) values.push(this.number(batch.values, valueAt + c * step));
+      const value = info.perCpu ? `[${values.join(' ')}] (per CPU)` : String(values[0]);
+      rows.push(
+        `${[...raw].map((b) => b.toString(16).padStart(2, '0')).join(' ')} (labels: ${labels}) -> ${value}`,
+      );
+    }
+    return { rows, total: batch.count };
+  }
+
   /** The slots with the `cpu` label inserted where declared, for CPUs 0..n-1. */
   private perCpuSlots(slots: readonly LabelSlot[], n: number): LabelSlot[][] {
     const out: LabelSlot[][] = [];
@@ -329,7 +395,7 @@ export class MetricReader {
   }
 
   /** Label slots of the key at `keyAt`, or undefined when a decoder dropped the label set. */
-  private decodeKey(keys: Buffer, keyAt: number): LabelSlot[] | undefined {
+  private decodeKey(keys: Buffer, keyAt: number, registry = this.registry): LabelSlot[] | undefined {
     const slots: LabelSlot[] = [];
     let offset = keyAt;
     for (let li = 0; li < this.def.labels.length; li++) {
@@ -339,7 +405,7 @@ export class MetricReader {
       offset += label.size + (label.padding ?? 0);
       const slot = resumeChain(
         { name: label.name, value: bytes, pending: this.pendingOf[li] ?? [] },
-        this.registry,
+        registry,
       );
       if (slot === SKIP) return undefined;
       slots.push(slot);

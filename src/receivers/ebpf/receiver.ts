@@ -3,7 +3,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { CollectorError, messageOf } from '../../errors.ts';
 import { NO_PMU, type BpfObject, type ProgramInfo } from '../../native/index.ts';
-import type { Host, Receiver } from '../../pipeline/component.ts';
+import type { CheckReport, Host, Receiver } from '../../pipeline/component.ts';
 import type { LogBatch, MetricBatch, RawFamily, SpanBatch } from '../../pipeline/data.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import { allDecoders } from '../../decoders/index.ts';
@@ -18,6 +18,7 @@ import {
   type HookAttempt,
   type LoadOutcome,
 } from './loader.ts';
+import { checkCgroupIdMap, CgroupIdMap } from './cgroup-id-map.ts';
 import { checkEventLayout, EventStreams, type EventDefinitions } from './events.ts';
 import { checkLayout, definitionsOf, MetricReader, type MetricDefinition, type ReadStats } from './reader.ts';
 import type { ResolvedProgram } from './resolve.ts';
@@ -35,7 +36,9 @@ const registry: DecoderRegistry = (() => {
   for (const supplied of PROCESSOR_DECODERS) all.delete(supplied);
   return all;
 })();
-/** Span and log labels: no processor runs on them in a metrics pipeline, so every decoder runs here. */
+/** Entries per map in the /maps dump: it is for reading by a person, and bounded. */
+const MAX_DUMP_ROWS = 1000;
+/** Span and log labels (and the /maps dump): no processor runs on them, so every decoder runs here. */
 let fullRegistry: DecoderRegistry | undefined;
 
 export class EbpfReceiver implements Receiver {
@@ -52,6 +55,8 @@ export class EbpfReceiver implements Receiver {
   readonly logs$?: Observable<LogBatch>;
   /** Ring buffers and perf event arrays being read (undefined before start or without event definitions). */
   events: EventStreams | undefined;
+  /** The cgroup_id_map kept (undefined before start or without one). */
+  cgroupIdMap: CgroupIdMap | undefined;
   private object: BpfObject | undefined;
   private readers: MetricReader[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -188,6 +193,7 @@ export class EbpfReceiver implements Receiver {
     try {
       this.strictCheck(outcome.attempts);
       this.bindReaders(outcome.object);
+      this.startCgroupIdMap(outcome.object);
       this.startEvents(outcome.object, host);
     } catch (err) {
       await this.shutdown();
@@ -202,8 +208,19 @@ export class EbpfReceiver implements Receiver {
     this.poll();
   }
 
-  /** validate --load: load, attach and check the definitions against the maps, then close. */
-  async check(): Promise<void> {
+  /** ebpf_exporter's cgroup_id_map: filled now and kept current until shutdown. */
+  private startCgroupIdMap(object: BpfObject): void {
+    const config = this.program.cgroupIdMap;
+    if (!config) return;
+    this.cgroupIdMap = new CgroupIdMap(config, object.map(config.name), this.logger);
+    this.cgroupIdMap.start();
+  }
+
+  /**
+   * validate --load: load, attach and check the definitions against the maps, then close.
+   * Reports every program of the chosen hook set: attached, or not and why.
+   */
+  async check(): Promise<CheckReport> {
     const outcome = this.load();
     if (!outcome.object) throw this.noHookError(outcome.attempts);
     try {
@@ -212,6 +229,15 @@ export class EbpfReceiver implements Receiver {
     } finally {
       outcome.object.close();
     }
+    const chosen = outcome.attempts.find((a) => a.ok);
+    return {
+      programs: (chosen?.attached ?? []).map((r) => ({
+        program: `${this.configName}:${r.program}`,
+        section: r.section,
+        attached: r.attached,
+        ...(r.attached ? {} : { reason: r.error ?? 'failed' }),
+      })),
+    };
   }
 
   /** Open, choose a hook set, load and attach; logs why each rejected set failed. */
@@ -276,6 +302,26 @@ export class EbpfReceiver implements Receiver {
     };
   }
 
+  /**
+   * ebpf_exporter's `/maps` (--debug): this config's metric maps as `## Config` and `### Map`
+   * sections of `raw key bytes (labels: [...]) -> value` rows, at most MAX_DUMP_ROWS per map.
+   */
+  dumpMaps(): string {
+    const out = [`## Config: ${this.configName}`, ''];
+    for (const r of this.readers) {
+      out.push(`### Map: ${r.def.map} (metric ${r.def.name})`, '', '```');
+      try {
+        const { rows, total } = r.dump(MAX_DUMP_ROWS, (fullRegistry ??= allDecoders()));
+        out.push(...rows);
+        if (total > rows.length) out.push(`… ${total - rows.length} more entries not shown`);
+      } catch (err) {
+        out.push(`read failed: ${messageOf(err)}`);
+      }
+      out.push('```', '');
+    }
+    return `${out.join('\n')}\n`;
+  }
+
   async collectNow(): Promise<void> {
     this.poll();
   }
@@ -288,6 +334,8 @@ export class EbpfReceiver implements Receiver {
     this.readers = [];
     this.events?.stop();
     this.events = undefined;
+    this.cgroupIdMap?.stop();
+    this.cgroupIdMap = undefined;
     if (this.stats) {
       for (const f of [this.stats.info, this.stats.entries, this.stats.capacity])
         f.remove({ config: this.configName });
@@ -340,6 +388,9 @@ export class EbpfReceiver implements Receiver {
       ...unknownHookSets(definitionsOf(this.program.metrics), this.sets),
       ...defs.flatMap((d) => checkLayout(d, maps.get(d.map))),
       ...checkEventLayout(this.eventDefinitions(), maps, hook),
+      ...(this.program.cgroupIdMap
+        ? checkCgroupIdMap(this.program.cgroupIdMap, maps.get(this.program.cgroupIdMap.name))
+        : []),
     ];
     if (problems.length > 0) {
       throw new CollectorError(
@@ -351,7 +402,8 @@ export class EbpfReceiver implements Receiver {
       );
     }
     const now = Date.now();
-    return defs.map((d) => new MetricReader(d, object.map(d.map), registry, now));
+    const options = { skipCacheSize: this.config.skip_cache_size };
+    return defs.map((d) => new MetricReader(d, object.map(d.map), registry, now, options));
   }
 
   /** Per-program and per-map self-metrics, refreshed on every read. */

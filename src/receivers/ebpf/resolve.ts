@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { CollectorError, CollectorErrors, type Position } from '../../errors.ts';
 import { loadConfigSources, type LoadedConfig } from '../../config/load.ts';
 import { validate } from '../../config/validate.ts';
+import type { CgroupIdMapConfig } from './cgroup-id-map.ts';
 import type { EbpfReceiverConfig } from './config.ts';
 import { exporterFileSchema, type LogConfig, type MetricsConfig, type SpanConfig } from './metrics.ts';
 
@@ -17,6 +18,8 @@ export interface ResolvedProgram {
   /** ebpf_exporter's `tracing.spans` and our `logs` (event streams). */
   readonly spans: readonly SpanConfig[];
   readonly logs: readonly LogConfig[];
+  /** ebpf_exporter's `cgroup_id_map`: a map the receiver keeps filled with matching cgroups. */
+  readonly cgroupIdMap?: CgroupIdMapConfig | undefined;
   /** Where the definitions came from ('inline' or a file path). */
   readonly metricsSource: string;
 }
@@ -158,6 +161,7 @@ export function resolveProgramSync(
       kaddrs: value.kaddrs ?? [],
       spans: value.tracing?.spans ?? [],
       logs: value.logs ?? [],
+      cgroupIdMap: value.cgroup_id_map,
       metricsSource: file,
     },
     errors,

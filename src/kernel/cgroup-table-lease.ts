@@ -1,11 +1,14 @@
-import { CgroupTable, type CgroupTableOptions } from '../../kernel/cgroup-table.ts';
+import { CgroupTable, type CgroupTableOptions } from './cgroup-table.ts';
 
 interface Entry {
   readonly table: CgroupTable;
   refs: number;
 }
 
-/** One table per root and settings, however many `cgroup` processors (one per pipeline) use it. */
+/**
+ * One table per root and settings, however many users: `cgroup` processors (one per pipeline)
+ * and ebpf receivers keeping a `cgroup_id_map`.
+ */
 const tables = new Map<string, Entry>();
 
 export interface TableLease {

@@ -1,0 +1,181 @@
+/**
+ * ebpf_exporter's cgroup_id_map on real cgroups: the agent fills a BPF map with the
+ * cgroup v2 ids whose path matches the regexps and keeps it current; a BPF program
+ * (test/bpf/cgroup_id_map.bpf.c, like upstream's example) counts getppid(2) calls in
+ * one map for cgroups in it and in another for the rest. Processes run in a matching
+ * and a non-matching cgroup; a matching cgroup made after start gets counted; a
+ * removed one leaves the map. The same with `type: cgrp_storage`.
+ *
+ * Needs root, a writable cgroup2 mount (hybrid here: /sys/fs/cgroup/unified), tracefs
+ * and build/bpf/cgroup_id_map*.bpf.o. Every cgroup made here is removed in `finally`.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
+import type { MetricBatch } from '../../src/pipeline/data.ts';
+import { configSchema as ebpfConfig } from '../../src/receivers/ebpf/config.ts';
+import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
+import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
+import { host, ino, logger, rmdirRetry, skipReason, sleep } from './helpers.ts';
+
+const repo = join(import.meta.dirname, '..', '..');
+const mount = findCgroup2Mount();
+const skip = skipReason(mount, 'cgroup2 mount');
+const PYTHON = '/usr/bin/python3';
+const CALLS = 7;
+
+/** CALLS getppid calls, every one made inside `cgroup`: spawned blocked on stdin, moved, released. */
+async function getppidIn(cgroup: string): Promise<void> {
+  const script = `import os, sys\nsys.stdin.read(1)\nfor _ in range(${CALLS}): os.getppid()\n`;
+  const child = spawn(PYTHON, ['-c', script], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  try {
+    writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited;
+    throw err;
+  }
+  child.stdin.end('x');
+  assert.equal(await exited, 0);
+}
+
+/** Poll `cond` every 20 ms for at most 10 s (inotify events arrive on the event loop). */
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (cond()) return;
+    await sleep(20);
+  }
+  assert.fail(`not within 10 s: ${what}`);
+}
+
+/** A receiver of `object` with its yaml's regexps replaced by `regexps`. */
+async function receiverOf(object: string, regexps: readonly string[]): Promise<EbpfReceiver> {
+  const dir = mkdtempSync(join(tmpdir(), 'cgroup-id-map-'));
+  const yaml = readFileSync(join(repo, 'test', 'bpf', `${object}.yaml`), 'utf8').replace(
+    /regexps:\n( +- .*\n)+/,
+    () => `regexps:\n${regexps.map((r) => `    - '${r}'\n`).join('')}`,
+  );
+  writeFileSync(join(dir, `${object}.yaml`), yaml);
+  const path = join(repo, 'build', 'bpf', `${object}.bpf.o`);
+  assert.ok(existsSync(path), `${path} is missing: run make -C bpf`);
+  return (await ebpfReceiverFactory.create(
+    { id: `ebpf/${object}`, logger, configDir: dir },
+    ebpfConfig.parse({ program: path, metrics_file: join(dir, `${object}.yaml`), poll_interval: '1h' }),
+  )) as EbpfReceiver;
+}
+
+/** metric → cgroup id (the raw label, before the cgroup decoder) → calls, from one read. */
+async function counts(receiver: EbpfReceiver): Promise<Map<string, Map<bigint, number>>> {
+  let last: MetricBatch | undefined;
+  const sub = receiver.output$.subscribe((b) => (last = b));
+  await receiver.collectNow();
+  sub.unsubscribe();
+  assert.ok(last);
+  const out = new Map<string, Map<bigint, number>>();
+  for (const f of last.families) {
+    const m = new Map<bigint, number>();
+    for (const p of f.points) m.set(BigInt(String(p.labels[0]?.value)), p.value);
+    out.set(f.name, m);
+  }
+  return out;
+}
+
+test(
+  'cgroup_id_map (hash): matching cgroups are in the map, counted apart, followed as they come and go',
+  { skip, timeout: 120_000 },
+  async () => {
+    const root = join(mount as string, `ebpf-collector-idmap-${process.pid}`);
+    const matchA = join(root, 'match-a');
+    const matchB = join(root, 'match-b');
+    const other = join(root, 'other');
+    mkdirSync(matchA, { recursive: true });
+    mkdirSync(other);
+    const receiver = await receiverOf('cgroup_id_map', [
+      `^.*/ebpf-collector-idmap-${process.pid}/match-[a-z]+$`,
+    ]);
+    try {
+      await receiver.start(host());
+      const idMap = receiver.cgroupIdMap;
+      assert.ok(idMap, 'the receiver keeps the cgroup_id_map');
+      // Filled at start with the cgroups that match, and only those.
+      assert.deepEqual(idMap.kernelIds(), [ino(matchA)]);
+
+      await getppidIn(matchA);
+      await getppidIn(other);
+      let c = await counts(receiver);
+      assert.equal(c.get('getppid_matched_calls_total')?.get(ino(matchA)), CALLS);
+      assert.equal(c.get('getppid_matched_calls_total')?.get(ino(other)), undefined);
+      assert.equal(c.get('getppid_not_matched_calls_total')?.get(ino(other)), CALLS);
+      assert.equal(c.get('getppid_not_matched_calls_total')?.get(ino(matchA)), undefined);
+
+      // A matching cgroup made after start joins the map, and its calls are counted as matched.
+      mkdirSync(matchB);
+      const idB = ino(matchB);
+      await until('match-b in the kernel map', () => idMap.kernelIds().includes(idB));
+      await getppidIn(matchB);
+      c = await counts(receiver);
+      assert.equal(c.get('getppid_matched_calls_total')?.get(idB), CALLS);
+      assert.equal(c.get('getppid_not_matched_calls_total')?.get(idB), undefined);
+
+      // Removed: its id leaves the map; the others stay.
+      await rmdirRetry(matchB);
+      await until('match-b gone from the kernel map', () => !idMap.kernelIds().includes(idB));
+      assert.deepEqual(idMap.kernelIds(), [ino(matchA)]);
+    } finally {
+      await receiver.shutdown();
+      for (const d of [matchB, matchA, other, root]) await rmdirRetry(d);
+    }
+  },
+);
+
+test(
+  'cgroup_id_map (cgrp_storage): the storage of matching cgroups is set, also for one made after start',
+  { skip, timeout: 120_000 },
+  async () => {
+    const root = join(mount as string, `ebpf-collector-idmapst-${process.pid}`);
+    const matchA = join(root, 'match-a');
+    const matchB = join(root, 'match-b');
+    const other = join(root, 'other');
+    mkdirSync(matchA, { recursive: true });
+    mkdirSync(other);
+    const receiver = await receiverOf('cgroup_id_map_storage', [
+      `^.*/ebpf-collector-idmapst-${process.pid}/match-[a-z]+$`,
+    ]);
+    try {
+      await receiver.start(host());
+      const idMap = receiver.cgroupIdMap;
+      assert.ok(idMap);
+      assert.deepEqual([...idMap.ids], [ino(matchA)]);
+      await getppidIn(matchA);
+      await getppidIn(other);
+      let c = await counts(receiver);
+      const matched = (): Map<bigint, number> | undefined => c.get('getppid_storage_matched_calls_total');
+      assert.equal(matched()?.get(ino(matchA)), CALLS);
+      assert.equal(matched()?.get(ino(other)), undefined, 'a cgroup without the storage is not counted');
+
+      mkdirSync(matchB);
+      const idB = ino(matchB);
+      await until('match-b marked', () => idMap.ids.has(idB));
+      await getppidIn(matchB);
+      c = await counts(receiver);
+      assert.equal(matched()?.get(idB), CALLS);
+      await rmdirRetry(matchB);
+      await until('match-b forgotten', () => !idMap.ids.has(idB));
+    } finally {
+      await receiver.shutdown();
+      for (const d of [matchB, matchA, other, root]) await rmdirRetry(d);
+    }
+  },
+);
