@@ -59,7 +59,7 @@ export const NODE_PATH = '/usr/local/bin/node';
 export const ENTRYPOINT: readonly string[] = [NODE_PATH, `${APP_DIR}/bin/ebpf-collector.js`];
 export const CMD: readonly string[] = ['run', '--config', `${APP_DIR}/pipelines/default.yaml`];
 /**
- * Root: loading BPF programs needs CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN for uprobes) in the
+ * Root: loading BPF programs needs CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN for USDT probes) in the
  * initial user namespace, and a non-root user cannot hold them across exec without file
  * capabilities. The container is given only the capabilities `ebpf-collector caps` derives,
  * and the agent drops the ones it no longer needs after attach.
