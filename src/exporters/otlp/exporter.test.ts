@@ -363,9 +363,11 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     await r.exporter.tick();
     await waitFor(() => r.count('failure') === 1, 'the exporter to give up');
     await r.exporter.idle();
-    // Each wait is at least 10ms (20ms ±50%), so 100ms allows at most 10 retries.
+    // Each wait is at least 10ms (20ms ±50%), so 100ms allows at most 10 retries. No lower
+    // bound: how many fit depends on how fast the receiver answers on a loaded machine (a first
+    // call slower than 100ms leaves none); that retries happen at all is tested above.
     const retries = r.count('retry') ?? 0;
-    assert.ok(retries >= 1 && retries <= 10, `retries ${retries}`);
+    assert.ok(retries <= 10, `retries ${retries}`);
     assert.equal(receiver.calls.length, retries + 1, 'every attempt reached the receiver');
     assert.equal(r.dropped(), 1);
     await r.exporter.shutdown();
