@@ -5,6 +5,19 @@
 // under src/ newer than its stamp — so an edited checkout never runs stale code; else
 // src/*.ts runs through Node's type stripping (Node >= 22.15), which costs ~20–30 MB
 // RSS and about a second of CPU at start.
+// Signals from the first line on: until the CLI takes them over (src/signals.ts), a
+// SIGTERM, SIGINT or SIGHUP is recorded here and handled once it does. Without a
+// handler Node dies of SIGTERM (143) mid-start, and as PID 1 it ignores it.
+{
+  const signals = [];
+  const record = (s) => signals.push(s);
+  for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, record);
+  globalThis[Symbol.for('ebpf-collector.early-signals')] = {
+    signals,
+    release: () => ['SIGTERM', 'SIGINT', 'SIGHUP'].forEach((s) => process.off(s, record)),
+  };
+}
+
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { config as rxConfig } from 'rxjs';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { stringify } from 'yaml';
 import { CollectorError, CollectorErrors, messageOf } from './errors.ts';
 import { createLogger, type LogLevel } from './logger.ts';
@@ -19,6 +19,8 @@ import {
   startAgent,
   type AgentConfig,
 } from './service.ts';
+import type { Agent } from './pipeline/graph.ts';
+import { defaultSignals, takeOverSignals } from './signals.ts';
 
 /**
  * The command line; the only module that exits the process.
@@ -102,6 +104,22 @@ function usage(message: string): CollectorError {
 
 async function run(opts: RunOptions): Promise<void> {
   const debug = opts.debug ?? false;
+  // Signals first: a SIGTERM or SIGINT at any moment of start stops it (Agent.start checks
+  // `starting` between components), releases what was loaded and exits 0.
+  const starting = new AbortController();
+  // Set as start goes on: the logger once the config is read, stop once the agent runs.
+  const live: { logger?: Logger; stop?: (signal: string) => void } = {};
+  takeOverSignals((signal) => {
+    if (signal === 'SIGHUP') {
+      const msg = 'SIGHUP ignored: reloading the config is not supported yet; the agent keeps running';
+      if (live.logger) live.logger.warn({ signal }, msg);
+      else process.stderr.write(`${msg}\n`);
+    } else if (live.stop) live.stop(signal);
+    else if (!starting.signal.aborted) {
+      live.logger?.info({ signal }, 'signal during start: stopping, releasing what was loaded');
+      starting.abort(new StartAborted(signal));
+    }
+  });
   let config: AgentConfig;
   let keep: KeepSetting;
   try {
@@ -110,19 +128,21 @@ async function run(opts: RunOptions): Promise<void> {
   } catch (err) {
     reportAndExit(err, debug);
   }
-  const logger = createLogger(opts.logLevel ?? (debug ? 'debug' : config.logLevel), {
+  if (starting.signal.aborted) process.exit(0); // nothing loaded yet
+  const log = createLogger(opts.logLevel ?? (debug ? 'debug' : config.logLevel), {
     timestamps: !opts['log.noTimestamps'],
   });
-  for (const w of config.warnings) logger.warn(w.format());
+  live.logger = log;
+  for (const w of config.warnings) log.warn(w.format());
   if (opts['config.check']) {
     let programs;
     try {
-      programs = await checkLoad(config, logger);
+      programs = await checkLoad(config, log);
     } catch (err) {
       reportAndExit(err, debug);
     }
     const [head, ...missed] = checkSummary(programs);
-    logger.info(
+    log.info(
       { attached: programs.filter((p) => p.attached).map((p) => p.program) },
       `config check passed: ${[head, ...missed.map((l) => l.trim())].join(' ')}`,
     );
@@ -130,53 +150,55 @@ async function run(opts: RunOptions): Promise<void> {
   }
   // After start nothing may take the agent down: count, log, go on.
   rxConfig.onUnhandledError = (err: unknown) =>
-    logger.error({ err: messageOf(err) }, 'unhandled error in a stream');
+    log.error({ err: messageOf(err) }, 'unhandled error in a stream');
   process.on('uncaughtException', (err) =>
-    logger.error({ err: debug ? err.stack : err.message }, 'uncaught exception'),
+    log.error({ err: debug ? err.stack : err.message }, 'uncaught exception'),
   );
-  process.on('unhandledRejection', (err) => logger.error({ err: messageOf(err) }, 'unhandled rejection'));
+  process.on('unhandledRejection', (err) => log.error({ err: messageOf(err) }, 'unhandled rejection'));
   // SIGUSR1 would open an unauthenticated inspector in this privileged process.
-  process.on('SIGUSR1', () => logger.warn('SIGUSR1 ignored: the inspector stays closed in the agent'));
+  process.on('SIGUSR1', () => log.warn('SIGUSR1 ignored: the inspector stays closed in the agent'));
 
-  let stopping = false;
-  const early = (signal: string): void => {
-    stopping = true;
-    logger.info({ signal }, 'signal during start: stopping after start');
-  };
-  process.once('SIGTERM', early);
-  process.once('SIGINT', early);
-  let agent;
+  let agent: Agent;
   try {
-    agent = await startAgent(config, logger, keep);
+    agent = await startAgent(config, log, keep, starting.signal);
   } catch (err) {
-    reportAndExit(err, debug);
+    if (!starting.signal.aborted) reportAndExit(err, debug);
+    log.info('stopped during start: every program released');
+    process.exit(0);
   }
+  let stopping = false;
   const stop = (signal: string): void => {
-    logger.info({ signal }, 'shutting down');
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
-      logger.error('shutdown took longer than 20s; exiting');
+      log.error('shutdown took longer than 20s; exiting');
       process.exit(EXIT_RUNTIME);
     }, 20_000);
     force.unref();
     agent.shutdown().then(
       () => {
-        logger.info('stopped: every program detached');
+        log.info('stopped: every program detached');
         process.exit(0);
       },
       (err: unknown) => {
-        logger.error({ err: messageOf(err) }, 'shutdown failed');
+        log.error({ err: messageOf(err) }, 'shutdown failed');
         process.exit(EXIT_RUNTIME);
       },
     );
   };
-  if (stopping) return stop('signal during start');
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  // Only now: removing a signal's last listener closes Node's watcher for it, and a signal
-  // that arrived just before (the start line is out, a supervisor may already be stopping
-  // us) would be lost with it and never handled.
-  process.off('SIGTERM', early);
-  process.off('SIGINT', early);
+  live.stop = stop;
+  // A signal after the last component started but before startAgent returned.
+  if (starting.signal.aborted) stop((starting.signal.reason as StartAborted).signal);
+}
+
+/** The reason a start was aborted: the signal that stopped it. */
+class StartAborted extends Error {
+  readonly signal: string;
+  constructor(signal: string) {
+    super(`start stopped by ${signal}`);
+    this.signal = signal;
+  }
 }
 
 const program = new Command('ebpf-collector')
@@ -184,6 +206,10 @@ const program = new Command('ebpf-collector')
   .version(version, '-v, --version')
   .showHelpAfterError()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG))
+  // `run` takes the signals over; the short commands end as signals end any program.
+  .hook('preAction', (_, action) => {
+    if (action.name() !== 'run') defaultSignals();
+  })
   .addHelpText(
     'after',
     `

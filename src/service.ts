@@ -251,17 +251,19 @@ export function checkSummary(programs: readonly ProgramCheck[]): string[] {
  * keeps libbpf's BTF memory between object loads while starting and gives it back after.
  * The process must hold the capabilities the config needs (src/caps/derive.ts); once
  * everything is attached it keeps only those still needed (or `keep`), on every thread.
+ * `abort` stops the start between components (Agent.start).
  */
 export async function startAgent(
   config: AgentConfig,
   logger: Logger,
   keep: KeepSetting = { kind: 'derived' },
+  abort?: AbortSignal,
 ): Promise<Agent> {
   const plan = deriveCapabilities(config);
   checkCapabilities(plan);
   tuneMalloc('startup');
   const agent = await buildAgent(config, logger);
-  await agent.start();
+  await agent.start(abort); // on abort: releases what it loaded, rejects with abort.reason
   tuneMalloc('steady');
   postAttachMark(); // ebpf_exporter's post-attach hook: after every receiver attached
   try {

@@ -310,8 +310,13 @@ export class Agent {
     };
   }
 
-  /** Start downstream-first. On a failure, everything started is shut down and the error rethrown. */
-  async start(): Promise<void> {
+  /**
+   * Start downstream-first. On a failure, everything started is shut down and the error
+   * rethrown. `abort` is checked before each component starts (each receiver loads and
+   * attaches its object in its start): once it fires nothing more is loaded, what was is
+   * shut down, and start rejects with the abort's reason.
+   */
+  async start(abort?: AbortSignal): Promise<void> {
     this.stopProcessMetrics ??= registerProcessMetrics(this.telemetry);
     const order: [Named<Component>, Host][] = [
       ...this.exporters.map((e): [Named<Component>, Host] => [e, this.host(e.id)]),
@@ -319,6 +324,10 @@ export class Agent {
       ...this.receivers.map((r): [Named<Component>, Host] => [r, this.host()]),
     ];
     for (const [c, host] of order) {
+      if (abort?.aborted) {
+        await this.shutdown();
+        throw abort.reason;
+      }
       try {
         await c.component.start(host);
         this.started.push(c);
@@ -327,6 +336,10 @@ export class Agent {
         await this.shutdown();
         throw err;
       }
+    }
+    if (abort?.aborted) {
+      await this.shutdown();
+      throw abort.reason;
     }
     this.isReady = true;
   }

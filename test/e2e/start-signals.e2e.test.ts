@@ -1,0 +1,153 @@
+/**
+ * A SIGTERM or SIGINT at any moment of start ends the agent with exit 0 and every
+ * program it loaded released. The agent runs the default pipeline (14 receivers, a
+ * start of a second or more here); the signal goes at points from 0 to 2 s after spawn,
+ * and right after the first program attached (found in the log).
+ *
+ * Before Node runs the entry's first line (its bootstrap, ~50 ms) only Node's own
+ * handler exists, which re-raises the signal with the default action: a normal process
+ * dies of it (143), and PID 1 of a namespace ignores it (the kernel's rule). The entry's
+ * handler is seen in /proc as SIGHUP caught (Node itself never catches SIGHUP): the test
+ * accepts death by the signal only when it was not caught at the moment it was sent, and
+ * the PID 1 cases send once it is.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../helpers/agent.ts';
+import { programIdsHeldBy, waitForRelease } from '../helpers/bpf-programs.ts';
+
+const CONFIG = join(repoRoot, 'pipelines', 'default.yaml');
+/** How long the agent may take to exit after the signal (its own force-exit is 20 s). */
+const EXIT_BOUND_MS = 30_000;
+
+const SIGHUP = 1;
+
+/** Whether `pid` has a handler for `signal` (bit signal-1 of SigCgt). */
+function catches(pid: number, signal: number): boolean {
+  try {
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m !== null && (BigInt(`0x${m[1]}`) & (1n << BigInt(signal - 1))) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
+interface Run {
+  child: ChildProcess;
+  log: () => string;
+  exited: Promise<number | string>;
+}
+
+function spawnAgent(pid1: boolean): Run {
+  const agent = [process.execPath, join(repoRoot, 'bin', 'ebpf-collector.js'), 'run', '--config', CONFIG];
+  const cmd = pid1 ? ['unshare', '--pid', '--fork', '--mount-proc', ...agent] : agent;
+  const child = spawn(cmd[0] as string, cmd.slice(1), {
+    cwd: repoRoot,
+    env: { ...process.env, EBPF_COLLECTOR_LISTEN: '127.0.0.1:0' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr?.on('data', (c: Buffer) => (log += c.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
+  return { child, log: () => log, exited };
+}
+
+const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The agent's pid: the child, or under unshare its only child (polled until it exists). */
+async function agentPid(run: Run, pid1: boolean): Promise<number> {
+  if (!pid1) return run.child.pid as number;
+  for (let i = 0; i < 5000; i++) {
+    try {
+      const out = execFileSync('pgrep', ['-P', String(run.child.pid)], { encoding: 'utf8' }).trim();
+      if (out) return Number(out.split('\n')[0]);
+    } catch {
+      // not forked yet
+    }
+    await tick(1);
+  }
+  throw new Error('unshare did not start the agent');
+}
+
+type When = { afterMs: number } | 'first-attach';
+
+async function signalDuringStart(when: When, signal: 'SIGTERM' | 'SIGINT', pid1: boolean): Promise<void> {
+  const run = spawnAgent(pid1);
+  const pid = await agentPid(run, pid1);
+  // Every program the agent holds at any poll, until it exits.
+  const held = new Set<number>();
+  let done = false;
+  void run.exited.then(() => (done = true));
+  const watch = (async () => {
+    while (!done) {
+      for (const id of programIdsHeldBy(pid)) held.add(id);
+      await tick(5);
+    }
+  })();
+  const t0 = Date.now();
+  if (pid1) {
+    // PID 1 ignores a signal it has no handler for: wait for the entry's handler.
+    while (!catches(pid, SIGHUP) && Date.now() - t0 < EXIT_BOUND_MS) await tick(1);
+  }
+  if (when === 'first-attach') {
+    while (!/program \S+ attached/.test(run.log()) && !done && Date.now() - t0 < EXIT_BOUND_MS) await tick(2);
+    assert.ok(!done, `agent exited before any program attached:\n${run.log()}`);
+  } else {
+    await tick(when.afterMs);
+  }
+  const caught = catches(pid, SIGHUP);
+  process.kill(pid, signal);
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([
+    run.exited,
+    new Promise<string>((r) => (timer = setTimeout(() => r('no exit'), EXIT_BOUND_MS))),
+  ]);
+  clearTimeout(timer);
+  if (code === 'no exit') run.child.kill('SIGKILL');
+  done = true;
+  await watch;
+  const expected = caught || pid1 ? 0 : signal;
+  assert.equal(code, expected, `handler installed: ${caught}\n${run.log()}`);
+  await waitForRelease(held);
+}
+
+const POINTS = Array.from({ length: 15 }, (_, i) => Math.round((i * 2000) / 14));
+
+for (const ms of POINTS) {
+  test(`SIGTERM ${ms} ms after spawn: exit 0 (or killed before Node's first line), every program released`, () =>
+    signalDuringStart({ afterMs: ms }, 'SIGTERM', false));
+}
+for (let i = 0; i < 3; i++) {
+  test(`SIGTERM right after the first program attached (${i + 1}/3): exit 0, every program released`, () =>
+    signalDuringStart('first-attach', 'SIGTERM', false));
+}
+test('SIGINT right after the first program attached: exit 0, every program released', () =>
+  signalDuringStart('first-attach', 'SIGINT', false));
+for (const ms of [0, 300, 800, 1500]) {
+  test(`as PID 1, SIGTERM ${ms} ms after its handler exists: exit 0, every program released`, () =>
+    signalDuringStart({ afterMs: ms }, 'SIGTERM', true));
+}
+test('as PID 1, SIGTERM right after the first program attached: exit 0, every program released', () =>
+  signalDuringStart('first-attach', 'SIGTERM', true));
+
+test('SIGHUP is logged as not supported and the agent keeps running; SIGTERM then stops it with exit 0', async () => {
+  const run = spawnAgent(false);
+  const pid = run.child.pid as number;
+  const t0 = Date.now();
+  while (!/"msg":"agent started"/.test(run.log()) && Date.now() - t0 < EXIT_BOUND_MS) await tick(20);
+  assert.match(run.log(), /"msg":"agent started"/);
+  const held = programIdsHeldBy(pid);
+  assert.ok(held.length > 0, 'the agent holds no programs');
+  process.kill(pid, 'SIGHUP');
+  while (!/SIGHUP ignored/.test(run.log()) && Date.now() - t0 < 2 * EXIT_BOUND_MS) await tick(20);
+  assert.match(run.log(), /SIGHUP ignored: reloading the config is not supported yet/);
+  assert.equal(run.child.exitCode, null, 'the agent exited on SIGHUP');
+  process.kill(pid, 'SIGTERM');
+  assert.equal(await run.exited, 0, run.log());
+  await waitForRelease(held);
+});
