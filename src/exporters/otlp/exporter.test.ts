@@ -352,12 +352,14 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     await r.exporter.shutdown();
   });
 
-  it('max_elapsed_time bounds the retries: given up after it, long before the failures end', async () => {
+  it('max_elapsed_time bounds the retries: given up after it, long before the failures end', async (t) => {
     await fresh();
     const r = rig(receiver.endpoint, {
       retry_on_failure: { initial_interval: '20ms', max_interval: '20ms', max_elapsed_time: '100ms' },
     });
     await r.exporter.start(r.host);
+    // A failed assertion must not leave the exporter running: it would keep the file from exiting.
+    t.after(() => r.exporter.shutdown());
     receiver.failNext(...Array<number>(50).fill(UNAVAILABLE));
     r.input.next(batch([counterFamily()]));
     await r.exporter.tick();
@@ -370,7 +372,6 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     assert.ok(retries <= 10, `retries ${retries}`);
     assert.equal(receiver.calls.length, retries + 1, 'every attempt reached the receiver');
     assert.equal(r.dropped(), 1);
-    await r.exporter.shutdown();
   });
 
   it('max_elapsed_time: 0 never gives up (as the Collector): retries until the receiver answers', async () => {
