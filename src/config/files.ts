@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { describeSystemError } from '../errors.ts';
 
@@ -47,4 +48,20 @@ function kindOf(st: import('node:fs').Stats): string {
   if (st.isFIFO()) return 'a FIFO';
   if (st.isSocket()) return 'a socket';
   return 'not a file';
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** Why a CA bundle a config names is unusable, or undefined (Node ignores junk in `ca` silently). */
+export function caBundleProblem(pem: Buffer): string | undefined {
+  const blocks = pem.toString('latin1').match(PEM_CERT) ?? [];
+  if (blocks.length === 0) return 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)';
+  for (const [i, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      return `certificate ${i + 1} is not valid: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+  return undefined;
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -213,7 +214,28 @@ describe('otlp config', () => {
           assert.deepEqual(
             err.errors.map((e) => e.format()),
             [
-              'exporters.otlp/x.tls.ca_file: cannot read "nope.pem": no such file or directory (ENOENT) [ERR_CONFIG_VALUE]',
+              'exporters.otlp/x.tls.ca_file: "nope.pem" cannot be read: no such file or directory (ENOENT) [ERR_CONFIG_VALUE]',
+            ],
+          );
+          return true;
+        },
+      );
+      // Bounded reads: a device or a FIFO is refused at once, never read without end.
+      execFileSync('mkfifo', [join(dir, 'fifo.pem')]);
+      const special = configSchema.parse({
+        endpoint: 'c:4317',
+        tls: { ca_file: '/dev/zero', cert_file: 'fifo.pem', key_file: 'fifo.pem' },
+      });
+      assert.throws(
+        () => otlpExporterFactory.create(settings, special),
+        (err: unknown) => {
+          assert.ok(err instanceof CollectorErrors);
+          assert.deepEqual(
+            err.errors.map((e) => e.format()),
+            [
+              'exporters.otlp/x.tls.ca_file: "/dev/zero" is not a regular file (a character device); give the path of a file [ERR_CONFIG_VALUE]',
+              'exporters.otlp/x.tls.cert_file: "fifo.pem" is not a regular file (a FIFO); give the path of a file [ERR_CONFIG_VALUE]',
+              'exporters.otlp/x.tls.key_file: "fifo.pem" is not a regular file (a FIFO); give the path of a file [ERR_CONFIG_VALUE]',
             ],
           );
           return true;

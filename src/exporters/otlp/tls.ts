@@ -1,10 +1,9 @@
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
-import { CollectorError, CollectorErrors, describeSystemError } from '../../errors.ts';
+import { caBundleProblem, readNamedFileSync } from '../../config/files.ts';
+import { CollectorError, CollectorErrors } from '../../errors.ts';
 import type { OtlpExporterConfig, TlsConfig } from './config.ts';
 
 /** Whether the connection is plaintext: the scheme decides, else `tls.insecure`. */
@@ -51,24 +50,20 @@ export function readTlsFiles(tls: TlsConfig, configDir: string, path: string): T
     const file = tls[key];
     if (file === undefined) return undefined;
     const full = isAbsolute(file) ? file : resolve(configDir, file);
-    try {
-      return readFileSync(full);
-    } catch (err) {
-      errors.push(
-        new CollectorError(C.value, `cannot read ${JSON.stringify(file)}: ${describeSystemError(err)}`, {
-          path: `${path}.tls.${key}`,
-          cause: err,
-        }),
-      );
-      return undefined;
-    }
+    // Bounded: a regular file of at most 1 MiB (a path to /dev/zero or a FIFO is an error, not a hang).
+    const bytes = readNamedFileSync(full);
+    if (typeof bytes !== 'string') return bytes;
+    errors.push(
+      new CollectorError(C.value, `${JSON.stringify(file)} ${bytes}`, { path: `${path}.tls.${key}` }),
+    );
+    return undefined;
   };
   const ca = read('ca_file');
   const cert = read('cert_file');
   const key = read('key_file');
   // grpc-js and https check PEM only when they connect; check now for an actionable message.
   if (ca) {
-    const problem = caProblem(ca);
+    const problem = caBundleProblem(ca);
     if (problem)
       errors.push(
         new CollectorError(C.value, `${JSON.stringify(tls.ca_file)}: ${problem}`, {
@@ -91,20 +86,4 @@ export function readTlsFiles(tls: TlsConfig, configDir: string, path: string): T
   }
   if (errors.length > 0) throw new CollectorErrors(errors);
   return { ca, cert, key };
-}
-
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/** Why a CA bundle is unusable, or undefined (Node ignores junk in `ca` silently). */
-function caProblem(pem: Buffer): string | undefined {
-  const blocks = pem.toString('latin1').match(PEM_CERT) ?? [];
-  if (blocks.length === 0) return 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)';
-  for (const [i, block] of blocks.entries()) {
-    try {
-      new X509Certificate(block);
-    } catch (err) {
-      return `certificate ${i + 1} is not valid: ${err instanceof Error ? err.message : String(err)}`;
-    }
-  }
-  return undefined;
 }

@@ -1,10 +1,9 @@
-import { X509Certificate } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
-import { readNamedFileSync } from '../../config/files.ts';
+import { caBundleProblem, readNamedFileSync } from '../../config/files.ts';
 import { loadConfigSources, type ConfigPath } from '../../config/load.ts';
 import { validate } from '../../config/validate.ts';
 import { CollectorError, CollectorErrors, type Position } from '../../errors.ts';
@@ -99,7 +98,7 @@ export function loadWebSettings(source: WebConfigSource): WebSettings {
     const key = read('key_file') ?? (t.key === undefined ? undefined : Buffer.from(t.key));
     const ca = read('client_ca_file') ?? (t.client_ca === undefined ? undefined : Buffer.from(t.client_ca));
     if (ca) {
-      const problem = caProblem(ca);
+      const problem = caBundleProblem(ca);
       if (problem)
         errors.push(
           new CollectorError(
@@ -151,22 +150,6 @@ function tlsSettings(t: TlsServerConfig, cert: Buffer, key: Buffer, ca: Buffer |
   const curves = opensslCurves(t.curve_preferences);
   if (curves) context.ecdhCurve = curves;
   return { context, clientAuth: t.client_auth_type, allowedSans: t.client_allowed_sans };
-}
-
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/** Why a CA bundle is unusable, or undefined (Node ignores junk in `ca` silently). */
-function caProblem(pem: Buffer): string | undefined {
-  const blocks = pem.toString('latin1').match(PEM_CERT) ?? [];
-  if (blocks.length === 0) return 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)';
-  for (const [i, block] of blocks.entries()) {
-    try {
-      new X509Certificate(block);
-    } catch (err) {
-      return `certificate ${i + 1} is not valid: ${err instanceof Error ? err.message : String(err)}`;
-    }
-  }
-  return undefined;
 }
 
 /** What identifies a file's content without reading it (a rotated symlink changes the inode). */
