@@ -20,13 +20,16 @@ export interface MetricDataOptions {
 }
 
 /**
- * Labels our processors write in Prometheus form, and their OpenTelemetry
- * semantic-convention names for OTLP.
+ * Labels our processors (`container`, `k8s_attributes`) write in Prometheus form, and their
+ * OpenTelemetry semantic-convention names. They describe what a point comes from (a pod, a
+ * container), so the OTLP exporters move them from points to the resource under these names
+ * (the table in src/exporters/otlp/README.md, "Pods and containers as resources").
  */
 export const SEMANTIC_ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
   container_id: 'container.id',
   container_runtime: 'container.runtime',
   k8s_pod_uid: 'k8s.pod.uid',
+  k8s_pod_qos: 'k8s.pod.qos',
   k8s_pod_name: 'k8s.pod.name',
   k8s_namespace_name: 'k8s.namespace.name',
   k8s_node_name: 'k8s.node.name',

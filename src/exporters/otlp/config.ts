@@ -190,9 +190,10 @@ export const commonFields = {
   /** `exponential`: power-of-two histograms go out as exponential histograms at scale 0. */
   histograms: z.enum(['explicit', 'exponential']).default('explicit'),
   /**
-   * `semantic` (default): labels our processors write in Prometheus form (`k8s_pod_name`,
-   * `container_id`, …) go out under their semantic-convention names (`k8s.pod.name`, `container.id`);
-   * `as_is`: unchanged.
+   * Pod and container labels our processors write in Prometheus form (`k8s_pod_name`,
+   * `container_id`, …) move to the resource (README, "Pods and containers as resources"):
+   * `semantic` (default) under their semantic-convention names (`k8s.pod.name`, `container.id`);
+   * `as_is` under the label names.
    */
   attribute_names: z.enum(['semantic', 'as_is']).default('semantic'),
   retry_on_failure: retrySchema.prefault({}),

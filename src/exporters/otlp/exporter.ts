@@ -11,6 +11,7 @@ import { LatestBatches } from '../../pipeline/latest.ts';
 import { SEMANTIC_ATTRIBUTE_NAMES, toMetricData } from '../../pipeline/otel.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { OtlpSendSettings } from './config.ts';
+import { splitByResource } from './resources.ts';
 import { describeExportError, retryDecision, sleep, within } from './retry.ts';
 import type { AttemptResult, MetricsClient, OtlpWire } from './transport.ts';
 
@@ -48,6 +49,8 @@ export class OtlpMetricsExporter implements Exporter {
   private readonly abort = new AbortController();
   /** The agent's own attributes, under every batch's resource. */
   private readonly baseAttributes: Readonly<Record<string, string>>;
+  /** Point labels that move to the resource (see resources.ts), by the name they get there. */
+  private readonly resourceLabels: Readonly<Record<string, string>>;
   private host: Host | undefined;
   private client: MetricsClient | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -76,6 +79,10 @@ export class OtlpMetricsExporter implements Exporter {
       'service.instance.id': INSTANCE_ID,
       'host.name': hostname(),
     };
+    this.resourceLabels =
+      config.attribute_names === 'semantic'
+        ? SEMANTIC_ATTRIBUTE_NAMES
+        : Object.fromEntries(Object.keys(SEMANTIC_ATTRIBUTE_NAMES).map((k) => [k, k]));
   }
 
   describe(): Record<string, unknown> {
@@ -188,18 +195,18 @@ export class OtlpMetricsExporter implements Exporter {
     const groups = this.latest.groups(this.host?.telemetry);
     if (groups.length === 0) return undefined;
     return {
-      metrics: groups.map((g) => ({
-        resource: this.resourceOf(g.resource),
-        scopeMetrics: [
-          {
-            scope: { name: 'ebpf-collector' },
-            metrics: toMetricData(g.families, now, {
-              histograms: this.config.histograms,
-              attributeNames: this.config.attribute_names === 'semantic' ? SEMANTIC_ATTRIBUTE_NAMES : {},
-            }),
-          },
-        ],
-      })),
+      metrics: groups.flatMap((g) =>
+        splitByResource(g.families, this.resourceLabels).map((part): ResourceMetrics => ({
+          // The pod's attributes over the batch's: they are the more specific.
+          resource: this.resourceOf({ ...g.resource, ...part.attributes }),
+          scopeMetrics: [
+            {
+              scope: { name: 'ebpf-collector' },
+              metrics: toMetricData(part.families, now, { histograms: this.config.histograms }),
+            },
+          ],
+        })),
+      ),
     };
   }
 
