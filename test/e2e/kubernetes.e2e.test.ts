@@ -143,14 +143,22 @@ service:
       for (const k of Object.keys(p))
         assert.ok(!/^(k8s[._]|container[._])/.test(k), `${k} left on the point`);
     }
-    // Node-level series (the agent's own metrics) under a resource without pod attributes.
-    const node = receiver.calls
-      .flatMap((c) => c.request.resourceMetrics ?? [])
-      .find((rm) =>
-        (rm.scopeMetrics ?? []).some((sm) =>
-          (sm.metrics ?? []).some((m) => m.name === 'receiver_data_points'),
-        ),
-      );
+    // Node-level series (the agent's own metrics) under a resource without pod attributes;
+    // a collection sends its resources one request after another, so it may still be coming.
+    const selfResource = ():
+      NonNullable<(typeof receiver.calls)[number]['request']['resourceMetrics']>[number] | undefined =>
+      receiver.calls
+        .flatMap((c) => c.request.resourceMetrics ?? [])
+        .find((rm) =>
+          (rm.scopeMetrics ?? []).some((sm) =>
+            (sm.metrics ?? []).some((m) => m.name === 'receiver_data_points'),
+          ),
+        );
+    let node = selfResource();
+    for (let i = 0; i < 40 && !node; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      node = selfResource();
+    }
     assert.ok(node, 'no ResourceMetrics with the agent’s own metrics');
     const nodeResource = attributesOf(node.resource?.attributes);
     assert.equal(nodeResource['service.name'], 'ebpf-collector');
