@@ -9,10 +9,10 @@
  * Needs root, a writable cgroup2 mount (hybrid here: /sys/fs/cgroup/unified), tracefs
  * and build/bpf/cgroup_id_map*.bpf.o. Every cgroup made here is removed in `finally`.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
@@ -63,6 +63,7 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 /** A receiver of `object` with its yaml's regexps replaced by `regexps`. */
 async function receiverOf(object: string, regexps: readonly string[]): Promise<EbpfReceiver> {
   const dir = mkdtempSync(join(tmpdir(), 'cgroup-id-map-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   const yaml = readFileSync(join(repo, 'test', 'bpf', `${object}.yaml`), 'utf8').replace(
     /regexps:\n( +- .*\n)+/,
     () => `regexps:\n${regexps.map((r) => `    - '${r}'\n`).join('')}`,

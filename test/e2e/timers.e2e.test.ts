@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kallsyms } from '../../src/kernel/kallsyms.ts';
@@ -98,8 +98,9 @@ test('timers pipeline: live ksym-decoded counters that grow; SIGTERM detaches ev
   );
 });
 
-test('a bad pipeline YAML fails with file:line:col and exit code 2', () => {
+test('a bad pipeline YAML fails with file:line:col and exit code 2', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'badcfg-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'bad.yaml');
   writeFileSync(
     file,
