@@ -18,32 +18,37 @@ import {
 } from './exporters/otlphttp/config.ts';
 
 /**
- * The OTLP exporter's implementation (gRPC, the OTLP serializers: ~5 MB of RSS and start
- * time) loads only when a pipeline creates one; its config is checked without it.
- * components.test.ts checks this stands for the real factory.
+ * An exporter whose implementation loads only when a pipeline creates one; its config is
+ * checked without it. The OTLP exporters use it (gRPC, HTTP and the OTLP serializers: ~5 MB
+ * of RSS and start time); components.test.ts checks each stands for its real factory.
  */
-export const otlpExporterFactory: ExporterFactory<OtlpExporterConfig> = {
-  type: 'otlp',
-  kind: 'exporter',
-  pipelineTypes: ['metrics', 'traces', 'logs'],
-  configSchema: otlpConfigSchema,
-  async create(settings, config): Promise<Exporter> {
-    const { otlpExporterFactory: real } = await import('./exporters/otlp/factory.ts');
-    return real.create(settings, config);
-  },
-};
+function lazyExporter<C>(
+  type: string,
+  configSchema: ExporterFactory<C>['configSchema'],
+  load: () => Promise<ExporterFactory<C>>,
+): ExporterFactory<C> {
+  return {
+    type,
+    kind: 'exporter',
+    pipelineTypes: ['metrics', 'traces', 'logs'],
+    configSchema,
+    async create(settings, config): Promise<Exporter> {
+      return (await load()).create(settings, config);
+    },
+  };
+}
 
-/** The same for `otlphttp` (the otlp machinery and the OTLP serializers load on use). */
-export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpExporterConfig> = {
-  type: 'otlphttp',
-  kind: 'exporter',
-  pipelineTypes: ['metrics', 'traces', 'logs'],
-  configSchema: otlpHttpConfigSchema,
-  async create(settings, config): Promise<Exporter> {
-    const { otlpHttpExporterFactory: real } = await import('./exporters/otlphttp/factory.ts');
-    return real.create(settings, config);
-  },
-};
+export const otlpExporterFactory = lazyExporter<OtlpExporterConfig>(
+  'otlp',
+  otlpConfigSchema,
+  async () => (await import('./exporters/otlp/factory.ts')).otlpExporterFactory,
+);
+
+export const otlpHttpExporterFactory = lazyExporter<OtlpHttpExporterConfig>(
+  'otlphttp',
+  otlpHttpConfigSchema,
+  async () => (await import('./exporters/otlphttp/factory.ts')).otlpHttpExporterFactory,
+);
 
 /** Every component type the agent knows, by kind. */
 export const factories: Factories = {
