@@ -8,53 +8,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
+import { freePort } from '../helpers/program-run.ts';
+import { query, until } from '../helpers/prometheus-api.ts';
 import { httpGet, repoRoot, startAgentWith } from '../helpers/agent.ts';
 import { makePki, type TestPki } from '../helpers/certs.ts';
 
 const PROMETHEUS = '/usr/bin/prometheus';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-}
-
-async function query(
-  port: number,
-  promql: string,
-): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-  const res = await httpGet(port, `/api/v1/query?query=${encodeURIComponent(promql)}`);
-  if (res.status !== 200) throw new Error(`query ${promql}: HTTP ${res.status} ${res.body}`);
-  return (
-    JSON.parse(res.body) as {
-      data: { result: { metric: Record<string, string>; value: [number, string] }[] };
-    }
-  ).data.result;
-}
 
 function curl(args: string[]): { code: number; out: string } {
   try {

@@ -2,50 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { httpGet, repoRoot, startAgent } from '../helpers/agent.ts';
+import { freePort } from '../helpers/program-run.ts';
+import { query, until } from '../helpers/prometheus-api.ts';
+import { repoRoot, startAgent } from '../helpers/agent.ts';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const PYTHON = '/usr/bin/python3';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface QueryResult {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-async function query(port: number, promql: string): Promise<QueryResult[]> {
-  const res = await httpGet(port, `/api/v1/query?query=${encodeURIComponent(promql)}`);
-  if (res.status !== 200) throw new Error(`query ${promql}: HTTP ${res.status} ${res.body}`);
-  return (JSON.parse(res.body) as { data: { result: QueryResult[] } }).data.result;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-}
 
 test('real Prometheus scrapes the agent: up, a counter, and histogram_quantile over a kernel histogram', async (t) => {
   if (!existsSync(PROMETHEUS)) {
