@@ -10,7 +10,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { CollectorError } from '../errors.ts';
-import { nativeAddon } from './index.ts';
+import { nativeAddon } from './addon.ts';
 
 /** Capability numbers → names, as in linux/capability.h (without `CAP_`; Kubernetes spells them so). */
 export const CAPABILITY_NAMES: readonly string[] = [

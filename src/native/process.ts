@@ -1,0 +1,61 @@
+/**
+ * Process-wide addon facts and tuning: errno text, libbpf version, CPU count, the post-attach
+ * hook and glibc malloc tuning.
+ */
+import { loadedAddon, native, type MallocStats } from './addon.ts';
+
+export type { MallocStats } from './addon.ts';
+
+/** errno by name and meaning: `EPERM (operation not permitted)`. */
+export function errnoText(errno: number): string {
+  return native().errnoText(errno);
+}
+
+/** libbpf's version, e.g. `v1.1`. */
+export function libbpfVersion(): string {
+  return native().libbpfVersion();
+}
+
+/** libbpf_num_possible_cpus(): the CPU count per-CPU map values are laid out for. */
+export function numPossibleCpus(): number {
+  return native().numPossibleCpus;
+}
+
+/**
+ * ebpf_exporter's post-attach hook: calls the addon's exported `post_attach_mark()`
+ * once, so programs in `SEC("uprobe//proc/self/exe:post_attach_mark")` (attached to
+ * that function in this process's addon) run. The agent calls it once after every
+ * receiver has started. A no-op while the addon is not loaded.
+ */
+export function postAttachMark(): void {
+  // Without the addon loaded no object was opened, so nothing can be attached to the mark.
+  loadedAddon()?.postAttachMark();
+}
+
+export function mallocStats(): MallocStats {
+  return native().mallocStats();
+}
+
+/** glibc malloc thresholds (bytes) while programs load, and after. */
+const STARTUP_MMAP_THRESHOLD = 32 * 1024 * 1024;
+const STARTUP_TRIM_THRESHOLD = 256 * 1024 * 1024;
+const STEADY_MALLOC_THRESHOLD = 128 * 1024;
+
+/**
+ * glibc malloc for a long-running agent, in two phases. libbpf parses the kernel's
+ * BTF (megabytes) at every object load and frees it after. If that memory goes back
+ * to the kernel, the next load maps and faults in fresh pages: ~55 ms a load here,
+ * against ~5–10 ms when it reuses the heap. So `startup` keeps freed memory in the
+ * heap (large mmap and trim thresholds; at most two arenas) and `steady` (every
+ * program loaded) hands the freed heap back and fixes both thresholds at 128 KiB,
+ * so a scrape's garbage does not stay resident for good. A user who set MALLOC_* or
+ * GLIBC_TUNABLES keeps their own settings: nothing is changed then. Returns whether
+ * the settings were applied.
+ */
+export function tuneMalloc(phase: 'startup' | 'steady', env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.GLIBC_TUNABLES !== undefined || Object.keys(env).some((k) => k.startsWith('MALLOC_'))) return false;
+  const a = native();
+  if (phase === 'startup') return a.mallocTune(STARTUP_MMAP_THRESHOLD, STARTUP_TRIM_THRESHOLD, 2);
+  a.mallocTrim();
+  return a.mallocTune(STEADY_MALLOC_THRESHOLD, STEADY_MALLOC_THRESHOLD, 0);
+}
