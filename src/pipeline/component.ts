@@ -22,6 +22,8 @@ export interface Host {
   readonly pull: () => Promise<void>;
   /** True once every component of the agent has started (for readiness probes). */
   readonly ready: () => boolean;
+  /** Every component's health as the agent sees it now (readiness bodies, the status page). */
+  readonly health?: () => AgentHealth;
   /** The `/maps` debug text of the receivers feeding this exporter (absent: none can dump). */
   readonly dumpMaps?: () => string;
 }
@@ -39,6 +41,28 @@ export interface CheckReport {
   readonly programs: readonly ProgramCheck[];
 }
 
+/**
+ * What a component says about itself, for `/readyz`, the `health_check`
+ * extension and `/status`. `ready: false` means it does not do what it must
+ * (a required program not attached); trouble that does not make the agent
+ * useless (an exporter whose sends fail) is `ready: true` with `problems`.
+ */
+export interface ComponentHealth {
+  readonly ready: boolean;
+  /** One line each: what is wrong or degraded; empty when all is well. */
+  readonly problems: readonly string[];
+  /** JSON-safe facts for `/status` (programs and hooks, maps, queues, last send …). */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** The agent's health: started, and each component's own (`ComponentHealth`). */
+export interface AgentHealth {
+  /** Started, and every component ready. */
+  readonly ready: boolean;
+  readonly phase: 'starting' | 'running' | 'stopping';
+  readonly components: readonly ({ readonly id: string; readonly kind: ComponentKind } & ComponentHealth)[];
+}
+
 export interface Component {
   start(host: Host): Promise<void>;
   shutdown(): Promise<void>;
@@ -50,6 +74,8 @@ export interface Component {
   check?(): Promise<CheckReport | void>;
   /** Facts for the agent's start line (programs attached, where metrics are served). */
   describe?(): Record<string, unknown>;
+  /** Its health now; absent: ready once started, no problems. Cheap: called per probe. */
+  health?(): ComponentHealth;
 }
 
 export interface Receiver extends Component {

@@ -2,6 +2,7 @@ import { merge, share, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { CollectorError, CollectorErrors, messageOf, type Position } from '../errors.ts';
 import type {
+  AgentHealth,
   Component,
   CreateSettings,
   Exporter,
@@ -14,6 +15,7 @@ import type {
   ReceiverFactory,
 } from './component.ts';
 import type { LogBatch, MetricBatch, SpanBatch } from './data.ts';
+import { agentHealth } from './health.ts';
 import { registerProcessMetrics } from './process-metrics.ts';
 import { SelfTelemetry } from './telemetry.ts';
 
@@ -303,6 +305,7 @@ export class Agent {
       logger: this.logger,
       telemetry: this.telemetry,
       ready: () => this.isReady,
+      health: () => this.health(),
       pull: async () => {
         await Promise.all(receivers.map((r) => r.collectNow()));
       },
@@ -370,6 +373,15 @@ export class Agent {
       .map((e) => (e as { metrics?: unknown }).metrics)
       .find((m) => typeof m === 'string');
     return { receivers, exporters, ...(metrics ? { metrics } : {}) };
+  }
+
+  /** Each component's health (absent `health()`: ready once started); ready only when all are. */
+  health(): AgentHealth {
+    return agentHealth(this.stopping ? 'stopping' : this.isReady ? 'running' : 'starting', [
+      ...this.receivers.map((c) => ({ ...c, kind: 'receiver' as const })),
+      ...this.processors.map((c) => ({ ...c, kind: 'processor' as const })),
+      ...this.exporters.map((c) => ({ ...c, kind: 'exporter' as const })),
+    ]);
   }
 
   /** Stop upstream-first: receivers, processors, exporters. Safe twice; never throws. */
