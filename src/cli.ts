@@ -131,6 +131,7 @@ async function run(opts: RunOptions): Promise<void> {
   if (starting.signal.aborted) process.exit(0); // nothing loaded yet
   const log = createLogger(opts.logLevel ?? (debug ? 'debug' : config.logLevel), {
     timestamps: !opts['log.noTimestamps'],
+    encoding: config.service.telemetry.logs.encoding,
   });
   live.logger = log;
   for (const w of config.warnings) log.warn(w.format());

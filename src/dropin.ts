@@ -142,6 +142,8 @@ function generate(
         metrics: { receivers: Object.keys(receivers), exporters: ['prometheus'] },
         ...(out ? { traces: { receivers: spanNames.map((n) => `ebpf/${n}`), exporters: [out.type] } } : {}),
       },
+      // Every self-metric ebpf_exporter has stays on /metrics under its name (run statistics too).
+      telemetry: { metrics: { level: 'detailed' } },
     },
   };
   const generated = loadConfigSources([{ file: DROPIN_SOURCE, text: stringify(config) }], env);

@@ -4,11 +4,13 @@ import type { ProgramCheck } from './pipeline/component.ts';
 import { CollectorError, CollectorErrors } from './errors.ts';
 import { loadConfigFiles, type LoadedConfig } from './config/load.ts';
 import { parseServiceConfig, type LogLevel, type ServiceConfig } from './config/service.ts';
+import { encodeTelemetry } from './config/telemetry.ts';
 import { encodeConfig, redactSchemaless, type EncodeOptions } from './config/types.ts';
 import { validateComponentConfig } from './config/validate.ts';
 import { listOf, suggestion } from './config/describe.ts';
 import { configChecks, factories } from './components.ts';
 import { postAttachMark, tuneMalloc } from './native/index.ts';
+import { SelfMetricsServer } from './exporters/prometheus/self-server.ts';
 import { deriveCapabilities } from './caps/derive.ts';
 import { checkCapabilities, dropAfterAttach, type KeepSetting } from './caps/runtime.ts';
 import {
@@ -159,7 +161,7 @@ export function effectiveConfig(config: AgentConfig, opts: EncodeOptions = {}): 
   const extensions = config.loaded.value['extensions'];
   if (extensions !== undefined && extensions !== null)
     out['extensions'] = opts.showSecrets ? extensions : redactSchemaless(extensions);
-  out['service'] = config.service;
+  out['service'] = { ...config.service, telemetry: encodeTelemetry(config.service.telemetry) };
   return escapeDollars(out) as Record<string, unknown>;
 }
 
@@ -214,8 +216,31 @@ function configDirOf(loaded: LoadedConfig, section: Section, id: string): string
 }
 
 /** Create every component (no kernel work yet): what `validate` checks beyond the YAML. */
-export function buildAgent(config: AgentConfig, logger: Logger): Promise<Agent> {
-  return Agent.build(config.pipelines, config.components, factories, logger);
+export async function buildAgent(config: AgentConfig, logger: Logger): Promise<Agent> {
+  const agent = await Agent.build(config.pipelines, config.components, factories, logger);
+  const metrics = config.service.telemetry.metrics;
+  agent.telemetry.level = metrics.level;
+  agent.telemetry.ownEndpoint = metrics.endpoints.length > 0;
+  return agent;
+}
+
+/**
+ * `service.telemetry.metrics.readers`: serve the self-metrics on their own endpoints (none at
+ * level `none`); each is closed when the agent shuts down.
+ */
+async function serveSelfMetrics(config: AgentConfig, agent: Agent, logger: Logger): Promise<void> {
+  const metrics = config.service.telemetry.metrics;
+  if (metrics.level === 'none') return;
+  for (const endpoint of metrics.endpoints) {
+    const server = new SelfMetricsServer({
+      endpoint,
+      telemetry: () => agent.telemetry,
+      ready: () => agent.health().ready,
+      logger: logger.child({ telemetry: 'metrics' }),
+    });
+    await server.listen();
+    agent.onShutdown(() => server.close());
+  }
 }
 
 /**
@@ -264,6 +289,12 @@ export async function startAgent(
   tuneMalloc('startup');
   const agent = await buildAgent(config, logger);
   await agent.start(abort); // on abort: releases what it loaded, rejects with abort.reason
+  try {
+    await serveSelfMetrics(config, agent, logger);
+  } catch (err) {
+    await agent.shutdown();
+    throw err;
+  }
   tuneMalloc('steady');
   postAttachMark(); // ebpf_exporter's post-attach hook: after every receiver attached
   try {

@@ -97,7 +97,10 @@ describe('parseServiceConfig: good configs', () => {
       service: {
         extensions: [],
         pipelines: { metrics: { receivers: ['ebpf'], processors: [], exporters: ['prometheus'] } },
-        telemetry: { logs: { level: 'info' } },
+        telemetry: {
+          logs: { level: 'info', encoding: 'json' },
+          metrics: { level: 'normal', endpoints: [] },
+        },
       },
     });
   });

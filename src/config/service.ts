@@ -9,7 +9,7 @@
  *     extensions: [<extension id>]
  *     pipelines:
  *       <metrics | traces | logs [/name]>: { receivers: [ids], processors: [ids], exporters: [ids] }
- *     telemetry: { logs: { level: debug | info | warn | error } }
+ *     telemetry: { logs: { level, encoding }, metrics: { level, readers | address } }  (telemetry.ts)
  */
 import { z } from 'zod';
 import { CollectorError, sortErrors } from '../errors.ts';
@@ -17,6 +17,7 @@ import { CONFIG_ERROR_CODES as C } from './codes.ts';
 import { listOf, quote, suggestion } from './describe.ts';
 import { isPlainMap, valueAt, type LoadedConfig, type PathSegment } from './load.ts';
 import { componentId, emptyAsMap, parseComponentId, typedId } from './types.ts';
+import { telemetrySchema } from './telemetry.ts';
 import { displayPath, validate } from './validate.ts';
 
 /**
@@ -32,8 +33,7 @@ export const COMPONENT_KINDS = ['receivers', 'processors', 'exporters', 'extensi
 export type ComponentKind = (typeof COMPONENT_KINDS)[number];
 const PIPELINE_KINDS = ['receivers', 'processors', 'exporters'] as const;
 
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel } from './telemetry.ts';
 
 const SINGULAR: Readonly<Record<ComponentKind, string>> = {
   receivers: 'receiver',
@@ -76,11 +76,7 @@ export const serviceSchema = z.strictObject({
     .refine((m) => Object.keys(m).length > 0, {
       error: 'define at least one pipeline, e.g. metrics: { receivers: [...], exporters: [...] }',
     }),
-  telemetry: emptyAsMap(
-    z.strictObject({
-      logs: emptyAsMap(z.strictObject({ level: z.enum(LOG_LEVELS).default('info') })),
-    }),
-  ),
+  telemetry: telemetrySchema,
 });
 
 export const serviceConfigSchema = z.strictObject({

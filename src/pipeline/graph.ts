@@ -119,6 +119,7 @@ export class Agent {
   private isReady = false;
   private stopping: Promise<void> | undefined;
   private stopProcessMetrics: (() => void) | undefined;
+  private readonly closers: (() => Promise<void>)[] = [];
 
   private constructor(logger: Logger) {
     this.logger = logger;
@@ -384,6 +385,11 @@ export class Agent {
     ]);
   }
 
+  /** Something the agent serves beside its components (the self-metrics endpoint): closed last at shutdown. */
+  onShutdown(close: () => Promise<void>): void {
+    this.closers.push(close);
+  }
+
   /** Stop upstream-first: receivers, processors, exporters. Safe twice; never throws. */
   shutdown(): Promise<void> {
     this.stopping ??= (async () => {
@@ -397,6 +403,13 @@ export class Agent {
         }
       }
       this.started = [];
+      for (const close of this.closers.splice(0)) {
+        try {
+          await close();
+        } catch (err) {
+          this.logger.error({ err: messageOf(err) }, 'shutdown failed');
+        }
+      }
       this.stopProcessMetrics?.();
     })();
     return this.stopping;

@@ -80,7 +80,8 @@ export class LatestBatches {
       );
       groupOf(batch.resource).families.push(...families);
     }
-    if (telemetry) {
+    // Served on their own endpoint (service.telemetry.metrics.readers): not with the data.
+    if (telemetry && !telemetry.ownEndpoint) {
       const self = telemetry.snapshot();
       groupOf(undefined).families.push(...(this.resets ? this.resets.apply(self, now) : self));
     }

@@ -1,4 +1,5 @@
 import type { Labels, MetricFamily, ScalarPoint } from './data.ts';
+import { exportedAt, levelOf, type TelemetryLevel } from './telemetry-levels.ts';
 
 /**
  * The agent's own metrics (decoder errors, programs attached, …). Components
@@ -9,6 +10,16 @@ export class SelfTelemetry {
   private readonly families = new Map<string, SelfFamily>();
   private readonly hooks: (() => void)[] = [];
   private readonly startTimeMs = Date.now();
+  /**
+   * `service.telemetry.metrics.level`: which families `snapshot()` returns
+   * (telemetry-levels.ts). Components register and update every family whatever the level.
+   */
+  level: TelemetryLevel = 'normal';
+  /**
+   * The self-metrics have their own endpoint (`service.telemetry.metrics.readers`): exporters
+   * leave them out of the pipeline data.
+   */
+  ownEndpoint = false;
 
   counter(name: string, help: string, options?: SelfFamilyOptions): SelfFamily {
     return this.family(name, help, 'counter', options);
@@ -23,16 +34,21 @@ export class SelfTelemetry {
     this.hooks.push(hook);
   }
 
+  /** The families the level exports, values read now. */
   snapshot(): MetricFamily[] {
+    if (this.level === 'none') return [];
     for (const hook of this.hooks) hook();
-    return [...this.families.values()].map((f) => ({
-      kind: f.kind,
-      name: f.name,
-      help: f.help,
-      startTimeMs: f.startTimeMs ?? this.startTimeMs,
-      points: f.points(),
-      ...(f.unprefixed ? { unprefixed: true } : {}),
-    }));
+    const level = this.level;
+    return [...this.families.values()]
+      .filter((f) => exportedAt(level, levelOf(f.name)))
+      .map((f) => ({
+        kind: f.kind,
+        name: f.name,
+        help: f.help,
+        startTimeMs: f.startTimeMs ?? this.startTimeMs,
+        points: f.points(),
+        ...(f.unprefixed ? { unprefixed: true } : {}),
+      }));
   }
 
   private family(

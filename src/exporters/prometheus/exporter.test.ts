@@ -117,6 +117,7 @@ describe('prometheus exporter', () => {
     await r.exporter.start(r.host);
     try {
       const t = r.telemetry;
+      t.level = 'detailed'; // run statistics are detailed (telemetry-levels.ts)
       t.gauge('enabled_configs', 'The set of enabled configs').set({ name: 'timers' }, 1);
       t.gauge('ebpf_program_attached', 'Whether a program is attached').set({ id: '7' }, 1);
       t.counter('ebpf_program_run_time_seconds', 'How long has the program been executing').add(

@@ -5,10 +5,9 @@ import type { MetricBatch, MetricFamily } from '../../pipeline/data.ts';
 import { LatestBatches } from '../../pipeline/latest.ts';
 import type { SelfFamily, SelfTelemetry } from '../../pipeline/telemetry.ts';
 import type { PrometheusExporterConfig } from './config.ts';
-import { agentVersion } from '../../version.ts';
 import { metricName, prometheusFamilies, type Problem } from './names.ts';
 import { withResourceLabels } from './resource.ts';
-import { exposedSelfFamily } from './self-names.ts';
+import { buildInfoFamily, selfFamilies } from './self-names.ts';
 import { MetricsServer } from './server.ts';
 import { ExpositionWriter } from './text.ts';
 import type { WebGuard } from './websecurity.ts';
@@ -138,7 +137,7 @@ export class PrometheusMetricsExporter implements Exporter {
       ? (Object.create(telemetry, {
           snapshot: {
             value: (): MetricFamily[] => {
-              const self = [...telemetry.snapshot(), this.buildInfo].map(exposedSelfFamily);
+              const self = selfFamilies(telemetry, this.buildInfo);
               for (const f of self)
                 selfNames.add(
                   metricName(f.name, f.unprefixed ? '' : ns, f.kind, f.kind === 'counter' && f.asNamed),
@@ -176,33 +175,4 @@ export class PrometheusMetricsExporter implements Exporter {
       `${p.message} [ERR_PROMETHEUS_NAME]`,
     );
   }
-}
-
-/**
- * `<namespace>_build_info`, as client_golang's version collector writes it for a Go
- * exporter (its labels and help; value 1), filled with the agent's build: `goversion` is
- * the runtime (`node24.9.0`), `goos`/`goarch` in Go's spelling.
- */
-function buildInfoFamily(namespace: string): MetricFamily {
-  const goarch: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm' };
-  return {
-    kind: 'gauge',
-    name: 'build_info',
-    help: `A metric with a constant '1' value labeled by version, revision, branch, goversion from which ${namespace || 'ebpf-collector'} was built, and the goos and goarch for the build.`,
-    startTimeMs: Date.now(),
-    points: [
-      {
-        labels: {
-          branch: '',
-          goarch: goarch[process.arch] ?? process.arch,
-          goos: process.platform,
-          goversion: `node${process.versions.node}`,
-          revision: 'unknown',
-          tags: 'unknown',
-          version: agentVersion,
-        },
-        value: 1,
-      },
-    ],
-  };
 }

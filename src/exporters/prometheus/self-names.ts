@@ -1,4 +1,6 @@
 import type { MetricFamily } from '../../pipeline/data.ts';
+import type { SelfTelemetry } from '../../pipeline/telemetry.ts';
+import { agentVersion } from '../../version.ts';
 
 /**
  * The agent's self-metrics as this exporter names them: one table.
@@ -34,4 +36,39 @@ export function exposedSelfFamily(f: MetricFamily): MetricFamily {
   const upstream = EBPF_EXPORTER_SELF_METRICS.get(f.name);
   if (upstream) return upstream.asNamed && f.kind === 'counter' ? { ...f, asNamed: true } : f;
   return { ...f, name: `${COLLECTOR_PREFIX}_${f.name}`, unprefixed: true };
+}
+
+/** The self-metrics the telemetry level exports, with build_info, named as exposed. */
+export function selfFamilies(telemetry: SelfTelemetry, buildInfo: MetricFamily): MetricFamily[] {
+  if (telemetry.level === 'none') return [];
+  return [...telemetry.snapshot(), buildInfo].map(exposedSelfFamily);
+}
+
+/**
+ * `<namespace>_build_info`, as client_golang's version collector writes it for a Go
+ * exporter (its labels and help; value 1), filled with the agent's build: `goversion` is
+ * the runtime (`node24.9.0`), `goos`/`goarch` in Go's spelling.
+ */
+export function buildInfoFamily(namespace: string): MetricFamily {
+  const goarch: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm' };
+  return {
+    kind: 'gauge',
+    name: 'build_info',
+    help: `A metric with a constant '1' value labeled by version, revision, branch, goversion from which ${namespace || 'ebpf-collector'} was built, and the goos and goarch for the build.`,
+    startTimeMs: Date.now(),
+    points: [
+      {
+        labels: {
+          branch: '',
+          goarch: goarch[process.arch] ?? process.arch,
+          goos: process.platform,
+          goversion: `node${process.versions.node}`,
+          revision: 'unknown',
+          tags: 'unknown',
+          version: agentVersion,
+        },
+        value: 1,
+      },
+    ],
+  };
 }
