@@ -20,7 +20,7 @@ function libraryPrograms(): string[] {
     .filter((p) => !OWN_PIPELINE.includes(p));
 }
 
-test('the default pipeline loads every program of the library: each runs, or is reported skipped with its reason', async () => {
+test('the default pipeline loads every program of the library: each runs, or is reported skipped with its reason; a healthy start is quiet and ready', async () => {
   const config = parse(readFileSync(PIPELINE, 'utf8')) as {
     receivers: Record<string, { program: string }>;
   };
@@ -34,6 +34,30 @@ test('the default pipeline loads every program of the library: each runs, or is 
   try {
     const body = (await httpGet(agent.port, '/metrics')).body;
     const attached = samples(body, 'ebpf_collector_program_attached');
+    const rejected = samples(body, 'ebpf_collector_program_hook_rejected');
+    // Fallbacks that went as designed are not outages: no 0 series on a healthy node.
+    assert.deepEqual(
+      attached.filter((s) => s.value === 0),
+      [],
+      'no ebpf_collector_program_attached == 0 series',
+    );
+    assert.ok(
+      rejected.every((s) => s.value === 1 && s.labels['reason'] !== '' && s.labels['reason'] !== 'ok'),
+      'each rejected hook set is 1 with its reason',
+    );
+    // A healthy start: no warn (40) or error (50) line; fallbacks are info lines with their reason.
+    const loud = agent.logs.filter((l) => /"level":(4|5|6)0\b/.test(l));
+    assert.deepEqual(loud, [], 'a healthy start logs no warn or error line');
+    const fallbacks = agent.logs.filter((l) => l.includes('rejected, falling back'));
+    const running = new Set(attached.map((s) => s.labels['config']));
+    const fellBack = rejected.filter((s) => running.has(s.labels['config']));
+    assert.equal(
+      fallbacks.length,
+      new Set(fellBack.map((s) => `${s.labels['config']}/${s.labels['hook']}`)).size,
+    );
+    for (const l of fallbacks) assert.match(l, /"level":30,.*"reason":"[^"]+"/);
+    const ready = await httpGet(agent.port, '/readyz');
+    assert.deepEqual([ready.status, ready.body], [200, 'ready\n'], 'ready');
     const enabled = samples(body, 'ebpf_exporter_enabled_configs');
     ids = samples(body, 'ebpf_exporter_ebpf_program_info').map((s) => s.labels['id'] as string);
     assert.ok(ids.length >= 13, `program ids: ${ids.join(', ')}`);
@@ -46,21 +70,26 @@ test('the default pipeline loads every program of the library: each runs, or is 
     );
     for (const program of programs) {
       const mine = attached.filter((s) => s.labels['config'] === program);
-      assert.ok(mine.length > 0, `${program}: no ebpf_collector_program_attached series`);
       const running = mine.filter((s) => s.value === 1);
       const hasPmu = supportedHooks().has('perf_event_hw');
       if (program === 'llcstat' && !hasPmu) {
-        assert.deepEqual(running, [], 'llcstat cannot run without a hardware PMU');
+        // optional: true in default.yaml: skipped with an info line, its rejected set says why.
+        assert.deepEqual(mine, [], 'llcstat cannot run without a hardware PMU');
+        const why = rejected.filter((s) => s.labels['config'] === program);
+        assert.ok(why.length > 0, 'llcstat: its rejected hook set is reported');
         assert.ok(
-          mine.every((s) => s.labels['reason'] === 'no hardware PMU (virtualised?)'),
-          JSON.stringify(mine),
+          why.every((s) => s.labels['reason'] === 'no hardware PMU (virtualised?)'),
+          JSON.stringify(why),
         );
         assert.ok(
-          agent.logs.some((l) => l.includes('ebpf/llcstat') && l.includes('skipped')),
-          'the skip is logged',
+          agent.logs.some(
+            (l) => l.includes('"ebpf/llcstat"') && l.includes('skipped') && l.includes('"level":30'),
+          ),
+          'the skip is logged at info',
         );
         continue;
       }
+      assert.ok(mine.length > 0, `${program}: no ebpf_collector_program_attached series`);
       assert.ok(running.length > 0, `${program} runs: ${JSON.stringify(mine)}`);
       const hooks = new Set(running.map((s) => s.labels['hook']));
       assert.equal(hooks.size, 1, `${program}: one hook set attached, got ${[...hooks].join(', ')}`);

@@ -99,9 +99,15 @@ export interface AttachedPoint {
   readonly value: number;
 }
 
-/** `program_attached` points (exposed as ebpf_collector_program_attached) of the receiver's self-telemetry. */
-export function attachedPoints(telemetry: SelfTelemetry): AttachedPoint[] {
-  const fam = telemetry.snapshot().find((f) => f.name === 'program_attached');
+/**
+ * `program_attached` points (exposed as ebpf_collector_program_attached) of the receiver's
+ * self-telemetry, or with `family` 'program_hook_rejected' the rejected sets' points.
+ */
+export function attachedPoints(
+  telemetry: SelfTelemetry,
+  family: 'program_attached' | 'program_hook_rejected' = 'program_attached',
+): AttachedPoint[] {
+  const fam = telemetry.snapshot().find((f) => f.name === family);
   return ((fam?.points ?? []) as ScalarPoint[]).map((p) => ({
     program: String(p.labels['program']),
     hook: String(p.labels['hook']),
@@ -112,23 +118,30 @@ export function attachedPoints(telemetry: SelfTelemetry): AttachedPoint[] {
 
 /**
  * The receiver chose `expected`, and every set preferred over it was tried,
- * failed with a reason, and is reported as not attached (with that reason) in
- * `program_attached`; the chosen set's programs are reported attached.
+ * failed with a reason, and is reported as rejected (with that reason) in
+ * `program_hook_rejected`, not in `program_attached`; the chosen set's programs
+ * are reported attached.
  */
 export function assertHookChoice(run: ProgramRun, preference: readonly string[], expected: string): void {
   assert.equal(run.receiver.hook, expected);
   const points = attachedPoints(run.telemetry);
+  const rejected = attachedPoints(run.telemetry, 'program_hook_rejected');
   for (const hook of preference.slice(0, preference.indexOf(expected))) {
     const attempt = run.receiver.attempts.find((a) => a.hook === hook);
     assert.ok(attempt, `set ${hook} was tried before ${expected}`);
     assert.equal(attempt.ok, false);
     assert.ok(attempt.reason && attempt.reason.length > 0, `set ${hook} failed with a reason`);
-    const reported = points.filter((p) => p.hook === hook);
-    assert.ok(reported.length > 0, `set ${hook} is reported in program_attached`);
+    const reported = rejected.filter((p) => p.hook === hook);
+    assert.ok(reported.length > 0, `set ${hook} is reported in program_hook_rejected`);
     for (const p of reported) {
-      assert.equal(p.value, 0, `${p.program} via ${hook} is reported not attached`);
+      assert.equal(p.value, 1, `${p.program} via ${hook} is reported rejected`);
       assert.notEqual(p.reason, 'ok');
     }
+    assert.deepEqual(
+      points.filter((p) => p.hook === hook),
+      [],
+      `rejected set ${hook} is not in program_attached`,
+    );
   }
   const chosen = points.filter((p) => p.hook === expected);
   assert.ok(chosen.length > 0, `set ${expected} is reported`);

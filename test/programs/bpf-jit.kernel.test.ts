@@ -57,8 +57,11 @@ test('bpf-jit: the gauge follows an extra program being loaded and closed', asyn
     assert.ok(!names.includes(other), `${other} is not exported by the ${hook} set`);
     if (hook === 'iter') {
       // The sets that read bpf_jit_current fail for the missing symbol, with the reason.
-      const attached = telemetry.snapshot().find((f) => f.name === 'program_attached');
-      const rows = ((attached?.points ?? []) as ScalarPoint[]).map((p) => p.labels);
+      const rows = ['program_attached', 'program_hook_rejected'].flatMap((name) =>
+        ((telemetry.snapshot().find((f) => f.name === name)?.points ?? []) as ScalarPoint[]).map(
+          (p) => p.labels,
+        ),
+      );
       for (const set of ['kprobe', 'syscall']) {
         const row = rows.find((l) => l['hook'] === set);
         assert.equal(row?.['reason'], 'ERR_EBPF_KADDR', `${set}: ${JSON.stringify(rows)}`);

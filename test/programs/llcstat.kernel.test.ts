@@ -1,8 +1,10 @@
 /**
  * llcstat needs hardware perf events. Where the kernel has no PMU (a VM) the
- * agent skips it with "no hardware PMU (virtualised?)" — in its log and in
- * ebpf_collector_program_attached — while the rest of the pipeline runs:
- * timers is served, and a program on the post-attach mark ran exactly once.
+ * agent skips it with "no hardware PMU (virtualised?)" — in its log, in
+ * ebpf_collector_program_hook_rejected and, as it is required here (not
+ * `optional: true`), as ebpf_collector_program_attached{hook="none"} 0 and a
+ * 503 from /readyz naming it — while the rest of the pipeline runs: timers is
+ * served, and a program on the post-attach mark ran exactly once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,7 +42,7 @@ service:
 `;
 }
 
-test('llcstat without a hardware PMU is skipped with its reason; timers and the post-attach program run', async () => {
+test('llcstat without a hardware PMU is skipped with its reason, not ready; timers and the post-attach program run', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'llcstat-'));
   const config = join(dir, 'pipeline.yaml');
   writeFileSync(config, pipeline());
@@ -62,11 +64,26 @@ test('llcstat without a hardware PMU is skipped with its reason; timers and the 
       assert.ok(samples(body, 'ebpf_exporter_llc_references_total').length > 0);
       return;
     }
-    // The set fails at its first program; every program of the set is reported with the reason.
-    assert.deepEqual(
-      attached.map((s) => [s.labels['program'], s.labels['hook'], s.labels['reason'], s.value]).sort(),
-      programs.map((p) => [p, 'perf_event', NO_PMU, 0]).sort(),
+    // The set fails at its first program; every program of the set is reported rejected with the reason.
+    const rejected = samples(body, 'ebpf_collector_program_hook_rejected').filter(
+      (s) => s.labels['config'] === 'llcstat',
     );
+    assert.deepEqual(
+      rejected.map((s) => [s.labels['program'], s.labels['hook'], s.labels['reason'], s.value]).sort(),
+      programs.map((p) => [p, 'perf_event', NO_PMU, 1]).sort(),
+    );
+    // A required program that runs nowhere: one 0 series, and the agent is not ready.
+    assert.deepEqual(
+      attached.map((s) => [s.labels['program'], s.labels['hook'], s.labels['reason'], s.value]),
+      [['', 'none', NO_PMU, 0]],
+    );
+    const ready = await httpGet(agent.port, '/readyz');
+    assert.equal(ready.status, 503);
+    assert.match(
+      ready.body,
+      /^not ready \(running\)\nnot ready:\n {2}receiver ebpf\/llcstat: program llcstat runs on no hook set of this kernel \(perf_event: .*no hardware PMU/,
+    );
+    assert.doesNotMatch(ready.body, /ebpf\/timers/);
     assert.equal(samples(body, 'ebpf_exporter_llc_references_total').length, 0);
     const log = agent.logs.join('\n');
     assert.match(log, /program llcstat cannot run on this kernel: skipped, the rest of the pipeline runs/);

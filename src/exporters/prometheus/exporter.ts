@@ -89,6 +89,7 @@ export class PrometheusMetricsExporter implements Exporter {
       maxRequests: this.config.max_requests,
       scrape: () => this.scrape(),
       ready: () => host.ready(),
+      health: () => host.health?.(),
       onScrape: (code) => this.scrapes?.add({ exporter: this.id, code: String(code) }),
       logger: this.logger,
       web: this.web,

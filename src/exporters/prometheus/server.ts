@@ -10,6 +10,8 @@ import type { TLSSocket } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import { messageOf } from '../../errors.ts';
+import type { AgentHealth } from '../../pipeline/component.ts';
+import { healthJson, healthText, wantsJson } from '../../pipeline/health-body.ts';
 import { clientAuthOptions, type WebGuard } from './websecurity.ts';
 
 export interface MetricsServerOptions {
@@ -23,6 +25,8 @@ export interface MetricsServerOptions {
   readonly maxRequests: number;
   readonly scrape: () => Promise<string>;
   readonly ready: () => boolean;
+  /** The agent's health for /readyz's body (absent: `ready` alone decides, body ready/starting). */
+  readonly health?: (() => AgentHealth | undefined) | undefined;
   /** Called with the status code of every answer on the metrics path. */
   readonly onScrape?: (code: number) => void;
   readonly logger: Logger;
@@ -180,13 +184,7 @@ export class MetricsServer {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       return;
     }
-    if (path === '/readyz') {
-      const ready = this.options.ready();
-      res
-        .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
-        .end(ready ? 'ready\n' : 'starting\n');
-      return;
-    }
+    if (path === '/readyz') return this.readyz(req, res);
     if (path === '/maps' && this.options.maps) {
       const text = this.options.maps();
       res
@@ -204,6 +202,33 @@ export class MetricsServer {
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  }
+
+  /**
+   * Readiness: 200 only when the agent runs and every component is ready (every pipeline
+   * started, every required program attached); the body lists what is not ready and what is
+   * degraded (pipeline/health-body.ts). `/healthz` is liveness: it answers while the event
+   * loop does.
+   */
+  private readyz(req: IncomingMessage, res: ServerResponse): void {
+    const health = this.options.health?.();
+    const ready = health ? health.ready : this.options.ready();
+    const json = wantsJson(req.headers.accept);
+    const body = health
+      ? json
+        ? `${JSON.stringify(healthJson(health))}\n`
+        : healthText(health)
+      : json
+        ? `${JSON.stringify({ status: ready ? 'ready' : 'not ready' })}\n`
+        : ready
+          ? 'ready\n'
+          : 'starting\n';
+    res
+      .writeHead(ready ? 200 : 503, {
+        'content-type': json ? 'application/json' : 'text/plain; charset=utf-8',
+        'cache-control': 'no-store',
+      })
+      .end(req.method === 'HEAD' ? undefined : body);
   }
 
   private async metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {

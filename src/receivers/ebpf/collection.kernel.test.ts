@@ -75,20 +75,25 @@ test('a missing kaddr fails only the set that needs it; the iter set runs its it
     r.attempts.find((a) => a.hook === 'syscall')?.reason ?? '',
     /^kaddrs: ec_no_such_symbol not in \/proc\/kallsyms \(data symbols need CONFIG_KALLSYMS_ALL\) \[ERR_EBPF_KADDR\]$/,
   );
-  const attached = telemetry.snapshot().find((f) => f.name === 'program_attached');
-  const rows = ((attached?.points ?? []) as ScalarPoint[]).map((p) => [
-    p.labels['program'],
-    p.labels['hook'],
-    p.labels['reason'],
-    p.value,
-  ]);
+  const rows = (family: string): unknown[][] =>
+    ((telemetry.snapshot().find((f) => f.name === family)?.points ?? []) as ScalarPoint[]).map((p) => [
+      p.labels['program'],
+      p.labels['hook'],
+      p.labels['reason'],
+      p.value,
+    ]);
   assert.deepEqual(
-    rows.sort(),
+    rows('program_attached').sort(),
     [
       ['count_test_runs', 'iter', 'ok', 1],
-      ['count_test_runs', 'syscall', 'ERR_EBPF_KADDR', 0],
       ['iter__passes', 'iter', 'ok', 1],
-      ['syscall__noop', 'syscall', 'ERR_EBPF_KADDR', 0],
+    ].sort(),
+  );
+  assert.deepEqual(
+    rows('program_hook_rejected').sort(),
+    [
+      ['count_test_runs', 'syscall', 'ERR_EBPF_KADDR', 1],
+      ['syscall__noop', 'syscall', 'ERR_EBPF_KADDR', 1],
     ].sort(),
   );
   assert.deepEqual(values, [

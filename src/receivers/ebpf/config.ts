@@ -48,6 +48,13 @@ export const configSchema = z
     kaddrs: z.array(z.string()).default([]),
     /** Fail start when a program does not attach or no hook set works (ebpf_exporter's --config.strict). */
     strict: z.boolean().default(false),
+    /**
+     * The program may not run on every host (e.g. llcstat without a hardware PMU): when no hook
+     * set runs, or a program of the chosen set does not attach, it is skipped with an info
+     * line and the agent stays ready. Without it, that is a failure: an error line, and
+     * `/readyz` and `health_check` answer not ready.
+     */
+    optional: z.boolean().default(false),
     /** Hook sets in order of preference (program function names are `<set>__<name>`). */
     hooks: z.array(z.string().min(1)).optional(),
     /**

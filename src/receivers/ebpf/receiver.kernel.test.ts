@@ -96,25 +96,29 @@ test('hook fallback on this kernel: each set before the one the kernel allows fa
       assert.match(kprobe?.reason ?? '', /attach kprobe__getppid \(kprobe\/__do_sys_getppid\): .*E[A-Z]+ \(/);
     }
     assert.equal(r.attempts[index]?.ok, true);
-    const attached = telemetry.snapshot().find((f) => f.name === 'program_attached');
-    const series = new Map(
-      ((attached?.points ?? []) as ScalarPoint[]).map((p) => [
-        `${p.labels['hook']}:${p.labels['program']}`,
-        p,
-      ]),
-    );
+    // The chosen set in program_attached; the sets rejected before it in program_hook_rejected.
+    const family = (name: string): Map<string, ScalarPoint> =>
+      new Map(
+        ((telemetry.snapshot().find((f) => f.name === name)?.points ?? []) as ScalarPoint[]).map((p) => [
+          `${p.labels['hook']}:${p.labels['program']}`,
+          p,
+        ]),
+      );
+    const series = family('program_attached');
+    const rejected = family('program_hook_rejected');
     if (chosen !== 'fentry') {
-      assert.equal(series.get('fentry:fentry__getppid')?.labels['reason'], 'EPERM');
-      assert.equal(series.get('fentry:fentry__getppid')?.value, 0);
+      assert.equal(rejected.get('fentry:fentry__getppid')?.labels['reason'], 'EPERM');
+      assert.equal(rejected.get('fentry:fentry__getppid')?.value, 1);
+      assert.equal(series.get('fentry:fentry__getppid'), undefined);
     }
     if (chosen === 'tracepoint') {
-      assert.match(series.get('kprobe:kprobe__getppid')?.labels['reason'] ?? '', /^E[A-Z]+$/);
-      assert.equal(series.get('kprobe:kprobe__getppid')?.value, 0);
+      assert.match(rejected.get('kprobe:kprobe__getppid')?.labels['reason'] ?? '', /^E[A-Z]+$/);
+      assert.equal(rejected.get('kprobe:kprobe__getppid')?.value, 1);
     }
     assert.equal(series.get(`${chosen}:${chosen}__getppid`)?.labels['reason'], 'ok');
     assert.equal(series.get(`${chosen}:${chosen}__getppid`)?.value, 1);
     for (const later of HOOK_CHAIN.slice(index + 1))
-      assert.equal(series.get(`${later}:${later}__getppid`), undefined, `${later} was not tried`);
+      assert.equal(rejected.get(`${later}:${later}__getppid`), undefined, `${later} was not tried`);
 
     const count = async (): Promise<number> => ((await read(r))[0]?.points[0] as ScalarPoint).value;
     const before = await count();

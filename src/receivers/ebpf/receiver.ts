@@ -2,14 +2,22 @@ import { readFileSync } from 'node:fs';
 import { Subject, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { CollectorError, messageOf } from '../../errors.ts';
-import { NO_PMU, type BpfObject, type ProgramInfo } from '../../native/index.ts';
-import type { CheckReport, Host, Receiver } from '../../pipeline/component.ts';
+import type { BpfObject, ProgramInfo } from '../../native/index.ts';
+import type { CheckReport, ComponentHealth, Host, Receiver } from '../../pipeline/component.ts';
 import type { LogBatch, MetricBatch, RawFamily, SpanBatch } from '../../pipeline/data.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import { allDecoders } from '../../decoders/index.ts';
 import type { DecoderRegistry } from '../../decoders/decoder.ts';
 import { sharedKallsyms } from '../../kernel/kallsyms.ts';
 import { defaultHookOrder, type EbpfReceiverConfig } from './config.ts';
+import {
+  attachFamilies,
+  attachHealth,
+  logAttach,
+  recordAttach,
+  type AttachFamilies,
+  type AttachSubject,
+} from './attach-report.ts';
 import {
   collectionRuns,
   loadWithFallback,
@@ -76,6 +84,9 @@ export class EbpfReceiver implements Receiver {
   /** The hook set chosen at start ('' when the object has no sets). */
   hook: string | undefined;
   attempts: readonly HookAttempt[] = [];
+  /** Set once a load was tried at start (health: not started before). */
+  private loaded = false;
+  private attachSeries: AttachFamilies | undefined;
   /** Every hook set the object declares. */
   private sets: readonly string[] = [];
   /** iter/ and syscall programs of the chosen set, run before every read (loader.ts collectionRuns). */
@@ -140,10 +151,7 @@ export class EbpfReceiver implements Receiver {
     const t = host.telemetry;
     // ebpf_exporter's names and help (exporter/exporter.go) where it has the metric; the
     // prometheus exporter's self-names.ts says how each is exposed.
-    const attachedMetric = t.gauge(
-      'program_attached',
-      'Whether a program is attached (1) or not (0), by the hook set tried and the reason',
-    );
+    this.attachSeries = attachFamilies(t);
     t.gauge('enabled_configs', 'The set of enabled configs').set({ name: this.configName }, 1);
     this.decoderErrors = t.counter('decoder_errors_total', 'How many times has decoders encountered errors');
     this.decoderErrors.add({ config: this.configName }, 0);
@@ -163,28 +171,11 @@ export class EbpfReceiver implements Receiver {
     };
 
     const outcome = this.load();
-    for (const a of outcome.attempts) {
-      const hook = a.hook || 'default';
-      for (const program of a.programs) {
-        const result = a.attached.find((r) => r.program === program);
-        const ok = a.ok && (result?.attached ?? false);
-        attachedMetric.set(
-          {
-            config: this.configName,
-            program,
-            hook,
-            reason: ok ? 'ok' : shortReason(result?.error ?? a.reason),
-          },
-          ok ? 1 : 0,
-        );
-      }
-    }
-    if (!outcome.object) {
-      const err = this.noHookError(outcome.attempts);
-      if (this.config.strict) throw err;
-      this.logger.error({ details: err.details }, `${err.message}: skipped, the rest of the pipeline runs`);
-      return;
-    }
+    this.loaded = true;
+    recordAttach(this.attachSeries, this.attachSubject, outcome.attempts);
+    if (!outcome.object && this.config.strict) throw this.noHookError(outcome.attempts);
+    logAttach(this.logger, this.attachSubject, outcome.attempts);
+    if (!outcome.object) return;
     this.object = outcome.object;
     this.hook = outcome.hook;
     const chosen = outcome.attempts.find((a) => a.ok);
@@ -222,7 +213,9 @@ export class EbpfReceiver implements Receiver {
    */
   async check(): Promise<CheckReport> {
     const outcome = this.load();
-    if (!outcome.object) throw this.noHookError(outcome.attempts);
+    if (!outcome.object && !this.config.optional) throw this.noHookError(outcome.attempts);
+    logAttach(this.logger, this.attachSubject, outcome.attempts);
+    if (!outcome.object) return { programs: [] };
     try {
       this.strictCheck(outcome.attempts);
       this.readersFor(outcome.object, outcome.hook ?? '');
@@ -240,7 +233,16 @@ export class EbpfReceiver implements Receiver {
     };
   }
 
-  /** Open, choose a hook set, load and attach; logs why each rejected set failed. */
+  private get attachSubject(): AttachSubject {
+    return { config: this.configName, id: this.id, optional: this.config.optional };
+  }
+
+  /** Ready when its program runs on a hook set with every program attached, or it is optional. */
+  health(): ComponentHealth {
+    return attachHealth(this.attachSubject, this.loaded ? this.attempts : undefined, this.stopped);
+  }
+
+  /** Open and choose a hook set, load and attach (start logs the attempts: attach-report.ts). */
   private load(): LoadOutcome {
     const globals = this.globals();
     const outcome = loadWithFallback({
@@ -253,18 +255,6 @@ export class EbpfReceiver implements Receiver {
     });
     this.attempts = outcome.attempts;
     this.sets = outcome.sets;
-    for (const a of outcome.attempts) {
-      const hook = a.hook || 'default';
-      if (!a.ok)
-        this.logger.warn({ hook, reason: a.reason, details: a.details }, `hook set ${hook} rejected`);
-      for (const r of a.attached) {
-        if (a.ok && !r.attached)
-          this.logger.warn(
-            { program: r.program, reason: r.error, details: r.log },
-            `program ${r.program} did not attach`,
-          );
-      }
-    }
     return outcome;
   }
 
@@ -475,15 +465,6 @@ function bpfStatsEnabled(): boolean {
   } catch {
     return false;
   }
-}
-
-function shortReason(reason: string | undefined): string {
-  if (!reason) return 'failed';
-  if (reason.startsWith(NO_PMU)) return NO_PMU;
-  const m = /\b(E[A-Z0-9]+) \(/.exec(reason);
-  if (m?.[1]) return m[1];
-  const code = /\[(ERR_[A-Z_]+)\]/.exec(reason);
-  return code?.[1] ?? 'failed';
 }
 
 /** `hooks:` on a metric must name sets the object declares (a typo would hide the metric). */
