@@ -26,6 +26,7 @@ const TABLE: readonly (readonly [SelfMetricLevel, readonly (string | RegExp)[]])
       'build_info',
       'enabled_configs',
       'program_attached',
+      'program_hook_rejected',
       'decoder_errors_total',
       'map_read_errors_total',
       'events_kernel_dropped_total',
