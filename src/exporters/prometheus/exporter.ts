@@ -5,7 +5,7 @@ import type { MetricBatch, MetricFamily } from '../../pipeline/data.ts';
 import { LatestBatches } from '../../pipeline/latest.ts';
 import type { SelfFamily, SelfTelemetry } from '../../pipeline/telemetry.ts';
 import type { PrometheusExporterConfig } from './config.ts';
-import { metricName, prometheusFamilies, type Problem } from './names.ts';
+import { PROBLEM_REASONS, metricName, prometheusFamilies, type Problem } from './names.ts';
 import { withResourceLabels } from './resource.ts';
 import { buildInfoFamily, selfFamilies } from './self-names.ts';
 import { MetricsServer } from './server.ts';
@@ -80,6 +80,8 @@ export class PrometheusMetricsExporter implements Exporter {
       'prometheus_dropped_series_total',
       'Series left out of a scrape because their names collide or cannot be exposed, by reason',
     );
+    // A healthy agent exposes 0, so that rate() and alerts see the series before a drop.
+    for (const reason of PROBLEM_REASONS) this.droppedSeries.add({ exporter: this.id, reason }, 0);
     this.server = new MetricsServer({
       host: this.config.endpoint.host,
       port: this.config.endpoint.port,

@@ -19,8 +19,14 @@ import type { HistogramPoint, Labels, MetricFamily, ScalarPoint } from '../../pi
  * The same metric from two sources (same name and kind) is one family; a series (label set)
  * that is already in it is dropped as a duplicate.
  */
-export type ProblemReason =
-  'name_collision' | 'label_collision' | 'reserved_label' | 'invalid_name' | 'duplicate_series';
+export const PROBLEM_REASONS = [
+  'name_collision',
+  'label_collision',
+  'reserved_label',
+  'invalid_name',
+  'duplicate_series',
+] as const;
+export type ProblemReason = (typeof PROBLEM_REASONS)[number];
 
 export interface Problem {
   readonly reason: ProblemReason;

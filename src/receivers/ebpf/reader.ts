@@ -167,6 +167,11 @@ export class MetricReader {
     return this.map.info.maxEntries;
   }
 
+  /** The kernel map type as libbpf names it ('hash', 'percpu_array', …): arrays are always full. */
+  get mapType(): string {
+    return this.map.info.type;
+  }
+
   /**
    * Keys whose label set a decoder dropped (regexp no-match), least recently seen first:
    * ebpf_exporter's `--config.skip-cache-size`. Only without the key cache, which already

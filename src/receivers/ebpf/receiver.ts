@@ -163,7 +163,10 @@ export class EbpfReceiver implements Receiver {
       // Only while kernel.bpf_stats_enabled=1, as ebpf_exporter.
       runCount: t.counter('ebpf_program_run_count_total', 'How many times has the program been executed'),
       runTime: t.counter('ebpf_program_run_time_seconds', 'How long has the program been executing'),
-      entries: t.gauge('map_entries', 'Entries in a metric map at the last read (array maps: all slots)'),
+      entries: t.gauge(
+        'map_entries',
+        'Entries in a metric map at the last read (array maps: all slots), by config, map and map type',
+      ),
       capacity: t.gauge(
         'map_capacity',
         'max_entries of a metric map: entries reaching it means the map is full',
@@ -415,8 +418,12 @@ export class EbpfReceiver implements Receiver {
       }
     }
     for (const r of this.readers) {
-      s.entries.set({ config: this.configName, map: r.def.map }, r.lastEntries);
-      s.capacity.set({ config: this.configName, map: r.def.map }, r.capacity);
+      // `type` tells a hash map filling up from an array, whose every slot always counts.
+      const labels = { config: this.configName, map: r.def.map, type: r.mapType };
+      s.entries.set(labels, r.lastEntries);
+      s.capacity.set(labels, r.capacity);
+      // A healthy agent exposes 0, so that rate() and alerts see the series before an error.
+      this.readErrors?.add({ config: this.configName, map: r.def.map }, 0);
     }
   }
 
