@@ -10,9 +10,6 @@ export const AGENT_UID = 'ebpf-collector-agent';
 
 const rate = (name: string, by: string) => `sum by (${by}) (rate(${name}{${AGENT}}[${RATE_INTERVAL}]))`;
 
-/** Per agent and config: 1 when some program of the config is attached, else 0. */
-export const CONFIG_ATTACHED = `max by (job, instance, config) (${collector('program_attached')}{${AGENT}})`;
-
 export function agentDashboard(): dashboard.Dashboard {
   const attached = collector('program_attached');
   const b = frame(
@@ -46,17 +43,16 @@ export function agentDashboard(): dashboard.Dashboard {
   );
   b.withPanel(
     instantTable(
-      'Configs with no program attached, and why',
-      'A config none of whose hook sets attached (e.g. llcstat without a hardware PMU): every hook set tried, with the reason it failed.',
-      `${attached}{${AGENT}} == 0 and on (job, instance, config) (${CONFIG_ATTACHED} == 0)`,
-      ['Value'],
+      'Programs: attached (1) or not (0), and why',
+      `Every program of the hook set each config chose (${attached}); 0 with the reason when it failed to attach, hook "none" when a required program runs on no hook set. Not attached first.`,
+      `sort(${attached}{${AGENT}})`,
     ),
   );
   b.withPanel(
     instantTable(
-      'Hook sets not chosen (fallbacks)',
-      'Hook sets tried before the one that attached, with the reason (e.g. no kprobes on this kernel): by design, no action needed.',
-      `${attached}{${AGENT}} == 0 unless on (job, instance, config) (${CONFIG_ATTACHED} == 0)`,
+      'Hook sets rejected (fallbacks)',
+      `Programs of hook sets tried and rejected (${collector('program_hook_rejected')}), with the reason (e.g. no kprobes on this kernel): by design when another set attached.`,
+      `${collector('program_hook_rejected')}{${AGENT}}`,
       ['Value'],
     ),
   );

@@ -24,7 +24,6 @@ export interface Signal {
 }
 
 const attached = collector('program_attached');
-const CONFIG_ATTACHED = `max by (job, instance, config) (${attached})`;
 const HASH_FILL = `max by (job, instance, config, map) (${collector('map_entries')}{type!~".*array"} / ${collector('map_capacity')})`;
 const DROPS =
   `sum by (job, instance, config, map) (rate(${collector('events_kernel_dropped_total')}[5m]))` +
@@ -51,16 +50,19 @@ const SIGNALS: readonly (Signal & { threshold: string; rule: Omit<AlertRule, 'al
   },
   {
     alert: 'EbpfCollectorProgramNotAttached',
-    signal: CONFIG_ATTACHED,
+    // The chosen hook set's programs only (rejected fallbacks are program_hook_rejected), and
+    // hook="none" for a required program no hook set could run.
+    signal: attached,
     threshold: ' == 0',
     rule: {
       for: '5m',
       labels: { severity: 'warning' },
       annotations: {
-        summary: 'ebpf-collector {{ $labels.instance }}: no program of {{ $labels.config }} is attached',
+        summary:
+          'ebpf-collector {{ $labels.instance }}: {{ with $labels.program }}program {{ . }} of {{ end }}{{ $labels.config }} is not attached',
         description:
-          'No hook set of config {{ $labels.config }} attached on {{ $labels.instance }}, so its metrics are missing. ' +
-          'The reasons: ebpf_collector_program_attached{config="{{ $labels.config }}"} == 0 (reason label), and the agent log.',
+          '{{ with $labels.program }}Program {{ . }} of config{{ else }}Config{{ end }} {{ $labels.config }} is not attached on {{ $labels.instance }} (hook set {{ $labels.hook }}: {{ $labels.reason }}), so its metrics are missing. ' +
+          'The agent log and /readyz say more.',
       },
     },
   },
