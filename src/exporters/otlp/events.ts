@@ -6,6 +6,7 @@ import type { LogBatch, LogRecordData, SpanBatch, SpanRecord } from '../../pipel
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { OtlpSendSettings } from './config.ts';
 import { describeExportError, retryDecision, sleep, within } from './retry.ts';
+import { SendHealth } from './send-health.ts';
 import type { EventTransport, OtlpWire } from './transport.ts';
 import { logCodec, Resources, spanCodec, type Codec, type EventSignal, type Queued } from './codec.ts';
 
@@ -92,18 +93,20 @@ export class EventSender<R> {
   private timer: NodeJS.Timeout | undefined;
   private sending: Promise<void> | undefined;
   private closing = false;
-  private failing = false;
+  /** Failing or not, logged once then rate-limited; what /readyz shows. */
+  readonly sends: SendHealth;
   private sent: SelfFamily | undefined;
   private dropped: SelfFamily | undefined;
   private requests: SelfFamily | undefined;
   private queueSize: SelfFamily | undefined;
 
-  constructor(id: string, codec: Codec<R>, config: OtlpSendSettings, logger: Logger) {
+  constructor(id: string, codec: Codec<R>, config: OtlpSendSettings, logger: Logger, endpoint = '') {
     this.id = id;
     this.codec = codec;
     this.config = config;
     this.logger = logger;
     this.queue = new BoundedQueue(config.sending_queue.queue_size);
+    this.sends = new SendHealth(logger, `OTLP ${codec.signal} export${endpoint ? ` to ${endpoint}` : ''}`);
   }
 
   get signal(): EventSignal {
@@ -298,19 +301,21 @@ export class EventSender<R> {
           );
         }
         this.sent?.add({ exporter: this.id }, batch.length - count);
-        if (this.failing) this.logger.info({ signal: this.signal }, 'OTLP export recovered');
-        this.failing = false;
+        this.sends.succeeded();
         return;
       }
       const reason = describeExportError(result.error);
       const { delay, giveUp } = retryDecision(result.error, retries, startedMs, retry, this.closing);
+      this.sends.failed(reason, {
+        attempt: retries + 1,
+        records: batch.length,
+        ...(giveUp ? { gave_up: giveUp } : {}),
+      });
       if (giveUp || !(await this.wait(delay, retries, reason))) {
         this.count('failure');
         this.drop(this.closing ? 'shutdown' : 'export_failed', batch.length);
         const message = `OTLP ${this.signal} export failed (${giveUp ?? 'shutting down'}): ${reason}`;
-        if (this.failing) this.logger.debug({ retries, records: batch.length }, message);
-        else this.logger.warn({ retries, records: batch.length }, message);
-        this.failing = true;
+        this.logger.debug({ retries, records: batch.length }, message);
         return;
       }
     }
@@ -357,12 +362,12 @@ export class OtlpEvents {
   }
 
   consumeSpans(input$: Observable<SpanBatch>): void {
-    this.traces ??= new EventSender(this.id, spanCodec, this.config, this.logger);
+    this.traces ??= new EventSender(this.id, spanCodec, this.config, this.logger, this.wire.endpoint);
     this.traces.follow(input$.pipe(map((b) => ({ records: b.spans, resource: b.resource }))));
   }
 
   consumeLogs(input$: Observable<LogBatch>): void {
-    this.logs ??= new EventSender(this.id, logCodec, this.config, this.logger);
+    this.logs ??= new EventSender(this.id, logCodec, this.config, this.logger, this.wire.endpoint);
     this.logs.follow(input$.pipe(map((b) => ({ records: b.records, resource: b.resource }))));
   }
 

@@ -13,6 +13,7 @@ import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { OtlpSendSettings } from './config.ts';
 import { splitByResource } from './resources.ts';
 import { describeExportError, retryDecision, sleep, within } from './retry.ts';
+import { SendHealth } from './send-health.ts';
 import type { AttemptResult, MetricsClient, OtlpWire } from './transport.ts';
 
 /**
@@ -65,8 +66,8 @@ export class OtlpMetricsExporter implements Exporter {
   /** Set by shutdown: no more ticks, no more retries. */
   private closing = false;
   private stopped: Promise<void> | undefined;
-  /** Whether the last export failed (to log the change of state, not every failure). */
-  private failing = false;
+  /** Failing or not, logged once then rate-limited; what /readyz shows. */
+  readonly sends: SendHealth;
 
   constructor(id: string, config: OtlpSendSettings, wire: OtlpWire, logger: Logger) {
     this.id = id;
@@ -74,6 +75,7 @@ export class OtlpMetricsExporter implements Exporter {
     this.wire = wire;
     this.logger = logger;
     this.latest = new LatestBatches(logger);
+    this.sends = new SendHealth(logger, `OTLP metrics export to ${wire.endpoint}`);
     this.baseAttributes = {
       'service.name': 'ebpf-collector',
       'service.instance.id': INSTANCE_ID,
@@ -257,16 +259,16 @@ export class OtlpMetricsExporter implements Exporter {
       const result = await this.attempt(payload);
       if (result.ok) {
         this.count('success');
-        if (this.failing) this.logger.info('OTLP export recovered');
-        this.failing = false;
+        this.sends.succeeded();
         return;
       }
       const reason = describeExportError(result.error);
       const { delay, giveUp } = retryDecision(result.error, retries, startedMs, retry, this.closing);
+      this.sends.failed(reason, { attempt: retries + 1, ...(giveUp ? { gave_up: giveUp } : {}) });
       if (giveUp) {
         this.count('failure');
         this.drop();
-        this.logFailure(`OTLP export failed (${giveUp}): ${reason}`, retries);
+        this.logger.debug({ retries, reason }, `OTLP export failed (${giveUp}): ${reason}`);
         return;
       }
       this.count('retry');
@@ -304,13 +306,6 @@ export class OtlpMetricsExporter implements Exporter {
     const client = this.client;
     if (!client) return Promise.resolve({ ok: false, error: new Error('exporter not started') });
     return client.export(metrics);
-  }
-
-  private logFailure(message: string, retries: number): void {
-    // Warn on the change to failing; while it keeps failing, debug only (no log flood).
-    if (this.failing) this.logger.debug({ retries }, message);
-    else this.logger.warn({ retries }, message);
-    this.failing = true;
   }
 
   private count(result: 'success' | 'retry' | 'failure'): void {

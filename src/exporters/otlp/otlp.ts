@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { Logger } from 'pino';
-import type { Exporter, Host } from '../../pipeline/component.ts';
+import type { ComponentHealth, Exporter, Host } from '../../pipeline/component.ts';
 import type { LogBatch, MetricBatch, SpanBatch } from '../../pipeline/data.ts';
 import type { OtlpSendSettings } from './config.ts';
 import { OtlpEvents } from './events.ts';
@@ -53,6 +53,22 @@ export class OtlpExporter implements Exporter {
     if (this.stopped) return;
     await this.metrics?.start(host);
     this.events.start(host);
+  }
+
+  /** Ready (a failing backend does not make the agent useless); each failing signal is a problem. */
+  health(): ComponentHealth {
+    const halves = [
+      ['metrics', this.metrics?.sends],
+      ['traces', this.events.traces?.sends],
+      ['logs', this.events.logs?.sends],
+    ] as const;
+    const problems = halves.flatMap(([, s]) => {
+      const p = s?.problem();
+      return p ? [p] : [];
+    });
+    const details: Record<string, unknown> = { endpoint: this.wire.endpoint };
+    for (const [signal, s] of halves) if (s) details[signal] = s.details();
+    return { ready: true, problems, details };
   }
 
   shutdown(): Promise<void> {
