@@ -16,10 +16,12 @@ import {
   checkSummary,
   effectiveConfig,
   loadAgentConfig,
+  reloadAgent,
   startAgent,
   type AgentConfig,
 } from './service.ts';
 import type { Agent } from './pipeline/graph.ts';
+import { Reloader } from './reloader.ts';
 import { defaultSignals, takeOverSignals } from './signals.ts';
 
 /**
@@ -70,24 +72,30 @@ interface RunOptions {
   'log.noTimestamps'?: boolean;
 }
 
-/** The config from --config files, or from ebpf_exporter's flags. */
-async function configOf(opts: RunOptions): Promise<AgentConfig> {
+/**
+ * The config from --config files, or from ebpf_exporter's flags. `env` is the environment
+ * the process started with (a reload reads the config as the start did).
+ */
+async function configOf(opts: RunOptions, env: NodeJS.ProcessEnv): Promise<AgentConfig> {
   if (opts['config.dir'] !== undefined || opts['config.names'] !== undefined) {
     if (opts.config) throw usage('give either --config or --config.dir/--config.names, not both');
     if (!opts['config.dir'] || !opts['config.names'])
       throw usage('--config.dir and --config.names go together');
     const listenAddress = opts['web.listenAddress'] ?? ':9435';
-    const config = dropInAgentConfig({
-      dir: opts['config.dir'],
-      names: opts['config.names'].split(','),
-      listenAddress,
-      telemetryPath: opts['web.telemetryPath'] ?? '/metrics',
-      strict: opts['config.strict'] ?? false,
-      btfPath: opts['btf.path'],
-      skipCacheSize: opts['config.skipCacheSize'],
-      debug: opts.debug,
-      webConfigFile: opts['web.config.file'],
-    });
+    const config = dropInAgentConfig(
+      {
+        dir: opts['config.dir'],
+        names: opts['config.names'].split(','),
+        listenAddress,
+        telemetryPath: opts['web.telemetryPath'] ?? '/metrics',
+        strict: opts['config.strict'] ?? false,
+        btfPath: opts['btf.path'],
+        skipCacheSize: opts['config.skipCacheSize'],
+        debug: opts.debug,
+        webConfigFile: opts['web.config.file'],
+      },
+      env,
+    );
     // sd_listen_fds(3) with unset_environment: children (none today) must not take the sockets for theirs.
     if (listenAddress.startsWith('fd://'))
       for (const v of ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES']) delete process.env[v];
@@ -95,7 +103,7 @@ async function configOf(opts: RunOptions): Promise<AgentConfig> {
   }
   if (!opts.config || opts.config.length === 0)
     throw usage("give --config FILE (or ebpf_exporter's --config.dir DIR --config.names a,b)");
-  return loadAgentConfig(opts.config, process.env, { webConfigFile: opts['web.config.file'] });
+  return loadAgentConfig(opts.config, env, { webConfigFile: opts['web.config.file'] });
 }
 
 function usage(message: string): CollectorError {
@@ -107,24 +115,34 @@ async function run(opts: RunOptions): Promise<void> {
   // Signals first: a SIGTERM or SIGINT at any moment of start stops it (Agent.start checks
   // `starting` between components), releases what was loaded and exits 0.
   const starting = new AbortController();
-  // Set as start goes on: the logger once the config is read, stop once the agent runs.
-  const live: { logger?: Logger; stop?: (signal: string) => void } = {};
+  // Set as start goes on: the logger once the config is read, stop and reload once the agent runs.
+  const live: {
+    logger?: Logger;
+    stop?: (signal: string) => void;
+    reloader?: Reloader<AgentConfig>;
+    hupDuringStart?: boolean;
+  } = {};
   takeOverSignals((signal) => {
     if (signal === 'SIGHUP') {
-      const msg = 'SIGHUP ignored: reloading the config is not supported yet; the agent keeps running';
-      if (live.logger) live.logger.warn({ signal }, msg);
-      else process.stderr.write(`${msg}\n`);
+      if (live.reloader) live.reloader.request(signal);
+      else if (!live.stop && !live.hupDuringStart) {
+        live.hupDuringStart = true;
+        const msg = 'SIGHUP during start: the config is reloaded once the agent has started';
+        if (live.logger) live.logger.info({ signal }, msg);
+        else process.stderr.write(`${msg}\n`);
+      }
     } else if (live.stop) live.stop(signal);
     else if (!starting.signal.aborted) {
       live.logger?.info({ signal }, 'signal during start: stopping, releasing what was loaded');
       starting.abort(new StartAborted(signal));
     }
   });
+  const env = { ...process.env };
   let config: AgentConfig;
   let keep: KeepSetting;
   try {
     keep = parseKeepFlag(opts['capabilities.keep']);
-    config = await configOf(opts);
+    config = await configOf(opts, env);
   } catch (err) {
     reportAndExit(err, debug);
   }
@@ -167,6 +185,20 @@ async function run(opts: RunOptions): Promise<void> {
     log.info('stopped during start: every program released');
     process.exit(0);
   }
+  let current = config;
+  const reloader = new Reloader<AgentConfig>({
+    logger: log,
+    telemetry: agent.telemetry,
+    load: () => configOf(opts, env),
+    apply: async (next) => {
+      for (const w of next.warnings) log.warn(w.format());
+      const summary = await reloadAgent(agent, next, current, log);
+      current = next;
+      if (!opts.logLevel && !debug) log.level = next.logLevel;
+      return summary;
+    },
+    files: () => [...current.files, ...agent.files()],
+  });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -177,6 +209,8 @@ async function run(opts: RunOptions): Promise<void> {
       process.exit(EXIT_RUNTIME);
     }, 20_000);
     force.unref();
+    // A reload in progress ends first (the agent's shutdown waits for it to stop what it started).
+    void reloader.stop();
     agent.shutdown().then(
       () => {
         log.info('stopped: every program detached');
@@ -189,8 +223,10 @@ async function run(opts: RunOptions): Promise<void> {
     );
   };
   live.stop = stop;
+  live.reloader = reloader;
   // A signal after the last component started but before startAgent returned.
   if (starting.signal.aborted) stop((starting.signal.reason as StartAborted).signal);
+  else if (live.hupDuringStart) reloader.request('SIGHUP');
 }
 
 /** The reason a start was aborted: the signal that stopped it. */
@@ -231,7 +267,9 @@ const webConfigOption = (): Option =>
 
 program
   .command('run', { isDefault: true })
-  .description('load, attach and serve the pipelines until SIGTERM or SIGINT (the default command)')
+  .description(
+    'load, attach and serve the pipelines until SIGTERM or SIGINT; SIGHUP or a change of a config file reloads (the default command)',
+  )
   .addOption(configOption())
   .addOption(
     new Option('--log-level <level>', 'log level (overrides service.telemetry.logs.level)').choices([

@@ -13,6 +13,7 @@ import { postAttachMark, tuneMalloc } from './native/index.ts';
 import { SelfMetricsServer } from './exporters/prometheus/self-server.ts';
 import { deriveCapabilities } from './caps/derive.ts';
 import { checkCapabilities, dropAfterAttach, type KeepSetting } from './caps/runtime.ts';
+import type { ReloadSummary } from './pipeline/reload.ts';
 import {
   Agent,
   pipelineTypeError,
@@ -269,6 +270,46 @@ export function checkSummary(programs: readonly ProgramCheck[]): string[] {
       ? `every program loaded and attached (${programs.length})`
       : `${programs.length - missed.length} of ${programs.length} programs attached; not attached:`;
   return [head, ...missed.map((p) => `  ${p.program} (${p.section}): ${p.reason ?? 'failed'}`)];
+}
+
+/**
+ * A reload (SIGHUP, a changed file): swap the running pipelines for a checked config's,
+ * keeping what did not change (Agent.reload). Receivers that must start need the load
+ * capabilities, which the agent drops after attach unless told to keep them
+ * (`--capabilities.keep`): without them the reload fails before anything changes.
+ */
+export async function reloadAgent(
+  agent: Agent,
+  config: AgentConfig,
+  previous: AgentConfig,
+  logger: Logger,
+): Promise<ReloadSummary> {
+  const plan = deriveCapabilities(config);
+  const summary = await agent.reload(config.pipelines, config.components, factories, {
+    beforeStart: (fresh) => {
+      if (fresh.receivers === 0) return;
+      try {
+        checkCapabilities(plan);
+      } catch (err) {
+        if (!(err instanceof CollectorError)) throw err;
+        throw new CollectorError(
+          err.code,
+          `${err.message}: a reload that starts receivers needs them (the agent drops them after attach unless --capabilities.keep keeps them)`,
+          { details: err.details },
+        );
+      }
+    },
+  });
+  const [was, now] = [previous.service.telemetry, config.service.telemetry];
+  agent.telemetry.level = now.metrics.level;
+  if (
+    JSON.stringify(was.metrics.endpoints) !== JSON.stringify(now.metrics.endpoints) ||
+    was.logs.encoding !== now.logs.encoding
+  )
+    logger.warn(
+      'service.telemetry: a change of the self-metrics endpoints or of the log encoding takes effect at the next start',
+    );
+  return summary;
 }
 
 /**

@@ -76,6 +76,11 @@ export interface Component {
   describe?(): Record<string, unknown>;
   /** Its health now; absent: ready once started, no problems. Cheap: called per probe. */
   health?(): ComponentHealth;
+  /**
+   * Files it read besides the config (a BPF object, metric definitions): the agent watches
+   * them, and a reload makes the component again when one of them changed.
+   */
+  files?(): readonly string[];
 }
 
 export interface Receiver extends Component {
@@ -105,6 +110,8 @@ export interface Exporter extends Component {
   /** For `traces` / `logs` pipelines, when the exporter can send those. */
   consumeSpans?(input$: Observable<SpanBatch>): void;
   consumeLogs?(input$: Observable<LogBatch>): void;
+  /** A reload removed the receiver `source`: forget its latest batch (its series end). */
+  forgetSource?(source: string): void;
 }
 
 export type ComponentKind = 'receiver' | 'processor' | 'exporter';

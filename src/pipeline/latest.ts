@@ -6,6 +6,12 @@ import type { MetricBatch, MetricFamily } from './data.ts';
 import { ResetTracker } from './resets.ts';
 import type { SelfTelemetry } from './telemetry.ts';
 
+/** The self-metric of the points each receiver gave to the last collection. */
+export const RECEIVER_DATA_POINTS = {
+  name: 'receiver_data_points',
+  help: 'Data points a receiver gave to the last collection (after identical label sets are summed)',
+} as const;
+
 /** Families that share one set of resource attributes (undefined: none). */
 export interface ResourceGroup {
   readonly resource: Readonly<Record<string, string>> | undefined;
@@ -67,10 +73,7 @@ export class LatestBatches {
       }
       return g;
     };
-    const points = telemetry?.gauge(
-      'receiver_data_points',
-      'Data points a receiver gave to the last collection (after identical label sets are summed)',
-    );
+    const points = telemetry?.gauge(RECEIVER_DATA_POINTS.name, RECEIVER_DATA_POINTS.help);
     for (const batch of this.latest.values()) {
       const assembled = assemble(batch.families, this.assembleStats);
       const families = this.resets ? this.resets.apply(assembled, batch.timeMs) : assembled;
@@ -87,6 +90,11 @@ export class LatestBatches {
     }
     this.resets?.sweep(now);
     return [...groups.values()].filter((g) => g.families.length > 0);
+  }
+
+  /** A source that is gone (a receiver removed by a reload): its series end now. */
+  forget(source: string): void {
+    this.latest.delete(source);
   }
 
   stop(): void {

@@ -135,7 +135,7 @@ for (const ms of [0, 300, 800, 1500]) {
 test('as PID 1, SIGTERM right after the first program attached: exit 0, every program released', () =>
   signalDuringStart('first-attach', 'SIGTERM', true));
 
-test('SIGHUP is logged as not supported and the agent keeps running; SIGTERM then stops it with exit 0', async () => {
+test('SIGHUP reloads an unchanged config keeping every program; SIGTERM then stops it with exit 0', async () => {
   const run = spawnAgent(false);
   const pid = run.child.pid as number;
   const t0 = Date.now();
@@ -144,9 +144,10 @@ test('SIGHUP is logged as not supported and the agent keeps running; SIGTERM the
   const held = programIdsHeldBy(pid);
   assert.ok(held.length > 0, 'the agent holds no programs');
   process.kill(pid, 'SIGHUP');
-  while (!/SIGHUP ignored/.test(run.log()) && Date.now() - t0 < 2 * EXIT_BOUND_MS) await tick(20);
-  assert.match(run.log(), /SIGHUP ignored: reloading the config is not supported yet/);
+  while (!/config reloaded/.test(run.log()) && Date.now() - t0 < 2 * EXIT_BOUND_MS) await tick(20);
+  assert.match(run.log(), /config reloaded: \d+ components kept, 0 started, 0 stopped/);
   assert.equal(run.child.exitCode, null, 'the agent exited on SIGHUP');
+  assert.deepEqual(programIdsHeldBy(pid).sort(), [...held].sort(), 'the same programs, none reloaded');
   process.kill(pid, 'SIGTERM');
   assert.equal(await run.exited, 0, run.log());
   await waitForRelease(held);

@@ -95,6 +95,10 @@ export class OtlpMetricsExporter implements Exporter {
     this.latest.follow(input$);
   }
 
+  forgetSource(source: string): void {
+    this.latest.forget(source);
+  }
+
   async start(host: Host): Promise<void> {
     if (this.client || this.stopped) return;
     this.host = host;

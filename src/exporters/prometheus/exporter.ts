@@ -68,6 +68,10 @@ export class PrometheusMetricsExporter implements Exporter {
     this.latest.follow(input$);
   }
 
+  forgetSource(source: string): void {
+    this.latest.forget(source);
+  }
+
   async start(host: Host): Promise<void> {
     this.host = host;
     const t = host.telemetry;

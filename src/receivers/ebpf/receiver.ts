@@ -142,6 +142,12 @@ export class EbpfReceiver implements Receiver {
     return [...new Set(labels.flatMap((l) => l.decoders.map((d) => d.name)).filter((n) => !registry.has(n)))];
   }
 
+  /** The BPF object and the metric definitions file (a reload makes the receiver again when one changed). */
+  files(): string[] {
+    const source = this.program.metricsSource;
+    return source === 'inline' ? [this.program.objectPath] : [this.program.objectPath, source];
+  }
+
   /** The config name as ebpf_exporter reports it (`timers` for ebpf/timers or program timers). */
   get configName(): string {
     return this.program.name;
