@@ -7,7 +7,7 @@ import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitorin
 import { collector } from './metrics.ts';
 
 /** The `job` of the agent's targets: the ServiceMonitor's (the Service's name) or the PodMonitor's (`<namespace>/<name>`). */
-export const JOB_MATCHER = 'job=~"(.*/)?ebpf-collector"';
+export const JOB_MATCHER = 'job=~".*ebpf-collector.*"';
 
 export interface AlertRule {
   readonly alert: string;

@@ -37,8 +37,9 @@ function render(values: Record<string, unknown> = {}, dir = chartDir): K8sObject
  * The differences between the chart and kustomize that are by design, removed before comparing:
  *   - the Namespace: kustomize creates it; with Helm it is `helm install --create-namespace`;
  *   - Helm's own labels (chart, managed-by, version);
- *   - the ConfigMap's name: kustomize appends a hash of its content (a new configuration rolls
- *     the pods); the chart names it `<name>-config` and rolls the pods with a checksum annotation.
+ *   - the configuration ConfigMap's name: kustomize appends a hash of its content (a new
+ *     configuration rolls the pods); the chart names it `<name>-config` and rolls the pods with a
+ *     checksum annotation.
  */
 function normalize(objects: readonly K8sObject[]): K8sObject[] {
   const copy = structuredClone(objects).filter((o) => o.kind !== 'Namespace');
@@ -49,7 +50,9 @@ function normalize(objects: readonly K8sObject[]): K8sObject[] {
       delete labels['app.kubernetes.io/managed-by'];
       delete labels['app.kubernetes.io/version'];
     }
-    if (o.kind === 'ConfigMap' && o.metadata) o.metadata.name = 'CONFIG';
+    // The configuration's ConfigMap (kustomize: with its hash suffix); not the dashboards'.
+    if (o.kind === 'ConfigMap' && o.metadata && /-config(-[a-z0-9]{10})?$/.test(o.metadata.name ?? ''))
+      o.metadata.name = 'CONFIG';
   }
   const ds = find(copy, 'DaemonSet');
   const meta = ds.spec?.template.metadata;
@@ -96,6 +99,7 @@ const maximal = {
   serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'kube-prometheus-stack' } },
   podMonitor: { enabled: true, interval: '15s', labels: { release: 'kube-prometheus-stack' } },
   dashboards: { enabled: true, labels: { grafana_dashboard: '1', team: 'kernel' } },
+  prometheusRule: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
 };
 
 describe('helm chart: values', () => {
@@ -151,6 +155,16 @@ describe('helm chart: the same objects as kustomize', () => {
   it('otlp.enabled: the otlp overlay', () => {
     assertSameObjects(render({ otlp: { enabled: true } }), kustomize('deploy/kustomize/overlays/otlp'));
   });
+  it('serviceMonitor + prometheusRule + dashboards enabled: the monitoring overlay', () => {
+    assertSameObjects(
+      render({
+        serviceMonitor: { enabled: true },
+        prometheusRule: { enabled: true },
+        dashboards: { enabled: true },
+      }),
+      kustomize('deploy/kustomize/overlays/monitoring'),
+    );
+  });
   it('the comparison can fail: another capability is a difference', () => {
     assert.throws(
       () =>
@@ -182,9 +196,12 @@ describe('helm chart: every object validates, default and maximal values', () =>
         'ClusterRole/kernel-metrics',
         'ClusterRoleBinding/kernel-metrics',
         'ConfigMap/kernel-metrics-config',
+        'ConfigMap/kernel-metrics-dashboard-agent',
         'ConfigMap/kernel-metrics-dashboard-kernel-timers',
+        'ConfigMap/kernel-metrics-dashboard-programs',
         'DaemonSet/kernel-metrics',
         'PodMonitor/kernel-metrics',
+        'PrometheusRule/kernel-metrics',
         'Service/kernel-metrics',
         'ServiceAccount/kernel-metrics',
         'ServiceMonitor/kernel-metrics',
@@ -213,12 +230,34 @@ describe('helm chart: every object validates, default and maximal values', () =>
     }
   });
 
-  it('dashboards.enabled without dashboards in the chart renders no ConfigMap (there are none yet)', () => {
+  it('dashboards.enabled: one ConfigMap per dashboard, the committed JSON as it is, for the sidecar', () => {
     const objects = render({ dashboards: { enabled: true } });
-    assert.deepEqual(
-      objects.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata?.name),
-      ['ebpf-collector-config'],
+    const dashboards = objects.filter(
+      (o) => o.kind === 'ConfigMap' && o.metadata?.name?.includes('dashboard'),
     );
+    assert.deepEqual(
+      dashboards.map((o) => o.metadata?.name),
+      ['ebpf-collector-dashboard-agent', 'ebpf-collector-dashboard-programs'],
+    );
+    for (const cm of dashboards) {
+      assert.equal(cm.metadata?.labels?.['grafana_dashboard'], '1');
+      const [file, json] = Object.entries((cm as { data?: Record<string, string> }).data ?? {})[0] ?? [];
+      assert.equal(json, readFileSync(join(repoRoot, 'deploy/monitoring/dashboards', file ?? ''), 'utf8'));
+    }
+    assert.equal(render().filter((o) => o.kind === 'ConfigMap').length, 1);
+  });
+
+  it('prometheusRule.enabled: the rules file’s groups, under the agent’s labels and the extra ones', () => {
+    const rule = find(
+      render({ prometheusRule: { enabled: true, labels: { release: 'prom' } } }),
+      'PrometheusRule',
+    );
+    const plain = parse(
+      readFileSync(join(repoRoot, 'deploy/monitoring/rules/ebpf-collector.rules.yaml'), 'utf8'),
+    ) as { groups: unknown };
+    assert.deepEqual(rule.spec.groups, plain.groups);
+    assert.equal(rule.metadata?.labels?.['release'], 'prom');
+    assert.throws(() => find(render(), 'PrometheusRule'));
   });
 
   it('a configuration of one’s own replaces the shipped one', () => {

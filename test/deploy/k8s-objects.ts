@@ -29,8 +29,10 @@ import {
 } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import {
   PodMonitor,
+  PrometheusRule,
   ServiceMonitor,
   type IPodMonitor,
+  type IPrometheusRule,
   type IServiceMonitor,
 } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { repoRoot, runCli } from '../helpers/agent.ts';
@@ -53,6 +55,7 @@ interface Kinds {
   ClusterRoleBinding: IClusterRoleBinding;
   ServiceMonitor: IServiceMonitor;
   PodMonitor: IPodMonitor;
+  PrometheusRule: IPrometheusRule;
 }
 
 /** The model classes of the kinds we ship; any other kind is an error. */
@@ -66,6 +69,7 @@ const models: Record<string, { prototype: { validate(): void } }> = {
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
   'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
 };
 
 /** `kubectl kustomize DIR` (kustomize v5 built into kubectl), as objects. */
@@ -165,7 +169,8 @@ export function asContainer(objects: readonly K8sObject[], command: string): Ret
   const c = agentContainer(objects);
   const dir = mkdtempSync(join(tmpdir(), 'ds-config-'));
   try {
-    for (const [name, text] of Object.entries(find(objects, 'ConfigMap').data ?? {})) {
+    const configMap = podSpec(objects).volumes?.find((v) => v.name === 'config')?.configMap?.name;
+    for (const [name, text] of Object.entries(find(objects, 'ConfigMap', configMap).data ?? {})) {
       writeFileSync(join(dir, name), text);
     }
     const mountPath = c.volumeMounts?.find((m) => m.name === 'config')?.mountPath ?? '/nowhere';

@@ -39,8 +39,8 @@ interface Printed {
 }
 
 describe('kustomize: every object validates against the Kubernetes schemas, unknown fields rejected', () => {
-  it('there are overlays for ServiceMonitor, PodMonitor, privileged and OTLP', () => {
-    assert.deepEqual(overlays, ['otlp', 'podmonitor', 'privileged', 'servicemonitor']);
+  it('there are overlays for ServiceMonitor, PodMonitor, privileged, OTLP and monitoring', () => {
+    assert.deepEqual(overlays, ['monitoring', 'otlp', 'podmonitor', 'privileged', 'servicemonitor']);
   });
   for (const [name, objects] of rendered) {
     it(name, () => {
@@ -249,5 +249,45 @@ describe('kustomize overlays', () => {
     assert.equal(config.exporters['otlp']?.endpoint, endpoint);
     for (const p of Object.values(config.service.pipelines))
       assert.deepEqual(p.exporters, ['prometheus', 'otlp']);
+  });
+});
+
+describe('kustomize monitoring overlay', () => {
+  const objects = rendered.get('monitoring') as K8sObject[];
+
+  it('the servicemonitor overlay plus a PrometheusRule and one ConfigMap per dashboard', () => {
+    const added = (o: K8sObject) =>
+      o.kind === 'PrometheusRule' || (o.kind === 'ConfigMap' && o.metadata?.name?.includes('dashboard'));
+    assert.deepEqual(
+      objects.filter(added).map((o) => `${o.kind}/${o.metadata?.name ?? ''}`),
+      [
+        'ConfigMap/ebpf-collector-dashboard-agent',
+        'ConfigMap/ebpf-collector-dashboard-programs',
+        'PrometheusRule/ebpf-collector',
+      ],
+    );
+    assert.deepEqual(
+      objects.filter((o) => !added(o)),
+      rendered.get('servicemonitor'),
+    );
+  });
+
+  it('the dashboards: the committed JSON as it is, labelled for Grafana’s sidecar, no hash suffix', () => {
+    for (const name of ['agent', 'programs']) {
+      const cm = find(objects, 'ConfigMap', `ebpf-collector-dashboard-${name}`);
+      assert.equal(cm.metadata?.labels?.['grafana_dashboard'], '1');
+      const file = `ebpf-collector-${name}.json`;
+      assert.deepEqual(cm.data, {
+        [file]: readFileSync(join(repoRoot, 'deploy/monitoring/dashboards', file), 'utf8'),
+      });
+    }
+  });
+
+  it('the PrometheusRule holds the plain rules file’s groups', () => {
+    const rule = find(objects, 'PrometheusRule');
+    const plain = parse(
+      readFileSync(join(repoRoot, 'deploy/monitoring/rules/ebpf-collector.rules.yaml'), 'utf8'),
+    ) as { groups: unknown };
+    assert.deepEqual(rule.spec.groups, plain.groups);
   });
 });
