@@ -4,6 +4,12 @@ import { quote } from '../../config/describe.ts';
 import { hostPort } from '../../config/types.ts';
 import { webConfigSchema } from './webconfig.ts';
 
+/** Paths the agent serves itself on the exporter's endpoint, whatever metrics_path is. */
+export const AGENT_PATHS: readonly string[] = ['/healthz', '/readyz', '/status'];
+
+/** Connections held at once unless max_connections says otherwise. */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+
 export const configSchema = z
   .strictObject({
     /** Listen address. */
@@ -23,8 +29,16 @@ export const configSchema = z
           `expected a path like "/metrics" (starting with /, no spaces), got ${quote(String(iss.input))}`,
       })
       .default('/metrics'),
-    /** Scrapes served at once; more get 503 (node_exporter's --web.max-requests). */
-    max_requests: z.number().int().positive().default(40),
+    /**
+     * Responses to the metrics path in progress at once (from arrival until sent); more get 503
+     * at once (node_exporter's --web.max-requests).
+     */
+    max_requests: z.number().int().positive().max(10_000).default(40),
+    /**
+     * Connections held at once; at the cap a new one closes the least recently used idle one.
+     * Never more than RLIMIT_NOFILE minus a reserve for the agent's own fds (connections.ts).
+     */
+    max_connections: z.number().int().positive().max(1_000_000).default(DEFAULT_MAX_CONNECTIONS),
     /**
      * Add each batch's resource attributes (set by the `resource` processor) as labels on every
      * series of that batch, names made Prometheus-safe (the collector's option of this name).
@@ -54,6 +68,15 @@ export const configSchema = z
     maps_endpoint: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
+    const taken = AGENT_PATHS.includes(c.metrics_path) || (c.maps_endpoint && c.metrics_path === '/maps');
+    if (taken)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics_path'],
+        input: c.metrics_path,
+        message: `${c.metrics_path} is served by the agent itself (so are ${[...AGENT_PATHS, ...(c.maps_endpoint ? ['/maps'] : [])].join(', ')}); choose another path, e.g. /metrics`,
+        params: { configCode: C.value },
+      });
     if (c.web_config_file !== undefined && c.web_config !== undefined)
       ctx.addIssue({
         code: 'custom',

@@ -8,6 +8,7 @@ import type { PrometheusExporterConfig } from './config.ts';
 import { PROBLEM_REASONS, metricName, prometheusFamilies, type Problem } from './names.ts';
 import { withResourceLabels } from './resource.ts';
 import { buildInfoFamily, selfFamilies } from './self-names.ts';
+import { DROP_REASONS } from './connections.ts';
 import { MetricsServer } from './server.ts';
 import { ExpositionWriter } from './text.ts';
 import type { WebGuard } from './websecurity.ts';
@@ -35,6 +36,7 @@ export class PrometheusMetricsExporter implements Exporter {
   private scrapes: SelfFamily | undefined;
   private duration: SelfFamily | undefined;
   private droppedSeries: SelfFamily | undefined;
+  private droppedConnections: SelfFamily | undefined;
   private readonly logged = new Set<string>();
   /** ebpf_exporter's `build_info` (client_golang's version collector), with the agent's build. */
   private readonly buildInfo: MetricFamily;
@@ -86,6 +88,11 @@ export class PrometheusMetricsExporter implements Exporter {
     );
     // A healthy agent exposes 0, so that rate() and alerts see the series before a drop.
     for (const reason of PROBLEM_REASONS) this.droppedSeries.add({ exporter: this.id, reason }, 0);
+    this.droppedConnections = t.counter(
+      'prometheus_connections_dropped_total',
+      'Connections to the metrics endpoint the agent closed, by reason: evicted (the least recently used idle one, to admit a new one at max_connections), refused (at the cap with every connection busy), silent (no request within the headers timeout)',
+    );
+    for (const reason of DROP_REASONS) this.droppedConnections.add({ exporter: this.id, reason }, 0);
     this.server = new MetricsServer({
       host: this.config.endpoint.host,
       port: this.config.endpoint.port,
@@ -93,6 +100,8 @@ export class PrometheusMetricsExporter implements Exporter {
       maps: this.config.maps_endpoint ? () => host.dumpMaps?.() ?? '' : undefined,
       metricsPath: this.config.metrics_path,
       maxRequests: this.config.max_requests,
+      maxConnections: this.config.max_connections,
+      onConnectionDrop: (reason) => this.droppedConnections?.add({ exporter: this.id, reason }),
       scrape: () => this.scrape(),
       ready: () => host.ready(),
       health: () => host.health?.(),
@@ -103,7 +112,12 @@ export class PrometheusMetricsExporter implements Exporter {
     await this.server.listen();
     const a = this.server.address;
     this.logger.info(
-      { endpoint: `${a.host}:${a.port}`, path: this.config.metrics_path, tls: this.server.tls },
+      {
+        endpoint: `${a.host}:${a.port}`,
+        path: this.config.metrics_path,
+        tls: this.server.tls,
+        max_connections: this.server.connectionCap,
+      },
       'serving metrics',
     );
     if (this.web && this.web.settings.users.size > 0 && !this.server.tls)

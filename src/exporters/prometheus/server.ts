@@ -7,11 +7,13 @@ import {
   type Socket,
 } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import { messageOf } from '../../errors.ts';
 import type { AgentHealth } from '../../pipeline/component.ts';
 import { healthJson, healthText, wantsJson } from '../../pipeline/health-body.ts';
+import { acceptsGzip, SharedBodies, type ScrapeBody } from './body.ts';
+import { DEFAULT_MAX_CONNECTIONS } from './config.ts';
+import { ConnectionGate, connectionCap, type DropReason } from './connections.ts';
 import { clientAuthOptions, type WebGuard } from './websecurity.ts';
 
 export interface MetricsServerOptions {
@@ -22,7 +24,15 @@ export interface MetricsServerOptions {
   /** The `/maps` text (absent: /maps is not served). */
   readonly maps?: (() => string) | undefined;
   readonly metricsPath: string;
+  /** Responses to the metrics path in progress at once; more get 503 at once. */
   readonly maxRequests: number;
+  /** Connections held at once (lowered to RLIMIT_NOFILE minus a reserve, connections.ts). */
+  readonly maxConnections?: number | undefined;
+  /** Called for every connection the server closes on its own. */
+  readonly onConnectionDrop?: ((reason: DropReason) => void) | undefined;
+  /** Shorter timeouts (tests); the defaults are TIMEOUTS. */
+  readonly timeouts?: Partial<Timeouts> | undefined;
+  /** The exposition text; concurrent calls return the same promise while one collection runs. */
   readonly scrape: () => Promise<string>;
   readonly ready: () => boolean;
   /** The agent's health for /readyz's body (absent: `ready` alone decides, body ready/starting). */
@@ -41,6 +51,31 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 const TEXT_FORMAT = 'text/plain; version=0.0.4; charset=utf-8';
 
+export interface Timeouts {
+  /** A request's headers must be in by then (408), counted from its first byte. */
+  readonly headersMs: number;
+  /** A whole request must be in by then (408). */
+  readonly requestMs: number;
+  /**
+   * A connection with no request at all is closed after this long (Node's headersTimeout
+   * starts only with a request's first byte); a second after headersMs, so a client slow to
+   * send its headers gets its 408 first.
+   */
+  readonly silentMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  readonly keepAliveMs: number;
+  /** A connection with no traffic either way (e.g. a client that stopped reading) is closed. */
+  readonly inactiveMs: number;
+}
+
+export const TIMEOUTS: Timeouts = {
+  headersMs: 10_000,
+  requestMs: 60_000,
+  silentMs: 11_000,
+  keepAliveMs: 5_000,
+  inactiveMs: 30_000,
+};
+
 /**
  * The agent's HTTP endpoint: the metrics path (gzip when accepted, 5xx when a
  * scrape fails — never a 200 with an error comment), /healthz, /readyz, and a
@@ -54,12 +89,30 @@ export class MetricsServer {
   private readonly server: Server | HttpsServer;
   /** The listener when TLS is on. */
   private readonly front: NetServer | undefined;
-  private readonly sockets = new Set<Socket>();
-  private active = 0;
+  private readonly gate: ConnectionGate;
+  private readonly bodies = new SharedBodies();
+  /** Responses to the metrics path in progress (admitted, not yet closed). */
+  private responding = 0;
 
   constructor(options: MetricsServerOptions) {
     this.options = options;
+    const timeouts = { ...TIMEOUTS, ...options.timeouts };
+    this.gate = new ConnectionGate(
+      connectionCap(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS),
+      timeouts.silentMs,
+      options.onConnectionDrop,
+    );
+    const http = {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      // Node checks headersTimeout/requestTimeout on this interval (30 s by default).
+      connectionsCheckingInterval: Math.min(1000, timeouts.headersMs / 4),
+    };
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      // Under TLS the gate knows the TCP socket the TLS socket wraps.
+      const socket = (req.socket as TLSSocket & { _parent?: Socket })._parent ?? req.socket;
+      res.once('close', this.gate.request(socket));
       this.handle(req, res).catch((err: unknown) => {
         options.logger.error({ err: messageOf(err) }, 'request failed');
         if (!res.headersSent) res.writeHead(500);
@@ -70,7 +123,12 @@ export class MetricsServer {
     const tls = web?.settings.tls;
     if (web && tls) {
       const https = createHttpsServer(
-        { ...tls.context, ...clientAuthOptions(tls.clientAuth), handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
+        {
+          ...http,
+          ...tls.context,
+          ...clientAuthOptions(tls.clientAuth),
+          handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+        },
         handler,
       );
       web.onTlsChange = (next) => https.setSecureContext(next.context);
@@ -85,8 +143,7 @@ export class MetricsServer {
         options.logger.debug({ remote: socket.remoteAddress, err: err.message }, 'TLS handshake failed');
       });
       this.front = createNetServer((raw) => {
-        this.sockets.add(raw);
-        raw.once('close', () => this.sockets.delete(raw));
+        if (!this.gate.admit(raw)) return;
         try {
           web.refresh();
         } catch (err) {
@@ -96,10 +153,25 @@ export class MetricsServer {
       });
       this.server = https;
     } else {
-      this.server = createServer(handler);
+      this.server = createServer(http, handler);
+      this.server.on('connection', (socket: Socket) => this.gate.admit(socket));
     }
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 60_000;
+    this.server.timeout = timeouts.inactiveMs;
+  }
+
+  /** Connections held at most (max_connections, bounded by the fd reserve). */
+  get connectionCap(): number {
+    return this.gate.cap;
+  }
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.gate.size;
+  }
+
+  /** Responses to the metrics path in progress now. */
+  get responses(): number {
+    return this.responding;
   }
 
   /** Whether the endpoint speaks TLS. */
@@ -142,13 +214,14 @@ export class MetricsServer {
       return new Promise((resolve) => {
         this.server.close(() => resolve());
         this.server.closeAllConnections();
+        this.gate.close();
       });
     }
     return new Promise((resolve) => {
       front.close(() => resolve());
       this.server.close();
       this.server.closeAllConnections();
-      for (const s of this.sockets) s.destroy();
+      this.gate.close();
     });
   }
 
@@ -231,36 +304,42 @@ export class MetricsServer {
       .end(req.method === 'HEAD' ? undefined : body);
   }
 
+  /**
+   * The metrics path. A response counts against max_requests from here until it is closed
+   * (sent, or the client gone), so the cap bounds the bodies held for slow readers, not
+   * only the collection; beyond it the answer is 503 before any work. The body (and its
+   * gzip) is made once per collection and shared by the requests that waited for it.
+   */
   private async metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (this.active >= this.options.maxRequests) {
+    if (this.responding >= this.options.maxRequests) {
       this.options.onScrape?.(503);
       res
         .writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' })
         .end('too many concurrent scrapes\n');
       return;
     }
-    this.active++;
-    let text: string;
+    this.responding++;
+    res.once('close', () => this.responding--);
+    let body: ScrapeBody;
+    let bytes: Buffer;
+    const gzip = acceptsGzip(req.headers['accept-encoding']);
     try {
-      text = await this.options.scrape();
+      body = await this.bodies.of(this.options.scrape());
+      bytes = gzip ? await body.gzipped() : body.bytes;
     } catch (err) {
       this.options.logger.error({ err: messageOf(err) }, 'scrape failed');
       this.options.onScrape?.(500);
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`scrape failed: ${messageOf(err)}\n`);
       return;
-    } finally {
-      this.active--;
     }
-    const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
-    const body = gzip ? gzipSync(text) : Buffer.from(text);
     const headers: Record<string, string> = {
       'content-type': TEXT_FORMAT,
-      'content-length': String(body.length),
+      'content-length': String(bytes.length),
       vary: 'Accept-Encoding',
     };
     if (gzip) headers['content-encoding'] = 'gzip';
     this.options.onScrape?.(200);
     res.writeHead(200, headers);
-    res.end(req.method === 'HEAD' ? undefined : body);
+    res.end(req.method === 'HEAD' ? undefined : bytes);
   }
 }
