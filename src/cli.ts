@@ -51,7 +51,7 @@ function reportAndExit(err: unknown, debug: boolean): never {
 function isConfigError(e: CollectorError): boolean {
   return (
     /^ERR_CONFIG_/.test(e.code) ||
-    ['ERR_EBPF_METRICS_FILE', 'ERR_EBPF_LAYOUT', 'ERR_EBPF_KADDR'].includes(e.code)
+    ['ERR_EBPF_METRICS_FILE', 'ERR_EBPF_OBJECT', 'ERR_EBPF_LAYOUT', 'ERR_EBPF_KADDR'].includes(e.code)
   );
 }
 

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { readNamedFileSync } from './config/files.ts';
+import { loadConfigSources } from './config/load.ts';
 import { CollectorError } from './errors.ts';
 import { parseEndpoint } from './exporters/otlp/config.ts';
 import { urlProblem } from './exporters/otlphttp/config.ts';
@@ -36,7 +36,12 @@ const ENV_CODE = 'ERR_DROPIN_OTEL_ENV';
 /** Whether an ebpf_exporter config file has `tracing.spans` (an unreadable file: no; the receiver reports it). */
 export function hasSpans(file: string): boolean {
   try {
-    const doc = parse(readFileSync(file, 'utf8')) as { tracing?: { spans?: unknown } } | null;
+    const data = readNamedFileSync(file); // bounded; the receiver reports an unusable file
+    if (typeof data === 'string') return false;
+    // Our loader: depth pre-scan and alias budget (yaml's parse() alone overflows the stack on deep input).
+    const doc = loadConfigSources([{ file, text: data.toString('utf8') }]).value as {
+      tracing?: { spans?: unknown };
+    };
     const spans = doc?.tracing?.spans;
     return Array.isArray(spans) && spans.length > 0;
   } catch {

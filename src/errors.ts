@@ -86,3 +86,15 @@ export function describeSystemError(err: unknown): string {
   }
   return message;
 }
+
+/** Longest value quoted whole in a message; longer ones are cut (clip). */
+export const MAX_SHOWN_CHARS = 200;
+
+/**
+ * A value as quoted in a message: JSON-quoted, cut at MAX_SHOWN_CHARS characters with an
+ * ellipsis and the full length, so a 1 MiB string does not make a 1 MiB error line.
+ */
+export function clip(value: string): string {
+  if (value.length <= MAX_SHOWN_CHARS) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, MAX_SHOWN_CHARS))}… (${value.length} characters)`;
+}

@@ -1,7 +1,6 @@
-/** Limits on config input: the size cap (read) and the nesting pre-scan (before parsing). */
-import { open } from 'node:fs/promises';
+/** Limits on config input: the size cap (read in files.ts) and the nesting pre-scan (before parsing). */
 import { CST, Lexer } from 'yaml';
-import { CollectorError, describeSystemError } from '../errors.ts';
+import { CollectorError } from '../errors.ts';
 import { CONFIG_ERROR_CODES as C } from './codes.ts';
 
 /** Largest config file accepted, in bytes. */
@@ -10,44 +9,15 @@ export const MAX_CONFIG_BYTES = 1024 * 1024;
 export const MAX_CONFIG_DEPTH = 64;
 /** Alias dereferences per file (guards against billion-laughs expansion in our walk). */
 export const MAX_ALIAS_EXPANSIONS = 1000;
-
-// ---------------------------------------------------------------------------------------
-// Reading
-
-export async function readCapped(file: string, errors: CollectorError[]): Promise<string | undefined> {
-  let fh;
-  try {
-    fh = await open(file, 'r');
-    // Read at most one byte past the cap, so pipes (`--config <(…)`) work and a huge file
-    // is never read whole.
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const buf = Buffer.allocUnsafe(64 * 1024);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(buf.subarray(0, bytesRead));
-      total += bytesRead;
-      if (total > MAX_CONFIG_BYTES) {
-        let size = total;
-        try {
-          const st = await fh.stat();
-          if (st.isFile()) size = st.size;
-        } catch {
-          // keep the lower bound
-        }
-        errors.push(tooLarge(file, size));
-        return undefined;
-      }
-    }
-    return Buffer.concat(chunks, total).toString('utf8');
-  } catch (err) {
-    errors.push(new CollectorError(C.read, `read ${file}: ${describeSystemError(err)}`, { cause: err }));
-    return undefined;
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
-}
+/**
+ * Nodes copied through aliases per file: 1,000 aliases of a 100,000-item anchored list
+ * would be 10^8 values from a 1 MiB file (an anchor bomb); this keeps expansion in the
+ * order of the file itself.
+ */
+export const MAX_ALIAS_NODES = 100_000;
+/** Longest string value (after `${env:…}` expansion) and longest map key, in characters. */
+export const MAX_STRING_CHARS = 128 * 1024;
+export const MAX_KEY_CHARS = 1024;
 
 export function tooLarge(file: string, bytes: number): CollectorError {
   return new CollectorError(

@@ -8,6 +8,7 @@ import {
   loadConfigFiles,
   loadConfigSources,
   MAX_CONFIG_BYTES,
+  MAX_STRING_CHARS,
   scanDepth,
   type LoadedConfig,
 } from './load.ts';
@@ -117,12 +118,32 @@ describe('size cap', () => {
   });
 
   it('exactly 1 MiB is accepted', async () => {
+    // Strings of 64 KiB (values are capped at MAX_STRING_CHARS), one per key, to exactly 1 MiB.
     const file = join(dir, 'edge.yaml');
-    const head = 'a: "';
-    const tail = '"\n';
-    writeFileSync(file, head + 'x'.repeat(MAX_CONFIG_BYTES - head.length - tail.length) + tail);
+    const lines: string[] = [];
+    let size = 0;
+    for (let i = 0; size < MAX_CONFIG_BYTES; i++) {
+      const head = `k${i}: "`;
+      const room = MAX_CONFIG_BYTES - size - head.length - 2;
+      const line = `${head}${'x'.repeat(Math.min(65_536, room))}"\n`;
+      lines.push(line);
+      size += line.length;
+    }
+    writeFileSync(file, lines.join(''));
     const loaded = await loadConfigFiles([file], {});
-    assert.equal((loaded.value.a as string).length, MAX_CONFIG_BYTES - 6);
+    const chars = Object.values(loaded.value).reduce<number>((n, v) => n + (v as string).length, 0);
+    assert.equal(size, MAX_CONFIG_BYTES);
+    assert.equal(chars, MAX_CONFIG_BYTES - lines.join('').replace(/"x+"/g, '""').length);
+  });
+
+  it('a string longer than MAX_STRING_CHARS is refused at its position', () => {
+    const text = `a: 1\nb: "${'y'.repeat(MAX_STRING_CHARS + 1)}"\n`;
+    assert.throws(
+      () => loadConfigSources([{ file: 'long.yaml', text }], {}),
+      (err: CollectorErrors) =>
+        err.errors[0]?.format() ===
+        `long.yaml:2:4: a string of ${MAX_STRING_CHARS + 1} characters; values are at most ${MAX_STRING_CHARS} (use a file for more) [ERR_CONFIG_VALUE]`,
+    );
   });
 });
 

@@ -13,12 +13,21 @@
  */
 import { CollectorError, CollectorErrors, sortErrors, type Position } from '../errors.ts';
 import { CONFIG_ERROR_CODES as C } from './codes.ts';
-import { MAX_CONFIG_BYTES, readCapped, tooLarge } from './limits.ts';
+import { readConfigFile } from './files.ts';
+import { MAX_CONFIG_BYTES, tooLarge } from './limits.ts';
 import { merge, type ConfigPath, type Loaded, type PathSegment, type PosNode } from './merge.ts';
 import { loadOne, type ConfigSource } from './parse.ts';
 
 export { expandEnv } from './env.ts';
-export { MAX_ALIAS_EXPANSIONS, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, scanDepth } from './limits.ts';
+export {
+  MAX_ALIAS_EXPANSIONS,
+  MAX_ALIAS_NODES,
+  MAX_CONFIG_BYTES,
+  MAX_CONFIG_DEPTH,
+  MAX_KEY_CHARS,
+  MAX_STRING_CHARS,
+  scanDepth,
+} from './limits.ts';
 export { formatPath, isPlainMap, kindOf, valueAt, type ConfigPath, type PathSegment } from './merge.ts';
 export type { ConfigSource } from './parse.ts';
 
@@ -57,7 +66,7 @@ export async function loadConfigFiles(
     throw new CollectorErrors([new CollectorError(C.read, 'no configuration file given')]);
   }
   for (const file of paths) {
-    const text = await readCapped(file, errors);
+    const text = await readConfigFile(file, errors);
     if (text !== undefined) sources.push({ file, text });
   }
   return build(sources, env, errors);

@@ -65,6 +65,12 @@ export function formatDuration(ms: number): string {
   return out;
 }
 
+/**
+ * Longest duration any key accepts: Node's timers hold 2^31-1 ms (24.8 days) and fire a
+ * longer one after 1 ms, which would turn `poll_interval: 30d` into a busy loop.
+ */
+export const MAX_DURATION_MS = 2_147_483_647;
+
 export interface DurationOptions {
   readonly minMs?: number;
   readonly maxMs?: number;
@@ -108,12 +114,13 @@ function checkRange(ms: number, input: unknown, opts: DurationOptions, ctx: Ctx)
       `expected a duration of at least ${formatDuration(opts.minMs)}, got ${shown}`,
     );
   }
-  if (opts.maxMs !== undefined && ms > opts.maxMs) {
+  const max = opts.maxMs ?? MAX_DURATION_MS;
+  if (ms > max) {
     return configIssue(
       ctx,
       input,
       C.value,
-      `expected a duration of at most ${formatDuration(opts.maxMs)}, got ${shown}`,
+      `expected a duration of at most ${formatDuration(max)}, got ${shown}`,
     );
   }
   return ms;

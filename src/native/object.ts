@@ -4,6 +4,7 @@
  * (spec → object → closed), names, error codes and messages.
  */
 import { CollectorError } from '../errors.ts';
+import { MAX_OBJECT_BYTES, namedFileProblem } from '../config/files.ts';
 import { native, type NativeAttach, type NativeMapInfo, type NativeObjectHandle } from './addon.ts';
 import {
   asNative,
@@ -40,6 +41,16 @@ import type {
 
 /** Open an object file as a spec: nothing is in the kernel until load(). */
 export function openObject(path: string, opts: OpenOptions = {}): ObjectSpec {
+  // libbpf reads the object (and BTF) whole and blocks on a FIFO: regular files of a bounded size only.
+  for (const [what, file] of [
+    ['open', path],
+    ['open BTF', opts.btfPath],
+  ] as const) {
+    const problem = file === undefined ? undefined : namedFileProblem(file, MAX_OBJECT_BYTES);
+    // A missing file is libbpf's to report (its log names what it tried).
+    if (problem !== undefined && !problem.includes('(ENOENT)'))
+      throw new CollectorError('ERR_BPF_OPEN', `${what} ${file}: ${problem}`);
+  }
   const addon = native();
   let handle: NativeObjectHandle;
   try {

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
 import { duration } from '../../config/types.ts';
-import { logSchema, metricsSchema, spanSchema } from './metrics.ts';
+import { LIMITS, logSchema, metricsSchema, spanSchema } from './metrics.ts';
+
+/** Shortest `poll_interval`: reading every map more often costs CPU and says nothing new. */
+export const MIN_POLL_MS = 100;
 
 /**
  * receiver `ebpf`: one BPF object, its metric definitions and how it is read.
@@ -21,25 +24,27 @@ export const configSchema = z
     events: z
       .strictObject({
         /** Records held between the kernel and decoding, per map; beyond it records are dropped and counted. */
-        queue_size: z.number().int().positive().default(65_536),
+        queue_size: z.number().int().positive().max(LIMITS.queueSize).default(65_536),
         /** Which records a full queue drops: the new ones (default) or the oldest held. */
         overflow: z.enum(['drop_newest', 'drop_oldest']).default('drop_newest'),
         /** Records decoded per event-loop turn before yielding. */
-        batch_size: z.number().int().positive().default(4096),
+        batch_size: z.number().int().positive().max(LIMITS.batchSize).default(4096),
         /** How often ring and perf buffers are drained (records submitted without wake-up). */
-        drain_interval: duration().default(50),
+        drain_interval: duration({ minMs: 1 }).default(50),
         /** Pages per CPU of each perf buffer (a power of two). */
         perf_buffer_pages: z
           .number()
           .int()
           .positive()
+          .max(LIMITS.perfBufferPages)
           .refine((n) => (n & (n - 1)) === 0, { message: 'expected a power of two' })
           .default(64),
       })
       .prefault({}),
     /** An ebpf_exporter-style `<name>.yaml`; default: bpf/<program>.yaml for a named program. */
     metrics_file: z.string().min(1).optional(),
-    poll_interval: duration().default(15_000),
+    /** How often the maps are read; at least MIN_POLL_MS (a 0 would read them every millisecond). */
+    poll_interval: duration({ minMs: MIN_POLL_MS }).default(15_000),
     /** External BTF for kernels without /sys/kernel/btf/vmlinux. */
     btf_path: z.string().min(1).optional(),
     /** Values for `const volatile` globals, set before load. */
@@ -71,7 +76,7 @@ export const configSchema = z
      * matters for labels with a decoder that reads a changing table (ifname, kstack,
      * majorminor): otherwise every live key's outcome is kept anyway.
      */
-    skip_cache_size: z.number().int().nonnegative().default(0),
+    skip_cache_size: z.number().int().nonnegative().max(LIMITS.skipCacheSize).default(0),
   })
   .superRefine((c, ctx) => {
     if ((c.metrics ?? c.tracing ?? c.logs) !== undefined && c.metrics_file !== undefined) {

@@ -1,9 +1,11 @@
-import { CollectorErrors } from '../../errors.ts';
 import type { ReceiverFactory } from '../../pipeline/component.ts';
 import { configSchema, type EbpfReceiverConfig } from './config.ts';
 import { EbpfReceiver } from './receiver.ts';
 import { resolveProgram, resolveProgramSync, type ReceiverKeys } from './resolve.ts';
-import type { CollectorError } from '../../errors.ts';
+import { CollectorError, CollectorErrors } from '../../errors.ts';
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { MAX_OBJECT_BYTES, namedFileProblem } from '../../config/files.ts';
 
 export const ebpfReceiverFactory: ReceiverFactory<EbpfReceiverConfig> = {
   type: 'ebpf',
@@ -34,5 +36,29 @@ export function checkEbpfReceiverConfig(
   configDir: string,
   keys: ReceiverKeys,
 ): CollectorError[] {
-  return resolveProgramSync(config, configDir, keys).errors;
+  const errors = resolveProgramSync(config, configDir, keys).errors;
+  // Files libbpf opens itself: regular files only, never a FIFO it would block on.
+  if (config.btf_path !== undefined) {
+    const file = isAbsolute(config.btf_path) ? config.btf_path : resolve(configDir, config.btf_path);
+    const problem = namedFileProblem(file, MAX_OBJECT_BYTES);
+    if (problem !== undefined)
+      errors.push(
+        new CollectorError('ERR_CONFIG_READ', `btf_path ${file} ${problem}`, {
+          position: keys.positionOf?.('btf_path'),
+          path: `${keys.path ?? 'receivers'}.btf_path`,
+        }),
+      );
+  }
+  for (const [target, file] of Object.entries(config.binaries)) {
+    if (!existsSync(file)) continue; // may exist only where the agent runs; attach reports it
+    const problem = namedFileProblem(file, Number.MAX_SAFE_INTEGER);
+    if (problem !== undefined)
+      errors.push(
+        new CollectorError('ERR_CONFIG_VALUE', `binaries: ${file} ${problem}`, {
+          position: keys.positionAt?.(['binaries', target]),
+          path: `${keys.path ?? 'receivers'}.binaries.${target}`,
+        }),
+      );
+  }
+  return errors;
 }

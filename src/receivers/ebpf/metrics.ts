@@ -32,6 +32,31 @@ const decoderNames = [
   'uint',
 ] as const;
 
+/**
+ * Bounds on metric definitions and receiver sizes (README "Limits"): each one rejected
+ * with a positioned error, so no definition can make a scrape or a drain unbounded.
+ */
+export const LIMITS = {
+  /** Buckets of one histogram (bucket_max - bucket_min + 1, or bucket_keys). */
+  histogramBuckets: 1024,
+  /** Labels of one metric. */
+  labels: 32,
+  /** Bytes of one label's slice of the map key. */
+  labelSize: 4096,
+  /** Entries of one static_map decoder. */
+  staticMapEntries: 65_536,
+  /** Patterns of one regexp decoder, and characters of one pattern. */
+  regexps: 1024,
+  regexpChars: 4096,
+  /** Metrics of one kind (counters, gauges, histograms) in one definitions file. */
+  metrics: 1024,
+  /** events: queue_size, batch_size and perf_buffer_pages; skip_cache_size. */
+  queueSize: 1_048_576,
+  batchSize: 65_536,
+  perfBufferPages: 1024,
+  skipCacheSize: 1_000_000,
+} as const;
+
 type Ctx = z.core.$RefinementCtx;
 
 /** A custom issue at `path` (relative to the refined value) keeping our code; `offset` points inside a string. */
@@ -53,12 +78,15 @@ function issueAt(
 }
 
 /** Each pattern must compile (JS) and stay within RE2 (ebpf_exporter): reported inside the pattern. */
-const regexpList = z.array(z.string()).superRefine((patterns, ctx) => {
-  patterns.forEach((p, i) => {
-    const problem = checkPattern(p);
-    if (problem) issueAt(ctx, [i], p, C.regexp, `regexp ${quote(p)} ${problem.message}`, problem.offset);
+const regexpList = z
+  .array(z.string().max(LIMITS.regexpChars))
+  .max(LIMITS.regexps)
+  .superRefine((patterns, ctx) => {
+    patterns.forEach((p, i) => {
+      const problem = checkPattern(p);
+      if (problem) issueAt(ctx, [i], p, C.regexp, `regexp ${quote(p)} ${problem.message}`, problem.offset);
+    });
   });
-});
 
 export const decoderSchema = z
   .strictObject({
@@ -66,6 +94,9 @@ export const decoderSchema = z
     /** Raw value → label value; YAML numbers and booleans as keys or values are read as text. */
     static_map: z
       .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+      .refine((m) => Object.keys(m).length <= LIMITS.staticMapEntries, {
+        message: `at most ${LIMITS.staticMapEntries} entries`,
+      })
       .optional(),
     allow_unknown: z.boolean().optional(),
     regexps: regexpList.optional(),
@@ -81,9 +112,9 @@ export const decoderSchema = z
 
 export const labelSchema = z.strictObject({
   name: z.string().min(1),
-  size: z.number().int().positive(),
-  padding: z.number().int().nonnegative().optional(),
-  decoders: z.array(decoderSchema).min(1),
+  size: z.number().int().positive().max(LIMITS.labelSize),
+  padding: z.number().int().nonnegative().max(LIMITS.labelSize).optional(),
+  decoders: z.array(decoderSchema).min(1).max(16),
 });
 
 /**
@@ -120,7 +151,7 @@ export const counterSchema = z
   .strictObject({
     name: z.string().min(1),
     help: z.string().min(1),
-    labels: z.array(labelSchema).optional(),
+    labels: z.array(labelSchema).max(LIMITS.labels).optional(),
     map: mapName.optional(),
     value: valueSchema.optional(),
     perf_event_array: z.boolean().optional(),
@@ -168,7 +199,7 @@ export const counterSchema = z
 export const gaugeSchema = z.strictObject({
   name: z.string().min(1),
   help: z.string().min(1),
-  labels: z.array(labelSchema).optional(),
+  labels: z.array(labelSchema).max(LIMITS.labels).optional(),
   map: mapName.optional(),
   value: valueSchema.optional(),
   hooks: hookSets.optional(),
@@ -183,12 +214,12 @@ export const histogramSchema = z
     bucket_min: z.number().int().nonnegative().optional(),
     bucket_max: z.number().int().nonnegative().optional(),
     bucket_multiplier: z.number().positive().optional(),
-    bucket_keys: z.array(z.number()).optional(),
+    bucket_keys: z.array(z.number()).max(LIMITS.histogramBuckets).optional(),
     hooks: hookSets.optional(),
     /** Our extension: bucket a numeric field (`value`) of this event map's records, by the labels given. */
     events: mapName.optional(),
     value: valueSchema.optional(),
-    labels: z.array(labelSchema).optional(),
+    labels: z.array(labelSchema).max(LIMITS.labels).optional(),
   })
   .superRefine((h, ctx) => {
     if (h.events !== undefined && h.value === undefined)
@@ -240,6 +271,13 @@ export const histogramSchema = z
           C.value,
           `bucket_max (${h.bucket_max}) must not be below bucket_min (${h.bucket_min})`,
         );
+      } else if (
+        h.bucket_min !== undefined &&
+        h.bucket_max !== undefined &&
+        (h.bucket_multiplier ?? 1) > 0 // else the multiplier's own error says it
+      ) {
+        const problem = bucketProblem(h.bucket_type, h.bucket_min, h.bucket_max, h.bucket_multiplier ?? 1);
+        if (problem) issueAt(ctx, ['bucket_max'], h.bucket_max, C.value, problem);
       }
     }
     // ebpf_exporter: the last label is the bucket index, parsed as an integer and dropped.
@@ -270,12 +308,46 @@ export const histogramSchema = z
     }
   });
 
+/**
+ * Why bucket_min..bucket_max (times bucket_multiplier) is not a usable histogram, or
+ * undefined: at most LIMITS.histogramBuckets buckets, every upper bound a finite number
+ * above the one before (2^1100 or a multiplier of 1e-320 would give Infinity or repeats).
+ */
+export function bucketProblem(
+  type: string,
+  min: number,
+  max: number,
+  multiplier: number,
+): string | undefined {
+  const count = max - min + 1;
+  if (count > LIMITS.histogramBuckets)
+    return `bucket_min..bucket_max gives ${count} buckets; a histogram has at most ${LIMITS.histogramBuckets}`;
+  const bound = (i: number): number =>
+    type === 'exp2'
+      ? 2 ** i * multiplier
+      : type === 'exp2zero'
+        ? i === 0
+          ? 0
+          : 2 ** (i - 1) * multiplier
+        : i * multiplier;
+  let prev = -Infinity;
+  for (let i = min; i <= max; i++) {
+    const b = bound(i);
+    if (!Number.isFinite(b))
+      return `bucket ${i} has no finite upper bound with bucket_multiplier ${multiplier}; lower bucket_max`;
+    if (b <= prev)
+      return `buckets ${i - 1} and ${i} have the same upper bound (${b}) with bucket_multiplier ${multiplier}`;
+    prev = b;
+  }
+  return undefined;
+}
+
 /** Metric names are one namespace across counters, gauges and histograms. */
 export const metricsSchema = z
   .strictObject({
-    counters: z.array(counterSchema).optional(),
-    gauges: z.array(gaugeSchema).optional(),
-    histograms: z.array(histogramSchema).optional(),
+    counters: z.array(counterSchema).max(LIMITS.metrics).optional(),
+    gauges: z.array(gaugeSchema).max(LIMITS.metrics).optional(),
+    histograms: z.array(histogramSchema).max(LIMITS.metrics).optional(),
   })
   .superRefine((m, ctx) => {
     const seen = new Map<string, string>();
@@ -303,7 +375,7 @@ export const spanSchema = z.strictObject({
   name: z.string().optional(),
   ringbuf: z.string().min(1),
   service: z.string().optional(),
-  labels: z.array(labelSchema).optional(),
+  labels: z.array(labelSchema).max(LIMITS.labels).optional(),
 });
 
 /** A numeric field of an event record: unsigned little-endian (signed with `signed: true`). */
@@ -324,7 +396,7 @@ export const logSchema = z.strictObject({
   body: z.string().optional(),
   severity: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).optional(),
   /** Decoded string attributes, cut from the record as labels are from map keys. */
-  labels: z.array(labelSchema).optional(),
+  labels: z.array(labelSchema).max(LIMITS.labels).optional(),
   /** Numeric attributes. */
   fields: z.array(fieldSchema).optional(),
   /** A field holding the event's CLOCK_MONOTONIC time in ns (bpf_ktime_get_ns); default: when read. */

@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CollectorError, CollectorErrors, type Position } from '../../errors.ts';
 import { loadConfigSources, type LoadedConfig } from '../../config/load.ts';
 import { validate } from '../../config/validate.ts';
+import { MAX_OBJECT_BYTES, namedFileProblem, readNamedFileSync } from '../../config/files.ts';
+import { clip } from '../../errors.ts';
 import type { CgroupIdMapConfig } from './cgroup-id-map.ts';
 import type { EbpfReceiverConfig } from './config.ts';
 import { exporterFileSchema, type LogConfig, type MetricsConfig, type SpanConfig } from './metrics.ts';
@@ -40,11 +42,40 @@ function isPath(program: string): boolean {
   return program.includes('/') || program.endsWith('.o');
 }
 
+/** Program names as ebpf_exporter's `--config.names` gives them: no path, no leading dot. */
+const PROGRAM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
+
+/**
+ * Why `program:` cannot name a BPF object, or undefined: a name must be a plain name, a path
+ * must end in `.o`; an object that exists must be a regular ELF file of at most
+ * MAX_OBJECT_BYTES (a FIFO, a device or /etc/passwd is refused here, at the config's line,
+ * rather than by libbpf or a hang). A missing object is left to the load (ERR_BPF_OPEN).
+ */
+export function objectProblem(program: string, objectPath: string): string | undefined {
+  const shown = clip(program);
+  if (!isPath(program) && !PROGRAM_NAME.test(program))
+    return `${shown} is not a program name (letters, digits, _ . + -) nor a path to a .o object`;
+  if (isPath(program) && !program.endsWith('.o'))
+    return `${shown} is not a BPF object path: give a program name (e.g. timers) or the path of a .bpf.o`;
+  if (!existsSync(objectPath)) return undefined;
+  const problem = namedFileProblem(objectPath, MAX_OBJECT_BYTES);
+  if (problem !== undefined) return `${objectPath} ${problem}`;
+  if (!isElf(objectPath))
+    return `${objectPath} is not an ELF object file (a .bpf.o built by clang -target bpf)`;
+  return undefined;
+}
+
+function isElf(path: string): boolean {
+  const head = readNamedFileSync(path, MAX_OBJECT_BYTES, 4);
+  return typeof head !== 'string' && head.length === 4 && head.readUInt32BE(0) === 0x7f454c46;
+}
+
 /** Where the receiver's own keys were written, for errors about them (config-time checks). */
 export interface ReceiverKeys {
   /** `receivers.<id>` */
   readonly path?: string;
-  positionOf?(key: 'program' | 'metrics_file'): Position | undefined;
+  positionOf?(key: 'program' | 'metrics_file' | 'btf_path'): Position | undefined;
+  positionAt?(path: readonly (string | number)[]): Position | undefined;
 }
 
 /** Resolve at create time (the same as resolveProgramSync; async for the factory contract). */
@@ -76,6 +107,9 @@ export function resolveProgramSync(
       : resolve(configDir, config.program)
     : join(objectDir(), `${config.program}.bpf.o`);
   const name = basename(objectPath).replace(/(\.bpf)?\.o$/, '');
+  const objectIssue = objectProblem(config.program, objectPath);
+  if (objectIssue !== undefined)
+    return { errors: [new CollectorError('ERR_EBPF_OBJECT', objectIssue, at('program'))] };
   if (config.metrics && config.metrics_file) {
     return {
       errors: [
@@ -110,27 +144,20 @@ export function resolveProgramSync(
     file = join(definitionsDir(), `${config.program}.yaml`);
   }
   const where = at(config.metrics_file ? 'metrics_file' : 'program');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    const why =
-      code === 'ENOENT'
-        ? 'does not exist'
-        : code === 'EISDIR'
-          ? 'is a directory'
-          : `cannot be read (${typeof code === 'string' ? code : String(err)})`;
+  // Bounded: a regular file of at most 1 MiB (a FIFO or /dev/zero is an error, not a hang).
+  const data = readNamedFileSync(file);
+  if (typeof data === 'string') {
     return {
       errors: [
         new CollectorError(
           'ERR_EBPF_METRICS_FILE',
-          `no metric definitions: ${file} ${why}; give metrics: inline or a metrics_file: that exists`,
-          { ...where, cause: err },
+          `no metric definitions: ${file} ${data.includes('(ENOENT)') ? 'does not exist; give metrics: inline or a metrics_file: that exists' : data}`,
+          where,
         ),
       ],
     };
   }
+  const text = data.toString('utf8');
   let loaded: LoadedConfig;
   try {
     loaded = loadConfigSources([{ file: shownPath(file), text }]);

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, accessSync, constants, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, accessSync, constants, fstatSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { AttachResult, BpfObject, ProgramInfo } from '../../native/index.ts';
 
@@ -63,11 +63,13 @@ export function resolveTarget(target: string, env: NodeJS.ProcessEnv = process.e
 export function usdtProbesOf(path: string): { probes: Set<string> } | { problem: string } {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Non-blocking: a FIFO named as a binary must not hang the agent.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
     return { problem: `cannot open ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
   }
   try {
+    if (!fstatSync(fd).isFile()) return { problem: `${path} is not a regular file` };
     const read = (offset: number, length: number): Buffer => {
       const buf = Buffer.alloc(length);
       const n = readSync(fd, buf, 0, length, offset);
