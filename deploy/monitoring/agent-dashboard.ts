@@ -3,6 +3,7 @@
  * why not, map fill, event drops, collections and exporters, the process.
  */
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { RELOAD_SUCCESSFUL, RELOAD_SUCCESS_TIME } from '../../src/reloader.ts';
 import { collector, upstream } from './metrics.ts';
 import { AGENT, RATE_INTERVAL, frame, instantTable, row, target, timeseries } from './panels.ts';
 
@@ -31,6 +32,23 @@ export function agentDashboard(): dashboard.Dashboard {
     timeseries('Scrape target up', 'up: 1 while Prometheus scrapes the agent, 0 when it cannot.', 'none')
       .max(1)
       .withTarget(target(`up{${AGENT}}`, '{{node}} {{instance}}')),
+  );
+
+  b.withPanel(
+    timeseries(
+      'Configuration reload',
+      'Whether the last reload (SIGHUP, a changed config file) succeeded: 1, or 0 while the agent runs the previous configuration.',
+      'none',
+    )
+      .max(1)
+      .withTarget(target(`${collector(RELOAD_SUCCESSFUL)}{${AGENT}}`, '{{node}} {{instance}}')),
+  );
+  b.withPanel(
+    timeseries(
+      'Time since the last successful reload',
+      'Since the last configuration reload that succeeded (or the start).',
+      's',
+    ).withTarget(target(`time() - ${collector(RELOAD_SUCCESS_TIME)}{${AGENT}}`, '{{node}} {{instance}}')),
   );
 
   b.withRow(row('Programs'));

@@ -4,6 +4,7 @@
  * by `job`, `instance` and what is wrong (config, map, exporter), so one alert is one problem.
  */
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { RELOAD_SUCCESSFUL } from '../../src/reloader.ts';
 import { collector } from './metrics.ts';
 
 /** The `job` of the agent's targets: the ServiceMonitor's (the Service's name) or the PodMonitor's (`<namespace>/<name>`). */
@@ -110,6 +111,21 @@ const SIGNALS: readonly (Signal & { threshold: string; rule: Omit<AlertRule, 'al
         description:
           '{{ $value | humanizePercentage }} of the OTLP exports of {{ $labels.exporter }} on {{ $labels.instance }} failed in the last 5 minutes. ' +
           'The reason is in the agent log and /readyz.',
+      },
+    },
+  },
+  {
+    alert: 'EbpfCollectorReloadFailed',
+    signal: collector(RELOAD_SUCCESSFUL),
+    threshold: ' == 0',
+    rule: {
+      for: '5m',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'ebpf-collector {{ $labels.instance }}: the configuration reload failed',
+        description:
+          'The last configuration reload (SIGHUP or a changed file) on {{ $labels.instance }} was refused: the agent runs the previous configuration. ' +
+          'The positioned errors are in the agent log.',
       },
     },
   },

@@ -155,7 +155,7 @@ describe('monitoring: alert rules', { skip: noPromtool }, () => {
     }
   });
 
-  it('agent down, program not attached, map near capacity, events dropped, exporter failing', () => {
+  it('agent down, program not attached, map near capacity, events dropped, exporter failing, reload failed', () => {
     assert.deepEqual(
       ruleQueries().map((r) => r.alert),
       [
@@ -164,6 +164,7 @@ describe('monitoring: alert rules', { skip: noPromtool }, () => {
         'EbpfCollectorMapNearCapacity',
         'EbpfCollectorEventsDropped',
         'EbpfCollectorExporterFailing',
+        'EbpfCollectorReloadFailed',
       ],
     );
   });
