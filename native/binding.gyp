@@ -9,6 +9,12 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
       "libraries": ["-lbpf", "-lelf", "-lz"]
+    },
+    {
+      "target_name": "ebpf-collector-init",
+      "type": "executable",
+      "sources": ["init.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }

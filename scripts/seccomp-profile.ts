@@ -83,6 +83,8 @@ async function trace(pipeline: string, dir: string): Promise<Traced> {
       '-c',
       '-o',
       out,
+      // Through the init, as the image runs it: its calls are in the profile too.
+      join(root, 'native', 'build', 'Release', 'ebpf-collector-init'),
       process.execPath,
       join(root, 'bin', 'ebpf-collector.js'),
       'run',
@@ -123,7 +125,7 @@ async function trace(pipeline: string, dir: string): Promise<Traced> {
     spawnSync('/bin/true'); // an exec for execsnoop's ring buffer
     await sleep(1000);
   }
-  // The agent is strace's child: SIGTERM it as a container runtime would.
+  // The init is strace's child: SIGTERM it as a container runtime would (it forwards it).
   const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/);
   for (const pid of children) process.kill(Number(pid), 'SIGTERM');
   const code = await exited;

@@ -43,9 +43,11 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 fi
 export PATH="$PWD/node_modules/.bin:$PATH"
 
-# 3. The N-API addon (rebuilt when a source is newer than the binary).
+# 3. The N-API addon and the container's init (rebuilt when a source is newer than a binary).
 addon=native/build/Release/ebpf_native.node
-if [ ! -f "$addon" ] || [ -n "$(find native -maxdepth 1 -newer "$addon" \( -name '*.cc' -o -name '*.h' -o -name '*.gyp' \) 2>/dev/null)" ]; then
+init=native/build/Release/ebpf-collector-init
+if [ ! -f "$addon" ] || [ ! -f "$init" ] ||
+  [ -n "$(find native -maxdepth 1 \( -newer "$addon" -o -newer "$init" \) \( -name '*.cc' -o -name '*.c' -o -name '*.h' -o -name '*.gyp' \) 2>/dev/null)" ]; then
   say "building the native addon"
   # Node-API headers of the system Node (Debian's nodejs: /usr/include/node); npm passes
   # the machine's `nodedir` itself, a direct run of this script does not.

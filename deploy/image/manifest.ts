@@ -56,7 +56,13 @@ export const APP_DIR = '/opt/ebpf-collector';
 /** Where the Node binary (the npm package `node`'s, debug info stripped) goes. */
 export const NODE_PATH = '/usr/local/bin/node';
 
-export const ENTRYPOINT: readonly string[] = [NODE_PATH, `${APP_DIR}/bin/ebpf-collector.js`];
+/**
+ * PID 1: the agent's init (native/init.c) — it holds signals from its first instant (Node
+ * as PID 1 loses a SIGTERM sent during its ~50 ms bootstrap), forwards them to the agent,
+ * reaps orphans and keeps no capability.
+ */
+export const INIT_PATH = '/usr/local/bin/ebpf-collector-init';
+export const ENTRYPOINT: readonly string[] = [INIT_PATH, NODE_PATH, `${APP_DIR}/bin/ebpf-collector.js`];
 export const CMD: readonly string[] = ['run', '--config', `${APP_DIR}/pipelines/default.yaml`];
 /**
  * Root: loading BPF programs needs CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN for USDT probes) in the
@@ -113,6 +119,7 @@ export function imageFiles(root = repoRoot): ImageFile[] {
   const app = (rel: string): ImageFile => ({ from: rel, to: `${APP_DIR}/${rel}` });
   const files: ImageFile[] = [
     { from: 'node_modules/node/bin/node', to: NODE_PATH },
+    { from: 'native/build/Release/ebpf-collector-init', to: INIT_PATH },
     app('package.json'),
     app('bin/ebpf-collector.js'),
     app('build/js'),

@@ -184,7 +184,7 @@ function loadedIds(): Set<number> {
 const sum = (text: string, metric: string): number => samples(text, metric).reduce((a, s) => a + s.value, 0);
 
 test(
-  'the image runs as the DaemonSet says: PID 1, every program attached, live /metrics, only the reported capabilities, podman stop → exit 0 and every program released',
+  'the image runs as the DaemonSet says: the init as PID 1, every program attached, live /metrics, only the reported capabilities, podman stop → exit 0 and every program released',
   { skip },
   async (t) => {
     const r = render();
@@ -208,13 +208,24 @@ test(
           throw new Error(`the container ended before the agent started:\n${logsText(name)}`);
         return undefined;
       });
-      const { pid } = state(name);
+      const { pid: init } = state(name);
 
-      // PID 1 of the container's PID namespace, and the entrypoint itself (no npm, no shell).
-      const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.split(/\s+/);
+      // PID 1 of the container's PID namespace is the init (the entrypoint, no npm, no shell),
+      // holding no capability; the agent is its only child.
+      const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${init}/status`, 'utf8'))?.[1]?.split(/\s+/);
       assert.equal(nspid?.[nspid.length - 1], '1', `NSpid ${nspid?.join(' ')}`);
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      assert.deepEqual(cmdline, [...ENTRYPOINT, ...run.args]);
+      const cmdlineOf = (p: number): string[] =>
+        readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      assert.deepEqual(cmdlineOf(init), [...ENTRYPOINT, ...run.args]);
+      assert.deepEqual(
+        threadCapabilities(init).map((th) => [...namesOf(th.effective), ...namesOf(th.permitted)]),
+        [[]],
+        'the init keeps no capability',
+      );
+      const children = readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(/\s+/);
+      assert.equal(children.length, 1, `children of the init: ${children.join(' ')}`);
+      const pid = Number(children[0]);
+      assert.deepEqual(cmdlineOf(pid), [...ENTRYPOINT.slice(1), ...run.args]);
       // The securityContext as the kernel sees it: a seccomp filter, no new privileges, a read-only root.
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       assert.match(status, /^Seccomp:\s+2$/m, 'a seccomp filter (the Localhost profile) is in force');

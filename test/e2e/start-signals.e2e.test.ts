@@ -9,7 +9,11 @@
  * dies of it (143), and PID 1 of a namespace ignores it (the kernel's rule). The entry's
  * handler is seen in /proc as SIGHUP caught (Node itself never catches SIGHUP): the test
  * accepts death by the signal only when it was not caught at the moment it was sent, and
- * the PID 1 cases send once it is.
+ * the PID 1 cases without an init send once it is.
+ *
+ * Behind the init (native/init.c: the image's entrypoint and `npm start`'s last exec) there
+ * is no such window: the signal goes from the init's first instant (once it forked the agent)
+ * and the agent still ends with exit 0, as PID 1 of a namespace and not.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +21,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/agent.ts';
+import { INIT_PATH } from '../helpers/init.ts';
 import { programIdsHeldBy, waitForRelease } from '../helpers/bpf-programs.ts';
 
 const CONFIG = join(repoRoot, 'pipelines', 'default.yaml');
@@ -35,15 +40,25 @@ function catches(pid: number, signal: number): boolean {
   }
 }
 
+/**
+ * How the agent runs: `node bin/…` itself, as PID 1 of a new PID namespace, or behind the
+ * init (as PID 1, as in the image, or not, as under `npm start`).
+ */
+type Mode = 'direct' | 'pid1' | 'init' | 'pid1-init';
+
 interface Run {
   child: ChildProcess;
   log: () => string;
   exited: Promise<number | string>;
 }
 
-function spawnAgent(pid1: boolean): Run {
-  const agent = [process.execPath, join(repoRoot, 'bin', 'ebpf-collector.js'), 'run', '--config', CONFIG];
-  const cmd = pid1 ? ['unshare', '--pid', '--fork', '--mount-proc', ...agent] : agent;
+function spawnAgent(mode: Mode): Run {
+  const node = [process.execPath, join(repoRoot, 'bin', 'ebpf-collector.js'), 'run', '--config', CONFIG];
+  const agent = mode === 'init' || mode === 'pid1-init' ? [INIT_PATH, ...node] : node;
+  const cmd =
+    mode === 'pid1' || mode === 'pid1-init'
+      ? ['unshare', '--pid', '--fork', '--mount-proc', ...agent]
+      : agent;
   const child = spawn(cmd[0] as string, cmd.slice(1), {
     cwd: repoRoot,
     env: { ...process.env, EBPF_COLLECTOR_LISTEN: '127.0.0.1:0' },
@@ -59,26 +74,37 @@ function spawnAgent(pid1: boolean): Run {
 
 const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The agent's pid: the child, or under unshare its only child (polled until it exists). */
-async function agentPid(run: Run, pid1: boolean): Promise<number> {
-  if (!pid1) return run.child.pid as number;
+/** The only child of `parent` (polled until it exists). */
+async function childOf(parent: number): Promise<number> {
   for (let i = 0; i < 5000; i++) {
     try {
-      const out = execFileSync('pgrep', ['-P', String(run.child.pid)], { encoding: 'utf8' }).trim();
+      const out = execFileSync('pgrep', ['-P', String(parent)], { encoding: 'utf8' }).trim();
       if (out) return Number(out.split('\n')[0]);
     } catch {
       // not forked yet
     }
     await tick(1);
   }
-  throw new Error('unshare did not start the agent');
+  throw new Error(`${parent} started no child`);
+}
+
+/**
+ * The process a stop signal goes to (the container's PID 1, or the process npm signals)
+ * and the agent's pid. The init forks the agent once its signals are blocked (while it
+ * waits in sigtimedwait /proc shows them unblocked), so it is signalled from then on.
+ */
+async function targets(run: Run, mode: Mode): Promise<{ signalled: number; agent: number }> {
+  const pid1 = mode === 'pid1' || mode === 'pid1-init';
+  const top = pid1 ? await childOf(run.child.pid as number) : (run.child.pid as number);
+  if (mode === 'direct' || mode === 'pid1') return { signalled: top, agent: top };
+  return { signalled: top, agent: await childOf(top) };
 }
 
 type When = { afterMs: number } | 'first-attach';
 
-async function signalDuringStart(when: When, signal: 'SIGTERM' | 'SIGINT', pid1: boolean): Promise<void> {
-  const run = spawnAgent(pid1);
-  const pid = await agentPid(run, pid1);
+async function signalDuringStart(when: When, signal: 'SIGTERM' | 'SIGINT', mode: Mode): Promise<void> {
+  const run = spawnAgent(mode);
+  const { signalled, agent: pid } = await targets(run, mode);
   // Every program the agent holds at any poll, until it exits.
   const held = new Set<number>();
   let done = false;
@@ -90,7 +116,7 @@ async function signalDuringStart(when: When, signal: 'SIGTERM' | 'SIGINT', pid1:
     }
   })();
   const t0 = Date.now();
-  if (pid1) {
+  if (mode === 'pid1') {
     // PID 1 ignores a signal it has no handler for: wait for the entry's handler.
     while (!catches(pid, SIGHUP) && Date.now() - t0 < EXIT_BOUND_MS) await tick(1);
   }
@@ -101,7 +127,7 @@ async function signalDuringStart(when: When, signal: 'SIGTERM' | 'SIGINT', pid1:
     await tick(when.afterMs);
   }
   const caught = catches(pid, SIGHUP);
-  process.kill(pid, signal);
+  process.kill(signalled, signal);
   let timer: NodeJS.Timeout | undefined;
   const code = await Promise.race([
     run.exited,
@@ -111,7 +137,7 @@ async function signalDuringStart(when: When, signal: 'SIGTERM' | 'SIGINT', pid1:
   if (code === 'no exit') run.child.kill('SIGKILL');
   done = true;
   await watch;
-  const expected = caught || pid1 ? 0 : signal;
+  const expected = caught || mode !== 'direct' ? 0 : signal;
   assert.equal(code, expected, `handler installed: ${caught}\n${run.log()}`);
   await waitForRelease(held);
 }
@@ -120,23 +146,33 @@ const POINTS = Array.from({ length: 15 }, (_, i) => Math.round((i * 2000) / 14))
 
 for (const ms of POINTS) {
   test(`SIGTERM ${ms} ms after spawn: exit 0 (or killed before Node's first line), every program released`, () =>
-    signalDuringStart({ afterMs: ms }, 'SIGTERM', false));
+    signalDuringStart({ afterMs: ms }, 'SIGTERM', 'direct'));
 }
 for (let i = 0; i < 3; i++) {
   test(`SIGTERM right after the first program attached (${i + 1}/3): exit 0, every program released`, () =>
-    signalDuringStart('first-attach', 'SIGTERM', false));
+    signalDuringStart('first-attach', 'SIGTERM', 'direct'));
 }
 test('SIGINT right after the first program attached: exit 0, every program released', () =>
-  signalDuringStart('first-attach', 'SIGINT', false));
-for (const ms of [0, 300, 800, 1500]) {
-  test(`as PID 1, SIGTERM ${ms} ms after its handler exists: exit 0, every program released`, () =>
-    signalDuringStart({ afterMs: ms }, 'SIGTERM', true));
+  signalDuringStart('first-attach', 'SIGINT', 'direct'));
+for (const ms of [0, 800]) {
+  test(`as PID 1 without the init, SIGTERM ${ms} ms after its handler exists: exit 0, every program released`, () =>
+    signalDuringStart({ afterMs: ms }, 'SIGTERM', 'pid1'));
 }
-test('as PID 1, SIGTERM right after the first program attached: exit 0, every program released', () =>
-  signalDuringStart('first-attach', 'SIGTERM', true));
+for (const ms of POINTS) {
+  test(`as PID 1 behind the init (the image), SIGTERM ${ms} ms after the init's start: exit 0, every program released`, () =>
+    signalDuringStart({ afterMs: ms }, 'SIGTERM', 'pid1-init'));
+}
+test('as PID 1 behind the init, SIGTERM right after the first program attached: exit 0, every program released', () =>
+  signalDuringStart('first-attach', 'SIGTERM', 'pid1-init'));
+for (const ms of [0, 10, 30, 60]) {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    test(`behind the init, not PID 1 (npm start), ${signal} ${ms} ms after the init's start: exit 0`, () =>
+      signalDuringStart({ afterMs: ms }, signal, 'init'));
+  }
+}
 
 test('SIGHUP reloads an unchanged config keeping every program; SIGTERM then stops it with exit 0', async () => {
-  const run = spawnAgent(false);
+  const run = spawnAgent('direct');
   const pid = run.child.pid as number;
   const t0 = Date.now();
   while (!/"msg":"agent started"/.test(run.log()) && Date.now() - t0 < EXIT_BOUND_MS) await tick(20);
