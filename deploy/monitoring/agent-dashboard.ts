@@ -4,7 +4,7 @@
  */
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { RELOAD_SUCCESSFUL, RELOAD_SUCCESS_TIME } from '../../src/reloader.ts';
-import { collector, upstream } from './metrics.ts';
+import { FIXED_KEY_SPACE_MAX, collector, mapFill, upstream } from './metrics.ts';
 import { AGENT, RATE_INTERVAL, frame, instantTable, row, target, timeseries } from './panels.ts';
 
 export const AGENT_UID = 'ebpf-collector-agent';
@@ -86,16 +86,11 @@ export function agentDashboard(): dashboard.Dashboard {
   b.withPanel(
     timeseries(
       'Hash map fill',
-      'Entries / max_entries of each metric map that is not an array (an array is always full). A full map loses new keys.',
+      `Entries / max_entries of the hash maps with more than ${FIXED_KEY_SPACE_MAX} entries (arrays, and maps sized to a fixed key space, are full by design). A full map loses new keys; an LRU map evicts old ones.`,
       'percentunit',
     )
       .max(1)
-      .withTarget(
-        target(
-          `max by (config, map) (${collector('map_entries')}{${AGENT}, type!~".*array"} / ${collector('map_capacity')}{${AGENT}})`,
-          '{{config}} {{map}}',
-        ),
-      ),
+      .withTarget(target(mapFill(AGENT, ['config', 'map']), '{{config}} {{map}}')),
   );
   b.withPanel(
     timeseries('Map read errors /s', 'Map reads that failed, by config and map.', 'ops').withTarget(

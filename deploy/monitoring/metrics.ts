@@ -90,3 +90,22 @@ export function programMetrics(program: string): ProgramMetric[] {
     }));
   });
 }
+
+/**
+ * Maps of at most this many entries are sized to a fixed key space (an enum like cachestat's 4
+ * operations, histogram buckets × a small label): full by design, so fill is not watched.
+ * Maps keyed by what the workload brings (cgroups, functions, ports, modules) have 1024 or more.
+ */
+export const FIXED_KEY_SPACE_MAX = 64;
+
+/**
+ * Fill (entries / max_entries) of the metric maps that can fill up: hash maps (an array's
+ * every slot counts, so it is always "full") above FIXED_KEY_SPACE_MAX entries.
+ */
+export function mapFill(matchers: string, by: readonly string[]): string {
+  const sel = matchers === '' ? '' : `${matchers}, `;
+  return (
+    `max by (${by.join(', ')}) (${collector('map_entries')}{${sel}type!~".*array"}` +
+    ` / (${collector('map_capacity')}${matchers === '' ? '' : `{${matchers}}`} > ${FIXED_KEY_SPACE_MAX}))`
+  );
+}

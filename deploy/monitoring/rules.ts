@@ -5,7 +5,7 @@
  */
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { RELOAD_SUCCESSFUL } from '../../src/reloader.ts';
-import { collector } from './metrics.ts';
+import { collector, mapFill } from './metrics.ts';
 
 /** The `job` of the agent's targets: the ServiceMonitor's (the Service's name) or the PodMonitor's (`<namespace>/<name>`). */
 export const JOB_MATCHER = 'job=~".*ebpf-collector.*"';
@@ -25,7 +25,7 @@ export interface Signal {
 }
 
 const attached = collector('program_attached');
-const HASH_FILL = `max by (job, instance, config, map) (${collector('map_entries')}{type!~".*array"} / ${collector('map_capacity')})`;
+const HASH_FILL = mapFill('', ['job', 'instance', 'config', 'map']);
 const DROPS =
   `sum by (job, instance, config, map) (rate(${collector('events_kernel_dropped_total')}[5m]))` +
   ` + sum by (job, instance, config, map) (rate(${collector('events_dropped_total')}[5m]))`;
@@ -78,7 +78,7 @@ const SIGNALS: readonly (Signal & { threshold: string; rule: Omit<AlertRule, 'al
         summary:
           'ebpf-collector {{ $labels.instance }}: map {{ $labels.map }} of {{ $labels.config }} is {{ $value | humanizePercentage }} full',
         description:
-          'The hash map {{ $labels.map }} ({{ $labels.config }}) holds more than 90% of its max_entries; when full, new keys are lost. ' +
+          'The hash map {{ $labels.map }} ({{ $labels.config }}) holds more than 90% of its max_entries; when full, new keys are lost (an LRU map evicts old ones). ' +
           'Raise its size or filter its labels.',
       },
     },
