@@ -215,8 +215,17 @@ test('the API going away does not stop metrics; when it comes back the client re
   await using r = await rig();
   r.api.add(fakePod(UID_A, 'a'));
   await r.api.until(() => r.proc.watchState === 'live', 5000, 'live');
+  assert.deepEqual([r.proc.health().ready, r.proc.health().problems], [true, []], 'healthy while live');
   await r.api.close();
   await r.api.until(() => r.proc.watchState === 'unavailable', 5000, 'unavailable');
+  // A problem for /readyz (degraded), not unready: points still pass.
+  const failing = r.proc.health();
+  assert.equal(failing.ready, true);
+  assert.equal(failing.problems.length, 1);
+  assert.match(
+    failing.problems[0] ?? '',
+    /^Kubernetes pod watch failing since \d{4}-.*Z: .+; points pass with container labels only$/,
+  );
   r.input.next(batch([{ uid: UID_A }, { uid: UID_B }]));
   assert.deepEqual(
     labelsOf(r.out.at(-1)).map((l) => [l['k8s_pod_uid'], l['k8s_pod_name']]),
@@ -232,6 +241,7 @@ test('the API going away does not stop metrics; when it comes back the client re
   await r.api.listen();
   await r.api.until(() => r.proc.watchState === 'live', 5000, 'live again');
   assert.ok(r.api.lists.length > listsBefore, 're-listed');
+  assert.deepEqual(r.proc.health().problems, [], 'no problem once live again');
   assert.ok((r.telemetry.counter('k8s_relists_total', '').value({ reason: 'error' }) ?? 0) >= 1);
   r.input.next(batch([{ uid: UID_B }]));
   assert.equal(labelsOf(r.out.at(-1))[0]?.['k8s_pod_name'], 'b');

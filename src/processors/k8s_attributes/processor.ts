@@ -1,6 +1,6 @@
 import type { OperatorFunction } from 'rxjs';
 import type { Logger } from 'pino';
-import type { Host, Processor } from '../../pipeline/component.ts';
+import type { ComponentHealth, Host, Processor } from '../../pipeline/component.ts';
 import type { MetricBatch } from '../../pipeline/data.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { K8sAttributesProcessorConfig } from './config.ts';
@@ -33,6 +33,9 @@ export class K8sAttributesProcessor implements Processor {
   private state: WatchState = 'connecting';
   private degradedLogged = false;
   private lastFailureLogMs = -Infinity;
+  /** Since when the watch is unavailable, and why (health). */
+  private unavailableSince: number | undefined;
+  private lastError: string | undefined;
   private events: SelfFamily | undefined;
   private relists: SelfFamily | undefined;
   private released: SelfFamily | undefined;
@@ -143,6 +146,25 @@ export class K8sAttributesProcessor implements Processor {
     return { node: this.nodeName, watch: this.state, pods: this.index.size };
   }
 
+  /**
+   * Ready while it runs: with the API unavailable points still pass, with their container
+   * labels only — a problem to list (`/readyz` degraded), not a reason to take the pod out of
+   * its Service (which would stop the scrapes too).
+   */
+  health(): ComponentHealth {
+    const details = { node: this.nodeName, watch: this.state, pods: this.index.size };
+    if (this.state !== 'unavailable' || this.unavailableSince === undefined)
+      return { ready: true, problems: [], details };
+    const since = new Date(this.unavailableSince).toISOString();
+    return {
+      ready: true,
+      problems: [
+        `Kubernetes pod watch failing since ${since}: ${this.lastError ?? 'unavailable'}; points pass with container labels only`,
+      ],
+      details: { ...details, failing_since: since, last_error: this.lastError },
+    };
+  }
+
   private connection(): KubeConnection | Promise<KubeConnection> {
     switch (this.config.auth_type) {
       case 'serviceAccount':
@@ -157,6 +179,13 @@ export class K8sAttributesProcessor implements Processor {
   private onState(state: WatchState, error: string | undefined): void {
     const previous = this.state;
     this.state = state;
+    if (state === 'unavailable') {
+      this.unavailableSince ??= Date.now();
+      if (error !== undefined) this.lastError = error;
+    } else if (state === 'live') {
+      this.unavailableSince = undefined;
+      this.lastError = undefined;
+    }
     if (
       state === 'unavailable' &&
       previous !== 'unavailable' &&
