@@ -47,11 +47,21 @@ function reportAndExit(err: unknown, debug: boolean): never {
   process.exit(EXIT_RUNTIME);
 }
 
-/** Problems a user fixes in a config file (exit 2), as opposed to what the kernel or machine refused (exit 1). */
+/**
+ * Problems a user fixes in a config file (exit 2), as opposed to what the kernel or machine
+ * refused (exit 1). An object that cannot be opened (missing, not a BPF ELF) is the config's
+ * `program:` too.
+ */
 function isConfigError(e: CollectorError): boolean {
   return (
     /^ERR_CONFIG_/.test(e.code) ||
-    ['ERR_EBPF_METRICS_FILE', 'ERR_EBPF_OBJECT', 'ERR_EBPF_LAYOUT', 'ERR_EBPF_KADDR'].includes(e.code)
+    [
+      'ERR_EBPF_METRICS_FILE',
+      'ERR_EBPF_OBJECT',
+      'ERR_EBPF_LAYOUT',
+      'ERR_EBPF_KADDR',
+      'ERR_BPF_OPEN',
+    ].includes(e.code)
   );
 }
 

@@ -39,7 +39,10 @@ const LISTEN_FDS_START = 3;
 export function dropInAgentConfig(flags: DropInFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const { loaded, flagAt } = generate(flags, env);
   try {
-    return agentConfigFrom(loaded);
+    const config = agentConfigFrom(loaded);
+    const place = config.place;
+    // After load too (--config.check, start): the flag, never a made-up position.
+    return place ? { ...config, place: (e) => onFlag(place(e), flagAt) } : config;
   } catch (err) {
     if (!(err instanceof CollectorErrors)) throw err;
     // A bad name is reported where the receiver is defined and where the pipeline lists it: once is enough.

@@ -11,7 +11,7 @@ import { listOf, suggestion } from './config/describe.ts';
 import { configChecks, factories } from './components.ts';
 import { postAttachMark, tuneMalloc } from './native/index.ts';
 import { SelfMetricsServer } from './exporters/prometheus/self-server.ts';
-import { deriveCapabilities } from './caps/derive.ts';
+import { deriveCapabilities, type CapabilityPlan } from './caps/derive.ts';
 import { checkCapabilities, dropAfterAttach, type KeepSetting } from './caps/runtime.ts';
 import type { ReloadSummary } from './pipeline/reload.ts';
 import {
@@ -38,6 +38,49 @@ export interface AgentConfig {
   readonly loaded: LoadedConfig;
   /** The checked `service:` section, defaults applied. */
   readonly service: ServiceConfig['service'];
+  /**
+   * A problem found after the config loaded (validate --load, start) with the position of
+   * the config key its path names (`receivers.<id>.program` → file:line:col); drop-in mode
+   * names the flag instead. Unchanged when it has a position or no such path.
+   */
+  readonly place?: (e: CollectorError) => CollectorError;
+}
+
+/** `receivers.<id>.<key…>` → the position of that key's value (or the nearest existing parent's). */
+function placeByPath(e: CollectorError, loaded: LoadedConfig, components: ComponentConfigs): CollectorError {
+  if (e.position !== undefined || e.path === undefined) return e;
+  for (const section of ['receivers', 'processors', 'exporters'] as const) {
+    for (const id of components[section].keys()) {
+      const base = `${section}.${id}`;
+      if (e.path !== base && !e.path.startsWith(`${base}.`)) continue;
+      const rest = e.path
+        .slice(base.length + 1)
+        .split('.')
+        .filter(Boolean);
+      for (let n = rest.length; n >= 0; n--) {
+        const path = [section, id, ...rest.slice(0, n)];
+        const position =
+          loaded.positionOf(path, n === rest.length ? 'value' : 'key') ?? loaded.positionOf(path);
+        if (position)
+          return new CollectorError(e.code, e.message, {
+            position,
+            path: e.path,
+            details: e.details,
+            cause: e,
+          });
+      }
+    }
+  }
+  return e;
+}
+
+/** Every CollectorError in `err` placed by `config.place`. */
+export function placed(err: unknown, config: AgentConfig): unknown {
+  const place = config.place;
+  if (!place) return err;
+  if (err instanceof CollectorErrors) return new CollectorErrors(err.errors.map(place));
+  if (err instanceof CollectorError) return place(err);
+  return err;
 }
 
 type Section = 'receivers' | 'processors' | 'exporters';
@@ -141,6 +184,7 @@ export function agentConfigFrom(loaded: LoadedConfig): AgentConfig {
     warnings: [...(loaded.warnings ?? []), ...warnings],
     loaded,
     service: config.service,
+    place: (e) => placeByPath(e, loaded, components),
   };
 }
 
@@ -218,7 +262,12 @@ function configDirOf(loaded: LoadedConfig, section: Section, id: string): string
 
 /** Create every component (no kernel work yet): what `validate` checks beyond the YAML. */
 export async function buildAgent(config: AgentConfig, logger: Logger): Promise<Agent> {
-  const agent = await Agent.build(config.pipelines, config.components, factories, logger);
+  let agent: Agent;
+  try {
+    agent = await Agent.build(config.pipelines, config.components, factories, logger);
+  } catch (err) {
+    throw placed(err, config);
+  }
   const metrics = config.service.telemetry.metrics;
   agent.telemetry.level = metrics.level;
   agent.telemetry.ownEndpoint = metrics.endpoints.length > 0;
@@ -249,11 +298,17 @@ async function serveSelfMetrics(config: AgentConfig, agent: Agent, logger: Logge
  * object, check the metric definitions against its maps, then close it all.
  */
 export async function checkLoad(config: AgentConfig, logger: Logger): Promise<ProgramCheck[]> {
-  checkCapabilities(deriveCapabilities(config));
+  try {
+    checkCapabilities(deriveCapabilities(config));
+  } catch (err) {
+    throw placed(err, config);
+  }
   tuneMalloc('startup'); // keep libbpf's BTF memory between object loads
   const agent = await buildAgent(config, logger);
   try {
     return await agent.checkLoad();
+  } catch (err) {
+    throw placed(err, config);
   } finally {
     await agent.shutdown();
   }
@@ -325,11 +380,20 @@ export async function startAgent(
   keep: KeepSetting = { kind: 'derived' },
   abort?: AbortSignal,
 ): Promise<Agent> {
-  const plan = deriveCapabilities(config);
-  checkCapabilities(plan);
+  let plan: CapabilityPlan;
+  try {
+    plan = deriveCapabilities(config);
+    checkCapabilities(plan);
+  } catch (err) {
+    throw placed(err, config);
+  }
   tuneMalloc('startup');
   const agent = await buildAgent(config, logger);
-  await agent.start(abort); // on abort: releases what it loaded, rejects with abort.reason
+  try {
+    await agent.start(abort); // on abort: releases what it loaded, rejects with abort.reason
+  } catch (err) {
+    throw placed(err, config);
+  }
   try {
     await serveSelfMetrics(config, agent, logger);
   } catch (err) {

@@ -14,7 +14,7 @@ import { resolveProgramSync, type ResolvedProgram } from '../receivers/ebpf/reso
 import type { EbpfReceiverConfig } from '../receivers/ebpf/config.ts';
 import { parseTargetSection } from '../receivers/ebpf/targets.ts';
 import { typeOf } from '../pipeline/graph.ts';
-import { CollectorErrors } from '../errors.ts';
+import { CollectorError, CollectorErrors } from '../errors.ts';
 import { loadAgentConfig, type AgentConfig } from '../service.ts';
 
 /** A rule: the capabilities a kind of program or component needs, and the reason, in words. */
@@ -179,12 +179,26 @@ export function deriveCapabilities(config: AgentConfig): CapabilityPlan {
     const rc = c as EbpfReceiverConfig;
     const resolved = resolveProgramSync(rc, configDir).program;
     if (!resolved) continue; // the config check reported it
-    const p = programNeeds(id, resolved.objectPath);
+    let p: ProgramNeeds;
+    let perf: boolean;
+    try {
+      p = programNeeds(id, resolved.objectPath);
+      perf = perfBuffers(resolved.objectPath);
+    } catch (err) {
+      // The object cannot be opened: an error of the receiver's `program` key.
+      if (err instanceof CollectorError && err.path === undefined && err.position === undefined)
+        throw new CollectorError(err.code, err.message, {
+          path: `receivers.${id}.program`,
+          details: err.details,
+          cause: err,
+        });
+      throw err;
+    }
     programs.push(p);
     add('load', `${id}: ${resolved.name}`);
     for (const s of p.sections) add(s.rule, `${id}: ${s.section}`);
     if (p.sections.some((s) => needsHostPid(s.section))) hostPIDBy.push(id);
-    if (perfBuffers(resolved.objectPath)) add('perfBuffer', `${id}: perf event array`);
+    if (perf) add('perfBuffer', `${id}: perf event array`);
     if (rc.kaddrs.length + resolved.kaddrs.length > 0) add('kaddrs', `${id}: kaddrs`);
     if (usesKallsyms(resolved)) add('kallsyms', `${id}: ksym/kstack decoders`);
   }

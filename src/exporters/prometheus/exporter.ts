@@ -12,6 +12,7 @@ import { DROP_REASONS } from './connections.ts';
 import { MetricsServer } from './server.ts';
 import { ExpositionWriter } from './text.ts';
 import type { WebGuard } from './websecurity.ts';
+import { CollectorError } from '../../errors.ts';
 
 /** Problems logged so far (each once); bounded so that changing names cannot grow it forever. */
 const MAX_LOGGED_PROBLEMS = 1000;
@@ -109,7 +110,15 @@ export class PrometheusMetricsExporter implements Exporter {
       logger: this.logger,
       web: this.web,
     });
-    await this.server.listen();
+    try {
+      await this.server.listen();
+    } catch (err) {
+      // The key the address came from, for its position (AgentConfig.place).
+      const key = this.config.listen_fd === undefined ? 'endpoint' : 'listen_fd';
+      if (err instanceof CollectorError)
+        throw new CollectorError(err.code, err.message, { path: `exporters.${this.id}.${key}`, cause: err });
+      throw err;
+    }
     const a = this.server.address;
     this.logger.info(
       {

@@ -8,7 +8,7 @@ import {
 } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { messageOf } from '../../errors.ts';
+import { CollectorError, messageOf } from '../../errors.ts';
 import type { AgentHealth } from '../../pipeline/component.ts';
 import { healthJson, healthText, wantsJson } from '../../pipeline/health-body.ts';
 import { acceptsGzip, SharedBodies, type ScrapeBody } from './body.ts';
@@ -195,7 +195,8 @@ export class MetricsServer {
             : fd !== undefined && (err.code === 'EBADF' || err.code === 'ENOTSOCK' || err.code === 'EINVAL')
               ? `not a listening socket (${err.code})`
               : err.message;
-        reject(new Error(`listen on ${where}: ${why}`));
+        const code = err.code === 'EADDRINUSE' ? 'ERR_LISTEN_IN_USE' : 'ERR_LISTEN';
+        reject(new CollectorError(code, `listen on ${where}: ${why}`, { cause: err }));
       };
       const listener = this.front ?? this.server;
       listener.once('error', onError);

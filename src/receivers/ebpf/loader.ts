@@ -1,4 +1,5 @@
-import { CollectorError, messageOf } from '../../errors.ts';
+import { clip, CollectorError, messageOf } from '../../errors.ts';
+import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
 import {
   openObject,
   type AttachResult,
@@ -185,15 +186,39 @@ export function runAtCollection(
   return failures;
 }
 
+/**
+ * Open and set the globals. A global the object lacks, or a value that does not fit it, is
+ * a config error (exit 2) with the key path of the receiver key it came from (`globals.<name>`,
+ * or `kaddrs` for a `kaddr_<sym>`), for the receiver to position.
+ */
 function open(req: LoadRequest): ObjectSpec {
   const spec = openObject(req.path, req.openOptions);
+  let current = '';
   try {
-    for (const [name, value] of Object.entries(req.globals)) spec.setGlobal(name, value);
+    const declared = new Set(spec.globals().map((g) => g.name));
+    for (const [name, value] of Object.entries(req.globals)) {
+      current = name;
+      if (!declared.has(name)) {
+        const known = [...declared].filter((g) => !g.startsWith('ec_')).join(', ') || 'none';
+        throw new CollectorError(
+          C.unknownKey,
+          `${req.path} has no const volatile global ${clip(name)} (it has: ${known})`,
+          { path: globalKey(name) },
+        );
+      }
+      spec.setGlobal(name, value);
+    }
   } catch (err) {
     spec.close();
+    if (err instanceof CollectorError && err.path === undefined && current !== '')
+      throw new CollectorError(C.value, err.message, { path: globalKey(current), cause: err });
     throw err;
   }
   return spec;
+}
+
+function globalKey(name: string): string {
+  return name.startsWith('kaddr_') ? 'kaddrs' : `globals.${name}`;
 }
 
 /** `hook` '' = no hook sets: every program, loose attachment. */

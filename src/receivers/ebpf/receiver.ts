@@ -254,24 +254,60 @@ export class EbpfReceiver implements Receiver {
   /** Open and choose a hook set, load and attach (start logs the attempts: attach-report.ts). */
   private load(): LoadOutcome {
     const globals = this.globals();
-    const outcome = loadWithFallback({
-      path: this.program.objectPath,
-      openOptions: this.config.btf_path ? { btfPath: this.config.btf_path } : {},
-      globals,
-      missingKaddrs: this.missingKaddrs,
-      hookOrder: this.config.hooks ?? defaultHookOrder,
-      binaries: this.config.binaries,
-    });
+    let outcome: LoadOutcome;
+    try {
+      outcome = loadWithFallback({
+        path: this.program.objectPath,
+        openOptions: this.config.btf_path ? { btfPath: this.config.btf_path } : {},
+        globals,
+        missingKaddrs: this.missingKaddrs,
+        hookOrder: this.config.hooks ?? defaultHookOrder,
+        binaries: this.config.binaries,
+      });
+    } catch (err) {
+      throw this.keyed(err, 'program');
+    }
     this.attempts = outcome.attempts;
     this.sets = outcome.sets;
     return outcome;
   }
 
+  /**
+   * The error with the key path of the receiver key it comes from (`receivers.<id>.<key>`):
+   * the service turns the path into the key's file:line:col (AgentConfig.place).
+   */
+  private keyed(err: unknown, key: string): unknown {
+    if (!(err instanceof CollectorError) || err.position !== undefined) return err;
+    const prefix = `receivers.${this.id}`;
+    if (err.path?.startsWith(`${prefix}.`)) return err;
+    return new CollectorError(err.code, err.message, {
+      path: `${prefix}.${err.path ?? key}`,
+      details: err.details,
+      cause: err.cause ?? err,
+    });
+  }
+
+  /** The key the metric definitions were given by: `metrics` inline, else `metrics_file`, else `program`. */
+  private get definitionsKey(): string {
+    if (this.config.metrics !== undefined) return 'metrics';
+    return this.config.metrics_file !== undefined ? 'metrics_file' : 'program';
+  }
+
   private noHookError(attempts: readonly HookAttempt[]): CollectorError {
+    // Every set failed for a missing kaddrs symbol: that key is the one to fix.
+    const kaddrs = attempts.length > 0 && attempts.every((a) => a.reason?.includes('[ERR_EBPF_KADDR]'));
+    if (kaddrs) {
+      return new CollectorError(
+        'ERR_EBPF_KADDR',
+        `${this.id}: ${attempts[0]?.reason?.replace(/ \[ERR_EBPF_KADDR\]$/, '') ?? 'kaddrs missing'}`,
+        { path: `receivers.${this.id}.${this.config.kaddrs.length > 0 ? 'kaddrs' : this.definitionsKey}` },
+      );
+    }
     return new CollectorError(
       'ERR_EBPF_NO_HOOK',
       `${this.id}: program ${this.configName} cannot run on this kernel`,
       {
+        path: `receivers.${this.id}.program`,
         details: attempts.flatMap((a) => [
           `${a.hook || 'default'}: ${a.reason ?? 'failed'}`,
           ...(a.details ?? []).slice(-5).map((d) => `  ${d}`),
@@ -286,6 +322,7 @@ export class EbpfReceiver implements Receiver {
     const missed = attempts.filter((a) => a.ok).flatMap((a) => a.attached.filter((r) => !r.attached));
     if (missed.length > 0) {
       throw new CollectorError('ERR_EBPF_ATTACH_STRICT', `${this.id}: programs failed to attach (strict)`, {
+        path: `receivers.${this.id}.strict`,
         details: missed.map((r) => `${this.configName}:${r.program}: ${r.error ?? 'failed'}`),
       });
     }
@@ -396,6 +433,7 @@ export class EbpfReceiver implements Receiver {
         'ERR_EBPF_LAYOUT',
         `${this.id}: metric definitions do not fit ${this.program.objectPath}`,
         {
+          path: `receivers.${this.id}.${this.definitionsKey}`,
           details: problems,
         },
       );
