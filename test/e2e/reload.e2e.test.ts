@@ -179,6 +179,15 @@ test('20 reloads of a live agent: unchanged receivers keep their programs and co
       );
       if (!variant.cachestat)
         assert.doesNotMatch(now.text, /^ebpf_exporter_page_cache_/m, `${step}: stale series`);
+      // Its self-metrics end with it too, and a swapped one's are there (set again after the old one's removal).
+      for (const [name, label] of [
+        ['ebpf_exporter_enabled_configs', 'name'],
+        ['ebpf_collector_program_attached', 'config'],
+        ['ebpf_exporter_decoder_errors_total', 'config'],
+      ] as const) {
+        const has = samples(now.text, name).some((x) => x.labels[label] === 'cachestat');
+        assert.equal(has, variant.cachestat !== undefined, `${step}: ${name}{${label}="cachestat"}`);
+      }
       for (const id of programIdsHeldBy(agent.child.pid as number)) held.add(id);
       last = now;
     }

@@ -27,7 +27,7 @@ const metrics = {
 
 async function run(
   kaddrs: string[],
-): Promise<{ r: EbpfReceiver; values: number[][]; telemetry: SelfTelemetry }> {
+): Promise<{ r: EbpfReceiver; values: number[][]; telemetry: Pick<SelfTelemetry, 'snapshot'> }> {
   const telemetry = new SelfTelemetry();
   const r = (await ebpfReceiverFactory.create(
     { id: 'ebpf/collect', logger, configDir: root },
@@ -43,6 +43,7 @@ async function run(
   const value = (name: string): number =>
     ((last.find((f) => f.name === name)?.points ?? []) as ScalarPoint[])[0]?.value ?? -1;
   const values: number[][] = [];
+  let snapshot: MetricFamily[] = [];
   try {
     await r.start({ logger, telemetry, pull: async () => undefined, ready: () => true });
     values.push([value('test_runs_total'), value('iterator_passes_total')]); // the first poll at start
@@ -50,11 +51,12 @@ async function run(
       await r.collectNow();
       values.push([value('test_runs_total'), value('iterator_passes_total')]);
     }
+    snapshot = telemetry.snapshot(); // the receiver's series end with it
   } finally {
     sub.unsubscribe();
     await r.shutdown();
   }
-  return { r, values, telemetry };
+  return { r, values, telemetry: { snapshot: () => snapshot } };
 }
 
 test('the syscall set: its syscall programs are test-run once per collection, before the read', async () => {

@@ -451,3 +451,15 @@ function u64(buf: Buffer, offset: number): number {
 export function toDecoderSpec(d: LabelConfig['decoders'][number]): DecoderSpec {
   return { name: d.name, staticMap: d.static_map, allowUnknown: d.allow_unknown, regexps: d.regexps };
 }
+
+/** `hooks:` on a metric must name sets the object declares (a typo would hide the metric). */
+export function unknownHookSets(defs: readonly MetricDefinition[], sets: readonly string[]): string[] {
+  return defs.flatMap((d) =>
+    (d.hooks ?? [])
+      .filter((h) => !sets.includes(h))
+      .map(
+        (h) =>
+          `metric ${d.name}: hooks names set ${h}, but the object declares ${sets.length > 0 ? sets.join(', ') : 'no hook sets (no HOOK_FALLBACK())'}`,
+      ),
+  );
+}

@@ -28,7 +28,7 @@ import {
 } from './loader.ts';
 import { checkCgroupIdMap, CgroupIdMap } from './cgroup-id-map.ts';
 import { checkEventLayout, EventStreams, type EventDefinitions } from './events.ts';
-import { checkLayout, definitionsOf, MetricReader, type MetricDefinition, type ReadStats } from './reader.ts';
+import { checkLayout, definitionsOf, MetricReader, unknownHookSets, type ReadStats } from './reader.ts';
 import type { ResolvedProgram } from './resolve.ts';
 
 /**
@@ -87,6 +87,7 @@ export class EbpfReceiver implements Receiver {
   /** Set once a load was tried at start (health: not started before). */
   private loaded = false;
   private attachSeries: AttachFamilies | undefined;
+  private enabledConfigs: SelfFamily | undefined;
   /** Every hook set the object declares. */
   private sets: readonly string[] = [];
   /** iter/ and syscall programs of the chosen set, run before every read (loader.ts collectionRuns). */
@@ -158,7 +159,8 @@ export class EbpfReceiver implements Receiver {
     // ebpf_exporter's names and help (exporter/exporter.go) where it has the metric; the
     // prometheus exporter's self-names.ts says how each is exposed.
     this.attachSeries = attachFamilies(t);
-    t.gauge('enabled_configs', 'The set of enabled configs').set({ name: this.configName }, 1);
+    this.enabledConfigs = t.gauge('enabled_configs', 'The set of enabled configs');
+    this.enabledConfigs.set({ name: this.configName }, 1);
     this.decoderErrors = t.counter('decoder_errors_total', 'How many times has decoders encountered errors');
     this.decoderErrors.add({ config: this.configName }, 0);
     this.readErrors = t.counter('map_read_errors_total', 'Map reads that failed, by config and map');
@@ -372,6 +374,16 @@ export class EbpfReceiver implements Receiver {
     this.events = undefined;
     this.cgroupIdMap?.stop();
     this.cgroupIdMap = undefined;
+    // Its series end with it. A reload that swaps it for a receiver of the same config
+    // removes the successor's too; the successor sets them again at its next read (poll).
+    this.enabledConfigs?.remove({ name: this.configName });
+    for (const f of [
+      this.attachSeries?.attached,
+      this.attachSeries?.rejected,
+      this.decoderErrors,
+      this.readErrors,
+    ])
+      f?.remove({ config: this.configName });
     if (this.stats) {
       for (const f of [this.stats.info, this.stats.entries, this.stats.capacity])
         f.remove({ config: this.configName });
@@ -471,8 +483,20 @@ export class EbpfReceiver implements Receiver {
     }
   }
 
+  /**
+   * The series set at start, set again (idempotent): a reload that swapped in this receiver
+   * for one of the same config removed them when it stopped the old one.
+   */
+  private startSeries(): void {
+    this.enabledConfigs?.set({ name: this.configName }, 1);
+    this.decoderErrors?.add({ config: this.configName }, 0);
+    if (this.attachSeries && this.loaded) recordAttach(this.attachSeries, this.attachSubject, this.attempts);
+  }
+
   private poll(): void {
-    if (this.stopped || !this.object) return;
+    if (this.stopped) return;
+    this.startSeries();
+    if (!this.object) return;
     this.lastPollMs = Date.now();
     const stats: ReadStats = { decodeErrors: 0, skipped: 0 };
     const families: RawFamily[] = [];
@@ -516,16 +540,4 @@ function bpfStatsEnabled(): boolean {
   } catch {
     return false;
   }
-}
-
-/** `hooks:` on a metric must name sets the object declares (a typo would hide the metric). */
-function unknownHookSets(defs: readonly MetricDefinition[], sets: readonly string[]): string[] {
-  return defs.flatMap((d) =>
-    (d.hooks ?? [])
-      .filter((h) => !sets.includes(h))
-      .map(
-        (h) =>
-          `metric ${d.name}: hooks names set ${h}, but the object declares ${sets.length > 0 ? sets.join(', ') : 'no hook sets (no HOOK_FALLBACK())'}`,
-      ),
-  );
 }
