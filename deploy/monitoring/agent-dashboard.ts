@@ -171,6 +171,18 @@ export function agentDashboard(): dashboard.Dashboard {
   );
   b.withPanel(
     timeseries(
+      'Metrics endpoint connections dropped /s',
+      'Connections the agent closed: evicted (idle, to admit a new one at max_connections), refused (at the cap, all busy), silent (no request in time).',
+      'ops',
+    ).withTarget(
+      target(
+        rate(collector('prometheus_connections_dropped_total'), 'exporter, reason'),
+        '{{exporter}} {{reason}}',
+      ),
+    ),
+  );
+  b.withPanel(
+    timeseries(
       'OTLP exports /s, by result',
       'OTLP export attempts: success, retry (failed, will be retried), failure (given up). Only with an otlp exporter.',
       'ops',
