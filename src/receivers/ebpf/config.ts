@@ -77,8 +77,26 @@ export const configSchema = z
      * majorminor): otherwise every live key's outcome is kept anyway.
      */
     skip_cache_size: z.number().int().nonnegative().max(LIMITS.skipCacheSize).default(0),
+    /**
+     * Series budget of each metric counted from event records (a metric's own `max_series`
+     * overrides it): a record whose label set would make one more series is counted in one
+     * `otel.metric.overflow="true"` series instead, and in series_budget_overflow_total.
+     * Map-derived metrics are bounded by their map's max_entries.
+     */
+    max_series: z.number().int().positive().max(LIMITS.maxSeries).default(10_000),
+    /** Series of event-derived metrics that receive no record for this long are dropped (0: never). */
+    series_idle_expiry: duration().default(600_000),
   })
   .superRefine((c, ctx) => {
+    if (c.series_idle_expiry > 0 && c.series_idle_expiry < 1000) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['series_idle_expiry'],
+        input: c.series_idle_expiry,
+        message: `expected 0 (never) or a duration of at least 1s, got ${c.series_idle_expiry}ms`,
+        params: { configCode: C.value },
+      });
+    }
     if ((c.metrics ?? c.tracing ?? c.logs) !== undefined && c.metrics_file !== undefined) {
       ctx.addIssue({
         code: 'custom',

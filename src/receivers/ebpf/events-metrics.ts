@@ -7,43 +7,153 @@ import { readField, RecordLabels, type DecodeStats, type Sink } from './events-l
 // Counters and histograms from event records: O(1) per record, run at drain time (see events.ts).
 
 /**
+ * How the table of one event-derived metric is bounded (the receiver's `max_series` and
+ * `series_idle_expiry`, or the metric's own `max_series`).
+ */
+export interface SeriesBounds {
+  /** Distinct label sets (table entries) kept; beyond, records go to the overflow series. */
+  readonly maxSeries: number;
+  /** Entries that receive no record for this long are dropped; 0: never. */
+  readonly idleExpiryMs: number;
+  /** Called once per metric, at its first record beyond the budget (the receiver logs it). */
+  readonly onOverflow?: ((metric: string, maxSeries: number) => void) | undefined;
+}
+
+/** No bound (tests and direct users). */
+export const UNBOUNDED: SeriesBounds = { maxSeries: Number.MAX_SAFE_INTEGER, idleExpiryMs: 0 };
+
+/**
+ * The label of the one series that takes every record beyond a metric's budget, as the
+ * OpenTelemetry SDK's cardinality limit names it (`otel_metric_overflow` on Prometheus).
+ */
+export const OVERFLOW_LABEL = 'otel.metric.overflow';
+const OVERFLOW_SLOTS: readonly LabelSlot[] = [{ name: OVERFLOW_LABEL, value: 'true', pending: [] }];
+const NO_BYTES = new Uint8Array(0);
+
+interface Entry {
+  raw: Uint8Array;
+  labels: readonly LabelSlot[] | undefined | string;
+  /** The expiry generation of its last record. */
+  gen: number;
+}
+
+/**
  * Series by the raw bytes of their labels, found per record without building
  * a string: a 32-bit hash, then a byte compare. Each distinct key is decoded
  * once; `labels` is then the slots, undefined (a regexp dropped the set) or a
  * string (its decode error, counted per record).
+ *
+ * Bounded: at most `maxSeries` entries (whatever their outcome: a dropped or failing key
+ * costs memory too); a record of a new key beyond it is counted in `overflowed` and
+ * lands in the one overflow entry, not decoded. Entries idle past `idleExpiryMs` are
+ * dropped by `expire`: time runs in generations of a quarter of the expiry (so a record
+ * costs one integer store, no clock read), and an entry whose last generation is more
+ * than the expiry behind is idle; it goes within 1.5 × the expiry plus one read.
  */
-class KeyedSeries<E extends { raw: Uint8Array; labels: LabelSlot[] | undefined | string }> {
+class KeyedSeries<E extends Entry> {
   private readonly buckets = new Map<number, E[]>();
   private readonly labels: RecordLabels;
+  private readonly bounds: SeriesBounds;
+  private readonly genMs: number;
+  private readonly idleGens: number;
+  private count = 0;
+  private overflowEntry: E | undefined;
+  private gen = 0;
+  private genStartMs = Date.now();
+  /** Records folded into the overflow entry since start (series_budget_overflow_total). */
+  overflowed = 0;
+  /** Entries dropped as idle since start (tests). */
+  expired = 0;
 
-  constructor(labels: RecordLabels) {
+  constructor(labels: RecordLabels, bounds: SeriesBounds) {
     this.labels = labels;
+    this.bounds = bounds;
+    this.genMs = bounds.idleExpiryMs > 0 ? Math.max(250, Math.floor(bounds.idleExpiryMs / 4)) : 0;
+    this.idleGens = this.genMs > 0 ? Math.ceil(bounds.idleExpiryMs / this.genMs) : 0;
   }
 
-  find(record: Buffer, make: (raw: Uint8Array) => E): E {
+  /** Entries held (the overflow entry aside). */
+  get size(): number {
+    return this.count;
+  }
+
+  find(record: Buffer, make: (raw: Uint8Array) => E, makeOverflow: (raw: Uint8Array) => E): E {
     const h = this.labels.hash(record);
-    let bucket = this.buckets.get(h);
+    const bucket = this.buckets.get(h);
     if (bucket) {
       for (let i = 0; i < bucket.length; i++) {
         const e = bucket[i] as E;
-        if (this.labels.matches(record, e.raw)) return e;
+        if (this.labels.matches(record, e.raw)) {
+          e.gen = this.gen;
+          return e;
+        }
       }
-    } else {
-      bucket = [];
-      this.buckets.set(h, bucket);
+    }
+    if (this.count >= this.bounds.maxSeries) {
+      this.overflowed++;
+      let o = this.overflowEntry;
+      if (o === undefined) {
+        o = this.overflowEntry = makeOverflow(NO_BYTES);
+        if (this.overflowed === 1) this.onFirstOverflow?.();
+      }
+      o.gen = this.gen;
+      return o;
     }
     const e = make(this.labels.rawOf(record));
-    bucket.push(e);
+    e.gen = this.gen;
+    if (bucket) bucket.push(e);
+    else this.buckets.set(h, [e]);
+    this.count++;
     return e;
   }
 
+  /** Set by the sink: log the first overflow (once per metric). */
+  onFirstOverflow: (() => void) | undefined;
+
   *values(): IterableIterator<E> {
     for (const bucket of this.buckets.values()) yield* bucket;
+    if (this.overflowEntry) yield this.overflowEntry;
+  }
+
+  /** Drop entries idle past the expiry (when a generation has passed since the last call). */
+  expire(now: number): void {
+    if (this.genMs === 0) return;
+    const steps = Math.floor((now - this.genStartMs) / this.genMs);
+    if (steps <= 0) return;
+    this.gen += steps;
+    this.genStartMs += steps * this.genMs;
+    const oldest = this.gen - this.idleGens;
+    for (const [h, bucket] of this.buckets) {
+      let kept = 0;
+      for (let i = 0; i < bucket.length; i++) {
+        const e = bucket[i] as E;
+        if (e.gen >= oldest) bucket[kept++] = e;
+      }
+      if (kept === bucket.length) continue;
+      this.expired += bucket.length - kept;
+      this.count -= bucket.length - kept;
+      if (kept === 0) this.buckets.delete(h);
+      else bucket.length = kept;
+    }
+    if (this.overflowEntry !== undefined && this.overflowEntry.gen < oldest) this.overflowEntry = undefined;
   }
 
   clear(): void {
     this.buckets.clear();
+    this.count = 0;
+    this.overflowEntry = undefined;
   }
+}
+
+function boundedSeries<E extends Entry>(
+  labels: RecordLabels,
+  bounds: SeriesBounds,
+  name: string,
+): KeyedSeries<E> {
+  const series = new KeyedSeries<E>(labels, bounds);
+  const report = bounds.onOverflow;
+  if (report) series.onFirstOverflow = () => report(name, bounds.maxSeries);
+  return series;
 }
 
 function decodeOnce(
@@ -51,7 +161,7 @@ function decodeOnce(
   record: Buffer,
   registry: DecoderRegistry,
   what: string,
-): LabelSlot[] | undefined | string {
+): readonly LabelSlot[] | undefined | string {
   try {
     return labels.decode(record, registry);
   } catch (err) {
@@ -72,11 +182,7 @@ export class EventCounter implements Sink {
    * By the raw bytes of the label region: each distinct key is decoded once
    * (undefined: dropped by a regexp; a string: its decode error, counted per record).
    */
-  private readonly series: KeyedSeries<{
-    raw: Uint8Array;
-    labels: LabelSlot[] | undefined | string;
-    value: number;
-  }>;
+  private readonly series: KeyedSeries<Entry & { value: number }>;
   private startTimeMs = Date.now();
 
   constructor(
@@ -84,12 +190,13 @@ export class EventCounter implements Sink {
     flushInterval: string | undefined,
     dropIn: boolean,
     registry: DecoderRegistry,
+    bounds: SeriesBounds = UNBOUNDED,
   ) {
     this.name = def.name;
     this.help = def.help;
     this.dropIn = dropIn;
     this.labels = new RecordLabels(def.labels ?? []);
-    this.series = new KeyedSeries(this.labels);
+    this.series = boundedSeries(this.labels, bounds, def.name);
     this.value = def.value;
     const ms = parseDuration(flushInterval ?? '1h');
     this.flushMs = typeof ms === 'number' && ms > 0 ? ms : 3_600_000;
@@ -98,11 +205,16 @@ export class EventCounter implements Sink {
 
   onRecord(record: Buffer, stats: DecodeStats): void {
     let delta = 1;
-    const s = this.series.find(record, (raw) => ({
-      raw,
-      labels: decodeOnce(this.labels, record, this.registry, `metric ${this.name}`),
-      value: 0,
-    }));
+    const s = this.series.find(
+      record,
+      (raw) => ({
+        raw,
+        labels: decodeOnce(this.labels, record, this.registry, `metric ${this.name}`),
+        value: 0,
+        gen: 0,
+      }),
+      (raw) => ({ raw, labels: OVERFLOW_SLOTS, value: 0, gen: 0 }),
+    );
     if (typeof s.labels === 'string') {
       stats.errors++;
       stats.last = s.labels;
@@ -119,9 +231,19 @@ export class EventCounter implements Sink {
     s.value += delta;
   }
 
-  /** Reset (ebpf_exporter's flush_interval) when due; called on every read. */
+  /** Reset (ebpf_exporter's flush_interval) when due, drop idle series; called on every read. */
   tick(now: number): void {
     this.maybeFlush(now);
+    this.series.expire(now);
+  }
+
+  /** Records counted in the overflow series since start; series held. */
+  get overflowed(): number {
+    return this.series.overflowed;
+  }
+
+  get seriesCount(): number {
+    return this.series.size;
   }
 
   private maybeFlush(now: number): void {
@@ -131,7 +253,7 @@ export class EventCounter implements Sink {
   }
 
   family(now: number): RawFamily {
-    this.maybeFlush(now);
+    this.tick(now);
     const points: RawPoint[] = [];
     for (const s of this.series.values())
       if (typeof s.labels === 'object' && s.value !== 0) points.push({ labels: s.labels, value: s.value });
@@ -148,35 +270,36 @@ export class EventHistogram implements Sink {
   private readonly spec: HistogramSpec;
   private readonly registry: DecoderRegistry;
   /** By the raw bytes of the label region, as EventCounter. */
-  private readonly series: KeyedSeries<{
-    raw: Uint8Array;
-    labels: LabelSlot[] | undefined | string;
-    counts: Map<number, number>;
-    sum: number;
-  }>;
+  private readonly series: KeyedSeries<Entry & { counts: Map<number, number>; sum: number }>;
   private readonly startTimeMs = Date.now();
 
   constructor(
     def: { name: string; help: string; labels?: LabelConfig[] | undefined; value: ValueConfig },
     spec: HistogramSpec,
     registry: DecoderRegistry,
+    bounds: SeriesBounds = UNBOUNDED,
   ) {
     this.name = def.name;
     this.help = def.help;
     this.labels = new RecordLabels(def.labels ?? []);
-    this.series = new KeyedSeries(this.labels);
+    this.series = boundedSeries(this.labels, bounds, def.name);
     this.value = def.value;
     this.spec = spec;
     this.registry = registry;
   }
 
   onRecord(record: Buffer, stats: DecodeStats): void {
-    const s = this.series.find(record, (raw) => ({
-      raw,
-      labels: decodeOnce(this.labels, record, this.registry, `metric ${this.name}`),
-      counts: new Map<number, number>(),
-      sum: 0,
-    }));
+    const s = this.series.find(
+      record,
+      (raw) => ({
+        raw,
+        labels: decodeOnce(this.labels, record, this.registry, `metric ${this.name}`),
+        counts: new Map<number, number>(),
+        sum: 0,
+        gen: 0,
+      }),
+      (raw) => ({ raw, labels: OVERFLOW_SLOTS, counts: new Map<number, number>(), sum: 0, gen: 0 }),
+    );
     if (typeof s.labels === 'string') {
       stats.errors++;
       stats.last = s.labels;
@@ -196,7 +319,21 @@ export class EventHistogram implements Sink {
     s.sum += v;
   }
 
-  family(): RawFamily {
+  /** Drop idle series; called on every read. */
+  tick(now: number): void {
+    this.series.expire(now);
+  }
+
+  get overflowed(): number {
+    return this.series.overflowed;
+  }
+
+  get seriesCount(): number {
+    return this.series.size;
+  }
+
+  family(now: number = Date.now()): RawFamily {
+    this.tick(now);
     const sumAt =
       this.spec.bucketType === 'fixed'
         ? (this.spec.bucketKeys[this.spec.bucketKeys.length - 1] ?? 0) + 1

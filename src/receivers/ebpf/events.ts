@@ -15,7 +15,7 @@ import { CgroupTable, findCgroup2Mount } from '../../kernel/cgroup-table.ts';
 import type { EbpfReceiverConfig } from './config.ts';
 import type { LogConfig, MetricsConfig, SpanConfig } from './metrics.ts';
 import { monotonicToWallOffsetNs, type DecodeStats, type Sink } from './events-labels.ts';
-import { EventCounter, EventHistogram } from './events-metrics.ts';
+import { EventCounter, EventHistogram, UNBOUNDED, type SeriesBounds } from './events-metrics.ts';
 import { LogSink, SpanSink } from './events-sinks.ts';
 import { RecordQueue } from './events-queue.ts';
 
@@ -130,6 +130,8 @@ export interface EventStreamsOptions {
   readonly id: string;
   readonly config: string;
   readonly events: EventsConfig;
+  /** Series budget and idle expiry of event-derived metrics (the receiver's max_series and series_idle_expiry); absent: unbounded. */
+  readonly series?: { readonly maxSeries: number; readonly idleExpiryMs: number } | undefined;
   /** Decoders for metric labels (processor-supplied ones stay pending). */
   readonly metricRegistry: DecoderRegistry;
   /**
@@ -140,6 +142,8 @@ export interface EventStreamsOptions {
   readonly eventRegistry: DecoderRegistry;
   readonly onDecodeErrors: (count: number, last: string | undefined) => void;
   readonly onError: (message: string, err: unknown) => void;
+  /** The first record of a metric beyond its series budget (logged once per metric). */
+  readonly onSeriesOverflow?: ((metric: string, maxSeries: number) => void) | undefined;
 }
 
 export class EventStreams {
@@ -166,6 +170,7 @@ export class EventStreams {
         kernelDropped: SelfFamily;
         dropped: SelfFamily;
         queued: SelfFamily;
+        overflow: SelfFamily;
         dropIn: Map<string, SelfFamily>;
       }
     | undefined;
@@ -195,7 +200,13 @@ export class EventStreams {
       if (!inSet(c.hooks)) continue;
       const map = c.perf_event_array ? c.name : c.events;
       if (map === undefined) continue;
-      const counter = new EventCounter(c, c.flush_interval, c.perf_event_array === true, opts.metricRegistry);
+      const counter = new EventCounter(
+        c,
+        c.flush_interval,
+        c.perf_event_array === true,
+        opts.metricRegistry,
+        this.boundsOf(c.max_series),
+      );
       this.counters.push(counter);
       const s = stream(map);
       s.inline.push(counter);
@@ -210,7 +221,12 @@ export class EventStreams {
         bucketMultiplier: h.bucket_multiplier ?? 1,
         bucketKeys: h.bucket_keys ?? [],
       };
-      const hist = new EventHistogram({ ...h, value: h.value }, spec, opts.metricRegistry);
+      const hist = new EventHistogram(
+        { ...h, value: h.value },
+        spec,
+        opts.metricRegistry,
+        this.boundsOf(h.max_series),
+      );
       this.histograms.push(hist);
       stream(h.events).inline.push(hist);
     }
@@ -239,6 +255,16 @@ export class EventStreams {
       stream(sp.ringbuf).sinks.push(new SpanSink(sp, eventRegistry, offset, this.pendingSpans));
     for (const l of defs.logs)
       stream(l.map).sinks.push(new LogSink(l, eventRegistry, offset, this.pendingLogs));
+  }
+
+  /** The series budget of one metric: its own max_series, else the receiver's. */
+  private boundsOf(maxSeries: number | undefined): SeriesBounds {
+    const series = this.opts.series ?? UNBOUNDED;
+    return {
+      maxSeries: maxSeries ?? series.maxSeries,
+      idleExpiryMs: series.idleExpiryMs,
+      onOverflow: this.opts.onSeriesOverflow,
+    };
   }
 
   get empty(): boolean {
@@ -278,8 +304,14 @@ export class EventStreams {
         'events_queue_length',
         'Event records waiting to be decoded, by config and map',
       ),
+      overflow: telemetry.counter(
+        'series_budget_overflow_total',
+        'Event records of new label sets beyond a metric\'s series budget (max_series), counted in its otel_metric_overflow="true" series instead',
+      ),
       dropIn: new Map(),
     };
+    for (const m of [...this.counters, ...this.histograms])
+      this.self.overflow.add({ config: this.opts.config, metric: m.name }, 0);
     const maps = new Map(object.maps().map((m) => [m.name, m]));
     const { config } = this.opts;
     for (const s of this.streams.values()) {
@@ -377,7 +409,7 @@ export class EventStreams {
   families(): RawFamily[] {
     this.refreshStats();
     const now = Date.now();
-    return [...this.counters.map((c) => c.family(now)), ...this.histograms.map((h) => h.family())];
+    return [...this.counters.map((c) => c.family(now)), ...this.histograms.map((h) => h.family(now))];
   }
 
   /** Drain every buffer now and decode everything queued (tests, shutdown). */
@@ -427,6 +459,8 @@ export class EventStreams {
     const self = this.self;
     if (!self) return;
     const { config } = this.opts;
+    for (const m of [...this.counters, ...this.histograms])
+      self.overflow.set({ config, metric: m.name }, m.overflowed);
     for (const s of this.streams.values()) {
       const labels = { config, map: s.map };
       self.received.set(labels, s.received);

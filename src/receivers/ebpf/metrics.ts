@@ -55,6 +55,8 @@ export const LIMITS = {
   batchSize: 65_536,
   perfBufferPages: 1024,
   skipCacheSize: 1_000_000,
+  /** Series of one event-derived metric (max_series). */
+  maxSeries: 1_000_000,
 } as const;
 
 type Ctx = z.core.$RefinementCtx;
@@ -140,6 +142,9 @@ const mapName = z.string().min(1);
  */
 const hookSets = z.array(z.string().min(1)).min(1);
 
+const MAX_SERIES_MAP_ONLY =
+  'max_series applies only to metrics over events (events: or perf_event_array: true); a map-derived metric is bounded by its map (max_entries)';
+
 /** A Go duration string, kept as written (ebpf_exporter's flush_interval). */
 const durationText = z.string().superRefine((text, ctx) => {
   const ms = parseDuration(text);
@@ -161,6 +166,8 @@ export const counterSchema = z
      */
     events: mapName.optional(),
     flush_interval: durationText.optional(),
+    /** Our extension: series budget of this event counter (overrides the receiver's max_series). */
+    max_series: z.number().int().positive().max(LIMITS.maxSeries).optional(),
     hooks: hookSets.optional(),
   })
   .superRefine((c, ctx) => {
@@ -194,6 +201,9 @@ export const counterSchema = z
         'flush_interval applies only to event counters (perf_event_array: true or events:); remove it',
       );
     }
+    if (c.max_series !== undefined && c.perf_event_array !== true && c.events === undefined) {
+      issueAt(ctx, ['max_series'], c.max_series, C.value, MAX_SERIES_MAP_ONLY);
+    }
   });
 
 export const gaugeSchema = z.strictObject({
@@ -220,8 +230,12 @@ export const histogramSchema = z
     events: mapName.optional(),
     value: valueSchema.optional(),
     labels: z.array(labelSchema).max(LIMITS.labels).optional(),
+    /** Our extension: series budget of this histogram over events (overrides the receiver's max_series). */
+    max_series: z.number().int().positive().max(LIMITS.maxSeries).optional(),
   })
   .superRefine((h, ctx) => {
+    if (h.max_series !== undefined && h.events === undefined)
+      issueAt(ctx, ['max_series'], h.max_series, C.value, MAX_SERIES_MAP_ONLY);
     if (h.events !== undefined && h.value === undefined)
       issueAt(
         ctx,

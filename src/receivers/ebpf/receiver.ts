@@ -119,6 +119,7 @@ export class EbpfReceiver implements Receiver {
       id: this.id,
       config: this.configName,
       events: this.config.events,
+      series: { maxSeries: this.config.max_series, idleExpiryMs: this.config.series_idle_expiry },
       metricRegistry: registry,
       eventRegistry: (fullRegistry ??= allDecoders()),
       onDecodeErrors: (count, last) => {
@@ -126,6 +127,11 @@ export class EbpfReceiver implements Receiver {
         this.logger.warn({ count, last }, 'event records dropped by decode errors');
       },
       onError: (message, err) => this.logger.error({ err: messageOf(err) }, message),
+      onSeriesOverflow: (metric, maxSeries) =>
+        this.logger.warn(
+          { metric, max_series: maxSeries },
+          `metric ${metric} reached its series budget: records of new label sets are counted in its otel_metric_overflow="true" series (series_budget_overflow_total); raise max_series on the receiver or the metric to keep more`,
+        ),
     });
     if (events.empty) return;
     events.spans$.subscribe(this.spanSubject);
