@@ -283,7 +283,8 @@ describe('otlphttp exporter over TLS and without a receiver', () => {
     await new Promise<void>((resolve) => s.close(() => resolve()));
     const r = await rig({
       endpoint: `http://127.0.0.1:${port}`,
-      retry_on_failure: { initial_interval: '10ms', max_interval: '10ms', max_elapsed_time: '50ms' },
+      // Long enough for a retry on a loaded machine (a refused connect took > 50 ms there).
+      retry_on_failure: { initial_interval: '10ms', max_interval: '10ms', max_elapsed_time: '1s' },
     });
     r.spans.next(spanBatch([SPAN]));
     await r.exporter.events.traces?.idle();
