@@ -91,7 +91,7 @@ int BPF_KPROBE(kprobe__inet_csk_reqsk_queue_hash_add, struct sock *sk, struct re
 {
 	u64 key = (u64)req, ts = bpf_ktime_get_ns();
 
-	bpf_map_update_elem(&start, &key, &ts, BPF_ANY);
+	update_map(&start, &key, &ts, BPF_ANY);
 	return 0;
 }
 
@@ -115,7 +115,7 @@ int BPF_KPROBE(kprobe__inet_csk_complete_hashdance, struct sock *sk, struct sock
 	bpf_map_delete_elem(&start, &rkey);
 	/* Another CPU completed this request first: its child is the one queued. */
 	if (own_req)
-		bpf_map_update_elem(&start, &ckey, &t, BPF_ANY);
+		update_map(&start, &ckey, &t, BPF_ANY);
 	return 0;
 }
 
@@ -139,7 +139,7 @@ static __always_inline void on_state(const void *skp, int oldstate, int newstate
 		return;
 	if (oldstate == TCP_SYN_RECV_ && newstate == TCP_ESTABLISHED_) {
 		ts = bpf_ktime_get_ns();
-		bpf_map_update_elem(&start, &key, &ts, BPF_ANY);
+		update_map(&start, &key, &ts, BPF_ANY);
 	} else if (newstate == TCP_CLOSE_) {
 		bpf_map_delete_elem(&start, &key);
 	}

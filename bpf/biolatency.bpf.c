@@ -116,7 +116,7 @@ static __always_inline int start_request(struct request *rq, u64 flags)
 {
 	u64 key = (u64)rq, ts = bpf_ktime_get_ns();
 
-	bpf_map_update_elem(&start_by_request, &key, &ts, flags);
+	update_map(&start_by_request, &key, &ts, flags);
 	return 0;
 }
 
@@ -160,7 +160,7 @@ static __always_inline int start_sector(struct trace_event_raw_block_rq *ctx, u6
 	struct sector_key key = sector_key_of(ctx);
 	u64 ts = bpf_ktime_get_ns();
 
-	bpf_map_update_elem(&start_by_sector, &key, &ts, flags);
+	update_map(&start_by_sector, &key, &ts, flags);
 	return 0;
 }
 

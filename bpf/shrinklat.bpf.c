@@ -68,7 +68,7 @@ static __always_inline void start(u64 key)
 
 	if (filter_tgid && bpf_get_current_pid_tgid() >> 32 != filter_tgid)
 		return;
-	bpf_map_update_elem(&starts, &key, &now, BPF_ANY);
+	update_map(&starts, &key, &now, BPF_ANY);
 }
 
 /* Microseconds since start(key), or -1 when no start was seen (attached mid-call). */

@@ -80,7 +80,7 @@ int BPF_KPROBE(kprobe__tcp_try_rmem_schedule, struct sock *sk)
 {
 	u64 tid = bpf_get_current_pid_tgid(), skp = (u64)sk;
 
-	bpf_map_update_elem(&entered, &tid, &skp, BPF_ANY);
+	update_map(&entered, &tid, &skp, BPF_ANY);
 	return 0;
 }
 

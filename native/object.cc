@@ -249,6 +249,13 @@ Napi::Value NativeObject::Maps(const Napi::CallbackInfo& info) {
     o.Set("numCpus", percpu ? cpus : 1);
     o.Set("valueStride", static_cast<double>(ValueStride(m)));
     o.Set("internal", Napi::Boolean::New(env, bpf_map__is_internal(m)));
+    // Created maps: the kernel's map id (what a program reads as `map->id`).
+    int fd = bpf_map__fd(m);
+    if (fd >= 0) {
+      bpf_map_info minfo = {};
+      __u32 len = sizeof(minfo);
+      if (bpf_obj_get_info_by_fd(fd, &minfo, &len) == 0) o.Set("id", Napi::Number::New(env, minfo.id));
+    }
     out.Set(static_cast<uint32_t>(i), o);
   }
   return out;

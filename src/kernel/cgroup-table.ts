@@ -151,6 +151,16 @@ export class CgroupTable {
     this._mode = 'stopped';
   }
 
+  /** Whether `id` is a live cgroup as of the table's last event or walk (no rewalk, no inode check). */
+  isLive(id: bigint): boolean {
+    return this.live.has(id);
+  }
+
+  /** Date.now() (or the `now` option) of the last full walk. */
+  get lastScanMs(): number {
+    return this.lastScan;
+  }
+
   /** Every live cgroup now: id → path. */
   liveEntries(): IterableIterator<[bigint, string]> {
     return this.live.entries();

@@ -172,6 +172,7 @@ function mapInfo(m: NativeMapInfo): MapInfo {
     perCpu: m.perCpu,
     numCpus: m.numCpus,
     valueStride: m.valueStride,
+    ...(m.id !== undefined ? { id: m.id } : {}),
   };
 }
 

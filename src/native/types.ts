@@ -22,6 +22,8 @@ export interface MapInfo {
   readonly numCpus: number;
   /** Bytes of one value as user space reads it: round_up(valueSize, 8) × numCpus for per-CPU maps. */
   readonly valueStride: number;
+  /** Created maps only: the kernel's map id (`bpftool map show id N`; a program's `map->id`). */
+  readonly id?: number | undefined;
 }
 
 export interface ProgramInfo {

@@ -13,9 +13,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { firstValueFrom, from } from 'rxjs';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
@@ -29,7 +28,7 @@ import { containerProcessorFactory } from '../../src/processors/container/factor
 import { configSchema as ebpfConfig } from '../../src/receivers/ebpf/config.ts';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
-import { host, ino, logger, rmdirRetry, skipReason } from './helpers.ts';
+import { host, ino, logger, removeTree, rmdirRetry, runIn, skipReason } from './helpers.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const mount = findCgroup2Mount();
@@ -38,7 +37,6 @@ const skip = skipReason(mount, 'cgroup2 mount');
 const TOTAL = Number(process.env['CHURN_TOTAL'] ?? 1_000);
 const BATCH = 50;
 const CALLS = 10;
-const PYTHON = '/usr/bin/python3';
 const SCRIPT = `import os, sys\nsys.stdin.read(1)\nfor _ in range(${CALLS}): os.getppid()\n`;
 
 interface Container {
@@ -47,44 +45,6 @@ interface Container {
   readonly containerId: string;
   readonly podUid: string;
   removed: boolean;
-}
-
-/** rmdir, retrying while the exited task is still leaving the cgroup (EBUSY). */
-
-async function removeTree(dir: string): Promise<void> {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) if (e.isDirectory()) await removeTree(join(dir, e.name));
-  await rmdirRetry(dir, 5);
-}
-
-/** Run the getppid script with every call made inside `cgroup`: spawned blocked on stdin, moved, released. */
-async function runIn(cgroup: string): Promise<void> {
-  const child: ChildProcess = spawn(PYTHON, ['-c', SCRIPT], { stdio: ['pipe', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => resolve(code));
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', reject);
-    });
-    writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
-  } catch (err) {
-    child.kill('SIGKILL');
-    await exited.catch(() => {});
-    throw err;
-  }
-  child.stdin?.end('x');
-  const code = await exited;
-  assert.equal(code, 0, `python in ${cgroup}: ${stderr}`);
 }
 
 test(
@@ -197,7 +157,7 @@ test(
           byPath.set(path, c);
           byContainerId.set(containerId, c);
         }
-        await Promise.all(fresh.map((c) => runIn(c.path)));
+        await Promise.all(fresh.map((c) => runIn(c.path, SCRIPT)));
         // First read: the new containers are live; every earlier one is removed, within the grace.
         check(await scrape());
         for (const c of fresh) {

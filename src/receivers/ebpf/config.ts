@@ -86,6 +86,12 @@ export const configSchema = z
     max_series: z.number().int().positive().max(LIMITS.maxSeries).default(10_000),
     /** Series of event-derived metrics that receive no record for this long are dropped (0: never). */
     series_idle_expiry: duration().default(600_000),
+    /**
+     * Maps read by a metric with a `cgroup`-decoded label: how long the keys of a removed cgroup
+     * stay before the agent deletes them (so a per-cgroup map does not fill with dead cgroups).
+     * Default: the `cgroup` processor's deleted_grace, as long as their path still resolves.
+     */
+    removed_cgroup_grace: duration().default(300_000),
   })
   .superRefine((c, ctx) => {
     if (c.series_idle_expiry > 0 && c.series_idle_expiry < 1000) {

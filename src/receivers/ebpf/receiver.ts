@@ -27,6 +27,7 @@ import {
   type LoadOutcome,
 } from './loader.ts';
 import { checkCgroupIdMap, CgroupIdMap } from './cgroup-id-map.ts';
+import { MapUpkeep } from './map-upkeep.ts';
 import { checkEventLayout, EventStreams, type EventDefinitions } from './events.ts';
 import { checkLayout, definitionsOf, MetricReader, unknownHookSets, type ReadStats } from './reader.ts';
 import type { ResolvedProgram } from './resolve.ts';
@@ -67,6 +68,8 @@ export class EbpfReceiver implements Receiver {
   cgroupIdMap: CgroupIdMap | undefined;
   private object: BpfObject | undefined;
   private readers: MetricReader[] = [];
+  /** Update failures and dead cgroups' keys (undefined before start). */
+  private upkeep: MapUpkeep | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private decoderErrors: SelfFamily | undefined;
@@ -201,6 +204,9 @@ export class EbpfReceiver implements Receiver {
     try {
       this.strictCheck(outcome.attempts);
       this.bindReaders(outcome.object);
+      const defs = this.readers.map((r) => r.def);
+      const grace = this.config.removed_cgroup_grace;
+      this.upkeep = new MapUpkeep(outcome.object, defs, t, this.configName, this.logger, grace);
       this.startCgroupIdMap(outcome.object);
       this.startEvents(outcome.object, host);
     } catch (err) {
@@ -390,6 +396,8 @@ export class EbpfReceiver implements Receiver {
       this.readErrors,
     ])
       f?.remove({ config: this.configName });
+    this.upkeep?.stop();
+    this.upkeep = undefined;
     if (this.stats) {
       for (const f of [this.stats.info, this.stats.entries, this.stats.capacity])
         f.remove({ config: this.configName });
@@ -525,6 +533,7 @@ export class EbpfReceiver implements Receiver {
       }
     }
     this.programStats();
+    this.upkeep?.afterRead();
     if (stats.decodeErrors > 0) {
       this.decoderErrors?.add({ config: this.configName }, stats.decodeErrors);
       this.logger.warn(
