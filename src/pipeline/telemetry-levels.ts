@@ -29,6 +29,7 @@ const TABLE: readonly (readonly [SelfMetricLevel, readonly (string | RegExp)[]])
       'program_hook_rejected',
       'decoder_errors_total',
       'map_read_errors_total',
+      'map_update_failures_total',
       'events_kernel_dropped_total',
       'events_dropped_total',
       /^dropped_perf_event_map_events_/,
@@ -49,6 +50,7 @@ const TABLE: readonly (readonly [SelfMetricLevel, readonly (string | RegExp)[]])
     [
       'map_entries',
       'map_capacity',
+      'map_cgroup_keys_removed_total',
       'events_received_total',
       'events_queue_length',
       'prometheus_scrapes_total',
