@@ -2,7 +2,8 @@
 # Installs what is missing on a fresh Debian machine of this kind, then builds
 # the addon and the BPF objects. Idempotent: a second run does (almost) nothing.
 #   scripts/setup.sh          what the agent needs
-#   scripts/setup.sh --test   plus what the tests need (Prometheus' promtool, bpftrace, strace for the seccomp profile)
+#   scripts/setup.sh --test   plus what the tests need (Prometheus' promtool, bpftrace, strace for the seccomp profile,
+#                             Chromium for the status page)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/apt.sh
@@ -20,7 +21,7 @@ fi
 
 # 1. Debian packages.
 pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make g++ python3 pkg-config linux-libc-dev pci.ids)
-[ "$want_test" = 1 ] && pkgs+=(prometheus strace)
+[ "$want_test" = 1 ] && pkgs+=(prometheus strace chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

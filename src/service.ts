@@ -286,6 +286,7 @@ async function serveSelfMetrics(config: AgentConfig, agent: Agent, logger: Logge
       endpoint,
       telemetry: () => agent.telemetry,
       ready: () => agent.health().ready,
+      health: () => agent.health(),
       logger: logger.child({ telemetry: 'metrics' }),
     });
     await server.listen();

@@ -61,6 +61,13 @@ export interface AgentHealth {
   readonly ready: boolean;
   readonly phase: 'starting' | 'running' | 'stopping';
   readonly components: readonly ({ readonly id: string; readonly kind: ComponentKind } & ComponentHealth)[];
+  /** The pipelines and the component ids each lists, as configured (for /status). */
+  readonly pipelines?: readonly {
+    readonly id: string;
+    readonly receivers: readonly string[];
+    readonly processors: readonly string[];
+    readonly exporters: readonly string[];
+  }[];
 }
 
 export interface Component {

@@ -45,6 +45,8 @@ export class Agent {
   private reloading: Promise<unknown> | undefined;
   private stopProcessMetrics: (() => void) | undefined;
   private readonly closers: (() => Promise<void>)[] = [];
+  /** The configured pipelines (ids only), for the health and the status page. */
+  private pipelines: NonNullable<AgentHealth['pipelines']> = [];
 
   private constructor(logger: Logger, graph: Graph) {
     this.logger = logger;
@@ -63,7 +65,9 @@ export class Agent {
       configDir,
       logger: logger.child({ kind, id }),
     });
-    return new Agent(logger, await buildGraph(pipelines, configs, factories, settings, logger));
+    const agent = new Agent(logger, await buildGraph(pipelines, configs, factories, settings, logger));
+    agent.pipelines = pipelineIds(pipelines);
+    return agent;
   }
 
   get receivers(): readonly Named<Receiver>[] {
@@ -114,6 +118,7 @@ export class Agent {
         commit: () => {
           const old = this.wiring;
           this.graph = next;
+          this.pipelines = pipelineIds(pipelines);
           this.wiring = next.connect();
           old.unsubscribe();
         },
@@ -208,11 +213,12 @@ export class Agent {
 
   /** Each component's health (absent `health()`: ready once started); ready only when all are. */
   health(): AgentHealth {
-    return agentHealth(this.stopping ? 'stopping' : this.isReady ? 'running' : 'starting', [
+    const h = agentHealth(this.stopping ? 'stopping' : this.isReady ? 'running' : 'starting', [
       ...this.receivers.map((c) => ({ ...c, kind: 'receiver' as const })),
       ...this.processors.map((c) => ({ ...c, kind: 'processor' as const })),
       ...this.exporters.map((c) => ({ ...c, kind: 'exporter' as const })),
     ]);
+    return { ...h, pipelines: this.pipelines };
   }
 
   /** Something the agent serves beside its components (the self-metrics endpoint): closed last at shutdown. */
@@ -245,4 +251,14 @@ export class Agent {
     })();
     return this.stopping;
   }
+}
+
+/** The pipelines as the health shows them: ids only. */
+function pipelineIds(pipelines: readonly PipelineSpec[]): NonNullable<AgentHealth['pipelines']> {
+  return pipelines.map(({ id, receivers, processors, exporters }) => ({
+    id,
+    receivers,
+    processors,
+    exporters,
+  }));
 }

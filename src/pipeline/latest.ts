@@ -97,6 +97,11 @@ export class LatestBatches {
     this.latest.delete(source);
   }
 
+  /** Each source's newest batch time (ms since the epoch): when it was last collected. */
+  sourceTimes(): { source: string; timeMs: number }[] {
+    return [...this.latest.values()].map((b) => ({ source: b.source, timeMs: b.timeMs }));
+  }
+
   stop(): void {
     for (const s of this.subscriptions.splice(0)) s.unsubscribe();
   }

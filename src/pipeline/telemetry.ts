@@ -34,6 +34,14 @@ export class SelfTelemetry {
     this.hooks.push(hook);
   }
 
+  /**
+   * The series of one family now, whatever the level (the status page); empty when no
+   * component registered it. Snapshot hooks are not run: values are as last updated.
+   */
+  read(name: string): ScalarPoint[] {
+    return this.families.get(name)?.points() ?? [];
+  }
+
   /** The families the level exports, values read now. */
   snapshot(): MetricFamily[] {
     if (this.level === 'none') return [];

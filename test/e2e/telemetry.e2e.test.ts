@@ -63,6 +63,13 @@ test('service.telemetry.metrics.readers: self-metrics on their own endpoint at t
     // basic: no fill, flow or per-program statistics.
     assert.doesNotMatch(self.body, /map_entries|scrapes_total|ebpf_program_info|timer_starts/);
     assertPromtoolAccepts(self.body);
+    // The status page is on the self-metrics endpoint too.
+    const status = await httpGet(selfPort, '/status', { accept: 'application/json' });
+    const programs = (JSON.parse(status.body) as { programs: { program: string; hook: string }[] }).programs;
+    assert.ok(
+      programs.some((p) => p.program === 'timers' && p.hook !== 'none'),
+      status.body,
+    );
     assert.ok(
       agent.logs.some((l) => l.includes('"msg":"serving self-metrics"') && l.includes(`:${selfPort}`)),
       'start logs where the self-metrics are',

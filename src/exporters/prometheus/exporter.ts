@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { Logger } from 'pino';
-import type { Exporter, Host } from '../../pipeline/component.ts';
+import type { ComponentHealth, Exporter, Host } from '../../pipeline/component.ts';
 import type { MetricBatch, MetricFamily } from '../../pipeline/data.ts';
 import { LatestBatches } from '../../pipeline/latest.ts';
 import type { SelfFamily, SelfTelemetry } from '../../pipeline/telemetry.ts';
@@ -10,6 +10,7 @@ import { withResourceLabels } from './resource.ts';
 import { buildInfoFamily, selfFamilies } from './self-names.ts';
 import { DROP_REASONS } from './connections.ts';
 import { MetricsServer } from './server.ts';
+import { agentStatus, noHealth } from '../../status/model.ts';
 import { ExpositionWriter } from './text.ts';
 import type { WebGuard } from './websecurity.ts';
 import { CollectorError } from '../../errors.ts';
@@ -42,6 +43,9 @@ export class PrometheusMetricsExporter implements Exporter {
   /** ebpf_exporter's `build_info` (client_golang's version collector), with the agent's build. */
   private readonly buildInfo: MetricFamily;
   private readonly web: WebGuard | undefined;
+  /** For /status. */
+  private lastScrape: { atMs: number; code: number } | undefined;
+  private lastCollectionSeconds: number | undefined;
 
   constructor(config: PrometheusExporterConfig, logger: Logger, id = 'prometheus', web?: WebGuard) {
     this.id = id;
@@ -64,6 +68,29 @@ export class PrometheusMetricsExporter implements Exporter {
     const host = a.host.includes(':') ? `[${a.host}]` : a.host;
     return {
       metrics: `${this.server?.tls ? 'https' : 'http'}://${host}:${a.port}${this.config.metrics_path}`,
+    };
+  }
+
+  /**
+   * Ready once it listens; details for /status: where it serves, the last scrape (time and
+   * code), the last collection's duration and when each receiver feeding it last collected.
+   */
+  health(): ComponentHealth {
+    const a = this.server?.address;
+    const iso = (ms: number | undefined): string | null =>
+      ms === undefined ? null : new Date(ms).toISOString();
+    return {
+      ready: a !== undefined,
+      problems: a ? [] : ['not listening'],
+      details: {
+        endpoint: this.describe()['metrics'] ?? null,
+        last_scrape: iso(this.lastScrape?.atMs),
+        last_scrape_code: this.lastScrape?.code ?? null,
+        last_collection_seconds: this.lastCollectionSeconds ?? null,
+        receivers: this.latest
+          .sourceTimes()
+          .map(({ source, timeMs }) => ({ receiver: source, last_collection: iso(timeMs) })),
+      },
     };
   }
 
@@ -106,9 +133,15 @@ export class PrometheusMetricsExporter implements Exporter {
       scrape: () => this.scrape(),
       ready: () => host.ready(),
       health: () => host.health?.(),
-      onScrape: (code) => this.scrapes?.add({ exporter: this.id, code: String(code) }),
+      onScrape: (code) => {
+        this.lastScrape = { atMs: Date.now(), code };
+        this.scrapes?.add({ exporter: this.id, code: String(code) });
+      },
       logger: this.logger,
       web: this.web,
+      status: host.health
+        ? () => agentStatus({ health: host.health?.() ?? noHealth, telemetry: t })
+        : undefined,
     });
     try {
       await this.server.listen();
@@ -153,7 +186,8 @@ export class PrometheusMetricsExporter implements Exporter {
     await this.host.pull();
     const text = this.text();
     // Shown by the next scrape: this one's text is already made.
-    this.duration?.set({ exporter: this.id }, (performance.now() - t0) / 1000);
+    this.lastCollectionSeconds = (performance.now() - t0) / 1000;
+    this.duration?.set({ exporter: this.id }, this.lastCollectionSeconds);
     return text;
   }
 

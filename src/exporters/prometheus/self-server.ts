@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { HostPort } from '../../config/primitives.ts';
 import type { AgentHealth } from '../../pipeline/component.ts';
 import type { SelfTelemetry } from '../../pipeline/telemetry.ts';
+import { agentStatus, noHealth } from '../../status/model.ts';
 import { prometheusFamilies } from './names.ts';
 import { buildInfoFamily, selfFamilies } from './self-names.ts';
 import { MetricsServer } from './server.ts';
@@ -15,7 +16,7 @@ export interface SelfMetricsServerOptions {
   /** The agent's self-metrics now (a reload may replace the agent). */
   readonly telemetry: () => SelfTelemetry;
   readonly ready: () => boolean;
-  /** For /status. */
+  /** For /status (absent: not served). */
   readonly health?: () => AgentHealth;
   readonly logger: Logger;
 }
@@ -42,6 +43,9 @@ export class SelfMetricsServer {
       scrape: () => Promise.resolve(this.text()),
       ready: options.ready,
       logger: options.logger,
+      status: options.health
+        ? () => agentStatus({ health: options.health?.() ?? noHealth, telemetry: options.telemetry() })
+        : undefined,
     });
   }
 

@@ -11,6 +11,8 @@ import type { Logger } from 'pino';
 import { CollectorError, messageOf } from '../../errors.ts';
 import type { AgentHealth } from '../../pipeline/component.ts';
 import { healthJson, healthText, wantsJson } from '../../pipeline/health-body.ts';
+import { serveStatus } from '../../status/http.ts';
+import type { AgentStatus } from '../../status/model.ts';
 import { acceptsGzip, SharedBodies, type ScrapeBody } from './body.ts';
 import { DEFAULT_MAX_CONNECTIONS } from './config.ts';
 import { ConnectionGate, connectionCap, type DropReason } from './connections.ts';
@@ -42,6 +44,8 @@ export interface MetricsServerOptions {
   readonly logger: Logger;
   /** TLS, client certificates, basic auth and headers from the web config. */
   readonly web?: WebGuard | undefined;
+  /** The agent's status for `/status` (absent: not served). */
+  readonly status?: (() => AgentStatus) | undefined;
 }
 
 /** Paths served without basic auth (kubelet probes cannot send credentials); over TLS when TLS is on. */
@@ -266,12 +270,13 @@ export class MetricsServer {
         .end(req.method === 'HEAD' ? undefined : text);
       return;
     }
+    if (path === '/status' && this.options.status) return serveStatus(req, res, this.options.status);
     if (path === '/') {
       const p = this.options.metricsPath;
       res
         .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
         .end(
-          `<html><head><title>ebpf-collector</title></head><body><h1>ebpf-collector</h1><p><a href="${p}">Metrics</a></p></body></html>\n`,
+          `<html><head><title>ebpf-collector</title></head><body><h1>ebpf-collector</h1><p><a href="${p}">Metrics</a></p>${this.options.status ? '<p><a href="/status">Status</a></p>' : ''}</body></html>\n`,
         );
       return;
     }
