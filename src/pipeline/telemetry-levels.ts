@@ -37,6 +37,7 @@ const TABLE: readonly (readonly [SelfMetricLevel, readonly (string | RegExp)[]])
       'otlp_export_dropped_total',
       'prometheus_dropped_series_total',
       'series_budget_overflow_total',
+      'prometheus_connections_dropped_total',
       'processor_errors_total',
       'config_last_reload_successful',
       'config_last_reload_success_timestamp_seconds',
