@@ -58,6 +58,12 @@ interface Rig {
   value(name: string, labels: Record<string, string>): number | undefined;
 }
 
+/** Every exporter a test made: shut down after the file, so a failed assertion cannot leave its timers running. */
+const made: OtlpExporter[] = [];
+after(async () => {
+  for (const e of made) await e.shutdown();
+});
+
 async function rig(config: Record<string, unknown>, configDir = '.'): Promise<Rig> {
   const parsed = configSchema.parse({
     interval: '1h',
@@ -70,6 +76,7 @@ async function rig(config: Record<string, unknown>, configDir = '.'): Promise<Ri
     { id: 'otlphttp', logger, configDir },
     parsed,
   )) as OtlpExporter;
+  made.push(exporter);
   const telemetry = new SelfTelemetry();
   const host: Host = { logger, telemetry, pull: async () => {}, ready: () => true };
   const metrics = new Subject<MetricBatch>();
