@@ -218,14 +218,20 @@ describe('prometheus exporter', () => {
         assert.equal(a.body, answers[0]?.body, 'every scrape got the same exposition');
       }
       assert.match(answers[0]?.body ?? '', /^ebpf_exporter_events_total\{cpu="0"\} 3$/m);
-      // The next scrape is a new collection.
+      // One that comes within the collection's own duration after it shares it too.
+      const soon = await scrape(r.port());
+      assert.equal(r.host.pulls, 1, 'shared: it came right after');
+      assert.equal(soon.body, answers[0]?.body);
+      // After that window, the next scrape is a new collection.
+      await delay(400);
       await scrape(r.port());
       assert.equal(r.host.pulls, 2);
-      // Ten scrapes so far; this one is counted once it is answered, so it shows nine.
+      // Eleven scrapes so far; this one is counted once it is answered, so it shows ten.
+      await delay(400);
       const again = await scrape(r.port());
       assert.match(
         again.body,
-        /^ebpf_collector_prometheus_scrapes_total\{exporter="prometheus",code="200"\} 9$/m,
+        /^ebpf_collector_prometheus_scrapes_total\{exporter="prometheus",code="200"\} 10$/m,
       );
       assert.match(
         again.body,

@@ -15,6 +15,9 @@ import { ExpositionWriter } from './text.ts';
 import type { WebGuard } from './websecurity.ts';
 import { CollectorError } from '../../errors.ts';
 
+/** A finished collection is shared by the scrapes of at most this long after it (see scrape()). */
+const MAX_REUSE_MS = 1000;
+
 /** Problems logged so far (each once); bounded so that changing names cannot grow it forever. */
 const MAX_LOGGED_PROBLEMS = 1000;
 
@@ -35,6 +38,8 @@ export class PrometheusMetricsExporter implements Exporter {
   private readonly writer = new ExpositionWriter();
   private server: MetricsServer | undefined;
   private inflight: Promise<string> | undefined;
+  /** The last collection, while scrapes may still share it (see scrape()). */
+  private recent: Promise<string> | undefined;
   private scrapes: SelfFamily | undefined;
   private duration: SelfFamily | undefined;
   private droppedSeries: SelfFamily | undefined;
@@ -172,12 +177,39 @@ export class PrometheusMetricsExporter implements Exporter {
     this.server = undefined;
   }
 
-  /** One exposition text; scrapes that arrive while one is being made share it. */
+  /**
+   * One exposition text; scrapes that arrive while one is being made share it, and so do those
+   * that arrive within the last collection's own duration after it ended (at most
+   * MAX_REUSE_MS): Node accepts about one connection per turn of the event loop, so under a
+   * flood each late connection would otherwise run a whole collection of its own and the
+   * accept queue would drain at a few per second. This bounds collecting to about half the
+   * time. The collection starts on the next turn (setImmediate), after every request read in
+   * this one.
+   */
   scrape(): Promise<string> {
-    this.inflight ??= this.collectText().finally(() => {
-      this.inflight = undefined;
-    });
-    return this.inflight;
+    if (this.inflight) return this.inflight;
+    if (this.recent) return this.recent;
+    const t0 = performance.now();
+    // One promise for the collection and its reuse: the server shares a body per promise.
+    const collection = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.collectText());
+    this.inflight = collection;
+    collection.then(
+      () => {
+        this.inflight = undefined;
+        this.recent = collection;
+        // Dropped when the window ends, so no exposition outlives it (RSS back to its base).
+        setTimeout(
+          () => {
+            if (this.recent === collection) this.recent = undefined;
+          },
+          Math.min(MAX_REUSE_MS, performance.now() - t0),
+        ).unref();
+      },
+      () => {
+        this.inflight = undefined;
+      },
+    );
+    return collection;
   }
 
   private async collectText(): Promise<string> {

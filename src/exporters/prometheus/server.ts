@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import {
@@ -70,6 +71,20 @@ export interface Timeouts {
   readonly keepAliveMs: number;
   /** A connection with no traffic either way (e.g. a client that stopped reading) is closed. */
   readonly inactiveMs: number;
+}
+
+/**
+ * The accept queue: the kernel's somaxconn, as Go's net package (node_exporter) asks for,
+ * instead of Node's 511 — a burst of connects beyond it loses SYNs, and their clients retry
+ * 1, 3, 7… s later, each then finding the last collection over and starting a new one.
+ */
+export function listenBacklog(file = '/proc/sys/net/core/somaxconn'): number {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isSafeInteger(n) && n > 0 ? Math.min(n, 65_535) : 511;
+  } catch {
+    return 511;
+  }
 }
 
 export const TIMEOUTS: Timeouts = {
@@ -209,7 +224,11 @@ export class MetricsServer {
         resolve();
       };
       if (fd !== undefined) listener.listen({ fd }, done);
-      else listener.listen(this.options.port, this.options.host || undefined, done);
+      else
+        listener.listen(
+          { port: this.options.port, host: this.options.host || undefined, backlog: listenBacklog() },
+          done,
+        );
     });
   }
 
