@@ -179,8 +179,10 @@ export function statusHtml(s: AgentStatus): string {
   const r = s.reload;
   const reload =
     r.last_successful === null
-      ? '<p class="muted">No reload yet (the config is the one the agent started with).</p>'
-      : `<p>Last reload: ${state(r.last_successful, 'succeeded', 'failed — the previous config keeps running')}; last success ${e(r.last_success_at ?? '–')}.</p>`;
+      ? '<p class="muted">Reloads are not reported (no <code>config_last_reload_*</code> self-metrics).</p>'
+      : r.last_successful
+        ? `<p>${state(true, 'loaded')}: the running config is the last one loaded (at start or by a reload, SIGHUP or a changed file), at ${e(r.last_success_at ?? '–')}.</p>`
+        : `<p>${state(false, '', 'last reload failed')}: the previous config keeps running (the log has the positioned errors); last successful load at ${e(r.last_success_at ?? '–')}.</p>`;
 
   return `<!DOCTYPE html>
 <html lang="en">

@@ -159,7 +159,7 @@ describe('status page', () => {
       assert.match(html, new RegExp(`<section id="${id}">`));
     assert.match(html, /<code>tp_btf<\/code>/);
     assert.match(html, /<li><code>fentry<\/code>: attach fentry\/x: ENOTSUPP \(524\)<\/li>/);
-    assert.match(html, /failed — the previous config keeps running/);
+    assert.match(html, /last reload failed<\/span>: the previous config keeps running/);
     assert.match(html, /<dt>endpoint<\/dt><dd><code>http:\/\/127\.0\.0\.1:1\/metrics<\/code><\/dd>/);
   });
 

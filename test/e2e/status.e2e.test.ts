@@ -115,6 +115,20 @@ service:
         dom.stdout.includes('ebpf/&lt;script&gt;alert(1)&lt;/script&gt;&amp;\'"'),
         'hostile id shown as text',
       );
+
+      // A bad config pushed through the reload path: the page says so, the old pipelines run on.
+      writeFileSync(overlay, 'receivers:\n  ebpf/timers:\n    poll_interval: fast\n');
+      agent.child.kill('SIGHUP');
+      let reload: { last_successful: boolean | null } = { last_successful: null };
+      for (let i = 0; i < 100 && reload.last_successful !== false; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const now = await httpGet(agent.port, '/status', { accept: 'application/json' });
+        reload = (JSON.parse(now.body) as { reload: typeof reload }).reload;
+      }
+      assert.equal(reload.last_successful, false, 'the failed reload is on the status page');
+      const after = chromium(dir, ['--dump-dom', url]);
+      assert.match(after.stdout, /last reload failed<\/span>: the previous config keeps running/);
+      assert.ok(after.stdout.includes(`<code>${timers.hook}</code>`), 'the old pipelines still shown');
     } finally {
       assert.equal(await agent.stop(), 0);
       rmSync(dir, { recursive: true, force: true });
