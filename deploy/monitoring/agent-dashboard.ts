@@ -98,6 +98,14 @@ export function agentDashboard(): dashboard.Dashboard {
     ),
   );
 
+  b.withPanel(
+    timeseries(
+      'Map updates failed /s',
+      'Updates a BPF program could not make because its map was full (E2BIG/ENOMEM), counted in the kernel: those events are lost.',
+      'ops',
+    ).withTarget(target(rate(collector('map_update_failures_total'), 'config, map'), '{{config}} {{map}}')),
+  );
+
   b.withRow(row('Events'));
   b.withPanel(
     timeseries(

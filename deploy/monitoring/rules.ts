@@ -84,6 +84,22 @@ const SIGNALS: readonly (Signal & { threshold: string; rule: Omit<AlertRule, 'al
     },
   },
   {
+    alert: 'EbpfCollectorMapUpdatesFailing',
+    signal: `sum by (job, instance, config, map) (rate(${collector('map_update_failures_total')}[5m]))`,
+    threshold: ' > 0',
+    rule: {
+      for: '5m',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary:
+          'ebpf-collector {{ $labels.instance }}: map {{ $labels.map }} of {{ $labels.config }} is full, updates fail',
+        description:
+          '{{ printf "%.3g" $value }} updates/s of map {{ $labels.map }} ({{ $labels.config }}) fail in the kernel (E2BIG/ENOMEM): what they would have counted is lost. ' +
+          'Raise the map size or filter its labels.',
+      },
+    },
+  },
+  {
     alert: 'EbpfCollectorEventsDropped',
     signal: DROPS,
     threshold: ' > 0',

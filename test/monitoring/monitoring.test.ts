@@ -162,6 +162,7 @@ describe('monitoring: alert rules', { skip: noPromtool }, () => {
         'EbpfCollectorDown',
         'EbpfCollectorProgramNotAttached',
         'EbpfCollectorMapNearCapacity',
+        'EbpfCollectorMapUpdatesFailing',
         'EbpfCollectorEventsDropped',
         'EbpfCollectorExporterFailing',
         'EbpfCollectorReloadFailed',
