@@ -137,6 +137,16 @@ export function agentDashboard(): dashboard.Dashboard {
     ),
   );
 
+  b.withPanel(
+    timeseries(
+      'Series budget overflow /s',
+      'Event records of new label sets beyond a metric’s series budget (max_series): counted in its otel_metric_overflow="true" series, their labels lost.',
+      'ops',
+    ).withTarget(
+      target(rate(collector('series_budget_overflow_total'), 'config, metric'), '{{config}} {{metric}}'),
+    ),
+  );
+
   b.withRow(row('Collections and exporters'));
   b.withPanel(
     timeseries(
