@@ -86,6 +86,8 @@ test(`soak: the default pipeline under load for ${SECONDS} s: RSS, fds and threa
   const codes = new Map<number, number>();
   let errors = 0;
   let series = 0;
+  /** Series per scrape when the warm-up ended (the workload's size: RSS follows it). */
+  let seriesAtWarmup = 0;
   const t0 = performance.now();
   const elapsed = (): number => (performance.now() - t0) / 1000;
   try {
@@ -99,6 +101,7 @@ test(`soak: the default pipeline under load for ${SECONDS} s: RSS, fds and threa
           const lag = samples(r.text, 'nodejs_eventloop_lag_seconds')[0]?.value;
           if (lag !== undefined && elapsed() >= WARMUP) lags.push(lag);
           series = r.text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
+          if (seriesAtWarmup === 0 && elapsed() >= WARMUP) seriesAtWarmup = series;
         }
       } catch {
         errors++;
@@ -130,7 +133,7 @@ test(`soak: the default pipeline under load for ${SECONDS} s: RSS, fds and threa
   console.log(
     [
       `soak figures (${machine()}):`,
-      `  duration ${SECONDS} s, warm-up ${WARMUP} s, ${stats.length} samples, ${series} series per scrape`,
+      `  duration ${SECONDS} s, warm-up ${WARMUP} s, ${stats.length} samples; series per scrape ${seriesAtWarmup} after warm-up, ${series} at end`,
       `  scrapes ${[...codes].map(([c, k]) => `${k} × ${c}`).join(', ')}, ${errors} failed`,
       `  RSS ${first.rssMiB.toFixed(1)} MiB at start, ${(head[0] as ProcSample).rssMiB.toFixed(1)} after warm-up, ${last.rssMiB.toFixed(1)} at end; slope after warm-up ${rssSlope.toFixed(2)} MiB/h (least squares), growth ${rssGrowth.toFixed(1)} MiB (median of last vs first tenth)`,
       `  fds ${fdMin}–${fdMax} after warm-up (${first.fds} at start), threads ${thMin}–${thMax} (${first.threads} at start)`,
