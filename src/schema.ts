@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { factories } from './components.ts';
+import { extensionFactories } from './extensions/index.ts';
 import { PIPELINE_TYPES, serviceSchema } from './config/service.ts';
 import { writtenJsonSchema } from './config/types.ts';
 
@@ -62,7 +63,7 @@ export function configJsonSchema(): JsonSchema {
       receivers: section(factories.receivers),
       processors: section(factories.processors),
       exporters: section(factories.exporters),
-      extensions: { type: ['object', 'null'] },
+      extensions: section(extensionFactories),
       service: withPipelineIds(inputSchema(serviceSchema)),
     },
     required: ['service'],

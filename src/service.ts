@@ -5,10 +5,17 @@ import { CollectorError, CollectorErrors } from './errors.ts';
 import { loadConfigFiles, type LoadedConfig } from './config/load.ts';
 import { parseServiceConfig, type LogLevel, type ServiceConfig } from './config/service.ts';
 import { encodeTelemetry } from './config/telemetry.ts';
-import { encodeConfig, redactSchemaless, type EncodeOptions } from './config/types.ts';
+import { encodeConfig, type EncodeOptions } from './config/types.ts';
 import { validateComponentConfig } from './config/validate.ts';
 import { listOf, suggestion } from './config/describe.ts';
 import { configChecks, factories } from './components.ts';
+import {
+  checkExtensions,
+  encodeExtensions,
+  startExtensions,
+  type ExtensionConfig,
+  type RunningExtensions,
+} from './extensions/index.ts';
 import { postAttachMark, tuneMalloc } from './native/index.ts';
 import { SelfMetricsServer } from './exporters/prometheus/self-server.ts';
 import { deriveCapabilities, type CapabilityPlan } from './caps/derive.ts';
@@ -44,6 +51,8 @@ export interface AgentConfig {
    * names the flag instead. Unchanged when it has a position or no such path.
    */
   readonly place?: (e: CollectorError) => CollectorError;
+  /** The extensions `service.extensions` enables, checked, in its order (src/extensions). */
+  readonly extensions?: ReadonlyMap<string, ExtensionConfig>;
 }
 
 /** `receivers.<id>.<key…>` → the position of that key's value (or the nearest existing parent's). */
@@ -175,8 +184,11 @@ export function agentConfigFrom(loaded: LoadedConfig): AgentConfig {
       if (checked.length === 0) components[section].set(id, { config: value, configDir });
     }
   }
+  const checkedExtensions = checkExtensions(loaded, config.service.extensions);
+  problems.push(...checkedExtensions.problems);
   if (problems.length > 0) throw new CollectorErrors(problems);
   return {
+    extensions: checkedExtensions.extensions,
     files: loaded.files,
     pipelines,
     components,
@@ -203,9 +215,8 @@ export function effectiveConfig(config: AgentConfig, opts: EncodeOptions = {}): 
     });
     if (entries.length > 0) out[section] = Object.fromEntries(entries);
   }
-  const extensions = config.loaded.value['extensions'];
-  if (extensions !== undefined && extensions !== null)
-    out['extensions'] = opts.showSecrets ? extensions : redactSchemaless(extensions);
+  if (config.extensions && config.extensions.size > 0)
+    out['extensions'] = encodeExtensions(config.extensions, opts);
   out['service'] = { ...config.service, telemetry: encodeTelemetry(config.service.telemetry) };
   return escapeDollars(out) as Record<string, unknown>;
 }
@@ -356,6 +367,8 @@ export async function reloadAgent(
       }
     },
   });
+  if (JSON.stringify([...(previous.extensions ?? [])]) !== JSON.stringify([...(config.extensions ?? [])]))
+    logger.warn('extensions: a change takes effect at the next start; the running ones are kept');
   const [was, now] = [previous.service.telemetry, config.service.telemetry];
   agent.telemetry.level = now.metrics.level;
   if (
@@ -390,6 +403,15 @@ export async function startAgent(
   }
   tuneMalloc('startup');
   const agent = await buildAgent(config, logger);
+  // Extensions first (health_check answers 503 while programs load), stopped after the pipelines.
+  let extensions: RunningExtensions;
+  try {
+    extensions = await startExtensions(config.extensions ?? new Map(), agent, logger);
+  } catch (err) {
+    await agent.shutdown();
+    throw err;
+  }
+  agent.onShutdown(() => extensions.shutdown());
   try {
     await agent.start(abort); // on abort: releases what it loaded, rejects with abort.reason
   } catch (err) {
@@ -409,6 +431,7 @@ export async function startAgent(
     await agent.shutdown();
     throw err;
   }
-  logger.info(agent.describe(), 'agent started');
+  const served = extensions.describe();
+  logger.info({ ...agent.describe(), ...(served.length > 0 ? { extensions: served } : {}) }, 'agent started');
   return agent;
 }

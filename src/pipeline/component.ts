@@ -121,7 +121,13 @@ export interface Exporter extends Component {
   forgetSource?(source: string): void;
 }
 
-export type ComponentKind = 'receiver' | 'processor' | 'exporter';
+/**
+ * Beside the pipelines (the collector's extensions, e.g. `health_check`): started before the
+ * pipelines, stopped after them; its host's `health()` is the agent's.
+ */
+export type Extension = Component;
+
+export type ComponentKind = 'receiver' | 'processor' | 'exporter' | 'extension';
 
 export interface CreateSettings {
   /** `type[/name]`, e.g. `ebpf/timers`. */
@@ -148,3 +154,4 @@ export interface Factory<C, T extends Component> {
 export type ReceiverFactory<C = unknown> = Factory<C, Receiver>;
 export type ProcessorFactory<C = unknown> = Factory<C, Processor>;
 export type ExporterFactory<C = unknown> = Factory<C, Exporter>;
+export type ExtensionFactory<C = unknown> = Factory<C, Extension>;
