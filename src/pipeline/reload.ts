@@ -69,6 +69,7 @@ export async function swapGraph(prev: Graph, next: Graph, ctx: SwapContext): Pro
   try {
     ctx.beforeStart?.({ receivers: fresh.receivers.length, components: freshAll.length });
     for (const e of fresh.exporters) {
+      await turn();
       if (ctx.stopping()) throw new ReloadStopped();
       const old = stale.exporters.find((s) => s.id === e.id);
       if (old) {
@@ -79,10 +80,12 @@ export async function swapGraph(prev: Graph, next: Graph, ctx: SwapContext): Pro
       started.push(e);
     }
     for (const c of [...fresh.processors, ...fresh.receivers]) {
+      await turn();
       if (ctx.stopping()) throw new ReloadStopped();
       await startOne(c, ctx.host(), ctx.logger);
       started.push(c);
     }
+    await turn();
     if (ctx.stopping()) throw new ReloadStopped();
   } catch (err) {
     // Upstream-first, as a shutdown; shutdown() is safe before start, so the unstarted go too.
@@ -109,6 +112,14 @@ export async function swapGraph(prev: Graph, next: Graph, ctx: SwapContext): Pro
     started: freshAll.map((c) => c.id),
     stopped: [...stale.receivers, ...stale.processors, ...stale.exporters].map((c) => c.id),
   };
+}
+
+/**
+ * Let the event loop run: a receiver's start loads and attaches synchronously, so without
+ * this a SIGTERM (or a scrape) would wait for the whole reload.
+ */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function all(g: Graph): Named<Component>[] {

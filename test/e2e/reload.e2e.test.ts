@@ -23,6 +23,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpGet, repoRoot, samples, startAgentWith, type RunningAgent } from '../helpers/agent.ts';
@@ -432,3 +433,102 @@ async function heldExactly(pid: number, held: readonly number[], when: string): 
   }
   assert.deepEqual(now, held, `${when}: the agent holds other programs than before`);
 }
+
+/** The first config has timers only; the second adds these (a reload that loads several objects). */
+const ADDED = ['cachestat', 'bpf-jit', 'shrinklat', 'oomkill', 'biolatency'];
+
+function manyText(withAdded: boolean): string {
+  const ids = ['timers', ...(withAdded ? ADDED : [])];
+  return `receivers:
+${ids.map((p) => `  ebpf/${p}:\n    program: ${p}\n`).join('')}
+processors:
+  ksym: {}
+
+exporters:
+  prometheus:
+    endpoint: \${env:EBPF_COLLECTOR_LISTEN}
+
+service:
+  pipelines:
+    metrics:
+      receivers: [${ids.map((p) => `ebpf/${p}`).join(', ')}]
+      processors: [ksym]
+      exporters: [prometheus]
+`;
+}
+
+test('SIGTERM at points of a reload that loads 5 objects: exit 0, every program released', async (t) => {
+  let interrupted = 0;
+  for (const delayMs of [0, 20, 60, 150, 300, 600]) {
+    const dir = tmpDir();
+    const file = join(dir, 'agent.yaml');
+    writeConfig(file, manyText(false));
+    const agent = await startWith(file);
+    const pid = agent.child.pid as number;
+    const seen = new Set(programIdsHeldBy(pid));
+    try {
+      writeConfig(file, manyText(true));
+      process.kill(pid, 'SIGHUP');
+      await waitUntil('the reload to begin', agent, () =>
+        agent.logs.some((l) => l.includes('"msg":"reloading the config"')),
+      );
+      const t0 = Date.now();
+      while (Date.now() - t0 < delayMs) {
+        for (const id of programIdsHeldBy(pid)) seen.add(id);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const t1 = Date.now();
+      process.kill(pid, 'SIGTERM');
+      const code = await agent.exited;
+      const tookMs = Date.now() - t1;
+      assert.equal(code, 0, agent.logs.slice(-20).join('\n'));
+      assert.ok(tookMs < 10_000, `exit took ${tookMs} ms`);
+      assert.ok(agent.logs.some((l) => l.includes('stopped: every program detached')));
+      if (agent.logs.some((l) => l.includes('reload ended by the shutdown'))) interrupted++;
+      t.diagnostic(`SIGTERM ${delayMs} ms into the reload: exit 0 in ${tookMs} ms`);
+      await waitForRelease(seen);
+    } finally {
+      if (agent.child.exitCode === null) await agent.stop('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  // At least one SIGTERM came while the new receivers were loading (the others before or after).
+  assert.ok(interrupted > 0, 'no SIGTERM fell inside the reload');
+  t.diagnostic(`${interrupted} of 6 SIGTERMs ended a reload in progress`);
+});
+
+test('a SIGHUP during start is held and reloads once the agent has started', async () => {
+  const dir = tmpDir();
+  const file = join(dir, 'agent.yaml');
+  writeConfig(file, manyText(false));
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'bin', 'ebpf-collector.js'), 'run', '--config', file, '--capabilities.keep=all'],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, EBPF_COLLECTOR_LISTEN: '127.0.0.1:0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let log = '';
+  child.stderr.on('data', (c: Buffer) => (log += c.toString()));
+  child.stdout.on('data', (c: Buffer) => (log += c.toString()));
+  const exited = new Promise<number | string>((r) => child.on('exit', (c, s) => r(c ?? s ?? -1)));
+  try {
+    // After the entry's first line (Node's bootstrap would die of it) and before the start line.
+    const t0 = Date.now();
+    while (!/"msg":"serving metrics"|"msg":"program timers attached"/.test(log) && Date.now() - t0 < 30_000)
+      await new Promise((r) => setTimeout(r, 2));
+    process.kill(child.pid as number, 'SIGHUP');
+    while (!/"msg":"config reloaded/.test(log) && Date.now() - t0 < 30_000)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.match(log, /"msg":"agent started"/);
+    assert.match(log, /"msg":"config reloaded: \d+ components kept, 0 started, 0 stopped"/);
+    assert.equal(child.exitCode, null, log);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, log);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
