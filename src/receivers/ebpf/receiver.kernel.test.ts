@@ -135,6 +135,7 @@ test('with kernel.bpf_stats_enabled=1 the program run count and time are reporte
   const saved = readFileSync(sysctl, 'utf8').trim();
   writeFileSync(sysctl, '1');
   const telemetry = new SelfTelemetry();
+  telemetry.level = 'detailed'; // the run statistics are exported at `detailed` only
   const r = await receiver({
     program: obj('hook_chain'),
     metrics_file: 'test/bpf/hook_chain.yaml',
