@@ -78,6 +78,15 @@ test(
           (s) => s.labels['map'] === 'events' && s.labels['reason'] === 'reserve',
         );
         assert.equal(kernel?.value, 0);
+        // A healthy run with its OTLP peer up is quiet: no warn or error line; ready.
+        assert.deepEqual(
+          agent.logs.filter((l) => /"level":"(warn|error|fatal)"/.test(l)),
+          [],
+        );
+        assert.deepEqual(
+          [(await httpGet(agent.port, '/readyz')).status, (await httpGet(agent.port, '/readyz')).body],
+          [200, 'ready\n'],
+        );
       } finally {
         assert.equal(await agent.stop(), 0, agent.logs.join('\n'));
       }

@@ -19,7 +19,12 @@ test('timers pipeline: live ksym-decoded counters that grow; SIGTERM detaches ev
     const health = await httpGet(agent.port, '/healthz');
     assert.equal(health.status, 200);
     const ready = await httpGet(agent.port, '/readyz');
-    assert.equal(ready.status, 200);
+    assert.deepEqual([ready.status, ready.body], [200, 'ready\n']);
+    // A healthy start is quiet: no warn or error line.
+    assert.deepEqual(
+      agent.logs.filter((l) => /"level":"(warn|error|fatal)"/.test(l)),
+      [],
+    );
 
     const first = await httpGet(agent.port, '/metrics');
     assert.equal(first.status, 200);
