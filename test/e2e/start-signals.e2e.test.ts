@@ -17,8 +17,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/agent.ts';
 import { INIT_PATH } from '../helpers/init.ts';
@@ -54,7 +54,9 @@ interface Run {
 
 function spawnAgent(mode: Mode): Run {
   const node = [process.execPath, join(repoRoot, 'bin', 'ebpf-collector.js'), 'run', '--config', CONFIG];
-  const agent = mode === 'init' || mode === 'pid1-init' ? [INIT_PATH, ...node] : node;
+  const init = mode === 'init' || mode === 'pid1-init';
+  if (init && !existsSync(INIT_PATH)) throw new Error(`${INIT_PATH} is missing: run scripts/setup.sh`);
+  const agent = init ? [INIT_PATH, ...node] : node;
   const cmd =
     mode === 'pid1' || mode === 'pid1-init'
       ? ['unshare', '--pid', '--fork', '--mount-proc', ...agent]
@@ -74,18 +76,19 @@ function spawnAgent(mode: Mode): Run {
 
 const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The only child of `parent` (polled until it exists). */
-async function childOf(parent: number): Promise<number> {
-  for (let i = 0; i < 5000; i++) {
+/** The only child of `parent` (polled until it exists; fails at once when `parent` is gone). */
+async function childOf(parent: number, log: () => string): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < EXIT_BOUND_MS) {
     try {
-      const out = execFileSync('pgrep', ['-P', String(parent)], { encoding: 'utf8' }).trim();
-      if (out) return Number(out.split('\n')[0]);
+      const out = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim();
+      if (out) return Number(out.split(' ')[0]);
     } catch {
-      // not forked yet
+      throw new Error(`${parent} exited before it started a child:\n${log()}`);
     }
     await tick(1);
   }
-  throw new Error(`${parent} started no child`);
+  throw new Error(`${parent} started no child in ${EXIT_BOUND_MS} ms:\n${log()}`);
 }
 
 /**
@@ -95,9 +98,9 @@ async function childOf(parent: number): Promise<number> {
  */
 async function targets(run: Run, mode: Mode): Promise<{ signalled: number; agent: number }> {
   const pid1 = mode === 'pid1' || mode === 'pid1-init';
-  const top = pid1 ? await childOf(run.child.pid as number) : (run.child.pid as number);
+  const top = pid1 ? await childOf(run.child.pid as number, run.log) : (run.child.pid as number);
   if (mode === 'direct' || mode === 'pid1') return { signalled: top, agent: top };
-  return { signalled: top, agent: await childOf(top) };
+  return { signalled: top, agent: await childOf(top, run.log) };
 }
 
 type When = { afterMs: number } | 'first-attach';
