@@ -108,6 +108,11 @@ class GrpcEventTransport implements EventTransport {
       'grpc.primary_user_agent': 'ebpf-collector',
       // grpc-js compressionAlgorithms: 0 identity, 2 gzip
       'grpc.default_compression_algorithm': config.compression === 'gzip' ? 2 : 0,
+      // The channel's own reconnect backoff (grpc-js: 1 s growing to 120 s) would hold data back
+      // up to two minutes after a long outage ends; cap it at the retry interval so data resumes
+      // within one retry of the peer's return.
+      'grpc.initial_reconnect_backoff_ms': Math.min(1_000, config.retry_on_failure.initial_interval),
+      'grpc.max_reconnect_backoff_ms': Math.max(1, config.retry_on_failure.max_interval),
     });
   }
 

@@ -1,0 +1,175 @@
+/**
+ * A long OTLP outage (issue 18): the OTLP exporter (OTLP/gRPC, its real queue, retry and
+ * transport) sends spans produced at a steady 1,000/s to a real loopback OTLP receiver, which
+ * goes away for OUTAGE_SECONDS (15 s in `npm test`; `npm run test:reliability` runs 10 minutes) and comes back on the same port, in two ways: refused (nothing listens) and black-holed
+ * (a TCP server accepts and never answers). For each:
+ *
+ * - memory stays bounded: the queue never holds more than queue_size spans, and RSS during the
+ *   second half of the outage is not above its first half by more than a few MiB (the queue
+ *   bounds it, not the outage's length: drops grow as rate × outage − queue_size);
+ * - every span produced is delivered once or counted in exporter_dropped_spans_total, exactly;
+ * - data resumes within one retry interval (max_interval) of the receiver's return (plus the
+ *   attempt timeout for the black hole, whose in-flight attempt must time out first).
+ *
+ * The figures are printed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { pino } from 'pino';
+import { Subject } from 'rxjs';
+import type { Host } from '../../src/pipeline/component.ts';
+import type { SpanBatch, SpanRecord } from '../../src/pipeline/data.ts';
+import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
+import { configSchema } from '../../src/exporters/otlp/config.ts';
+import { OtlpExporter } from '../../src/exporters/otlp/otlp.ts';
+import { channelCredentials } from '../../src/exporters/otlp/tls.ts';
+import { grpcWire } from '../../src/exporters/otlp/transport.ts';
+import { spansOf, startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.ts';
+
+const OUTAGE_MS = Number(process.env['OUTAGE_SECONDS'] ?? 15) * 1000;
+const QUEUE = 2_000;
+const RETRY_MAX_MS = 1_000;
+const TIMEOUT_MS = 1_000;
+const logger = pino({ level: 'silent' });
+const MiB = 1024 * 1024;
+
+/** Accepts connections and never writes a byte. */
+async function blackHole(port: number): Promise<{ close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string): void }): Promise<void> {
+  let receiver: OtlpReceiver = await startOtlpReceiver();
+  const receivers: OtlpReceiver[] = [receiver];
+  const port = Number(receiver.endpoint.split(':')[1]);
+  const config = configSchema.parse({
+    endpoint: `http://${receiver.endpoint}`,
+    timeout: `${TIMEOUT_MS}ms`,
+    retry_on_failure: { initial_interval: '100ms', max_interval: `${RETRY_MAX_MS}ms`, max_elapsed_time: 0 },
+    sending_queue: { queue_size: QUEUE, batch: { flush_timeout: '50ms', max_size: 500 } },
+  });
+  const exporter = new OtlpExporter(
+    'otlp',
+    config,
+    grpcWire(config, channelCredentials(config, '.', 'exporters.otlp')),
+    logger,
+  );
+  const telemetry = new SelfTelemetry();
+  const host: Host = { logger, telemetry, pull: async () => {}, ready: () => true };
+  const spans = new Subject<SpanBatch>();
+  exporter.consumeSpans(spans);
+  const value = (name: string, labels: Record<string, string>): number =>
+    telemetry.counter(name, '').value(labels) ?? 0;
+  const dropped = (): number =>
+    ['queue_full', 'export_failed', 'rejected', 'shutdown', 'invalid'].reduce(
+      (a, reason) => a + value('exporter_dropped_spans_total', { exporter: 'otlp', reason }),
+      0,
+    );
+  const queued = (): number =>
+    telemetry.gauge('exporter_queue_size', '').value({ exporter: 'otlp', signal: 'traces' }) ?? 0;
+
+  // 1,000 spans/s: 10 every 10 ms, numbered.
+  let produced = 0;
+  let maxQueued = 0;
+  const producer = setInterval(() => {
+    const batch: SpanRecord[] = [];
+    for (let i = 0; i < 10; i++, produced++) {
+      batch.push({
+        traceId: (produced + 1).toString(16).padStart(32, '0'),
+        spanId: (produced + 1).toString(16).padStart(16, '0'),
+        name: 'storm',
+        startTimeUnixNano: 1n,
+        endTimeUnixNano: 2n,
+        attributes: { i: String(produced) },
+      });
+    }
+    spans.next({ source: 'ebpf/outage', config: 'outage', spans: batch });
+    maxQueued = Math.max(maxQueued, queued());
+  }, 10);
+  let hole: { close(): Promise<void> } | undefined;
+  try {
+    await exporter.start(host);
+    await delay(2_000);
+    await receiver.close();
+    if (kind === 'black hole') hole = await blackHole(port);
+    const rss: number[] = [];
+    const outageStart = Date.now();
+    while (Date.now() - outageStart < OUTAGE_MS) {
+      await delay(250);
+      rss.push(process.memoryUsage().rss);
+    }
+    const droppedInOutage = dropped();
+    await hole?.close();
+    const back = Date.now();
+    receiver = await startOtlpReceiver({ port });
+    receivers.push(receiver);
+    while (receiver.traceCalls.filter((c) => c.answered === 0).length === 0) {
+      if (Date.now() - back > 60_000) throw new Error('data did not resume within 60 s');
+      await delay(20);
+    }
+    const resumedMs = Date.now() - back;
+    await delay(1_000);
+    clearInterval(producer);
+    // Settle: the queue empties into the receiver.
+    const deadline = Date.now() + 30_000;
+    while (queued() > 0 && Date.now() < deadline) await delay(50);
+    await exporter.shutdown();
+
+    const ids = new Set<string>();
+    for (const r of receivers)
+      for (const call of r.traceCalls)
+        if (call.answered === 0) for (const s of spansOf(call)) ids.add(s.span.spanId);
+    const sent = value('exporter_sent_spans_total', { exporter: 'otlp' });
+    const half = Math.floor(rss.length / 2);
+    const rssFirst = Math.max(...rss.slice(0, half));
+    const rssSecond = Math.max(...rss.slice(half));
+    t.diagnostic(
+      `otlp ${kind} for ${OUTAGE_MS / 1000} s at 1,000 spans/s: ${produced} produced, ${ids.size} delivered, ` +
+        `${dropped()} dropped (${droppedInOutage} during the outage), queue at most ${maxQueued}/${QUEUE}, ` +
+        `RSS max ${(rssFirst / MiB).toFixed(1)} → ${(rssSecond / MiB).toFixed(1)} MiB (first/second half), ` +
+        `resumed ${resumedMs} ms after the receiver came back`,
+    );
+    assert.ok(maxQueued <= QUEUE, `queue bounded (${maxQueued})`);
+    assert.ok(rssSecond - rssFirst < 16 * MiB, 'RSS does not grow with the outage');
+    assert.ok(droppedInOutage > 0, 'the outage outlasted the queue: spans were dropped and counted');
+    assert.equal(ids.size + dropped(), produced, 'every span delivered once or counted as dropped');
+    assert.equal(sent, ids.size, 'exporter_sent_spans_total = spans the receiver accepted');
+    const bound = RETRY_MAX_MS + (kind === 'black hole' ? TIMEOUT_MS : 0) + 1_000;
+    assert.ok(resumedMs <= bound, `resumed within one retry interval (${resumedMs} ms, bound ${bound} ms)`);
+  } finally {
+    clearInterval(producer);
+    await exporter.shutdown();
+    await hole?.close().catch(() => undefined);
+    for (const r of receivers) await r.close();
+  }
+}
+
+test(
+  'OTLP refused for a long outage, then back: bounded, every span counted, resumes at once',
+  { timeout: OUTAGE_MS + 120_000 },
+  async (t) => {
+    await outage('refused', t);
+  },
+);
+
+test(
+  'OTLP black-holed for a long outage, then back: bounded, every span counted, resumes at once',
+  { timeout: OUTAGE_MS + 120_000 },
+  async (t) => {
+    await outage('black hole', t);
+  },
+);
