@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { config as rxConfig } from 'rxjs';
 import { pino, type Logger } from 'pino';
 import { stringify } from 'yaml';
-import { CollectorError, CollectorErrors, messageOf } from './errors.ts';
+import { CollectorError, CollectorErrors, isConfigError, messageOf } from './errors.ts';
 import { createLogger, type LogLevel } from './logger.ts';
 import { dropInAgentConfig } from './dropin.ts';
 import { configJsonSchema } from './schema.ts';
@@ -45,24 +45,6 @@ function reportAndExit(err: unknown, debug: boolean): never {
   }
   process.stderr.write(`${debug && err instanceof Error ? (err.stack ?? err.message) : messageOf(err)}\n`);
   process.exit(EXIT_RUNTIME);
-}
-
-/**
- * Problems a user fixes in a config file (exit 2), as opposed to what the kernel or machine
- * refused (exit 1). An object that cannot be opened (missing, not a BPF ELF) is the config's
- * `program:` too.
- */
-function isConfigError(e: CollectorError): boolean {
-  return (
-    /^ERR_CONFIG_/.test(e.code) ||
-    [
-      'ERR_EBPF_METRICS_FILE',
-      'ERR_EBPF_OBJECT',
-      'ERR_EBPF_LAYOUT',
-      'ERR_EBPF_KADDR',
-      'ERR_BPF_OPEN',
-    ].includes(e.code)
-  );
 }
 
 interface RunOptions {

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { CollectorError, CollectorErrors } from './errors.ts';
+import { CollectorError, CollectorErrors, cut } from './errors.ts';
 import { loadConfigSources, type ConfigPath, type LoadedConfig } from './config/load.ts';
 import { hasSpans, spansExportFromEnv, type SpansExport } from './dropin-spans.ts';
 import { agentConfigFrom, type AgentConfig } from './service.ts';
@@ -76,7 +76,7 @@ function generate(
   };
   if (names.length === 0) flagError('--config.names', 'give at least one config name');
   const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) flagError('--config.names', `config "${dup}" is given twice`);
+  if (dup) flagError('--config.names', `config "${cut(dup)}" is given twice`);
   const dir = flags.dir.replace(/\/+$/, '') || '/';
   if (!isDirectory(dir)) {
     flagError('--config.dir', `${dir} is not a directory`, 'ERR_CONFIG_READ');
@@ -86,13 +86,13 @@ function generate(
       if (missing.length > 0)
         flagError(
           '--config.dir',
-          `config "${name}": ${missing.join(' and ')} ${missing.length > 1 ? 'do' : 'does'} not exist`,
+          `config "${cut(name)}": ${missing.map(cut).join(' and ')} ${missing.length > 1 ? 'do' : 'does'} not exist`,
           'ERR_CONFIG_READ',
         );
     }
   }
   for (const name of names.filter((n) => n.includes('/')))
-    flagError('--config.names', `config "${name}": a name is a file name in --config.dir, without "/"`);
+    flagError('--config.names', `config "${cut(name)}": a name is a file name in --config.dir, without "/"`);
   if (flags.btfPath && !existsSync(flags.btfPath))
     flagError('--btf.path', `${flags.btfPath} does not exist`, 'ERR_CONFIG_READ');
   const listen = listenOf(flags.listenAddress, env);
@@ -197,11 +197,15 @@ function onFlag(e: CollectorError, flagAt: ReadonlyMap<number, FlagRef>): Collec
   if (!ref) return e;
   // The generated key path means nothing to a user of the flags; the hint about pipeline keys neither.
   const message = e.message.replace(/; give metrics: inline or a metrics_file: that exists$/, '');
-  return new CollectorError(e.code, ref.name !== undefined ? `config "${ref.name}": ${message}` : message, {
-    path: ref.flag,
-    details: e.details,
-    cause: e,
-  });
+  return new CollectorError(
+    e.code,
+    ref.name !== undefined ? `config "${cut(ref.name)}": ${message}` : message,
+    {
+      path: ref.flag,
+      details: e.details,
+      cause: e,
+    },
+  );
 }
 
 /** `host:port` as given, or systemd's `fd://N` (the Nth socket passed, fd 3+N); a string is the problem. */

@@ -90,6 +90,13 @@ export function describeSystemError(err: unknown): string {
 /** Longest value quoted whole in a message; longer ones are cut (clip). */
 export const MAX_SHOWN_CHARS = 200;
 
+/** Text as shown in a message (a path, a name): cut at MAX_SHOWN_CHARS with an ellipsis and the full length. */
+export function cut(text: string): string {
+  return text.length <= MAX_SHOWN_CHARS
+    ? text
+    : `${text.slice(0, MAX_SHOWN_CHARS)}… (${text.length} characters)`;
+}
+
 /**
  * A value as quoted in a message: JSON-quoted, cut at MAX_SHOWN_CHARS characters with an
  * ellipsis and the full length, so a 1 MiB string does not make a 1 MiB error line.
@@ -97,4 +104,22 @@ export const MAX_SHOWN_CHARS = 200;
 export function clip(value: string): string {
   if (value.length <= MAX_SHOWN_CHARS) return JSON.stringify(value);
   return `${JSON.stringify(value.slice(0, MAX_SHOWN_CHARS))}… (${value.length} characters)`;
+}
+
+/**
+ * Problems a user fixes in a config file (the CLI exits 2), as opposed to what the kernel or
+ * machine refused (exit 1). An object that cannot be opened (missing, not a BPF ELF) is the
+ * config's `program:` too.
+ */
+export function isConfigError(e: CollectorError): boolean {
+  return (
+    /^ERR_CONFIG_/.test(e.code) ||
+    [
+      'ERR_EBPF_METRICS_FILE',
+      'ERR_EBPF_OBJECT',
+      'ERR_EBPF_LAYOUT',
+      'ERR_EBPF_KADDR',
+      'ERR_BPF_OPEN',
+    ].includes(e.code)
+  );
 }

@@ -45,6 +45,7 @@ interface WalkCtx {
   aliases: number;
   /** > 0 while walking an alias's target; nodes walked then count against MAX_ALIAS_NODES. */
   inAlias: number;
+  duplicates: number;
   /** Alias → its anchored node, built in one pass at the first alias (see aliasTargets). */
   targets?: Map<unknown, unknown>;
   aliasNodes: number;
@@ -77,7 +78,8 @@ export function loadOne(
   const doc = parseDocument(src.text, {
     lineCounter: lc,
     prettyErrors: true,
-    uniqueKeys: true,
+    // Duplicates are found in walkPairs, in O(1) per key (yaml's check is O(n²): 70,000 keys took minutes).
+    uniqueKeys: false,
     version: '1.2',
     schema: 'core',
     merge: false,
@@ -93,6 +95,7 @@ export function loadOne(
     ancestors: new Set(),
     aliases: 0,
     inAlias: 0,
+    duplicates: 0,
     aliasNodes: 0,
     aliasBudgetReported: false,
     deepReported: false,
@@ -389,11 +392,14 @@ function walkPairs(pairs: readonly Pair[], depth: number, ctx: WalkCtx, pos: Pos
       continue;
     }
     if (Object.hasOwn(obj, key)) {
-      // e.g. `1:` and `"1":` — distinct YAML keys, the same config key.
+      // Also `1:` and `"1":` — distinct YAML keys, the same config key. The full key path is
+      // looked up (a walk from the root) for the first few only, so 10^5 duplicates stay linear.
+      const offset = rangeStart(k);
+      const path = ++ctx.duplicates <= 20 && offset !== undefined ? pathAtOffset(ctx.doc, offset) : undefined;
       ctx.errors.push(
         new CollectorError(C.duplicateKey, 'duplicate key; a key may appear only once in a map', {
           position: keyPos,
-          path: key,
+          path: path ?? key,
         }),
       );
       continue;

@@ -2,8 +2,7 @@ import type { ReceiverFactory } from '../../pipeline/component.ts';
 import { configSchema, type EbpfReceiverConfig } from './config.ts';
 import { EbpfReceiver } from './receiver.ts';
 import { resolveProgram, resolveProgramSync, type ReceiverKeys } from './resolve.ts';
-import { CollectorError, CollectorErrors } from '../../errors.ts';
-import { existsSync } from 'node:fs';
+import { CollectorError, CollectorErrors, cut } from '../../errors.ts';
 import { isAbsolute, resolve } from 'node:path';
 import { MAX_OBJECT_BYTES, namedFileProblem } from '../../config/files.ts';
 
@@ -43,18 +42,18 @@ export function checkEbpfReceiverConfig(
     const problem = namedFileProblem(file, MAX_OBJECT_BYTES);
     if (problem !== undefined)
       errors.push(
-        new CollectorError('ERR_CONFIG_READ', `btf_path ${file} ${problem}`, {
+        new CollectorError('ERR_CONFIG_READ', `btf_path ${cut(file)} ${problem}`, {
           position: keys.positionOf?.('btf_path'),
           path: `${keys.path ?? 'receivers'}.btf_path`,
         }),
       );
   }
   for (const [target, file] of Object.entries(config.binaries)) {
-    if (!existsSync(file)) continue; // may exist only where the agent runs; attach reports it
     const problem = namedFileProblem(file, Number.MAX_SAFE_INTEGER);
-    if (problem !== undefined)
+    // A missing file may exist only where the agent runs; attach reports it.
+    if (problem !== undefined && !problem.includes('(ENOENT)'))
       errors.push(
-        new CollectorError('ERR_CONFIG_VALUE', `binaries: ${file} ${problem}`, {
+        new CollectorError('ERR_CONFIG_VALUE', `binaries: ${cut(file)} ${problem}`, {
           position: keys.positionAt?.(['binaries', target]),
           path: `${keys.path ?? 'receivers'}.binaries.${target}`,
         }),

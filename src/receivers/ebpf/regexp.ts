@@ -89,6 +89,10 @@ function scanPattern(s: string): Scan {
     if (ch === '*' || ch === '+' || ch === '?' || (ch === '{' && /^\{\d+(,\d*)?\}/.test(s.slice(i)))) {
       const range = ch === '{' ? /^\{(\d+),(\d+)\}/.exec(s.slice(i)) : null;
       if (range && Number(range[1]) > Number(range[2])) syntax(i);
+      // RE2 refuses a repeat count above 1000 (and V8 would build a huge matcher for one).
+      const counts = ch === '{' ? (/^\{(\d+)(?:,(\d*))?\}/.exec(s.slice(i)) ?? []) : [];
+      if (counts.slice(1).some((c) => c !== undefined && c !== '' && Number(c) > 1000))
+        out.unsupported ??= { offset: i, message: `repeats more than 1000 times, ${RE2_LACKS}` };
       if (ch === '?' && atom === 'quantified') atom = 'lazy';
       else if (atom === 'atom') atom = 'quantified';
       else syntax(i);

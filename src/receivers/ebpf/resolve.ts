@@ -1,11 +1,10 @@
-import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CollectorError, CollectorErrors, type Position } from '../../errors.ts';
 import { loadConfigSources, type LoadedConfig } from '../../config/load.ts';
 import { validate } from '../../config/validate.ts';
 import { MAX_OBJECT_BYTES, namedFileProblem, readNamedFileSync } from '../../config/files.ts';
-import { clip } from '../../errors.ts';
+import { clip, cut } from '../../errors.ts';
 import type { CgroupIdMapConfig } from './cgroup-id-map.ts';
 import type { EbpfReceiverConfig } from './config.ts';
 import { exporterFileSchema, type LogConfig, type MetricsConfig, type SpanConfig } from './metrics.ts';
@@ -57,11 +56,11 @@ export function objectProblem(program: string, objectPath: string): string | und
     return `${shown} is not a program name (letters, digits, _ . + -) nor a path to a .o object`;
   if (isPath(program) && !program.endsWith('.o'))
     return `${shown} is not a BPF object path: give a program name (e.g. timers) or the path of a .bpf.o`;
-  if (!existsSync(objectPath)) return undefined;
   const problem = namedFileProblem(objectPath, MAX_OBJECT_BYTES);
-  if (problem !== undefined) return `${objectPath} ${problem}`;
+  if (problem?.includes('(ENOENT)')) return undefined;
+  if (problem !== undefined) return `${cut(objectPath)} ${problem}`;
   if (!isElf(objectPath))
-    return `${objectPath} is not an ELF object file (a .bpf.o built by clang -target bpf)`;
+    return `${cut(objectPath)} is not an ELF object file (a .bpf.o built by clang -target bpf)`;
   return undefined;
 }
 
@@ -151,7 +150,7 @@ export function resolveProgramSync(
       errors: [
         new CollectorError(
           'ERR_EBPF_METRICS_FILE',
-          `no metric definitions: ${file} ${data.includes('(ENOENT)') ? 'does not exist; give metrics: inline or a metrics_file: that exists' : data}`,
+          `no metric definitions: ${cut(file)} ${data.includes('(ENOENT)') ? 'does not exist; give metrics: inline or a metrics_file: that exists' : data}`,
           where,
         ),
       ],
@@ -172,7 +171,7 @@ export function resolveProgramSync(
       errors: [
         new CollectorError(
           'ERR_EBPF_METRICS_FILE',
-          `no metric definitions: ${file} has no metrics:, tracing: or logs: block`,
+          `no metric definitions: ${cut(file)} has no metrics:, tracing: or logs: block`,
           {
             position: loaded.positionOf([]),
           },
