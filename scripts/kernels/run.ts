@@ -170,18 +170,19 @@ function jobScript(
     // Node itself has crashed under TCG now and then (SIGSEGV, SIGTRAP from a V8 check). A
     // step — the load report, or one test file — whose Node process was killed by one of
     // those signals (its exit status, or `signal: 'SIGSEGV'` as node --test reports a test
-    // process) is run once more; the crash is reported as KMX_NOTE with a backtrace from its
-    // core when gdb is there. Only the output of the run that counts is printed. Test
-    // failures are never retried.
+    // process) is run again, at most twice more (both the first run and its one retry of a
+    // test file have crashed in one CI-like run); each crash is reported as KMX_NOTE with a
+    // backtrace from its core when gdb is there. Only the output of the run that counts is
+    // printed. Test failures are never retried.
     'crashed() { case "$1" in 133|134|135|139) return 0 ;; esac; return 1; }',
     `died() { grep -qE "^ +signal: '(SIGSEGV|SIGTRAP|SIGABRT|SIGBUS)'" "$1"; }`,
     'ulimit -c unlimited 2>/dev/null; echo /tmp/core.%p > /proc/sys/kernel/core_pattern',
     'backtrace() { for c in /tmp/core.*; do [ -f "$c" ] || continue; command -v gdb >/dev/null && ' +
       'gdb -q -batch -ex bt "$(readlink -f node_modules/.bin/node)" "$c" 2>/dev/null | grep "^#" | uniq | head -12 | sed "s/^/KMX_NOTE   /"; rm -f "$c"; done; }',
-    'step() { label=$1; shift; "$@" > /tmp/kmx-step.out 2>&1; s=$?; ' +
-      'if crashed $s || died /tmp/kmx-step.out; then ' +
+    'step() { label=$1; shift; n=0; while :; do "$@" > /tmp/kmx-step.out 2>&1; s=$?; ' +
+      '{ crashed $s || died /tmp/kmx-step.out; } && [ $n -lt 2 ] || break; n=$((n + 1)); ' +
       `echo "KMX_NOTE $label: a node process died by a signal under TCG (exit $s$(grep -oE "signal: '[A-Z]+'" /tmp/kmx-step.out | head -1 | sed "s/^/, /")); run again"; ` +
-      'backtrace; "$@" > /tmp/kmx-step.out 2>&1; s=$?; fi; cat /tmp/kmx-step.out; return $s; }',
+      'backtrace; done; cat /tmp/kmx-step.out; return $s; }',
     `step load-report ${node} scripts/kernels/load-report.ts; s=$?`,
     '[ $s -ne 0 ] && rc=1',
     'echo "KMX_TIME load-report $(cut -d" " -f1 /proc/uptime)"',
