@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { Subject, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { CollectorError, messageOf } from '../../errors.ts';
-import type { BpfObject, ProgramInfo } from '../../native/index.ts';
+import type { BpfObject } from '../../native/index.ts';
 import type { CheckReport, ComponentHealth, Host, Receiver } from '../../pipeline/component.ts';
 import type { LogBatch, MetricBatch, RawFamily, SpanBatch } from '../../pipeline/data.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
@@ -28,6 +27,7 @@ import {
 } from './loader.ts';
 import { checkCgroupIdMap, CgroupIdMap } from './cgroup-id-map.ts';
 import { MapUpkeep } from './map-upkeep.ts';
+import { ProgramStats } from './program-stats.ts';
 import { checkEventLayout, EventStreams, type EventDefinitions } from './events.ts';
 import { checkLayout, definitionsOf, MetricReader, unknownHookSets, type ReadStats } from './reader.ts';
 import type { ResolvedProgram } from './resolve.ts';
@@ -74,16 +74,7 @@ export class EbpfReceiver implements Receiver {
   private stopped = false;
   private decoderErrors: SelfFamily | undefined;
   private readErrors: SelfFamily | undefined;
-  private stats:
-    | {
-        info: SelfFamily;
-        attached: SelfFamily;
-        runCount: SelfFamily;
-        runTime: SelfFamily;
-        entries: SelfFamily;
-        capacity: SelfFamily;
-      }
-    | undefined;
+  private stats: ProgramStats | undefined;
   /** The hook set chosen at start ('' when the object has no sets). */
   hook: string | undefined;
   attempts: readonly HookAttempt[] = [];
@@ -96,7 +87,6 @@ export class EbpfReceiver implements Receiver {
   /** iter/ and syscall programs of the chosen set, run before every read (loader.ts collectionRuns). */
   private runs: CollectionRun[] = [];
   /** The loaded programs' info (id, tag) as read at the first poll. */
-  private loadedPrograms: readonly ProgramInfo[] | undefined;
   /** Programs of the chosen hook set by name: whether each is attached. */
   private attachedPrograms = new Map<string, boolean>();
   /** Date.now() of the last map read (timer or pull). */
@@ -173,22 +163,7 @@ export class EbpfReceiver implements Receiver {
     this.decoderErrors = t.counter('decoder_errors_total', 'How many times has decoders encountered errors');
     this.decoderErrors.add({ config: this.configName }, 0);
     this.readErrors = t.counter('map_read_errors_total', 'Map reads that failed, by config and map');
-    this.stats = {
-      info: t.gauge('ebpf_program_info', 'Info about ebpf programs'),
-      // By program id, joined with ebpf_program_info on id (ebpf_exporter's layout).
-      attached: t.gauge('ebpf_program_attached', 'Whether a program is attached'),
-      // Only while kernel.bpf_stats_enabled=1, as ebpf_exporter.
-      runCount: t.counter('ebpf_program_run_count_total', 'How many times has the program been executed'),
-      runTime: t.counter('ebpf_program_run_time_seconds', 'How long has the program been executing'),
-      entries: t.gauge(
-        'map_entries',
-        'Entries in a metric map at the last read (array maps: all slots), by config, map and map type',
-      ),
-      capacity: t.gauge(
-        'map_capacity',
-        'max_entries of a metric map: entries reaching it means the map is full',
-      ),
-    };
+    this.stats = new ProgramStats(t, this.configName);
 
     const outcome = this.load();
     this.loaded = true;
@@ -398,15 +373,7 @@ export class EbpfReceiver implements Receiver {
       f?.remove({ config: this.configName });
     this.upkeep?.stop();
     this.upkeep = undefined;
-    if (this.stats) {
-      for (const f of [this.stats.info, this.stats.entries, this.stats.capacity])
-        f.remove({ config: this.configName });
-      for (const p of this.loadedPrograms ?? []) {
-        if (p.id === undefined) continue;
-        for (const f of [this.stats.attached, this.stats.runCount, this.stats.runTime])
-          f.remove({ id: String(p.id) });
-      }
-    }
+    this.stats?.remove();
     this.object?.close();
     this.object = undefined;
     this.subject.complete();
@@ -469,34 +436,6 @@ export class EbpfReceiver implements Receiver {
     return defs.map((d) => new MetricReader(d, object.map(d.map), registry, now, options));
   }
 
-  /** Per-program and per-map self-metrics, refreshed on every read. */
-  private programStats(): void {
-    const s = this.stats;
-    if (!s || !this.object) return;
-    const statsEnabled = bpfStatsEnabled();
-    // Ids and tags never change after load: the kernel is asked again only for run statistics.
-    const programs = statsEnabled || !this.loadedPrograms ? this.object.programs() : this.loadedPrograms;
-    this.loadedPrograms ??= programs;
-    for (const p of programs) {
-      if (p.id === undefined) continue;
-      const id = String(p.id);
-      s.info.set({ config: this.configName, program: p.name, tag: p.tag ?? '', id }, 1);
-      s.attached.set({ id }, this.attachedPrograms.get(p.name) === true ? 1 : 0);
-      if (statsEnabled) {
-        s.runCount.set({ id }, p.runCount ?? 0);
-        s.runTime.set({ id }, (p.runTimeNs ?? 0) / 1e9);
-      }
-    }
-    for (const r of this.readers) {
-      // `type` tells a hash map filling up from an array, whose every slot always counts.
-      const labels = { config: this.configName, map: r.def.map, type: r.mapType };
-      s.entries.set(labels, r.lastEntries);
-      s.capacity.set(labels, r.capacity);
-      // A healthy agent exposes 0, so that rate() and alerts see the series before an error.
-      this.readErrors?.add({ config: this.configName, map: r.def.map }, 0);
-    }
-  }
-
   /**
    * The series set at start, set again (idempotent): a reload that swapped in this receiver
    * for one of the same config removed them when it stopped the old one.
@@ -532,7 +471,7 @@ export class EbpfReceiver implements Receiver {
         this.logger.error({ err: messageOf(err) }, 'event metrics failed');
       }
     }
-    this.programStats();
+    this.stats?.record(this.object, this.attachedPrograms, this.readers, this.readErrors);
     this.upkeep?.afterRead();
     if (stats.decodeErrors > 0) {
       this.decoderErrors?.add({ config: this.configName }, stats.decodeErrors);
@@ -546,13 +485,5 @@ export class EbpfReceiver implements Receiver {
     } catch (err) {
       this.logger.error({ err: messageOf(err) }, 'pipeline failed on a batch');
     }
-  }
-}
-
-function bpfStatsEnabled(): boolean {
-  try {
-    return readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim() === '1';
-  } catch {
-    return false;
   }
 }
