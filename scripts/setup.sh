@@ -3,7 +3,7 @@
 # the addon and the BPF objects. Idempotent: a second run does (almost) nothing.
 #   scripts/setup.sh          what the agent needs
 #   scripts/setup.sh --test   plus what the tests need (Prometheus' promtool, bpftrace, strace for the seccomp profile,
-#                             Chromium for the status page)
+#                             Chromium for the status page, the arm64 BPF objects: build/bpf-arm64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/apt.sh
@@ -21,7 +21,7 @@ fi
 
 # 1. Debian packages.
 pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make g++ python3 pkg-config linux-libc-dev pci.ids)
-[ "$want_test" = 1 ] && pkgs+=(prometheus strace chromium)
+[ "$want_test" = 1 ] && pkgs+=(prometheus strace chromium linux-libc-dev-arm64-cross)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -63,6 +63,9 @@ if [ ! -r /sys/kernel/btf/vmlinux ]; then
   exit 1
 fi
 make -s -C bpf
+# The arm64 objects (build/bpf-arm64; vmlinux.h from Debian's arm64 kernel BTF, read out of a
+# qemu boot once and cached in .cache/kernels/): test/kernels/arm64-objects.test.ts checks them.
+[ "$want_test" = 1 ] && make -s -C bpf ARCH=arm64
 
 # 5. Decoder tables (errno, syscalls) generated from this machine's kernel headers.
 if [ ! -f build/tables/errno.json ] || [ ! -f build/tables/syscalls.json ]; then

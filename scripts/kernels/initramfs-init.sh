@@ -3,11 +3,13 @@
 # 9p/virtio modules Debian's generic kernel lacks built in, mounts the root the
 # command line names (the host's /, shared read-only by qemu) and hands over to
 # its init= program. Reads the standard root=, rootfstype=, rootflags=, ro, init=.
+# With kmx_btf=1 it mounts no root: it writes /sys/kernel/btf/vmlinux to the virtio
+# serial port named "kmx" (a file on the host; prepare.sh --btf) and powers off.
 bb=/bin/busybox
 $bb mkdir -p /proc /sys /dev /newroot
 $bb mount -t proc proc /proc
 $bb mount -t devtmpfs dev /dev
-ROOT=/dev/root FSTYPE=9p FLAGS= INIT=/sbin/init RO=rw
+ROOT=/dev/root FSTYPE=9p FLAGS= INIT=/sbin/init RO=rw BTF=
 for a in $($bb cat /proc/cmdline); do
   case "$a" in
     root=*) ROOT=${a#root=} ;;
@@ -15,11 +17,27 @@ for a in $($bb cat /proc/cmdline); do
     rootflags=*) FLAGS=${a#rootflags=} ;;
     init=*) INIT=${a#init=} ;;
     ro) RO=ro ;;
+    kmx_btf=1) BTF=1 ;;
   esac
 done
 for m in $($bb cat /modules.order); do
   $bb insmod "/lib/modules/$m" || echo "initramfs: insmod $m failed"
 done
+if [ -n "$BTF" ]; then
+  $bb mount -t sysfs sysfs /sys
+  port=
+  for p in /sys/class/virtio-ports/*; do
+    [ "$($bb cat "$p/name" 2>/dev/null)" = kmx ] && port=/dev/${p##*/}
+  done
+  # The byte count on the console lets the host check it got all of it.
+  if [ -n "$port" ] && $bb cat /sys/kernel/btf/vmlinux >"$port"; then
+    echo "KMX_BTF_BYTES=$($bb stat -c %s /sys/kernel/btf/vmlinux)"
+  else
+    echo "initramfs: no BTF or no virtio port named kmx"
+  fi
+  $bb sync
+  $bb poweroff -f
+fi
 if ! $bb mount -t "$FSTYPE" -o "$RO${FLAGS:+,$FLAGS}" "$ROOT" /newroot; then
   echo "initramfs: mounting the root ($FSTYPE $ROOT) failed"
   $bb poweroff -f
