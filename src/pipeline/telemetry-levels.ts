@@ -4,8 +4,8 @@
  * exporter's prefix); the README's table is this one.
  *
  * - basic: what an operator alerts on — is it up and attached, is anything lost or failing:
- *   the agent's identity, programs attached, errors and drops, reload state, process memory
- *   and CPU.
+ *   the agent's identity, programs attached, errors and drops, reload state, the Kubernetes
+ *   watch being up, process memory and CPU.
  * - normal (the default, as the collector's): how much flows and how full things are —
  *   events, scrapes, collection duration, map fill, queues, sends, Kubernetes watch, and
  *   ebpf_exporter's program info and attachment by program id.
@@ -39,6 +39,7 @@ const TABLE: readonly (readonly [SelfMetricLevel, readonly (string | RegExp)[]])
       'series_budget_overflow_total',
       'prometheus_connections_dropped_total',
       'processor_errors_total',
+      'k8s_watch_live',
       'config_last_reload_successful',
       'config_last_reload_success_timestamp_seconds',
       'process_resident_memory_bytes',
@@ -62,7 +63,7 @@ const TABLE: readonly (readonly [SelfMetricLevel, readonly (string | RegExp)[]])
       /^exporter_sent_.+_total$/,
       'exporter_queue_size',
       'processor_skipped_points_total',
-      'k8s_watch_live',
+      'k8s_watch_last_sync_timestamp_seconds',
       'k8s_watch_events_total',
       'k8s_relists_total',
       'k8s_pods_cached',

@@ -35,9 +35,11 @@ interface Event {
  * newline-delimited JSON events in a chunked response from `resourceVersion`
  * (ADDED/MODIFIED/DELETED, BOOKMARK when asked and `allowWatchBookmarks`),
  * ends after `timeoutSeconds`, and answers a resourceVersion older than the
- * compaction point with an `ERROR` event carrying a `410` Status. It can close
- * (dropping every connection) and listen again on the same port. With `tls` it serves HTTPS,
- * as a real API server does.
+ * compaction point with an `ERROR` event carrying a `410` Status (compaction drops the
+ * history before it). It can close (dropping every connection, or ending the watches first as
+ * a graceful shutdown does) and listen again on the same port, stall its watches (open, no
+ * event, no bookmark) or answer nothing at all (accepted, no response). With `tls` it serves
+ * HTTPS, as a real API server does.
  */
 export class FakeKubeApi {
   private readonly tls: { cert: Buffer; key: Buffer } | undefined;
@@ -60,6 +62,10 @@ export class FakeKubeApi {
   stallWatches = false;
   /** When true, watches end right after their headers (an API server restarting, "watch spam"). */
   endWatchesAtOnce = false;
+  /** When true, requests are accepted and never answered (a hung API server or a black hole). */
+  answerNothing = false;
+  /** When set, every request is answered with this status and a Status body (e.g. 503 while starting). */
+  failWith: number | undefined;
   port = 0;
 
   get url(): string {
@@ -90,13 +96,28 @@ export class FakeKubeApi {
     this.port = (server.address() as AddressInfo).port;
   }
 
-  /** Stop listening and drop every connection (the API server going away). */
-  async close(): Promise<void> {
+  /**
+   * Stop listening and drop every connection (the API server going away). `graceful`: first end
+   * each watch's stream cleanly, as an API server shutting down does, then drop the rest.
+   */
+  async close(opts: { graceful?: boolean } = {}): Promise<void> {
     const server = this.server;
     this.server = undefined;
+    if (opts.graceful) for (const w of this.watchers) w.res.end();
     this.watchers.clear();
+    if (opts.graceful) await new Promise((r) => setImmediate(r));
     for (const s of this.sockets) s.destroy();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Watches open now (streaming events, or stalled). */
+  get openWatches(): number {
+    return this.watchers.size;
+  }
+
+  /** The pods stored now (what a fresh list returns), all nodes. */
+  get stored(): FakePod[] {
+    return [...this.pods.values()];
   }
 
   add(pod: FakePod): void {
@@ -126,6 +147,7 @@ export class FakeKubeApi {
   /** Compact history: open watches get a 410 ERROR event and end; older resourceVersions are gone. */
   expireWatches(): void {
     this.compactedRv = this.rv;
+    this.log.splice(0, this.log.length);
     for (const w of [...this.watchers]) this.gone(w);
   }
 
@@ -178,6 +200,12 @@ export class FakeKubeApi {
     const url = new URL(req.url ?? '/', 'http://fake');
     this.requests.push(url);
     this.headers.push(req.headers);
+    if (this.answerNothing) return;
+    if (this.failWith !== undefined) {
+      res.writeHead(this.failWith, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', code: this.failWith, message: 'the server is not ready' }));
+      return;
+    }
     if (url.pathname !== '/api/v1/pods') {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ kind: 'Status', code: 404, message: 'not found' }));

@@ -20,3 +20,8 @@ test('auth_type none needs an endpoint; tag names must be label names', () => {
   const paths = r.error?.issues.map((i) => i.path.join('.')).sort();
   assert.deepEqual(paths, ['endpoint', 'extract.labels.0.tag_name']);
 });
+
+test('liveness_timeout is at least 2 s: the watch is asked to end at 90 % of it in whole seconds, before the deadline', () => {
+  assert.equal(configSchema.safeParse({ liveness_timeout: '1s' }).success, false);
+  assert.equal(configSchema.parse({ liveness_timeout: '2s' }).liveness_timeout, 2_000);
+});

@@ -45,8 +45,12 @@ export const configSchema = z
     max_pending: z.number().int().min(0).max(100_000).default(1_000),
     /** How long a deleted pod still labels points (its last data is still scraped). */
     deleted_grace: duration().default(120_000),
-    /** No watch event or bookmark for this long: the watch is considered stalled and the pods re-listed. */
-    liveness_timeout: duration({ minMs: 1_000 }).default(300_000),
+    /**
+     * No watch event or bookmark for this long: the watch is considered stalled and the pods
+     * re-listed. At least 2 s: the server is asked to end each watch at 90 % of it, in whole
+     * seconds, which must come before the deadline.
+     */
+    liveness_timeout: duration({ minMs: 2_000 }).default(300_000),
     /** Timeout of a list request (and of connecting). */
     request_timeout: duration({ minMs: 100 }).default(30_000),
     /** Re-list backoff after a failure: starts here, doubles (with jitter) up to `backoff_max`. */

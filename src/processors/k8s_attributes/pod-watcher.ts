@@ -28,6 +28,11 @@ export interface PodWatcherOptions {
   readonly onWatchEvent?: (type: string) => void;
   readonly onRelist?: (reason: RelistReason) => void;
   readonly onState?: (state: WatchState, error?: string) => void;
+  /**
+   * The cache was current just now: a list completed, an event or bookmark arrived, or a watch
+   * ended at its timeout (the connection worked to its end).
+   */
+  readonly onSynced?: () => void;
   readonly random?: () => number;
 }
 
@@ -60,11 +65,13 @@ export class PodWatcher {
   private state: WatchState = 'connecting';
   private wake: (() => void) | undefined;
   /**
-   * Failures in a row, for the backoff. Reset by a watch event, not by a
-   * successful list: an API server that lists but ends every watch at once
-   * (restarting) must still back off.
+   * Failures in a row, for the backoff. Reset by a watch event, or by a watch that has been up
+   * for `backoffMaxMs` (a quiet node may see no event for long), not by a successful list: an
+   * API server that lists but ends every watch at once (restarting) must still back off.
    */
   private failures = 0;
+  /** Since when watches have been answered without a failure (undefined: none since the last one). */
+  private okSinceMs: number | undefined;
 
   constructor(opts: PodWatcherOptions) {
     this.opts = opts;
@@ -115,6 +122,7 @@ export class PodWatcher {
           if (ended.events === 0 && Date.now() - started < MIN_WATCH_MS) {
             throw new Error('watch closed at once without events');
           }
+          this.opts.onSynced?.();
         }
       } catch (err) {
         if (this.abort.signal.aborted) return;
@@ -122,12 +130,16 @@ export class PodWatcher {
           reason = 'gone';
           continue;
         }
+        const okSince = this.okSinceMs;
+        this.okSinceMs = undefined;
         if (err instanceof Stalled) {
           reason = 'liveness';
           this.opts.onState?.(this.state, err.message);
           continue;
         }
         reason = 'error';
+        // Healthy for a backoff_max or longer since the last failure: this is a new outage.
+        if (okSince !== undefined && Date.now() - okSince >= this.opts.backoffMaxMs) this.failures = 0;
         this.setState('unavailable', err instanceof Error ? err.message : String(err));
         await this.sleep(this.backoff(this.failures++));
       }
@@ -175,6 +187,7 @@ export class PodWatcher {
     } while (cont);
     if (rv === '') throw new Error('list pods: the response has no resourceVersion');
     this.opts.store.replace(pods);
+    this.opts.onSynced?.();
     return rv;
   }
 
@@ -208,6 +221,7 @@ export class PodWatcher {
       if (res.statusCode === 410) throw new Gone('watch pods: 410 Gone');
       if (res.statusCode !== 200)
         throw new Error(`watch pods: ${statusText(res, await readBody(res, 65536))}`);
+      this.okSinceMs ??= Date.now();
       res.setEncoding('utf8');
       let buffered = '';
       for await (const chunk of res) {
@@ -241,7 +255,10 @@ export class PodWatcher {
     };
     const type = event.type ?? 'UNKNOWN';
     this.opts.onWatchEvent?.(type);
-    if (type !== 'ERROR') this.failures = 0;
+    if (type !== 'ERROR') {
+      this.failures = 0;
+      this.opts.onSynced?.();
+    }
     const obj = event.object ?? {};
     switch (type) {
       case 'ADDED':

@@ -27,7 +27,7 @@ async function rig(overrides: Record<string, unknown> = {}): Promise<Rig> {
     auth_type: 'none',
     endpoint: api.url,
     pending_timeout: '300ms',
-    liveness_timeout: '1s',
+    liveness_timeout: '2s',
     backoff_initial: '20ms',
     backoff_max: '100ms',
     extract: {
@@ -112,6 +112,15 @@ test('lists then watches the node’s pods: field selector, resourceVersion, boo
     'a bookmark counted',
   );
   assert.equal(r.telemetry.counter('k8s_relists_total', '').value({ reason: 'initial' }), 1);
+  // Watch health: live, and synced just now (the bookmark), on the metrics and on /status's details.
+  const gauge = (name: string) => {
+    const p = r.telemetry.snapshot().find((f) => f.name === name)?.points[0];
+    return p && 'value' in p ? p.value : undefined;
+  };
+  assert.equal(gauge('k8s_watch_live'), 1);
+  const lastSync = gauge('k8s_watch_last_sync_timestamp_seconds') ?? 0;
+  assert.ok(Math.abs(lastSync - Date.now() / 1000) < 5, `last sync ${lastSync}`);
+  assert.equal(r.proc.health().details?.['last_sync'], new Date(r.proc.lastSync ?? 0).toISOString());
 });
 
 test('pods added, updated and deleted while running are reflected in labels', async () => {
@@ -262,7 +271,7 @@ test('a 410 Gone ERROR event makes the client re-list', async () => {
 });
 
 test('a silently stalled watch is abandoned at the liveness deadline and the pods re-listed', async () => {
-  await using r = await rig({ liveness_timeout: '1s' });
+  await using r = await rig({ liveness_timeout: '2s' });
   await r.api.until(() => r.proc.watchState === 'live', 5000, 'live');
   r.api.stallWatches = true;
   // The current watch may be ending at its timeout: the next one stalls.

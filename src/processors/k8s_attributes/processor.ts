@@ -36,6 +36,8 @@ export class K8sAttributesProcessor implements Processor {
   /** Since when the watch is unavailable, and why (health). */
   private unavailableSince: number | undefined;
   private lastError: string | undefined;
+  /** When the pod cache was last known current (list, event, bookmark, watch ended at its timeout). */
+  private lastSyncMs: number | undefined;
   private events: SelfFamily | undefined;
   private relists: SelfFamily | undefined;
   private released: SelfFamily | undefined;
@@ -100,9 +102,14 @@ export class K8sAttributesProcessor implements Processor {
     );
     const cached = t.gauge('k8s_pods_cached', 'Pods in the metadata cache (deleted ones in grace included)');
     const live = t.gauge('k8s_watch_live', '1 while the pod watch is established, else 0');
+    const lastSync = t.gauge(
+      'k8s_watch_last_sync_timestamp_seconds',
+      'Unix time the pod cache was last known current: a list completed, a watch event or bookmark came, or a watch ended at its timeout',
+    );
     t.onSnapshot(() => {
       cached.set({}, this.index.size);
       live.set({}, this.state === 'live' ? 1 : 0);
+      if (this.lastSyncMs !== undefined) lastSync.set({}, this.lastSyncMs / 1000);
     });
     this.watcher = new PodWatcher({
       connection: () => this.connection(),
@@ -125,6 +132,9 @@ export class K8sAttributesProcessor implements Processor {
       onWatchEvent: (type) => this.events?.add({ type }),
       onRelist: (reason) => this.relists?.add({ reason }),
       onState: (state, error) => this.onState(state, error),
+      onSynced: () => {
+        this.lastSyncMs = Date.now();
+      },
     });
     this.watcher.start();
     this.sweeper = setInterval(
@@ -146,13 +156,23 @@ export class K8sAttributesProcessor implements Processor {
     return { node: this.nodeName, watch: this.state, pods: this.index.size };
   }
 
+  /** When the pod cache was last known current (ms since the epoch), for tests. */
+  get lastSync(): number | undefined {
+    return this.lastSyncMs;
+  }
+
   /**
    * Ready while it runs: with the API unavailable points still pass, with their container
    * labels only — a problem to list (`/readyz` degraded), not a reason to take the pod out of
    * its Service (which would stop the scrapes too).
    */
   health(): ComponentHealth {
-    const details = { node: this.nodeName, watch: this.state, pods: this.index.size };
+    const details = {
+      node: this.nodeName,
+      watch: this.state,
+      pods: this.index.size,
+      ...(this.lastSyncMs !== undefined ? { last_sync: new Date(this.lastSyncMs).toISOString() } : {}),
+    };
     if (this.state !== 'unavailable' || this.unavailableSince === undefined)
       return { ready: true, problems: [], details };
     const since = new Date(this.unavailableSince).toISOString();
