@@ -3,12 +3,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { repoRoot, samples, startAgent } from '../helpers/agent.ts';
+import { HeapProbe } from './heap-probe.ts';
 import { machine, median, procSample, quantile, slope, type ProcSample } from './proc-stats.ts';
 
 /**
@@ -18,14 +19,23 @@ import { machine, median, procSample, quantile, slope, type ProcSample } from '.
  * `npm test`; `npm run test:reliability` runs an hour). After a warm-up (a quarter, at most
  * 10 minutes) the agent's RSS, fds and threads are sampled from /proc: the RSS slope (least
  * squares) must stay under 1 MiB/h in a run of 30 minutes or more (in the short form, RSS
- * may not grow by more than 16 MiB), fds and threads flat, event-loop lag bounded. The
- * figures are printed.
+ * may not grow by more than 16 MiB), fds and threads flat, event-loop lag bounded. The live
+ * JS heap after a forced full GC (through the agent's inspector) is sampled beside it, with
+ * the series per scrape: a leak grows that heap; allocator or GC behaviour grows RSS alone,
+ * and more series (other workloads on the machine) grow both. The figures are printed, with
+ * the load average at start and end.
  */
 const SECONDS = Number(process.env['SOAK_SECONDS'] ?? 75);
 const LONG = SECONDS >= 1800;
 const WARMUP = Math.min(600, SECONDS / 4);
 /** Samples taken: one per second in the short form, ~720 in a long one. */
 const SAMPLE_EVERY = Math.max(1, Math.round(SECONDS / 720));
+/** Heap samples (each forces a full GC): every 5 s in the short form, ~120 in a long one. */
+const HEAP_EVERY = Math.max(5, Math.round(SECONDS / 120));
+const loads = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 
 /** Load generators: a shell loop of short processes, file writes and a Python import. */
 function startLoad(dir: string): ChildProcess {
@@ -78,10 +88,18 @@ function knock(port: number): Promise<void> {
 
 test(`soak: the default pipeline under load for ${SECONDS} s: RSS, fds and threads flat, event-loop lag bounded`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'soak-'));
-  const agent = await startAgent([join(repoRoot, 'pipelines', 'default.yaml')], {}, 60_000);
+  const loadAtStart = loads();
+  const agent = await startAgent(
+    [join(repoRoot, 'pipelines', 'default.yaml')],
+    { NODE_OPTIONS: '--inspect=127.0.0.1:0' },
+    60_000,
+  );
   const pid = agent.child.pid as number;
+  const probe = await HeapProbe.connect(agent.logs);
   const load = startLoad(dir);
   const stats: ProcSample[] = [];
+  /** [seconds, MiB of live heap after a full GC, series per scrape]. */
+  const heap: [number, number, number][] = [];
   const lags: number[] = [];
   const codes = new Map<number, number>();
   let errors = 0;
@@ -108,10 +126,13 @@ test(`soak: the default pipeline under load for ${SECONDS} s: RSS, fds and threa
       }
       await knock(agent.port);
       if (n % SAMPLE_EVERY === 0) stats.push(procSample(pid, elapsed()));
+      // After the RSS sample: the forced GC frees garbage RSS would otherwise still hold.
+      if (n % HEAP_EVERY === 0) heap.push([elapsed(), await probe.heapAfterGcMiB(), series]);
       n++;
       await delay(Math.max(0, 1000 - (performance.now() - tick)));
     }
   } finally {
+    probe.close();
     load.kill('SIGKILL');
     const code = await agent.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -123,6 +144,9 @@ test(`soak: the default pipeline under load for ${SECONDS} s: RSS, fds and threa
   const head = after.slice(0, Math.max(1, Math.floor(after.length / 10)));
   const tail = after.slice(-Math.max(1, Math.floor(after.length / 10)));
   const rssGrowth = median(tail.map((s) => s.rssMiB)) - median(head.map((s) => s.rssMiB));
+  const heapAfter = heap.filter(([t]) => t >= WARMUP);
+  const heapSlope = slope(heapAfter.map(([t, mib]) => [t / 3600, mib]));
+  const [heapFirst, heapLast] = [heapAfter[0], heapAfter[heapAfter.length - 1]];
   const range = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
   const [fdMin, fdMax] = range(after.map((s) => s.fds));
   const [thMin, thMax] = range(after.map((s) => s.threads));
@@ -132,10 +156,11 @@ test(`soak: the default pipeline under load for ${SECONDS} s: RSS, fds and threa
   const last = stats[stats.length - 1] as ProcSample;
   console.log(
     [
-      `soak figures (${machine()}):`,
+      `soak figures (${machine()}; load average ${loadAtStart} at start, ${loads()} at end):`,
       `  duration ${SECONDS} s, warm-up ${WARMUP} s, ${stats.length} samples; series per scrape ${seriesAtWarmup} after warm-up, ${series} at end`,
       `  scrapes ${[...codes].map(([c, k]) => `${k} × ${c}`).join(', ')}, ${errors} failed`,
       `  RSS ${first.rssMiB.toFixed(1)} MiB at start, ${(head[0] as ProcSample).rssMiB.toFixed(1)} after warm-up, ${last.rssMiB.toFixed(1)} at end; slope after warm-up ${rssSlope.toFixed(2)} MiB/h (least squares), growth ${rssGrowth.toFixed(1)} MiB (median of last vs first tenth)`,
+      `  live JS heap after a full GC: ${heapFirst?.[1].toFixed(1)} MiB after warm-up (${heapFirst?.[2]} series), ${heapLast?.[1].toFixed(1)} at end (${heapLast?.[2]} series); slope ${heapSlope.toFixed(2)} MiB/h (least squares, ${heapAfter.length} samples)`,
       `  fds ${fdMin}–${fdMax} after warm-up (${first.fds} at start), threads ${thMin}–${thMax} (${first.threads} at start)`,
       `  event-loop lag after warm-up: p99 ${(lagP99 * 1000).toFixed(1)} ms, max ${(lagMax * 1000).toFixed(1)} ms`,
     ].join('\n'),
