@@ -20,7 +20,6 @@
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 15)) {
@@ -34,11 +33,6 @@ if (major < 22 || (major === 22 && minor < 15)) {
 // glibc malloc is tuned at run time by the agent itself (tuneMalloc in src/native):
 // environment tunables would be read once at process start and would slow every BPF
 // object load (see there), and setting them here would cost a re-exec of Node.
-
-// Keep V8's young generation at its initial 1 MiB semi-spaces: by default it grows to
-// 16 MiB ones (32 MiB of RSS) for an agent that makes a few MB of garbage per scrape.
-// Read when the new space would grow, so setting it at run time takes effect.
-setFlagsFromString('--semi-space-growth-factor=1');
 
 const src = new URL('../src/', import.meta.url);
 const js = new URL('../build/js/', import.meta.url);
@@ -68,4 +62,8 @@ function freshBuild() {
   }
 }
 
-await import(freshBuild() ? new URL('src/cli.js', js).href : new URL('cli.ts', src).href);
+const fresh = freshBuild();
+const module = (name) => (fresh ? new URL(`src/${name}.js`, js) : new URL(`${name}.ts`, src)).href;
+// Before the agent's modules load: V8's new space, once grown, stays grown (src/young-generation.ts).
+(await import(module('young-generation'))).tuneYoungGeneration();
+await import(module('cli'));

@@ -4,17 +4,24 @@
  * (as a receiver reading its maps would), the agent's own process metrics beside them, glibc
  * malloc tuned as the agent tunes it.
  * Prints `{"port":N}` once it listens; runs until killed. Used by scrape-flood.test.ts.
- * Arguments: max_requests (default 40).
+ * Arguments: max_requests (default 40). Each line on stdin gets one line on stdout: the
+ * memory split (MiB; after a full GC when run with --expose-gc).
  */
-import { pino } from 'pino';
-import { Subject } from 'rxjs';
-import { configSchema } from '../../src/exporters/prometheus/config.ts';
-import { PrometheusMetricsExporter } from '../../src/exporters/prometheus/exporter.ts';
 import type { MetricBatch, RawFamily } from '../../src/pipeline/data.ts';
-import { tuneMalloc } from '../../src/native/index.ts';
-import { registerProcessMetrics } from '../../src/pipeline/process-metrics.ts';
-import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
+import { tuneYoungGeneration } from '../../src/young-generation.ts';
 
+// As bin/ebpf-collector.js starts the agent: the young generation tuned before anything loads,
+// then the modules.
+tuneYoungGeneration();
+const { getHeapSpaceStatistics } = await import('node:v8');
+const { createInterface } = await import('node:readline');
+const { pino } = await import('pino');
+const { Subject } = await import('rxjs');
+const { configSchema } = await import('../../src/exporters/prometheus/config.ts');
+const { PrometheusMetricsExporter } = await import('../../src/exporters/prometheus/exporter.ts');
+const { mallocStats, tuneMalloc } = await import('../../src/native/index.ts');
+const { registerProcessMetrics } = await import('../../src/pipeline/process-metrics.ts');
+const { SelfTelemetry } = await import('../../src/pipeline/telemetry.ts');
 const SERIES = Number(process.env['SERIES'] ?? 10_000);
 const FAMILIES = 100;
 const maxRequests = Number(process.argv[2] ?? 40);
@@ -69,6 +76,23 @@ await exporter.start({
   ready: () => true,
 });
 process.stdout.write(`${JSON.stringify({ port: exporter.address?.port })}\n`);
+createInterface({ input: process.stdin }).on('line', () => {
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  const mib = (n: number): number => Math.round((n / 2 ** 20) * 10) / 10;
+  const space = (name: string): number =>
+    mib(getHeapSpaceStatistics().find((s) => s.space_name === name)?.space_size ?? 0);
+  const malloc = mallocStats();
+  const split = {
+    heapUsed: mib(m.heapUsed),
+    heapTotal: mib(m.heapTotal),
+    newSpace: space('new_space'),
+    external: mib(m.external),
+    mallocInUse: mib(malloc.heapBytes + malloc.mmappedBytes - malloc.freeBytes),
+    mallocFree: mib(malloc.freeBytes),
+  };
+  process.stdout.write(`${JSON.stringify(split)}\n`);
+});
 process.on('SIGTERM', () => {
   void exporter.shutdown().then(() => process.exit(0));
 });
