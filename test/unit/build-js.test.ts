@@ -75,13 +75,17 @@ test('bin runs build/js only while no source or directory under src/ is newer th
     writeFileSync(join(root, 'src', 'cli.ts'), report('ts'));
     writeFileSync(join(root, 'src', 'sub', 'a.ts'), 'export {};\n');
     writeFileSync(join(root, 'build', 'js', 'src', 'cli.js'), report('js'));
+    // bin loads this module before cli (src/young-generation.ts), from the same tree.
+    const tune = 'export function tuneYoungGeneration() {}\n';
+    writeFileSync(join(root, 'src', 'young-generation.ts'), tune);
+    writeFileSync(join(root, 'build', 'js', 'src', 'young-generation.js'), tune);
     const stamp = join(root, 'build', 'js', '.stamp');
     writeFileSync(stamp, '');
     const old = new Date(Date.now() - 60_000);
     const older = new Date(Date.now() - 120_000);
     const age = (p: string, t = older): void => utimesSync(join(root, p), t, t);
     const settle = (): void => {
-      for (const p of ['src/sub/a.ts', 'src/cli.ts', 'src/sub', 'src']) age(p);
+      for (const p of ['src/sub/a.ts', 'src/cli.ts', 'src/young-generation.ts', 'src/sub', 'src']) age(p);
       age('build/js/.stamp', old);
     };
     const runBin = (args: string[], env: Record<string, string> = {}): string[] => {
