@@ -11,6 +11,7 @@
 #include "caps.h"
 #include "capture.h"
 #include "object.h"
+#include "testing.h"
 
 // A function for uprobe tests to attach to by name in this very file
 // (attachUprobe(prog, <path of ebpf_native.node>, 'ebpf_native_uprobe_target')).
@@ -99,6 +100,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mallocStats", Napi::Function::New(env, MallocStats));
   exports.Set("postAttachMark", Napi::Function::New(env, PostAttachMark));
   ebpf::InitCaps(env, exports);
+  ebpf::InitTesting(env, exports);
   exports.Set("numPossibleCpus", Napi::Number::New(env, libbpf_num_possible_cpus()));
   return exports;
 }

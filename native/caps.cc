@@ -19,6 +19,11 @@
 //     bound, then lists /proc/self/task again and repeats for threads created
 //     meanwhile (a thread inherits the capabilities of the thread that creates
 //     it, so after a pass with no new thread, later threads inherit the new sets).
+//   - io_uring's kernel threads (PF_IO_WORKER: "iou-wrk-*" workers of libuv's
+//     epoll_ctl ring, "iou-sqp-*" SQPOLL threads) are listed in /proc/self/task
+//     but run no user code, so they can never take the signal: they are not
+//     signalled (no 5 s wait for an acknowledgement that cannot come) and are
+//     returned as `ioThreads`; src/native/caps.ts judges them.
 //
 // Marshalling only: which capabilities to keep, and the check of
 // /proc/self/task/*/status afterwards, belong to src/native/caps.ts.
@@ -34,6 +39,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -169,6 +175,26 @@ long RawSigaction(int sig, const KernelSigaction* act, KernelSigaction* old) {
   return syscall(SYS_rt_sigaction, sig, act, old, sizeof(uint64_t));
 }
 
+constexpr unsigned long kPfIoWorker = 0x10;  // include/linux/sched.h
+
+// Whether thread `tid` of this process is an io_uring kernel thread: the flags
+// field (the 9th, the 7th after the ")" that ends comm) of its stat has PF_IO_WORKER.
+bool IsIoThread(int tid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+  FILE* f = std::fopen(path, "r");
+  if (!f) return false;
+  char buf[512];
+  size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');
+  if (!p) return false;
+  unsigned long flags = 0;
+  if (std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1) return false;
+  return (flags & kPfIoWorker) != 0;
+}
+
 std::vector<int> Tasks() {
   std::vector<int> tids;
   DIR* d = opendir("/proc/self/task");
@@ -228,7 +254,7 @@ Napi::Value CapsGet(const Napi::CallbackInfo& info) {
 }
 
 // capsSetAllThreads(keep: bigint, timeoutMs) → { keep, bounding, threads, acked,
-// timedOut: [tid], failures: [{ tid, step, errno }], passes, handlerRestored }.
+// timedOut: [tid], ioThreads: [tid], failures: [{ tid, step, errno }], passes, handlerRestored }.
 // keep is first reduced to the calling thread's permitted set (capset cannot
 // add). The bounding set is reduced only when the caller holds CAP_SETPCAP.
 Napi::Value CapsSetAllThreads(const Napi::CallbackInfo& info) {
@@ -280,6 +306,7 @@ Napi::Value CapsSetAllThreads(const Napi::CallbackInfo& info) {
 
   std::set<int> done{self};
   std::vector<int> timed_out;
+  std::vector<int> io_threads;
   int sent = 0;
   int passes = 0;
   const pid_t pid = getpid();
@@ -290,6 +317,10 @@ Napi::Value CapsSetAllThreads(const Napi::CallbackInfo& info) {
     if (fresh.empty()) break;
     for (int tid : fresh) {
       done.insert(tid);
+      if (IsIoThread(tid)) {
+        io_threads.push_back(tid);
+        continue;
+      }
       siginfo_t si;
       std::memset(&si, 0, sizeof(si));
       si.si_signo = kSignal;
@@ -309,8 +340,9 @@ Napi::Value CapsSetAllThreads(const Napi::CallbackInfo& info) {
   int acked = g_acked.load();
   if (acked < sent) {
     std::set<int> seen(g_acked_tids, g_acked_tids + std::min(acked, kMaxThreads));
+    std::set<int> io(io_threads.begin(), io_threads.end());
     for (int tid : done)
-      if (tid != self && !seen.count(tid)) timed_out.push_back(tid);
+      if (tid != self && !seen.count(tid) && !io.count(tid)) timed_out.push_back(tid);
   }
   // Restore glibc's action unless a signal may still be pending: then ours stays,
   // (it passes foreign signals on) so a late delivery cannot hit SIG_DFL.
@@ -330,6 +362,9 @@ Napi::Value CapsSetAllThreads(const Napi::CallbackInfo& info) {
   Napi::Array to = Napi::Array::New(env, timed_out.size());
   for (size_t i = 0; i < timed_out.size(); i++) to.Set(i, timed_out[i]);
   o.Set("timedOut", to);
+  Napi::Array iot = Napi::Array::New(env, io_threads.size());
+  for (size_t i = 0; i < io_threads.size(); i++) iot.Set(i, io_threads[i]);
+  o.Set("ioThreads", iot);
   int nf = std::min(g_nfail.load(), kMaxFailures);
   Napi::Array fails = Napi::Array::New(env, nf);
   for (int i = 0; i < nf; i++) {

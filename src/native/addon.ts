@@ -90,6 +90,8 @@ interface NativeAddon {
   syscallGetpid(n: number): number;
   syscallGetpgid(n: number, arg: number): number;
   callUprobeTarget(n: number): number;
+  ioUringThread(sqpoll: boolean): void;
+  ioUringRelease(): void;
   libbpfVersion(): string;
   postAttachMark(): void;
   mallocTune(mmapThreshold: number, trimThreshold: number, arenaMax: number): boolean;
@@ -120,6 +122,8 @@ interface NativeCapsDrop {
   readonly passes: number;
   readonly handlerRestored: boolean;
   readonly timedOut: readonly number[];
+  /** io_uring kernel threads (PF_IO_WORKER): listed, never signalled (they run no user code). */
+  readonly ioThreads: readonly number[];
   readonly failures: readonly { tid: number; step: string; errnoText: string }[];
 }
 

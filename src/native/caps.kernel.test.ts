@@ -10,6 +10,7 @@ import { currentCapabilities, maskOf, namesOf } from './caps.ts';
  * threads' sets (read from /proc/self/task/<tid>/status) as JSON.
  */
 const capsModule = fileURLToPath(new URL('./caps.ts', import.meta.url));
+const testingModule = fileURLToPath(new URL('./testing.ts', import.meta.url));
 
 interface Thread {
   tid: number;
@@ -112,4 +113,82 @@ test('dropCapabilities without CAP_SETPCAP: keeps what it can (held ∩ keep), l
     );
     assert.deepEqual(namesOf(BigInt(`0x${t.bounding}`)), ['PERFMON', 'BPF']);
   }
+});
+
+interface IoReport {
+  ioThreads: { name: string; io: string }[];
+  ms: number;
+  result?: Report['result'] & { ioWorkers: { tid: number; name: string; holds: string[] }[] };
+  after?: Thread[];
+  error?: { code: string; details: string[] };
+}
+
+/** A child with an io_uring kernel thread of `kind` (src/native/testing.ts) drops to BPF, SYSLOG. */
+function runIoChild(kind: 'worker' | 'sqpoll'): IoReport {
+  const script = `
+import { dropCapabilities, threadCapabilities } from ${JSON.stringify(capsModule)};
+import { ioUringThread, ioUringRelease } from ${JSON.stringify(testingModule)};
+const hex = (t) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString(16) : v]));
+ioUringThread(${JSON.stringify(kind)});
+const io = () => threadCapabilities().filter((t) => t.io);
+for (let i = 0; i < 200 && io().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+const out = { ioThreads: io().map((t) => ({ name: t.name, io: t.io })) };
+const t0 = Date.now();
+try {
+  out.result = dropCapabilities(['BPF', 'SYSLOG']);
+  out.after = threadCapabilities().map(hex);
+} catch (e) {
+  out.error = { code: e.code, details: e.details };
+}
+out.ms = Date.now() - t0;
+ioUringRelease();
+process.stdout.write(JSON.stringify(out));
+`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 0, `child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as IoReport;
+}
+
+/** The drop waits this long for a thread's acknowledgement (src/native/caps.ts); an io thread must not cost it. */
+const ACK_WAIT_MS = 5000;
+
+test('dropCapabilities with an io_uring worker thread (libuv batches epoll_ctl through io_uring): succeeds at once, reports the worker, every other thread holds only the kept set', () => {
+  const r = runIoChild('worker');
+  assert.equal(r.error, undefined, JSON.stringify(r.error));
+  assert.deepEqual(
+    r.ioThreads.map((t) => t.io),
+    ['worker'],
+    'the kernel started one io-wq worker in the child',
+  );
+  assert.ok(r.ms < ACK_WAIT_MS - 1000, `the drop took ${r.ms} ms: it waited for the io thread`);
+  const workers = r.result?.ioWorkers ?? [];
+  assert.equal(workers.length, 1);
+  assert.match(workers[0]?.name ?? '', /^iou-wrk-/);
+  assert.ok(workers[0]?.holds.includes('SYS_ADMIN'), 'the worker keeps its start-up set');
+  const keep = maskOf(['BPF', 'SYSLOG']).toString(16);
+  const others = (r.after ?? []).filter((t) => !/^iou-/.test(t.name));
+  assert.ok(others.length >= 7, `${others.length} user threads`);
+  for (const t of others) {
+    assert.deepEqual(
+      [t.effective, t.permitted, t.bounding],
+      [keep, keep, keep],
+      `thread ${t.tid} (${t.name})`,
+    );
+  }
+});
+
+test("dropCapabilities with an io_uring SQPOLL thread (it submits with its ring creator's credentials): ERR_CAPS_DROP naming it, at once", () => {
+  const r = runIoChild('sqpoll');
+  // The SQPOLL thread may already have handed the ring's read to an io-wq worker: not a problem.
+  assert.ok(
+    r.ioThreads.some((t) => t.io === 'sqpoll'),
+    JSON.stringify(r.ioThreads),
+  );
+  assert.equal(r.error?.code, 'ERR_CAPS_DROP');
+  assert.equal(r.error?.details.length, 1, JSON.stringify(r.error?.details));
+  assert.match(r.error?.details[0] ?? '', /iou-sqp-\d+\): an io_uring SQPOLL thread .* cannot be dropped/);
+  assert.ok(r.ms < ACK_WAIT_MS - 1000, `the drop took ${r.ms} ms: it waited for the io thread`);
 });

@@ -7,6 +7,15 @@
  * checks `/proc/self/task/<tid>/status` of every thread and throws
  * `ERR_CAPS_DROP` when one still holds a capability it should not. Threads
  * created afterwards inherit the sets of the thread that creates them.
+ *
+ * io_uring's kernel threads live in /proc/self/task too but run no user code, so no
+ * thread can change their sets. An io-wq worker ("iou-wrk-<tid>": libuv batches
+ * epoll_ctl through io_uring, and the kernel hands a request that would block to a
+ * worker) keeps the sets of the thread it was started for (the kernel keeps a thread's
+ * last worker until the thread exits), but the kernel runs every request it takes with
+ * the credentials its submitter had at submission: it is reported, not a failure. An
+ * SQPOLL thread ("iou-sqp-<tid>") submits with the credentials its ring was created
+ * with, for as long as the ring lives: a failure (libuv makes none; a native module could).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { CollectorError } from '../errors.ts';
@@ -95,6 +104,24 @@ export interface ThreadCapabilities extends CapabilitySets {
   readonly tid: number;
   /** The thread's name (`comm`): MainThread, libuv-worker, V8Worker, … */
   readonly name: string;
+  /** An io_uring kernel thread (PF_IO_WORKER in its stat flags): an io-wq worker or an SQPOLL thread. */
+  readonly io?: 'worker' | 'sqpoll';
+}
+
+const PF_IO_WORKER = 0x10;
+
+/** io_uring's kind of kernel thread `tid` is, from the flags field of its stat; undefined for others. */
+function ioThreadKind(pid: number | 'self', tid: string, name: string): ThreadCapabilities['io'] {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after the ")" that ends comm: state ppid pgrp session tty_nr tpgid flags …
+  const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
+  if (!(flags & PF_IO_WORKER)) return undefined;
+  return name.startsWith('iou-sqp') ? 'sqpoll' : 'worker';
 }
 
 /** The calling (JS) thread's sets, from capget(2) and prctl(2). */
@@ -119,9 +146,12 @@ export function threadCapabilities(pid: number | 'self' = 'self'): ThreadCapabil
     }
     const field = (key: string): string => new RegExp(`^${key}:\\s*(\\S*)`, 'm').exec(status)?.[1] ?? '';
     const hex = (key: string): bigint => BigInt(`0x${field(key) || '0'}`);
+    const name = field('Name');
+    const io = ioThreadKind(pid, tid, name);
     out.push({
       tid: Number(tid),
-      name: field('Name'),
+      name,
+      ...(io ? { io } : {}),
       effective: hex('CapEff'),
       permitted: hex('CapPrm'),
       inheritable: hex('CapInh'),
@@ -142,6 +172,12 @@ export interface DropResult {
   readonly checkedThreads: number;
   /** Whether the bounding set was reduced too (needs CAP_SETPCAP at the time of the drop). */
   readonly boundingDropped: boolean;
+  /** io-wq workers still holding more than the kept set (see the module's comment). */
+  readonly ioWorkers: readonly {
+    readonly tid: number;
+    readonly name: string;
+    readonly holds: readonly string[];
+  }[];
 }
 
 /** How long the drop waits for every thread to acknowledge (a thread runs the handler when scheduled). */
@@ -161,8 +197,21 @@ export function dropCapabilities(keep: Iterable<string>): DropResult {
     ...r.timedOut.map((tid) => `thread ${tid}: did not acknowledge within ${ACK_TIMEOUT_MS} ms`),
   ];
   const threads = threadCapabilities('self');
+  const ioWorkers: DropResult['ioWorkers'][number][] = [];
   for (const t of threads) {
     const extra = (set: bigint): bigint => set & ~r.keep;
+    if (t.io === 'worker') {
+      const holds = extra(t.effective | t.permitted);
+      if (holds !== 0n) ioWorkers.push({ tid: t.tid, name: t.name, holds: namesOf(holds) });
+      continue;
+    }
+    if (t.io === 'sqpoll') {
+      problems.push(
+        `thread ${t.tid} (${t.name}): an io_uring SQPOLL thread submits with the credentials its ring was created with; ` +
+          'they cannot be dropped: a ring with SQPOLL must be made after the drop',
+      );
+      continue;
+    }
     const sets: [string, bigint][] = [
       ['CapEff', extra(t.effective)],
       ['CapPrm', extra(t.permitted)],
@@ -188,5 +237,6 @@ export function dropCapabilities(keep: Iterable<string>): DropResult {
     threads: r.threads,
     checkedThreads: threads.length,
     boundingDropped: r.bounding,
+    ioWorkers,
   };
 }

@@ -18,5 +18,20 @@ export function callUprobeTarget(n: number): number {
   return native().callUprobeTarget(n);
 }
 
+/**
+ * For tests: an io_uring kernel thread in this process. 'worker': one read of an empty pipe
+ * submitted with IOSQE_ASYNC, so the kernel starts an io-wq worker ("iou-wrk-<tid>") blocked
+ * in it; 'sqpoll': a ring with its own submission thread ("iou-sqp-<pid>"). Until
+ * `ioUringRelease()`; throws when the kernel refuses io_uring.
+ */
+export function ioUringThread(kind: 'worker' | 'sqpoll'): void {
+  native().ioUringThread(kind === 'sqpoll');
+}
+
+/** Completes ioUringThread's read and closes its ring (the kernel keeps a last idle worker). */
+export function ioUringRelease(): void {
+  native().ioUringRelease();
+}
+
 /** The exported function callUprobeTarget calls, in the file ADDON_PATH. */
 export const UPROBE_TARGET = 'ebpf_native_uprobe_target';
