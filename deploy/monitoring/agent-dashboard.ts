@@ -213,6 +213,36 @@ export function agentDashboard(): dashboard.Dashboard {
       ),
   );
 
+  b.withRow(row('Kubernetes pod watch'));
+  b.withPanel(
+    timeseries(
+      'Pod watch up',
+      'k8s_attributes: 1 while the watch of the node’s pods is established, 0 while it fails (points of new pods pass without pod labels). Only with the kubernetes pipeline.',
+      'none',
+    )
+      .max(1)
+      .withTarget(target(`${collector('k8s_watch_live')}{${AGENT}}`, '{{node}} {{instance}}')),
+  );
+  b.withPanel(
+    timeseries(
+      'Time since the pod cache was current',
+      'Since a list completed, a watch event or bookmark came or a watch ended at its server timeout. A healthy watch keeps it under the liveness timeout (default 5m).',
+      's',
+    ).withTarget(
+      target(
+        `time() - ${collector('k8s_watch_last_sync_timestamp_seconds')}{${AGENT}}`,
+        '{{node}} {{instance}}',
+      ),
+    ),
+  );
+  b.withPanel(
+    timeseries(
+      'Pod re-lists /s, by reason',
+      'Full lists of the node’s pods: initial, gone (410: history compacted), liveness (a stalled watch), error (the API failed; retried with backoff).',
+      'ops',
+    ).withTarget(target(rate(collector('k8s_relists_total'), 'reason'), '{{reason}}')),
+  );
+
   b.withRow(row('Process'));
   b.withPanel(
     timeseries('CPU', 'CPU time of the agent process (user + system), in cores.', 'none').withTarget(

@@ -34,6 +34,15 @@ export const CGROUP_LABELS: readonly string[] = ['cgroup', 'cgroup_path'];
 /** Pod labels the k8s_attributes processor adds (src/processors/k8s_attributes/README.md). */
 export const POD_LABELS = { namespace: 'k8s_namespace_name', pod: 'k8s_pod_name' } as const;
 
+/**
+ * The `k8s_attributes` processor's self-metrics (`ebpf_collector_k8s_*`): they exist only where a
+ * pipeline runs that processor (pipelines/kubernetes.yaml), so a query or alert on them is checked
+ * against the kubernetes pipeline (test/monitoring/kubernetes.e2e.test.ts), not the default one.
+ */
+export function clusterOnly(expr: string): boolean {
+  return expr.includes(collector('k8s_'));
+}
+
 /** The node label a ServiceMonitor/PodMonitor of deploy/ adds as a target label. */
 export const NODE_LABEL = 'node';
 

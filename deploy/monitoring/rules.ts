@@ -131,6 +131,22 @@ const SIGNALS: readonly (Signal & { threshold: string; rule: Omit<AlertRule, 'al
     },
   },
   {
+    alert: 'EbpfCollectorKubernetesWatchDown',
+    // Only where a pipeline runs k8s_attributes (clusterOnly).
+    signal: collector('k8s_watch_live'),
+    threshold: ' == 0',
+    rule: {
+      for: '10m',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'ebpf-collector {{ $labels.instance }}: the Kubernetes pod watch is down',
+        description:
+          'The k8s_attributes processor on {{ $labels.instance }} has had no working pod watch for 10 minutes: points of pods started since then pass without pod labels, and label changes are not seen. ' +
+          'The agent retries with backoff; the last error is on /readyz, /status and in the agent log (API server reachable? RBAC list/watch on pods? token mounted?).',
+      },
+    },
+  },
+  {
     alert: 'EbpfCollectorReloadFailed',
     signal: collector(RELOAD_SUCCESSFUL),
     threshold: ' == 0',

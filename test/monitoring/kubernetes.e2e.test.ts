@@ -6,7 +6,10 @@
  * ServiceMonitor adds. With the variables set to that node and the pod's namespace (not "All"),
  * every Programs panel of the kubernetes pipeline's metrics returns data, the by-pod panel
  * returns the pod by namespace and name, and the `node` and `namespace` variables' queries
- * return the node and the namespace.
+ * return the node and the namespace. The Kubernetes pod watch's panels (agent dashboard) and
+ * EbpfCollectorKubernetesWatchDown's signal have data and the alert is quiet; then the API server
+ * goes away, and the alert's expression returns the agent, /readyz lists the processor as
+ * degraded and /status says why.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,13 +19,15 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { programMetrics, repoRoot } from '../../deploy/monitoring/metrics.ts';
+import { RULES_FILE } from '../../deploy/monitoring/generate.ts';
+import { clusterOnly, programMetrics, repoRoot } from '../../deploy/monitoring/metrics.ts';
+import { signals } from '../../deploy/monitoring/rules.ts';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
 import { FakeKubeApi, fakePod } from '../helpers/fake-kube-api.ts';
 import { httpGet, startAgent } from '../helpers/agent.ts';
 import { freePort } from '../helpers/program-run.ts';
 import { query, until } from '../helpers/prometheus-api.ts';
-import { panelQueries } from './queries.ts';
+import { panelQueries, ruleQueries } from './queries.ts';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const JOB = 'ebpf-collector';
@@ -118,6 +123,9 @@ test(
       `global:
   scrape_interval: 1s
   scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - ${join(repoRoot, RULES_FILE)}
 scrape_configs:
   - job_name: ${JOB}
     static_configs:
@@ -193,6 +201,44 @@ scrape_configs:
       );
       // …and only pods of the selected namespace.
       assert.deepEqual(new Set(pods.map((s) => s.metric['k8s_namespace_name'])), new Set([NAMESPACE]));
+
+      // The pod watch: its agent-dashboard panels and its alert's signal have data, the alert is quiet.
+      const watchPanels = panelQueries().filter(
+        (q) => q.dashboard === 'ebpf-collector-agent.json' && clusterOnly(q.expr),
+      );
+      assert.ok(watchPanels.length >= 3, `${watchPanels.length} pod watch panels`);
+      const emptyWatch: string[] = [];
+      for (const q of watchPanels)
+        if ((await query(promPort, selected(q.expr))).length === 0)
+          emptyWatch.push(`"${q.panel}": ${selected(q.expr)}`);
+      assert.deepEqual(emptyWatch, []);
+      const watchSignals = signals().filter((s) => clusterOnly(s.signal));
+      assert.deepEqual(
+        watchSignals.map((s) => s.alert),
+        ['EbpfCollectorKubernetesWatchDown'],
+      );
+      for (const s of watchSignals)
+        assert.ok((await query(promPort, s.signal)).length > 0, `${s.alert}: no data for ${s.signal}`);
+      const down = ruleQueries().find((r) => r.alert === 'EbpfCollectorKubernetesWatchDown');
+      assert.ok(down);
+      assert.deepEqual(await query(promPort, down.expr), [], 'the watch is up: the alert is quiet');
+
+      // The API server goes away: the alert's expression returns the agent (it fires after its
+      // `for`), /readyz lists the processor as degraded (still 200: points flow), /status says why.
+      await api.close();
+      await until(
+        'the watch down in Prometheus',
+        async () => {
+          const r = await query(promPort, down.expr);
+          return r.length > 0 ? r : undefined;
+        },
+        30_000,
+      );
+      const ready = await httpGet(agent.port, '/readyz');
+      assert.equal(ready.status, 200, ready.body);
+      assert.match(ready.body, /degraded:[\s\S]*k8s_attributes[\s\S]*Kubernetes pod watch failing since/);
+      const status = await httpGet(agent.port, '/status');
+      assert.match(status.body, /Kubernetes pod watch failing since/);
     } catch (err) {
       throw new Error(
         `${String(err)}\nprometheus log:\n${promLog.slice(-2000)}\nagent log:\n${agent.logs.slice(-15).join('\n')}`,

@@ -155,7 +155,7 @@ describe('monitoring: alert rules', { skip: noPromtool }, () => {
     }
   });
 
-  it('agent down, program not attached, map near capacity, events dropped, exporter failing, reload failed', () => {
+  it('agent down, program not attached, map near capacity, events dropped, exporter failing, Kubernetes watch down, reload failed', () => {
     assert.deepEqual(
       ruleQueries().map((r) => r.alert),
       [
@@ -165,6 +165,7 @@ describe('monitoring: alert rules', { skip: noPromtool }, () => {
         'EbpfCollectorMapUpdatesFailing',
         'EbpfCollectorEventsDropped',
         'EbpfCollectorExporterFailing',
+        'EbpfCollectorKubernetesWatchDown',
         'EbpfCollectorReloadFailed',
       ],
     );
