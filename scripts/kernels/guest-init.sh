@@ -5,6 +5,9 @@
 # runs the job script named by kmx_job= in the folder named by kmx_cwd=, writes
 # everything it prints to the second serial port, then "KMX_EXIT=<rc>", and powers off.
 # A run without that marker line is a failure (a panic also ends qemu with status 0).
+# An arm64 guest (-M virt: one UART) writes to the virtio serial port named "kmx" instead
+# (kmx_out=virtio), and its root is an overlay of arm64 trees with the host's share at
+# kmx_host=/host (initramfs-init.sh): the checkout is bound from there to its own path.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8 TERM=dumb
 bb=/bin/busybox
@@ -16,24 +19,31 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null  # already moved here by the initram
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs shm /dev/shm
-exec 3>/dev/ttyS1
-say() { echo "$*" >&3; }
-
 job=
 cwd=/
+out=/dev/ttyS1
+host=
 for a in $(cat /proc/cmdline); do
   case "$a" in
     kmx_job=*) job=${a#kmx_job=} ;;
     kmx_cwd=*) cwd=${a#kmx_cwd=} ;;
+    kmx_host=*) host=${a#kmx_host=} ;;
+    kmx_out=virtio)
+      for p in /sys/class/virtio-ports/*; do
+        [ "$(cat "$p/name" 2>/dev/null)" = kmx ] && out=/dev/${p##*/}
+      done
+      ;;
   esac
 done
+exec 3>"$out"
+say() { echo "$*" >&3; }
 mount -t tmpfs -o mode=755 run /run
 # The job lives in the host's /tmp: copy it before our tmpfs hides that.
 [ -n "$job" ] && cp "$job" /run/kmx-job.sh
 # The checkout may live under a directory hidden below (a clone in /tmp, in /root):
 # keep a handle on it and put it back at its own path afterwards (still read-only).
 keep_cwd=""
-case "$cwd" in
+[ -z "$host" ] && case "$cwd" in
   /tmp/* | /var/tmp/* | /root/* | /var/lib/bpf/*)
     mkdir -p /run/kmx-cwd && mount --bind "$cwd" /run/kmx-cwd && keep_cwd=1
     ;;
@@ -66,6 +76,8 @@ $bb ip link set lo up
 $bb hostname kmx-guest
 if [ -n "$keep_cwd" ]; then
   mkdir -p "$cwd" && mount --bind /run/kmx-cwd "$cwd"
+elif [ -n "$host" ]; then
+  mkdir -p "$cwd" && mount --bind "$host$cwd" "$cwd"
 fi
 
 say "KMX_READY"

@@ -10,7 +10,11 @@
 #   <cache>/<release>/btf         with --btf: the kernel's /sys/kernel/btf/vmlinux, read out of a boot
 #                                 of it under qemu (for an arm64 vmlinux.h: bpf/Makefile ARCH=arm64)
 # Prints one line per ready kernel: "<release> <cache>/<release>".
-#   prepare.sh [--all] [--arch amd64|arm64] [--btf] [cache-dir]
+#   <cache>/userland-arm64/       with --userland (arm64): what an arm64 guest runs besides the agent's own
+#                                 arm64 build (build/arm64: Node, addon, runtime libraries): busybox (sh and
+#                                 the tools, as applet links), python3.11 (the load report's workload and the
+#                                 usdt program's target), /etc basics. Printed as "userland <dir>".
+#   prepare.sh [--all] [--arch amd64|arm64] [--btf] [--userland] [cache-dir]
 #     default   the kernel linux-image-<arch> points at (bookworm-security's current ABI)
 #     --all     every ABI any available linux-image-<arch> version points at (e.g. the point release's too)
 #     --arch    the kernels' architecture (default amd64); arm64 adds the arm64 dpkg architecture
@@ -23,10 +27,12 @@ cd "$(dirname "$0")/../.."
 all=0
 arch=amd64
 btf=0
+userland=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --all) all=1 ;;
     --btf) btf=1 ;;
+    --userland) userland=1 ;;
     --arch) arch=${2:?--arch needs amd64 or arm64}; shift ;;
     --arch=*) arch=${1#--arch=} ;;
     -*) echo "prepare.sh: unknown option $1" >&2; exit 2 ;;
@@ -162,11 +168,12 @@ for pkg in $list; do
   dpkg -x "$work"/deb/*.deb "$work/tree"
   # The package ships no modules.dep: depmod on the unpacked tree resolves module dependencies.
   depmod -b "$work/tree" "$release"
-  # 9p root: Debian's generic kernel has 9p and virtio-pci only as modules; virtio_blk and
+  # 9p root: Debian's generic kernel has 9p and virtio-pci only as modules (overlay: an arm64
+  # guest's root is an overlay of arm64 trees from the share, initramfs-init.sh); virtio_blk and
   # ext4 for the guest's scratch disk (guest-init.sh); crc32c is ext4's soft dependency
   # (not in modules.dep: without it the mount fails with "Cannot load crc32c driver");
   # virtio_console for the BTF read-out (read_btf) and arm64's results port (-M virt has one UART).
-  modules=(9p 9pnet_virtio virtio_pci virtio_blk crc32c_generic ext4 virtio_console)
+  modules=(9p 9pnet_virtio virtio_pci virtio_blk crc32c_generic ext4 virtio_console overlay)
   if [ "$arch" = amd64 ]; then
     # The uncompressed ELF (CONFIG_PVH=y): qemu boots it directly, saving ~3 s of xz under TCG.
     python3 scripts/kernels/kernel-files.py vmlinux "$work/tree/boot/vmlinuz-$release" "$work/$kernel_file"
@@ -202,3 +209,38 @@ for pkg in $list; do
   fi
   echo "$release $dir"
 done
+
+# The arm64 guest's userland beside build/arm64 (Debian packages unpacked with dpkg -x: no
+# maintainer scripts run, nothing installed on this machine).
+if [ "$userland" = 1 ] && [ "$arch" = arm64 ]; then
+  dir="$cache/userland-$arch"
+  if [ "$(cat "$dir/stamp" 2>/dev/null)" != "$stamp" ]; then
+    work="$cache/.work-userland-$arch"
+    rm -rf "$work" "$dir"
+    mkdir -p "$work/deb" "$work/root"
+    chown _apt "$work/deb" 2>/dev/null || true
+    say "downloading the arm64 guest userland (busybox, python3.11)"
+    (cd "$work/deb" && apt-get download -qq busybox-static:arm64 python3.11-minimal:arm64 \
+      libpython3.11-minimal:arm64 libexpat1:arm64 >/dev/null)
+    for deb in "$work"/deb/*.deb; do dpkg -x "$deb" "$work/root"; done
+    root="$work/root"
+    # busybox's applets as links at their usual paths (the same version's list as this machine's
+    # busybox-static), without replacing a real program of the tree.
+    for applet in $(busybox --list-full); do
+      [ -e "$root/$applet" ] || [ -L "$root/$applet" ] && continue
+      mkdir -p "$root/$(dirname "$applet")"
+      ln -s /bin/busybox "$root/$applet"
+    done
+    ln -sf python3.11 "$root/usr/bin/python3"
+    mkdir -p "$root/etc" "$root/root" "$root/tmp" "$root/run" "$root/proc" "$root/sys" "$root/dev"
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+    printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
+    printf 'passwd: files\ngroup: files\nhosts: files\n' >"$root/etc/nsswitch.conf"
+    mv "$root" "$dir"
+    echo "$stamp" >"$dir/stamp"
+    rm -rf "$work"
+    say "ready: userland-$arch ($(du -sh "$dir" | cut -f1))"
+  fi
+  echo "userland $dir"
+fi

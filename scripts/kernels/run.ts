@@ -30,7 +30,7 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
-import { release } from 'node:os';
+import { machine, release } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../../test/helpers/agent.ts';
@@ -61,6 +61,8 @@ export interface KernelRun {
   readonly phases: readonly string[];
   /** KMX_NOTE lines: what the guest job noticed and worked around (a Node crash rerun, its backtrace). */
   readonly notes: readonly string[];
+  /** The guest kernel's config (boot/config-*): what it was built without excuses a fallback. */
+  readonly config?: string;
   readonly problems: readonly string[];
 }
 
@@ -77,10 +79,19 @@ function fullTests(): string[] {
 
 const say = (s: string): void => void process.stderr.write(`[kernels] ${s}\n`);
 
-function prepare(all: boolean): KernelInfo[] {
+export type Arch = 'amd64' | 'arm64';
+
+/** The arm64 guest's userland trees (prepare.sh --userland), set by prepare(). */
+let userlandDir: string | undefined;
+
+function prepare(all: boolean, arch: Arch): KernelInfo[] {
   const r = spawnSync(
     'bash',
-    [join(repoRoot, 'scripts', 'kernels', 'prepare.sh'), ...(all ? ['--all'] : [])],
+    [
+      join(repoRoot, 'scripts', 'kernels', 'prepare.sh'),
+      ...(all ? ['--all'] : []),
+      ...(arch === 'arm64' ? ['--arch', 'arm64', '--userland'] : []),
+    ],
     {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -88,13 +99,58 @@ function prepare(all: boolean): KernelInfo[] {
     },
   );
   if (r.status !== 0) throw new Error(`scripts/kernels/prepare.sh failed (exit ${r.status ?? r.signal})`);
-  return r.stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const [rel, dir] = l.split(' ');
-      return { release: rel as string, dir: dir as string };
-    });
+  const kernels: KernelInfo[] = [];
+  for (const l of r.stdout.split('\n').filter(Boolean)) {
+    const [rel, dir] = l.split(' ') as [string, string];
+    if (rel === 'userland') userlandDir = dir;
+    else kernels.push({ release: rel, dir });
+  }
+  return kernels;
+}
+
+/**
+ * What an arm64 guest runs from the checkout: arm64img's cross build (`npm run build:arm64`:
+ * Node, addon, init, Debian runtime libraries) and the arm64 BPF objects.
+ */
+export const arm64Build = {
+  node: 'build/arm64/node/bin/node',
+  addon: 'build/arm64/native/ebpf_native.node',
+  init: 'build/arm64/native/ebpf-collector-init',
+  runtime: 'build/arm64/runtime',
+  bpf: 'build/bpf-arm64',
+} as const;
+
+/** The arm64 build the guest needs: `npm run build:arm64` and `make -C bpf ARCH=arm64` (both idempotent). */
+function buildArm64(): void {
+  const build = join(repoRoot, 'scripts', 'arm64', 'build.ts');
+  const steps: [string, string, string[]][] = [
+    ['npm run build:arm64', process.execPath, [build]],
+    ['make -C bpf ARCH=arm64', 'make', ['-s', '-C', join(repoRoot, 'bpf'), 'ARCH=arm64']],
+  ];
+  if (!existsSync(build)) throw new Error('scripts/arm64/build.ts (npm run build:arm64) is missing');
+  for (const [label, cmd, args] of steps) {
+    const r = spawnSync(cmd, args, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
+    if (r.status !== 0) throw new Error(`${label} failed (exit ${r.status ?? r.signal})`);
+  }
+  for (const p of Object.values(arm64Build))
+    if (!existsSync(join(repoRoot, p))) throw new Error(`${p} is missing after npm run build:arm64`);
+}
+
+/**
+ * In an arm64 guest, the checkout's x86_64 binaries are covered by their arm64 builds
+ * (bind mounts inside the guest only: the share stays read-only), so every path the
+ * agent and the tests use — node_modules/.bin/node, the addon, build/bpf — is arm64's.
+ */
+function arm64Binds(): string[] {
+  const binds: [string, string][] = [
+    [arm64Build.bpf, 'build/bpf'],
+    [arm64Build.addon, 'native/build/Release/ebpf_native.node'],
+    [arm64Build.init, 'native/build/Release/ebpf-collector-init'],
+    [arm64Build.node, '"$(readlink -f node_modules/.bin/node)"'],
+  ];
+  return binds.map(
+    ([from, to]) => `mount --bind ${from} ${to} || { echo "arm64: cannot put ${from} over ${to}"; exit 1; }`,
+  );
 }
 
 /** The structured lines of a run: KMX_JSON objects, KMX_INFO, KMX_NOTE, TAP results, KMX_EXIT. */
@@ -148,8 +204,11 @@ function jobScript(
   testTimeoutMs: number,
   fileTimeoutMs: number,
   exec: string | undefined,
+  arch: Arch,
 ): string {
-  if (exec !== undefined) return `export PATH="$PWD/node_modules/.bin:$PATH"\n${exec}\n`;
+  const binds = arch === 'arm64' ? arm64Binds() : [];
+  if (exec !== undefined)
+    return [...binds, 'export PATH="$PWD/node_modules/.bin:$PATH"', exec, ''].join('\n');
   // Under TCG, V8 has aborted in WebAssembly tier-up while Node's type stripper (a WASM
   // module) ran: a core showed Runtime_WasmTriggerTierUp → a stack walk →
   // ThreadIsolation::StartOfJitAllocationAt → V8_Fatal (SIGTRAP), even with
@@ -159,6 +218,7 @@ function jobScript(
   const node =
     'node_modules/.bin/node --no-wasm-tier-up --no-wasm-dynamic-tiering --no-memory-protection-keys';
   const lines = [
+    ...binds,
     'export PATH="$PWD/node_modules/.bin:$PATH"',
     // Every test file is a new Node process compiling the same modules: under TCG that is
     // most of a test's time, so keep V8's code cache on the guest's scratch disk.
@@ -224,16 +284,17 @@ interface GuestJob {
   readonly keep: boolean;
   /** Run only this shell command in the guest (debugging). */
   readonly exec: string | undefined;
+  readonly arch: Arch;
 }
 
 async function bootKernel(
   k: KernelInfo,
-  { tests, timeoutS, fileTimeoutS, keep, exec }: GuestJob,
+  { tests, timeoutS, fileTimeoutS, keep, exec, arch }: GuestJob,
 ): Promise<{ text: string; console: string; seconds: number; timedOut: boolean; qemuStatus: string }> {
   const dir = mkdtempSync('/tmp/kmx-');
   runDir = keep ? undefined : dir;
   const job = join(dir, 'job.sh');
-  writeFileSync(job, jobScript(tests, 300_000, fileTimeoutS * 1000, exec));
+  writeFileSync(job, jobScript(tests, 300_000, fileTimeoutS * 1000, exec, arch));
   const out = join(dir, 'out.txt');
   const consoleLog = join(dir, 'console.txt');
   // The guest's /var/tmp: a real block device (biolatency, cachestat on ext4), written
@@ -246,30 +307,68 @@ async function bootKernel(
     encoding: 'utf8',
   });
   if (mkfs.status !== 0) throw new Error(`mkfs.ext4 ${disk} failed: ${mkfs.stderr || mkfs.error?.message}`);
+  const rootflags = 'trans=virtio,version=9p2000.L,msize=512000,cache=loose';
+  // amd64: the host's / is the guest's root. arm64: the root is an overlay of the arm64
+  // userland and runtime trees (from the same read-only share; writes go to guest memory),
+  // the share is at /host, and the checkout is bound from there (guest-init.sh).
+  const host = arch === 'arm64' ? '/host' : '';
   const append = [
-    'console=ttyS0',
+    arch === 'arm64' ? 'console=ttyAMA0' : 'console=ttyS0',
     'root=/dev/root',
     'rootfstype=9p',
     // cache=loose: the guest keeps pages of the (read-only) host files; Node starts 3-10x faster.
-    'rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose',
+    `rootflags=${rootflags}`,
     'ro',
-    `init=${join(repoRoot, 'scripts', 'kernels', 'guest-init.sh')}`,
+    `init=${host}${join(repoRoot, 'scripts', 'kernels', 'guest-init.sh')}`,
     'panic=-1',
-    `kmx_job=${job}`,
+    `kmx_job=${host}${job}`,
     `kmx_cwd=${repoRoot}`,
+    ...(arch === 'arm64'
+      ? [
+          `kmx_lower=${userlandDir ?? ''}:${join(repoRoot, arm64Build.runtime)}`,
+          `kmx_host=${host}`,
+          'kmx_out=virtio',
+        ]
+      : []),
   ].join(' ');
-  const args = [
-    ...['-accel', 'tcg', '-cpu', 'max', '-m', '2G', '-smp', '2'],
+  const common = [
+    ...['-m', '2G', '-smp', '2'],
     ...['-display', 'none', '-no-reboot', '-nodefaults', '-no-user-config'],
-    ...['-kernel', join(k.dir, 'vmlinux'), '-initrd', join(k.dir, 'initrd.gz'), '-append', append],
-    ...['-serial', `file:${consoleLog}`, '-serial', `file:${out}`],
     ...['-drive', `file=${disk},if=virtio,format=raw,cache=unsafe`],
     // The host's root, read-only as qemu enforces it (a guest remount rw still cannot write).
     '-virtfs',
     'local,id=root9p,path=/,mount_tag=/dev/root,security_model=none,readonly=on,multidevs=remap',
   ];
+  const [qemu, args] =
+    arch === 'arm64'
+      ? [
+          'qemu-system-aarch64',
+          [
+            // pauth-impdef: QEMU's own pointer-authentication hash, far cheaper under TCG than QARMA.
+            ...['-M', 'virt', '-accel', 'tcg', '-cpu', 'max,pauth-impdef=on'],
+            ...['-kernel', join(k.dir, 'Image'), '-initrd', join(k.dir, 'initrd.gz'), '-append', append],
+            // -M virt has one UART (the console): results leave on a virtio serial port.
+            ...['-serial', `file:${consoleLog}`, '-device', 'virtio-serial-pci'],
+            ...[
+              '-chardev',
+              `file,id=kmxout,path=${out}`,
+              '-device',
+              'virtserialport,chardev=kmxout,name=kmx',
+            ],
+            ...common,
+          ],
+        ]
+      : [
+          'qemu-system-x86_64',
+          [
+            ...['-accel', 'tcg', '-cpu', 'max'],
+            ...['-kernel', join(k.dir, 'vmlinux'), '-initrd', join(k.dir, 'initrd.gz'), '-append', append],
+            ...['-serial', `file:${consoleLog}`, '-serial', `file:${out}`],
+            ...common,
+          ],
+        ];
   const t0 = Date.now();
-  const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   running = child;
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -298,9 +397,35 @@ async function bootKernel(
   return result;
 }
 
-/** A guest kernel has kprobes and fentry: every program must choose its first declared set. */
+/**
+ * What a kernel was built without, and the failure that shows it: a hook set failing
+ * exactly so is the kernel's limit, not ours, and its fallback is what that kernel allows.
+ * Read from the kernel's own config, never assumed per architecture.
+ */
+export function configLimits(config: string): { sets: RegExp; reason: RegExp; why: string }[] {
+  const limits: { sets: RegExp; reason: RegExp; why: string }[] = [];
+  if (!/^CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS=y$/m.test(config))
+    limits.push({
+      sets: /^(fentry|fexit|lsm)$/,
+      reason: /ENOTSUPP/,
+      why: 'the kernel has no CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS (BPF trampolines cannot attach to kernel functions)',
+    });
+  if (!/^CONFIG_KALLSYMS_ALL=y$/m.test(config))
+    limits.push({
+      sets: /./,
+      reason: /ERR_EBPF_KADDR/,
+      why: 'the kernel has no CONFIG_KALLSYMS_ALL (data symbols are not in /proc/kallsyms)',
+    });
+  return limits;
+}
+
+/**
+ * In a guest, every program must choose its first declared hook set — unless each set
+ * before the chosen one failed the way the kernel's config says it must (configLimits).
+ */
 export function judge(run: Omit<KernelRun, 'problems'>, expectPreferred: boolean): string[] {
   const problems: string[] = [];
+  const limits = configLimits(run.config ?? '');
   if (run.exitCode === undefined) problems.push('no KMX_EXIT marker: the run did not finish');
   else if (run.exitCode !== 0) problems.push(`exit status ${run.exitCode}`);
   for (const p of run.programs) {
@@ -315,7 +440,18 @@ export function judge(run: Omit<KernelRun, 'problems'>, expectPreferred: boolean
       problems.push(
         `${p.program}: ${p.programs - p.attached} of ${p.programs} programs not attached (${why})`,
       );
-    if (expectPreferred && p.sets.length > 0 && p.hook !== p.sets[0])
+    const skipped = p.sets.slice(0, Math.max(0, p.sets.indexOf(p.hook)));
+    const excused =
+      run.config !== undefined &&
+      p.sets.includes(p.hook) &&
+      skipped.every((set) => {
+        const failed = p.reasons.filter((r) => r.hook === set);
+        return (
+          failed.length > 0 &&
+          failed.every((r) => limits.some((l) => l.sets.test(set) && l.reason.test(r.reason)))
+        );
+      });
+    if (expectPreferred && p.sets.length > 0 && p.hook !== p.sets[0] && !excused)
       problems.push(`${p.program}: chose ${p.hook}, not its preferred ${p.sets[0]} (${why})`);
   }
   for (const t of run.tests) if (!t.ok) problems.push(`test failed: ${t.name}`);
@@ -347,6 +483,7 @@ async function runGuest(k: KernelInfo, job: GuestJob): Promise<KernelRun> {
     seconds: r.seconds,
     phases: parsed.phases,
     notes: parsed.notes,
+    config: readFileSync(join(k.dir, 'config'), 'utf8'),
   };
   const problems = judge(base, true);
   if (r.timedOut) problems.unshift(`timed out after ${timeoutS} s (qemu killed)`);
@@ -394,7 +531,9 @@ function cell(p: ProgramReport | undefined): string {
 
 export function markdown(runs: readonly KernelRun[]): string {
   const programs = [...new Set(runs.flatMap((r) => r.programs.map((p) => p.program)))].sort();
-  const head = runs.map((r) => `${r.kernel} (${r.where === 'host' ? 'development host' : 'Debian, qemu'})`);
+  const head = runs.map(
+    (r) => `${r.kernel} (${r.where === 'host' ? `${machine()} development host` : 'Debian, qemu'})`,
+  );
   const lines = [
     '# Kernel compatibility',
     '',
@@ -418,13 +557,15 @@ export function markdown(runs: readonly KernelRun[]): string {
     '## Why a preferred hook set was not used',
     '',
   ];
-  const reasons = runs.flatMap((r) =>
-    r.programs.flatMap((p) =>
-      p.reasons.map(
-        (x) => `- ${r.kernel}, ${p.program}, ${x.hook}: ${x.reason.replaceAll(`${repoRoot}/`, '')}`,
-      ),
-    ),
-  );
+  const reasons = runs.flatMap((r) => {
+    const limits = r.config === undefined ? [] : configLimits(r.config);
+    return r.programs.flatMap((p) =>
+      p.reasons.map((x) => {
+        const limit = limits.find((l) => l.sets.test(x.hook) && l.reason.test(x.reason));
+        return `- ${r.kernel}, ${p.program}, ${x.hook}: ${x.reason.replaceAll(`${repoRoot}/`, '')}${limit ? ` — ${limit.why}` : ''}`;
+      }),
+    );
+  });
   lines.push(...(reasons.length > 0 ? reasons : ['- none']), '', '## Event tests run inside the guests', '');
   for (const r of runs.filter((x) => x.where === 'qemu')) {
     const pass = r.tests.filter((t) => t.ok && !t.skipped).length;
@@ -450,9 +591,14 @@ async function main(): Promise<void> {
       'no-docs': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       exec: { type: 'string' },
+      arch: { type: 'string', default: 'amd64' },
     },
   });
   const quick = values.quick;
+  const arches = values.arch.split(',').filter(Boolean);
+  for (const a of arches)
+    if (a !== 'amd64' && a !== 'arm64')
+      throw new Error(`--arch ${a}: amd64 or arm64 (or both, comma-separated)`);
   const tests =
     values.tests !== undefined ? values.tests.split(',').filter(Boolean) : quick ? QUICK_TESTS : fullTests();
   const fileTimeoutS = Number(values['file-timeout'] ?? (quick ? 300 : 600));
@@ -461,11 +607,16 @@ async function main(): Promise<void> {
   if (!existsSync('/sys/kernel/btf/vmlinux'))
     throw new Error('the host kernel has no BTF: the BPF objects cannot be built');
   const wanted = values.kernel?.split(',').filter(Boolean);
-  const kernels = prepare(!quick).filter((k) => !wanted || wanted.includes(k.release));
-  if (kernels.length === 0) throw new Error('no kernel prepared');
   const runs: KernelRun[] = [];
-  for (const k of quick ? kernels.slice(0, 1) : kernels)
-    runs.push(await runGuest(k, { tests, timeoutS, fileTimeoutS, keep: values.keep, exec: values.exec }));
+  for (const arch of arches as Arch[]) {
+    if (arch === 'arm64') buildArm64();
+    const kernels = prepare(!quick, arch).filter((k) => !wanted || wanted.includes(k.release));
+    if (kernels.length === 0) throw new Error(`no ${arch} kernel prepared`);
+    for (const k of quick ? kernels.slice(0, 1) : kernels)
+      runs.push(
+        await runGuest(k, { tests, timeoutS, fileTimeoutS, keep: values.keep, exec: values.exec, arch }),
+      );
+  }
   if (values.exec !== undefined) {
     process.exitCode = runs.every((r) => r.exitCode === 0) ? 0 : 1;
     return;

@@ -116,6 +116,57 @@ test('the compatibility table has one row per program and one column per kernel'
     { ...guest, problems: [] },
     { ...host, problems: [] },
   ]);
-  assert.match(md, /^\| program \| 6\.1\.0-57-amd64 \(Debian, qemu\) \| 6\.18\.44 \(development host\) \|$/m);
+  assert.match(
+    md,
+    /^\| program \| 6\.1\.0-57-amd64 \(Debian, qemu\) \| 6\.18\.44 \(x86_64 development host\) \|$/m,
+  );
   assert.match(md, /^\| a \| kprobe \(2\/2\), 10 events \| tracepoint \(1\/1\), 3 events \|$/m);
+});
+
+test("a fallback is the kernel's only when its own config rules the preferred set out, and it failed so", () => {
+  const fellBack = program({
+    program: 'cachestat',
+    sets: ['fentry', 'kprobe', 'tp_btf'],
+    hook: 'kprobe',
+    reasons: [
+      {
+        hook: 'fentry',
+        reason: 'attach fentry__x (fentry/x): ENOTSUPP (operation not supported by the kernel)',
+      },
+    ],
+  });
+  const text = ['KMX_READY', json(fellBack), 'KMX_EXIT=0'].join('\n');
+  const noDirectCalls = '# CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS is not set\nCONFIG_KALLSYMS_ALL=y\n';
+  const withDirectCalls = 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS=y\nCONFIG_KALLSYMS_ALL=y\n';
+  assert.deepEqual(judge({ ...run(text), config: noDirectCalls }, true), []);
+  // The kernel has trampolines: an ENOTSUPP there is ours to explain.
+  assert.match(
+    judge({ ...run(text), config: withDirectCalls }, true)[0] ?? '',
+    /^cachestat: chose kprobe, not its preferred fentry/,
+  );
+  // No config known: no excuse.
+  assert.equal(judge(run(text), true).length, 1);
+  // Another failure than the one the config explains (a verifier EPERM) is not excused.
+  const eperm = program({ ...fellBack, reasons: [{ hook: 'fentry', reason: 'load: EPERM' }] });
+  const text2 = ['KMX_READY', json(eperm), 'KMX_EXIT=0'].join('\n');
+  assert.equal(judge({ ...run(text2), config: noDirectCalls }, true).length, 1);
+  // A data symbol missing from kallsyms is excused only without CONFIG_KALLSYMS_ALL.
+  const jit = program({
+    program: 'bpf-jit',
+    sets: ['kprobe', 'syscall', 'iter'],
+    hook: 'iter',
+    reasons: [
+      { hook: 'kprobe', reason: 'kaddrs: bpf_jit_current not in /proc/kallsyms [ERR_EBPF_KADDR]' },
+      { hook: 'syscall', reason: 'kaddrs: bpf_jit_current not in /proc/kallsyms [ERR_EBPF_KADDR]' },
+    ],
+  });
+  const text3 = ['KMX_READY', json(jit), 'KMX_EXIT=0'].join('\n');
+  assert.deepEqual(judge({ ...run(text3), config: '# CONFIG_KALLSYMS_ALL is not set\n' }, true), []);
+  assert.equal(judge({ ...run(text3), config: 'CONFIG_KALLSYMS_ALL=y\n' }, true).length, 1);
+  // The table says why.
+  const md = markdown([{ ...run(text), config: noDirectCalls, problems: [] }]);
+  assert.match(
+    md,
+    /cachestat, fentry: .*ENOTSUPP.* — the kernel has no CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS/,
+  );
 });
