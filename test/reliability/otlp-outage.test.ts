@@ -130,23 +130,29 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
     await exporter.shutdown();
 
     const ids = new Set<string>();
+    let deliveries = 0;
     for (const r of receivers)
       for (const call of r.traceCalls)
-        if (call.answered === 0) for (const s of spansOf(call)) ids.add(s.span.spanId);
+        if (call.answered === 0)
+          for (const s of spansOf(call)) {
+            ids.add(s.span.spanId);
+            deliveries++;
+          }
     const sent = value('exporter_sent_spans_total', { exporter: 'otlp' });
     const half = Math.floor(rss.length / 2);
     const rssFirst = Math.max(...rss.slice(0, half));
     const rssSecond = Math.max(...rss.slice(half));
     t.diagnostic(
       `otlp ${kind} for ${OUTAGE_MS / 1000} s at 1,000 spans/s: ${produced} produced, ${ids.size} delivered, ` +
-        `${dropped()} dropped (${droppedInOutage} during the outage), queue at most ${maxQueued}/${QUEUE}, ` +
+        `${dropped()} dropped (${droppedInOutage} during the outage), ${deliveries - ids.size} delivered twice, queue at most ${maxQueued}/${QUEUE}, ` +
         `RSS max ${(rssFirst / MiB).toFixed(1)} → ${(rssSecond / MiB).toFixed(1)} MiB (first/second half), ` +
         `resumed ${resumedMs} ms after the receiver came back`,
     );
     assert.ok(maxQueued <= QUEUE, `queue bounded (${maxQueued})`);
     assert.ok(rssSecond - rssFirst < 16 * MiB, 'RSS does not grow with the outage');
     assert.ok(droppedInOutage > 0, 'the outage outlasted the queue: spans were dropped and counted');
-    assert.equal(ids.size + dropped(), produced, 'every span delivered once or counted as dropped');
+    assert.equal(ids.size + dropped(), produced, 'every span delivered or counted as dropped');
+    assert.equal(deliveries, ids.size, 'no span delivered twice');
     assert.equal(sent, ids.size, 'exporter_sent_spans_total = spans the receiver accepted');
     const bound = RETRY_MAX_MS + (kind === 'black hole' ? TIMEOUT_MS : 0) + 1_000;
     assert.ok(resumedMs <= bound, `resumed within one retry interval (${resumedMs} ms, bound ${bound} ms)`);
