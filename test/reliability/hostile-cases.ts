@@ -318,6 +318,22 @@ export function hostileCases(dir: string): HostileCase[] {
     pipeline(`  ebpf/t:\n    program: ${join(dir, 'missing.bpf.o')}\n    metrics: {}\n`),
     'load',
   );
+  // A map the object sizes beyond what a metric may read (LIMITS.mapEntries): refused before load.
+  const huge = join(process.cwd(), 'build', 'bpf', 'huge_map.bpf.o');
+  add(
+    'a metric map of 16,777,216 entries, metrics_file (load)',
+    pipeline(
+      `  ebpf/t:\n    program: ${huge}\n    metrics_file: ${join(process.cwd(), 'test', 'bpf', 'huge_map.yaml')}\n`,
+    ),
+    'load',
+  );
+  add(
+    'a metric map of 16,777,216 entries, inline metrics (load)',
+    pipeline(
+      `  ebpf/t:\n    program: ${huge}\n    metrics:\n      counters:\n        - name: huge_getpid_calls_total\n          help: h\n          labels:\n            - name: pid\n              size: 4\n              decoders: [{ name: uint }]\n`,
+    ),
+    'load',
+  );
   add('a kaddrs symbol of 300 characters (load)', receiver(`    kaddrs: [${'k'.repeat(300)}]\n`), 'load');
   add('a global of 300 characters (load)', receiver(`    globals:\n      ${'g'.repeat(300)}: 1\n`), 'load');
 

@@ -30,7 +30,12 @@ const preload = join(repoRoot, 'test', 'reliability', 'hwm-preload.ts');
 
 /** Longest error line accepted: values in messages are cut (clip, quote). */
 const MAX_LINE = 2000;
-const MAX_CASE_MS = 10_000;
+/**
+ * Longest one case may take. The slowest cases take 1–4 s on a calm machine and 12–13 s at load
+ * average 19 on 2 CPUs (the shared test machine); the defects this guards took 31 s (900 aliases)
+ * and 410 s (70,000 keys) on a calm one.
+ */
+const MAX_CASE_MS = 25_000;
 /** Peak RSS of one CLI run; a plain validate is ~100 MiB, the anchor bomb ~310 MiB. */
 const MAX_CLI_HWM_MIB = 768;
 

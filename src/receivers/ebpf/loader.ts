@@ -4,6 +4,7 @@ import {
   openObject,
   type AttachResult,
   type BpfObject,
+  type MapInfo,
   type ObjectSpec,
   type OpenOptions,
 } from '../../native/index.ts';
@@ -36,6 +37,8 @@ export interface LoadRequest {
    * or every set when the object marks none.
    */
   readonly missingKaddrs?: readonly string[];
+  /** Checks the object's maps once it is opened, before anything is loaded; throws to refuse. */
+  readonly checkMaps?: (maps: readonly MapInfo[]) => void;
 }
 
 /** Globals `ec_kaddr__<set>__<sym>` → set → symbols it needs; undefined when the object marks none. */
@@ -100,6 +103,7 @@ export function loadWithFallback(req: LoadRequest): LoadOutcome {
   let sets: string[];
   let needs: Map<string, string[]> | undefined;
   try {
+    req.checkMaps?.(probe.maps());
     const globals = probe.globals().map((g) => g.name);
     const declared = globals.includes(HOOK_FALLBACK_GLOBAL);
     sets = declared ? orderedHookSets(probe, req.hookOrder) : [];

@@ -57,6 +57,11 @@ export const LIMITS = {
   skipCacheSize: 1_000_000,
   /** Series of one event-derived metric (max_series). */
   maxSeries: 1_000_000,
+  /**
+   * max_entries of a map a metric reads: its series bound (every entry is read at every
+   * collection). Checked against the object when it is opened, before the kernel makes the map.
+   */
+  mapEntries: 1_048_576,
 } as const;
 
 type Ctx = z.core.$RefinementCtx;

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { BpfMap, MapInfo } from '../../native/index.ts';
 import { allDecoders } from '../../decoders/index.ts';
 import type { RawPoint } from '../../pipeline/data.ts';
-import { checkLayout, MetricReader, type MetricDefinition } from './reader.ts';
+import { checkLayout, checkMapSize, MetricReader, type MetricDefinition } from './reader.ts';
+import { LIMITS } from './metrics.ts';
 
 /** A map that returns fixed entries: `values[i]` is entry i's whole value as user space reads it. */
 function fakeMap(info: Partial<MapInfo>, keys: Buffer[], values: Buffer[]): BpfMap {
@@ -127,6 +128,19 @@ test('layout: value slices must fit the value; without value: it must be a u64',
   assert.deepEqual(checkLayout(def({ name: 'x_total', map: 'm' }), undefined), [
     'metric x_total: the object has no map named "m" (its map:)',
   ]);
+});
+
+test('map size: at most LIMITS.mapEntries series per metric map (times the CPUs with a cpu label)', () => {
+  const at = (info: Partial<MapInfo>): MapInfo => fakeMap(info, [], []).info;
+  assert.deepEqual(checkMapSize(def({}), at({ maxEntries: LIMITS.mapEntries })), []);
+  assert.deepEqual(checkMapSize(def({}), at({ maxEntries: 1 << 24 })), [
+    `metric m: map "m" has max_entries 16777216; a map a metric reads may hold at most ${LIMITS.mapEntries} series (every entry is read at every collection)`,
+  ]);
+  const perCpu = at({ type: 'percpu_hash', perCpu: true, numCpus: 4, maxEntries: LIMITS.mapEntries / 2 });
+  assert.deepEqual(checkMapSize(def({}), perCpu), [], 'summed over CPUs: one series per entry');
+  const byCpu = def({ labels: [{ name: 'cpu', size: 4, decoders: [{ name: 'uint' }] }] });
+  assert.equal(checkMapSize(byCpu, perCpu).length, 1, 'a cpu label: one series per entry and CPU');
+  assert.deepEqual(checkMapSize(def({}), undefined), [], 'a missing map is checkLayout’s to report');
 });
 
 test('pending label bytes are copies: the next read (which reuses the batch buffer) cannot change them', () => {

@@ -8,7 +8,7 @@ import type {
   RawPoint,
 } from '../../pipeline/data.ts';
 import { SKIP, resumeChain, type DecoderRegistry } from '../../decoders/decoder.ts';
-import type { LabelConfig, MetricsConfig, ValueConfig } from './metrics.ts';
+import { LIMITS, type LabelConfig, type MetricsConfig, type ValueConfig } from './metrics.ts';
 
 /**
  * One metric definition bound to its map, ready to read. Reading turns each
@@ -84,6 +84,21 @@ export function definitionsOf(metrics: MetricsConfig, hook?: string): MetricDefi
     });
   }
   return hook === undefined ? defs : defs.filter((d) => d.hooks === undefined || d.hooks.includes(hook));
+}
+
+/**
+ * A map too large to read at every collection: more series than LIMITS.mapEntries (max_entries,
+ * times the CPUs for a per-CPU map with a `cpu` label). Checked on the opened object, before
+ * load (loader.ts checkMaps). Empty when it fits or is missing.
+ */
+export function checkMapSize(def: MetricDefinition, info: MapInfo | undefined): string[] {
+  if (!info) return [];
+  const cpus = info.perCpu && def.labels.some((l) => l.name === 'cpu') ? info.numCpus : 1;
+  if (info.maxEntries * cpus <= LIMITS.mapEntries) return [];
+  const size = cpus > 1 ? `${info.maxEntries} × ${cpus} CPUs` : String(info.maxEntries);
+  return [
+    `metric ${def.name}: map "${info.name}" has max_entries ${size}; a map a metric reads may hold at most ${LIMITS.mapEntries} series (every entry is read at every collection)`,
+  ];
 }
 
 /** Problems binding a definition to its map (one line each); empty when it fits. */

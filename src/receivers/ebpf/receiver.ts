@@ -1,7 +1,7 @@
 import { Subject, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { CollectorError, messageOf } from '../../errors.ts';
-import type { BpfObject } from '../../native/index.ts';
+import type { BpfObject, MapInfo } from '../../native/index.ts';
 import type { CheckReport, ComponentHealth, Host, Receiver } from '../../pipeline/component.ts';
 import type { LogBatch, MetricBatch, RawFamily, SpanBatch } from '../../pipeline/data.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
@@ -29,7 +29,14 @@ import { checkCgroupIdMap, CgroupIdMap } from './cgroup-id-map.ts';
 import { MapUpkeep } from './map-upkeep.ts';
 import { ProgramStats } from './program-stats.ts';
 import { checkEventLayout, EventStreams, type EventDefinitions } from './events.ts';
-import { checkLayout, definitionsOf, MetricReader, unknownHookSets, type ReadStats } from './reader.ts';
+import {
+  checkLayout,
+  checkMapSize,
+  definitionsOf,
+  MetricReader,
+  unknownHookSets,
+  type ReadStats,
+} from './reader.ts';
 import type { ResolvedProgram } from './resolve.ts';
 
 /**
@@ -252,6 +259,7 @@ export class EbpfReceiver implements Receiver {
         missingKaddrs: this.missingKaddrs,
         hookOrder: this.config.hooks ?? defaultHookOrder,
         binaries: this.config.binaries,
+        checkMaps: (maps) => this.checkMapSizes(maps),
       });
     } catch (err) {
       throw this.keyed(err, 'program');
@@ -274,6 +282,22 @@ export class EbpfReceiver implements Receiver {
       details: err.details,
       cause: err.cause ?? err,
     });
+  }
+
+  /** Before load: no metric reads a map too large to read at every collection (LIMITS.mapEntries). */
+  private checkMapSizes(maps: readonly MapInfo[]): void {
+    const byName = new Map(maps.map((m) => [m.name, m]));
+    const problems = definitionsOf(this.program.metrics).flatMap((d) => checkMapSize(d, byName.get(d.map)));
+    if (problems.length > 0) {
+      throw new CollectorError(
+        'ERR_EBPF_LAYOUT',
+        `${this.id}: a metric reads a map too large for ${this.program.objectPath}`,
+        {
+          path: this.definitionsKey,
+          details: problems,
+        },
+      );
+    }
   }
 
   /** The key the metric definitions were given by: `metrics` inline, else `metrics_file`, else `program`. */
