@@ -11,7 +11,6 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,36 +19,17 @@ import type { MetricBatch } from '../../src/pipeline/data.ts';
 import { configSchema as ebpfConfig } from '../../src/receivers/ebpf/config.ts';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
+import { runInCgroup } from '../helpers/cgroup-child.ts';
 import { host, ino, logger, rmdirRetry, skipReason, sleep } from './helpers.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const mount = findCgroup2Mount();
 const skip = skipReason(mount, 'cgroup2 mount');
-const PYTHON = '/usr/bin/python3';
 const CALLS = 7;
 
-/** CALLS getppid calls, every one made inside `cgroup`: spawned blocked on stdin, moved, released. */
-async function getppidIn(cgroup: string): Promise<void> {
-  const script = `import os, sys\nsys.stdin.read(1)\nfor _ in range(${CALLS}): os.getppid()\n`;
-  const child = spawn(PYTHON, ['-c', script], { stdio: ['pipe', 'ignore', 'inherit'] });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', resolve);
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', reject);
-  });
-  try {
-    writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
-  } catch (err) {
-    child.kill('SIGKILL');
-    await exited;
-    throw err;
-  }
-  child.stdin.end('x');
-  assert.equal(await exited, 0);
-}
+/** CALLS getppid calls, every one made inside `cgroup`. */
+const getppidIn = (cgroup: string): Promise<void> =>
+  runInCgroup(cgroup, `import os, sys\nsys.stdin.read(1)\nfor _ in range(${CALLS}): os.getppid()\n`);
 
 /** Poll `cond` every 20 ms for at most 10 s (inotify events arrive on the event loop). */
 async function until(what: string, cond: () => boolean): Promise<void> {

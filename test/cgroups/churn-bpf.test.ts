@@ -28,7 +28,8 @@ import { containerProcessorFactory } from '../../src/processors/container/factor
 import { configSchema as ebpfConfig } from '../../src/receivers/ebpf/config.ts';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
-import { host, ino, logger, removeTree, rmdirRetry, runIn, skipReason } from './helpers.ts';
+import { host, ino, logger, removeTree, rmdirRetry, skipReason } from './helpers.ts';
+import { runInCgroup } from '../helpers/cgroup-child.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const mount = findCgroup2Mount();
@@ -157,7 +158,7 @@ test(
           byPath.set(path, c);
           byContainerId.set(containerId, c);
         }
-        await Promise.all(fresh.map((c) => runIn(c.path, SCRIPT)));
+        await Promise.all(fresh.map((c) => runInCgroup(c.path, SCRIPT)));
         // First read: the new containers are live; every earlier one is removed, within the grace.
         check(await scrape());
         for (const c of fresh) {

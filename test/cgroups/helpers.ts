@@ -1,6 +1,4 @@
-import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { accessSync, constants, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { Host } from '../../src/pipeline/component.ts';
@@ -80,32 +78,4 @@ export async function removeTree(dir: string): Promise<void> {
   }
   for (const e of entries) if (e.isDirectory()) await removeTree(join(dir, e.name));
   await rmdirRetry(dir, 5);
-}
-
-/**
- * Run python `script` with everything after its first stdin read made inside `cgroup`:
- * spawned blocked on stdin, moved into the cgroup, then released. It must exit 0.
- */
-export async function runIn(cgroup: string, script: string): Promise<void> {
-  const child = spawn('/usr/bin/python3', ['-c', script], { stdio: ['pipe', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => resolve(code));
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', reject);
-    });
-    writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
-  } catch (err) {
-    child.kill('SIGKILL');
-    await exited.catch(() => {});
-    throw err;
-  }
-  child.stdin.end('x');
-  const code = await exited;
-  assert.equal(code, 0, `python in ${cgroup}: ${stderr}`);
 }

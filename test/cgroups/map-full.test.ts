@@ -24,7 +24,8 @@ import type { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
 import { configSchema as ebpfConfig } from '../../src/receivers/ebpf/config.ts';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
-import { host, ino, logger, removeTree, runIn, skipReason, sleep } from './helpers.ts';
+import { host, ino, logger, removeTree, skipReason, sleep } from './helpers.ts';
+import { runInCgroup } from '../helpers/cgroup-child.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const mount = findCgroup2Mount();
@@ -78,7 +79,7 @@ test(
         'the series exists from start',
       );
       const script = 'import os, sys\nsys.stdin.read(1)\nfor _ in range(5): os.getpid()\n';
-      for (let i = 0; i < 10; i++) await runIn(dir, script);
+      for (let i = 0; i < 10; i++) await runInCgroup(dir, script);
       const byTid = await read(receiver, 'tiny_getpid_calls_total');
       const seen = (await read(receiver, 'tiny_calls_seen_total')).get('') ?? 0;
       const counted = [...byTid.values()].reduce((a, b) => a + b, 0);

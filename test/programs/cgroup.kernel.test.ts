@@ -12,8 +12,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { firstValueFrom, from } from 'rxjs';
@@ -27,10 +26,10 @@ import { configSchema } from '../../src/receivers/ebpf/config.ts';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
 import { repoRoot } from '../helpers/agent.ts';
+import { runInCgroup } from '../helpers/cgroup-child.ts';
 import { expectedHook } from '../helpers/kernel-features.ts';
 import { host, logger, rmdirRetry, skipReason } from '../cgroups/helpers.ts';
 
-const PYTHON = '/usr/bin/python3.11';
 const HOPS = 20;
 const METRIC = 'cgroup_sched_migrations_total';
 const PREFERENCE = ['tp_btf', 'raw_tp', 'tracepoint'] as const;
@@ -45,30 +44,6 @@ os.sched_setaffinity(0, {0})
 for i in range(${HOPS}):
     os.sched_setaffinity(0, {(i + 1) % 2})
 `;
-
-/** Run the hopping child, all of its hops made inside `cgroup`. */
-async function hopIn(cgroup: string): Promise<void> {
-  const child = spawn(PYTHON, ['-c', SCRIPT], { stdio: ['pipe', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => resolve(code));
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', reject);
-    });
-    writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
-  } catch (err) {
-    child.kill('SIGKILL');
-    await exited.catch(() => {});
-    throw err;
-  }
-  child.stdin.end('x');
-  assert.equal(await exited, 0, `python: ${stderr}`);
-}
 
 for (const forced of [undefined, 'raw_tp', 'tracepoint'] as const) {
   test(
@@ -112,7 +87,7 @@ for (const forced of [undefined, 'raw_tp', 'tracepoint'] as const) {
         assert.equal(receiver.hook, forced ?? expectedHook(PREFERENCE));
         const before = await scrape();
         assert.equal(before.get(dir), undefined, 'a fresh cgroup has no migrations yet');
-        await hopIn(dir);
+        await runInCgroup(dir, SCRIPT); // every hop made inside the cgroup
         const after = await scrape();
         const moved = after.get(dir) ?? 0;
         t.diagnostic(`${receiver.hook}: ${moved} migrations counted for ${HOPS} hops`);

@@ -19,7 +19,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import {
   closeSync,
   fsyncSync,
@@ -41,10 +40,10 @@ import { configSchema } from '../../src/receivers/ebpf/config.ts';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
 import { repoRoot } from '../helpers/agent.ts';
+import { spawnInCgroup } from '../helpers/cgroup-child.ts';
 import { expectedHook } from '../helpers/kernel-features.ts';
 import { host, logger, rmdirRetry } from '../cgroups/helpers.ts';
 
-const PYTHON = '/usr/bin/python3.11';
 const MIB = 1024 * 1024;
 const LIMIT = 32 * MIB;
 const FILE_MIB = 128;
@@ -64,38 +63,6 @@ while os.read(fd, 1 << 20):
     pass
 os.close(fd)
 `;
-
-/** The reader, spawned blocked on stdin and moved into `cgroup`; `release()` lets it read and waits for it. */
-async function readerIn(
-  cgroup: string,
-  file: string,
-): Promise<{ pid: number; release: () => Promise<void> }> {
-  const child = spawn(PYTHON, ['-c', SCRIPT, file], { stdio: ['pipe', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', resolve);
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', reject);
-    });
-    writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
-  } catch (err) {
-    child.kill('SIGKILL');
-    await exited.catch(() => {});
-    throw err;
-  }
-  return {
-    pid: child.pid as number,
-    release: async () => {
-      child.stdin.end('x');
-      assert.equal(await exited, 0, `python: ${stderr}`);
-    },
-  };
-}
 
 function writeFile(path: string): void {
   const fd = openSync(path, 'w');
@@ -161,7 +128,7 @@ for (const forced of [undefined, 'tracepoint'] as const) {
         mkdirSync(cgroup);
         writeFileSync(join(cgroup, 'memory.limit_in_bytes'), String(LIMIT));
         // Only the reader's reclaim is timed (filter_tgid): reclaim elsewhere on the host stays out.
-        reader = await readerIn(cgroup, file);
+        reader = await spawnInCgroup(cgroup, ['-c', SCRIPT, file]); // reads once released
         receiver = (await ebpfReceiverFactory.create(
           { id: 'ebpf/shrinklat', logger, configDir: repoRoot },
           configSchema.parse({
