@@ -8,7 +8,13 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { openObject, type RingBuffer } from '../src/native/index.ts';
+import {
+  nextRecord,
+  openObject,
+  RECORD_HEADER_BYTES,
+  type RecordBatch,
+  type RingBuffer,
+} from '../src/native/index.ts';
 import { benchPath } from './lib.ts';
 
 const [mode = 'ring', nArg = '1000000', rateArg = '0'] = process.argv.slice(2);
@@ -29,14 +35,31 @@ try {
   const attached = obj.attach([program]);
   if (!attached.every((a) => a.attached)) throw new Error(`attach: ${JSON.stringify(attached)}`);
   let delivered = 0;
-  // Perf records come padded (20 bytes for 16 written): count records, not sizes.
-  const onRecord = (r: Buffer): void => {
-    if (r.length >= 16) delivered++;
+  let pidSum = 0;
+  // One call per drain, as the events receiver takes them: each record read in place with
+  // the batch's DataView (its length and its pid field). Perf records come padded (20 bytes
+  // for 16 written): count records, not sizes.
+  const handler = {
+    onBatch: ({ count, view }: RecordBatch): void => {
+      let at = 0;
+      let n = 0;
+      let sum = 0;
+      for (let i = 0; i < count; i++) {
+        const len = view.getUint32(at, true);
+        if (len >= 16) {
+          n++;
+          sum += view.getUint32(at + RECORD_HEADER_BYTES + 8, true);
+        }
+        at = nextRecord(at, len);
+      }
+      delivered += n;
+      pidSum += sum;
+    },
   };
   // Drained every 10 ms, like the C consumer.
   const reader: RingBuffer & { lost?: number } = perf
-    ? obj.perfBuffer('perf_events', onRecord, { pageCount: 256, drainIntervalMs: 10 })
-    : obj.ringBuffer('events', onRecord, { drainIntervalMs: 10 });
+    ? obj.perfBuffer('perf_events', handler, { pageCount: 256, drainIntervalMs: 10 })
+    : obj.ringBuffer('events', handler, { drainIntervalMs: 10 });
   const cpu0 = process.cpuUsage();
   gen.stdin.end('g');
   await exited;
@@ -51,6 +74,8 @@ try {
   console.log(
     JSON.stringify({
       delivered,
+      // Every record's pid is the generator's: the reads above are not dead code.
+      pidOk: pidSum === delivered * (gen.pid as number),
       produced: slot(0),
       drops: slot(1),
       lost: reader.lost ?? 0,

@@ -127,4 +127,10 @@ Napi::Error MakeError(Napi::Env env, const std::string& message, int err,
   return e;
 }
 
+Napi::Error StateError(Napi::Env env, const char* state, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("state", Napi::String::New(env, state));
+  return e;
+}
+
 }  // namespace ebpf

@@ -54,4 +54,7 @@ Napi::Array LogToJs(Napi::Env env, const std::vector<LogLine>& lines);
 Napi::Error MakeError(Napi::Env env, const std::string& message, int err,
                       const LogCapture* log);
 
+// A JS Error carrying `state` (e.g. "closed", "not-loaded"), which the TS layer maps to its code.
+Napi::Error StateError(Napi::Env env, const char* state, const std::string& message);
+
 }  // namespace ebpf

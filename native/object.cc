@@ -9,7 +9,7 @@
 
 #include "attach.h"
 #include "capture.h"
-#include "ringbuf.h"
+#include "buffers.h"
 
 namespace ebpf {
 
@@ -29,12 +29,6 @@ size_t ValueStride(const bpf_map* m) {
   if (!IsPerCpu(bpf_map__type(m))) return vs;
   int cpus = libbpf_num_possible_cpus();
   return ((vs + 7) & ~static_cast<size_t>(7)) * static_cast<size_t>(cpus > 0 ? cpus : 1);
-}
-
-Napi::Error StateError(Napi::Env env, const char* state, const std::string& msg) {
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("state", Napi::String::New(env, state));
-  return e;
 }
 
 // The .rodata datasec's variables: name, offset, size.
@@ -108,13 +102,10 @@ Napi::Function NativeObject::Init(Napi::Env env) {
                          InstanceMethod("mapRead", &NativeObject::MapRead),
                          InstanceMethod("mapReadMethod", &NativeObject::MapReadMethod),
                          InstanceMethod("ringOpen", &NativeObject::RingOpen),
-                         InstanceMethod("ringConsume", &NativeObject::RingConsume),
-                         InstanceMethod("ringStats", &NativeObject::RingStats),
-                         InstanceMethod("ringClose", &NativeObject::RingClose),
                          InstanceMethod("perfOpen", &NativeObject::PerfOpen),
-                         InstanceMethod("perfConsume", &NativeObject::PerfConsume),
-                         InstanceMethod("perfStats", &NativeObject::PerfStats),
-                         InstanceMethod("perfClose", &NativeObject::PerfClose),
+                         InstanceMethod("bufferConsume", &NativeObject::BufferConsume),
+                         InstanceMethod("bufferStats", &NativeObject::BufferStats),
+                         InstanceMethod("bufferClose", &NativeObject::BufferClose),
                          InstanceMethod("close", &NativeObject::Close),
                          InstanceAccessor("closed", &NativeObject::IsClosed, nullptr),
                          InstanceAccessor("loaded", &NativeObject::IsLoaded, nullptr),
@@ -160,11 +151,7 @@ NativeObject::~NativeObject() {
 void NativeObject::CloseAll() {
   if (closed_) return;
   closed_ = true;
-  for (Ring*& r : rings_) {
-    if (r != nullptr) r->Close();
-    r = nullptr;
-  }
-  ClosePerfs();
+  CloseBuffers();
   for (auto& kv : links_) {
     for (bpf_link* l : kv.second) bpf_link__destroy(l);
   }
@@ -575,57 +562,6 @@ Napi::Value NativeObject::MapReadMethod(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MapState& m = MapAt(env, info[0]);
   return Napi::String::New(env, m.batch_unsupported ? "walk" : "batch");
-}
-
-// ringOpen(index, onBatch, onBig, staging, lens, poll) → ring id
-Napi::Value NativeObject::RingOpen(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  MapState& m = MapAt(env, info[0]);
-  if (bpf_map__type(m.map) != BPF_MAP_TYPE_RINGBUF) {
-    throw StateError(env, "not-ringbuf", "map is not a ring buffer");
-  }
-  if (!info[1].IsFunction() || !info[2].IsFunction()) throw Napi::TypeError::New(env, "callbacks must be functions");
-  if (!info[3].IsTypedArray() || !info[4].IsTypedArray()) throw Napi::TypeError::New(env, "staging must be typed arrays");
-  Ring* r = Ring::Open(env, bpf_map__fd(m.map), info[1].As<Napi::Function>(), info[2].As<Napi::Function>(),
-                       info[3].As<Napi::Uint8Array>(), info[4].As<Napi::Uint32Array>(), info[5].ToBoolean().Value());
-  rings_.push_back(r);
-  return Napi::Number::New(env, static_cast<double>(rings_.size() - 1));
-}
-
-static Ring* RingAt(Napi::Env env, std::vector<Ring*>& rings, const Napi::Value& v) {
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, "ring id must be a number");
-  int64_t i = v.As<Napi::Number>().Int64Value();
-  if (i < 0 || static_cast<size_t>(i) >= rings.size()) throw Napi::RangeError::New(env, "no such ring");
-  return rings[static_cast<size_t>(i)];
-}
-
-Napi::Value NativeObject::RingConsume(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  CheckOpen(env);
-  Ring* r = RingAt(env, rings_, info[0]);
-  if (r == nullptr) throw StateError(env, "closed", "ring buffer is closed");
-  return Napi::Number::New(env, static_cast<double>(r->Consume()));
-}
-
-Napi::Value NativeObject::RingStats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  if (closed_) return o;
-  Ring* r = RingAt(env, rings_, info[0]);
-  if (r == nullptr) return o;
-  o.Set("delivered", static_cast<double>(r->delivered()));
-  o.Set("callbackErrors", static_cast<double>(r->callback_errors()));
-  return o;
-}
-
-void NativeObject::RingClose(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (closed_) return;
-  Ring*& slot = rings_.at(static_cast<size_t>(info[0].As<Napi::Number>().Int64Value()));
-  Ring* r = slot;
-  slot = nullptr;
-  if (r != nullptr) r->Close();
-  (void)env;
 }
 
 void NativeObject::Close(const Napi::CallbackInfo& info) { CloseAll(); }

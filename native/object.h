@@ -17,8 +17,7 @@
 
 namespace ebpf {
 
-class Ring;
-class Perf;
+class EventBuffer;
 
 struct MapState {
   bpf_map* map = nullptr;
@@ -59,16 +58,14 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
   Napi::Value MapDelete(const Napi::CallbackInfo& info);
   Napi::Value MapRead(const Napi::CallbackInfo& info);
   Napi::Value MapReadMethod(const Napi::CallbackInfo& info);
+  // Ring and perf buffers: implemented in buffers.cc.
   Napi::Value RingOpen(const Napi::CallbackInfo& info);
-  Napi::Value RingConsume(const Napi::CallbackInfo& info);
-  Napi::Value RingStats(const Napi::CallbackInfo& info);
-  void RingClose(const Napi::CallbackInfo& info);
-  // Perf buffers: implemented in perfbuf.cc.
   Napi::Value PerfOpen(const Napi::CallbackInfo& info);
-  Napi::Value PerfConsume(const Napi::CallbackInfo& info);
-  Napi::Value PerfStats(const Napi::CallbackInfo& info);
-  void PerfClose(const Napi::CallbackInfo& info);
-  void ClosePerfs();
+  Napi::Value BufferConsume(const Napi::CallbackInfo& info);
+  Napi::Value BufferStats(const Napi::CallbackInfo& info);
+  void BufferClose(const Napi::CallbackInfo& info);
+  EventBuffer* BufferAt(Napi::Env env, const Napi::Value& id);
+  void CloseBuffers();
   void Close(const Napi::CallbackInfo& info);
   Napi::Value IsClosed(const Napi::CallbackInfo& info);
   Napi::Value IsLoaded(const Napi::CallbackInfo& info);
@@ -86,8 +83,7 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
   bool closed_ = false;
   std::vector<MapState> maps_;
   std::map<std::string, std::vector<bpf_link*>> links_;
-  std::vector<Ring*> rings_;  // nullptr once closed
-  std::vector<Perf*> perfs_;  // nullptr once closed
+  std::vector<EventBuffer*> buffers_;  // ring and perf buffers by id; nullptr once closed
 };
 
 }  // namespace ebpf

@@ -58,29 +58,26 @@ export interface NativeObjectHandle {
   /** n ≥ 0: done, n entries. n < 0: buffers full with -1-n entries; grow and resume. */
   mapRead(index: number, keys: Buffer, values: Buffer, offset: number, resume: boolean): number;
   mapReadMethod(index: number): 'batch' | 'walk';
+  /** onBatch(count, lost) per drain (records packed in `staging`, see RecordBatch); onBig(copy) for a record larger than the staging area. */
   ringOpen(
     index: number,
-    onBatch: (count: number) => void,
+    onBatch: (count: number, lost: number) => void,
     onBig: (record: Buffer) => void,
     staging: Buffer,
-    lens: Uint32Array,
     poll: boolean,
   ): number;
-  ringConsume(id: number): number;
-  ringStats(id: number): { delivered?: number; callbackErrors?: number };
-  ringClose(id: number): void;
   perfOpen(
     index: number,
     pageCount: number,
-    onBatch: (count: number) => void,
+    onBatch: (count: number, lost: number) => void,
     onBig: (record: Buffer) => void,
     staging: Buffer,
-    lens: Uint32Array,
     poll: boolean,
   ): number;
-  perfConsume(id: number): number;
-  perfStats(id: number): { delivered?: number; lost?: number; callbackErrors?: number };
-  perfClose(id: number): void;
+  /** Ring and perf buffers alike, by the id their open returned. */
+  bufferConsume(id: number): number;
+  bufferStats(id: number): { delivered?: number; lost?: number; callbackErrors?: number };
+  bufferClose(id: number): void;
   close(): void;
 }
 

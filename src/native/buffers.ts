@@ -1,78 +1,85 @@
 /**
- * Ring and perf buffers of a loaded object, and the timer that drains them (native/ringbuf.cc,
- * native/perfbuf.cc).
+ * Ring and perf buffers of a loaded object, and the timer that drains them
+ * (native/buffers.cc, with native/ringbuf.cc and native/perfbuf.cc).
  */
 import type { NativeObjectHandle } from './addon.ts';
 import { fail } from './errors.ts';
-import type { PerfBuffer, PerfBufferOptions, RecordHandler, RingBuffer, RingBufferOptions } from './types.ts';
+import type { EventHandler, PerfBuffer, RecordBatch, RecordHandler } from './types.ts';
 
-// ---------------------------------------------------------------------------
-// Ring buffers.
+/** Bytes before each record of a RecordBatch: u32 length, u32 CPU. */
+export const RECORD_HEADER_BYTES = 8;
 
-/** Bytes staged per JS call; records larger than this come one by one. */
-const STAGING_BYTES = 256 * 1024;
-const STAGING_RECORDS = 8192;
+/** Offset of the record after the one at `at` of `length` bytes (RecordBatch). */
+export function nextRecord(at: number, length: number): number {
+  return at + RECORD_HEADER_BYTES + ((length + 7) & ~7);
+}
+
+/** Bytes staged per JS call (a drain of more records makes several calls); a larger record comes alone. */
+export const STAGING_BYTES = 256 * 1024;
+
+interface MutableBatch {
+  count: number;
+  bytes: Buffer;
+  view: DataView;
+  lost: number;
+}
+
+function viewOf(b: Buffer): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
 
 /**
- * An event buffer being consumed (ring or perf): records are staged natively and
- * delivered in batches; exceptions thrown by the handler are counted, never
- * propagated; a drain timer backs up the poll handle. Subclasses open, consume
- * and free the native side.
+ * An event buffer being consumed (a ring or a perf event array): records are
+ * staged natively and handed over in batches, one JS call per drain; a
+ * handler's exceptions are counted, never propagated; a drain timer backs up
+ * the poll handle. `openNative` opens the native side and returns its id.
  */
-abstract class LiveEventBuffer {
+export class LiveEventBuffer implements PerfBuffer {
   delivered = 0;
   handlerErrors = 0;
   lastHandlerError: unknown = undefined;
-  protected readonly handle: NativeObjectHandle;
-  protected id = -1;
-  protected closed = false;
-  private timer: DrainTimer | undefined;
-  private readonly kind: string;
+  readonly #handle: NativeObjectHandle;
+  readonly #kind: string;
+  readonly #onClose: (b: LiveEventBuffer) => void;
+  #id = -1;
+  #closed = false;
+  #lostAtClose = 0;
+  #timer: DrainTimer | undefined;
 
-  constructor(handle: NativeObjectHandle, kind: string) {
-    this.handle = handle;
-    this.kind = kind;
-  }
-
-  /** Open the native side with the shared staging and delivery, then start the drain timer. */
-  protected open(
+  constructor(
+    handle: NativeObjectHandle,
+    kind: 'ring buffer' | 'perf buffer',
     stagingBytes: number,
-    onRecord: RecordHandler,
+    handler: EventHandler,
     drainIntervalMs: number | undefined,
     what: string,
     openNative: (
-      onBatch: (count: number) => void,
-      deliver: (record: Buffer) => void,
+      onBatch: (count: number, lost: number) => void,
+      onBig: (record: Buffer) => void,
       staging: Buffer,
-      lens: Uint32Array,
     ) => number,
-  ): void {
+    onClose: (b: LiveEventBuffer) => void,
+  ) {
+    this.#handle = handle;
+    this.#kind = kind;
+    this.#onClose = onClose;
     const staging = Buffer.alloc(stagingBytes);
-    const lens = new Uint32Array(STAGING_RECORDS);
-    const deliver = (record: Buffer): void => {
-      if (this.closed) return; // closed by an earlier handler call of this drain
-      this.delivered++;
-      try {
-        onRecord(record);
-      } catch (err) {
-        this.handlerErrors++;
-        this.lastHandlerError = err;
-      }
+    const batch: MutableBatch = { count: 0, bytes: staging, view: viewOf(staging), lost: 0 };
+    const deliver = typeof handler === 'function' ? this.#eachRecord(handler) : this.#whole(handler.onBatch);
+    const onBatch = (count: number, lost: number): void => {
+      batch.count = count;
+      batch.lost = lost;
+      deliver(batch);
     };
-    const onBatch = (count: number): void => {
-      let at = 0;
-      for (let i = 0; i < count && !this.closed; i++) {
-        const len = lens[i] as number;
-        deliver(staging.subarray(at, at + len));
-        at += (len + 7) & ~7;
-      }
+    const onBig = (record: Buffer): void => {
+      deliver({ count: 1, bytes: record, view: viewOf(record), lost: 0 });
     };
     try {
-      this.id = openNative(onBatch, deliver, staging, lens);
+      this.#id = openNative(onBatch, onBig, staging);
     } catch (err) {
       throw fail('ERR_BPF_MAP', what, err);
     }
-    this.timer = drainTimer(drainIntervalMs ?? 50, () => {
+    this.#timer = drainTimer(drainIntervalMs ?? 50, () => {
       try {
         return this.consume();
       } catch (err) {
@@ -84,102 +91,66 @@ abstract class LiveEventBuffer {
     });
   }
 
-  protected abstract consumeNative(): void;
-  protected abstract closeNative(): void;
+  #failed(err: unknown): void {
+    this.handlerErrors++;
+    this.lastHandlerError = err;
+  }
 
+  /** A batch handler: one call per batch. */
+  #whole(onBatch: (batch: RecordBatch) => void): (batch: RecordBatch) => void {
+    return (batch) => {
+      if (this.#closed || batch.count === 0) return;
+      this.delivered += batch.count;
+      try {
+        onBatch(batch);
+      } catch (err) {
+        this.#failed(err);
+      }
+    };
+  }
+
+  /** A record handler: a view per record, each call's exception counted on its own. */
+  #eachRecord(onRecord: RecordHandler): (batch: RecordBatch) => void {
+    return ({ count, bytes, view }) => {
+      let at = 0;
+      for (let i = 0; i < count && !this.#closed; i++) {
+        const len = view.getUint32(at, true);
+        this.delivered++;
+        try {
+          onRecord(bytes.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + len));
+        } catch (err) {
+          this.#failed(err);
+        }
+        at = nextRecord(at, len);
+      }
+    };
+  }
+
+  /** Records the kernel lost (perf lost samples) since open; 0 for a ring. */
+  get lost(): number {
+    if (this.#closed) return this.#lostAtClose;
+    return this.#handle.bufferStats(this.#id).lost ?? 0;
+  }
+
+  /** Drain now; returns records delivered. */
   consume(): number {
-    if (this.closed) return 0;
+    if (this.#closed) return 0;
     const before = this.delivered;
     try {
-      this.consumeNative();
+      this.#handle.bufferConsume(this.#id);
     } catch (err) {
-      throw fail('ERR_BPF_MAP', `consume ${this.kind}`, err);
+      throw fail('ERR_BPF_MAP', `consume ${this.#kind}`, err);
     }
     return this.delivered - before;
   }
 
   close(): void {
-    if (this.closed) return;
-    this.beforeClose();
-    this.closed = true;
-    this.timer?.stop();
-    this.timer = undefined;
-    this.closeNative();
-  }
-
-  protected beforeClose(): void {}
-}
-
-/** A ring buffer being consumed. */
-export class LiveRing extends LiveEventBuffer implements RingBuffer {
-  readonly #onClose: (r: LiveRing) => void;
-
-  constructor(
-    handle: NativeObjectHandle,
-    index: number,
-    ringBytes: number,
-    onRecord: RecordHandler,
-    options: RingBufferOptions,
-    what: string,
-    onClose: (r: LiveRing) => void,
-  ) {
-    super(handle, 'ring buffer');
-    this.#onClose = onClose;
-    const stagingBytes = Math.min(STAGING_BYTES, Math.max(4096, ringBytes));
-    this.open(stagingBytes, onRecord, options.drainIntervalMs, what, (onBatch, deliver, staging, lens) =>
-      handle.ringOpen(index, onBatch, deliver, staging, lens, options.poll ?? true),
-    );
-  }
-
-  protected consumeNative(): void {
-    this.handle.ringConsume(this.id);
-  }
-
-  protected closeNative(): void {
-    this.handle.ringClose(this.id);
-    this.#onClose(this);
-  }
-}
-
-/**
- * A perf event array being consumed: the ring buffer's staging and handler
- * discipline, polled through libuv on perf_buffer__epoll_fd plus a drain timer.
- */
-export class LivePerf extends LiveEventBuffer implements PerfBuffer {
-  #lostAtClose = 0;
-  readonly #onClose: (r: LivePerf) => void;
-
-  constructor(
-    handle: NativeObjectHandle,
-    index: number,
-    pageCount: number,
-    onRecord: RecordHandler,
-    options: PerfBufferOptions,
-    what: string,
-    onClose: (r: LivePerf) => void,
-  ) {
-    super(handle, 'perf buffer');
-    this.#onClose = onClose;
-    this.open(STAGING_BYTES, onRecord, options.drainIntervalMs, what, (onBatch, deliver, staging, lens) =>
-      handle.perfOpen(index, pageCount, onBatch, deliver, staging, lens, options.poll ?? true),
-    );
-  }
-
-  get lost(): number {
-    if (this.closed) return this.#lostAtClose;
-    return this.handle.perfStats(this.id).lost ?? 0;
-  }
-
-  protected consumeNative(): void {
-    this.handle.perfConsume(this.id);
-  }
-
-  protected override beforeClose(): void {
+    if (this.#closed) return;
     this.#lostAtClose = this.lost;
-  }
-
-  protected closeNative(): void {
-    this.handle.perfClose(this.id);
+    this.#closed = true;
+    this.#timer?.stop();
+    this.#timer = undefined;
+    this.#handle.bufferClose(this.#id);
     this.#onClose(this);
   }
 }

@@ -7,7 +7,7 @@
 export type * from './types.ts';
 
 export { ADDON_PATH, nativeAddon } from './addon.ts';
-export { drainTimer, type DrainTimer } from './buffers.ts';
+export { drainTimer, nextRecord, RECORD_HEADER_BYTES, type DrainTimer } from './buffers.ts';
 export { NO_PMU, redact, verifierReason } from './errors.ts';
 export { openObject } from './object.ts';
 export {

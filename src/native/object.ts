@@ -20,7 +20,7 @@ import {
   notAttached,
 } from './errors.ts';
 import { LiveMap } from './map.ts';
-import { LivePerf, LiveRing } from './buffers.ts';
+import { LiveEventBuffer, STAGING_BYTES } from './buffers.ts';
 import type {
   AttachResult,
   BpfMap,
@@ -31,7 +31,7 @@ import type {
   PerfBuffer,
   PerfBufferOptions,
   ProgramInfo,
-  RecordHandler,
+  EventHandler,
   RingBuffer,
   RingBufferOptions,
 } from './types.ts';
@@ -215,7 +215,7 @@ class LoadedObject implements BpfObject {
   #handle: NativeObjectHandle;
   #mapInfos: NativeMapInfo[];
   #maps = new Map<string, LiveMap>();
-  #rings = new Set<LiveRing | LivePerf>();
+  #buffers = new Set<LiveEventBuffer>();
   #closed = false;
 
   constructor(path: string, handle: NativeObjectHandle) {
@@ -349,7 +349,7 @@ class LoadedObject implements BpfObject {
     }
   }
 
-  ringBuffer(mapName: string, onRecord: RecordHandler, options: RingBufferOptions = {}): RingBuffer {
+  ringBuffer(mapName: string, handler: EventHandler, options: RingBufferOptions = {}): RingBuffer {
     const what = `open ring buffer ${mapName} of ${this.path}`;
     const handle = this.#live(what);
     const index = this.#mapInfos.findIndex((m) => m.name === mapName);
@@ -357,14 +357,22 @@ class LoadedObject implements BpfObject {
     if (!info) throw new CollectorError('ERR_BPF_MAP', `${what}: no map of that name`);
     if (info.type !== 'ringbuf')
       throw new CollectorError('ERR_BPF_MAP', `${what}: map is a ${info.type}, not a ringbuf`);
-    const ring = new LiveRing(handle, index, info.maxEntries, onRecord, options, what, (r) =>
-      this.#rings.delete(r),
+    const stagingBytes = Math.min(STAGING_BYTES, Math.max(4096, info.maxEntries));
+    return this.#track(
+      new LiveEventBuffer(
+        handle,
+        'ring buffer',
+        stagingBytes,
+        handler,
+        options.drainIntervalMs,
+        what,
+        (onBatch, onBig, staging) => handle.ringOpen(index, onBatch, onBig, staging, options.poll ?? true),
+        (b) => this.#buffers.delete(b),
+      ),
     );
-    this.#rings.add(ring);
-    return ring;
   }
 
-  perfBuffer(mapName: string, onRecord: RecordHandler, options: PerfBufferOptions = {}): PerfBuffer {
+  perfBuffer(mapName: string, handler: EventHandler, options: PerfBufferOptions = {}): PerfBuffer {
     const what = `open perf buffer ${mapName} of ${this.path}`;
     const handle = this.#live(what);
     const index = this.#mapInfos.findIndex((m) => m.name === mapName);
@@ -375,16 +383,31 @@ class LoadedObject implements BpfObject {
     const pages = options.pageCount ?? 64;
     if (!Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0)
       throw new CollectorError('ERR_BPF_MAP', `${what}: page count must be a power of two, got ${pages}`);
-    const perf = new LivePerf(handle, index, pages, onRecord, options, what, (r) => this.#rings.delete(r));
-    this.#rings.add(perf);
-    return perf;
+    return this.#track(
+      new LiveEventBuffer(
+        handle,
+        'perf buffer',
+        STAGING_BYTES,
+        handler,
+        options.drainIntervalMs,
+        what,
+        (onBatch, onBig, staging) =>
+          handle.perfOpen(index, pages, onBatch, onBig, staging, options.poll ?? true),
+        (b) => this.#buffers.delete(b),
+      ),
+    );
+  }
+
+  #track(b: LiveEventBuffer): LiveEventBuffer {
+    this.#buffers.add(b);
+    return b;
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const r of [...this.#rings]) r.close();
-    this.#rings.clear();
+    for (const b of [...this.#buffers]) b.close();
+    this.#buffers.clear();
     this.#handle.close();
   }
 

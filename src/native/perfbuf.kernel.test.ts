@@ -2,7 +2,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { openObject, syscallGetpgid, type BpfObject } from './index.ts';
+import {
+  nextRecord,
+  numPossibleCpus,
+  openObject,
+  RECORD_HEADER_BYTES,
+  syscallGetpgid,
+  type BpfObject,
+  type RecordBatch,
+} from './index.ts';
 import { waitFor } from './kernel-fixtures.ts';
 import { ensureTracefs } from './tracefs.ts';
 
@@ -114,6 +122,46 @@ describe('perf buffer', () => {
       perf.consume();
       assert.ok(perf.lost > 0, 'some samples lost');
       assert.equal(n + perf.lost, calls + 1, 'every sample delivered or counted lost');
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('batches carry each record’s CPU and the samples lost since the previous batch', () => {
+    const obj = load();
+    try {
+      let records = 0;
+      let lostInBatches = 0;
+      const cpus = new Set<number>();
+      const seqs = new Set<number>();
+      const perf = obj.perfBuffer(
+        'test_events_total',
+        {
+          onBatch: ({ count, view, lost }: RecordBatch) => {
+            lostInBatches += lost;
+            let at = 0;
+            for (let i = 0; i < count; i++) {
+              const len = view.getUint32(at, true);
+              assert.ok(len >= 40, `record of ${len} bytes`);
+              cpus.add(view.getUint32(at + 4, true));
+              seqs.add(view.getUint32(at + RECORD_HEADER_BYTES + 4, true));
+              records++;
+              at = nextRecord(at, len);
+            }
+          },
+        },
+        { pageCount: 1, drainIntervalMs: 0, poll: false },
+      );
+      const calls = 5000; // overflows the 4 KiB per-CPU buffers, as above
+      syscallGetpgid(calls, MARKER);
+      perf.consume();
+      syscallGetpgid(1, MARKER);
+      perf.consume();
+      assert.ok(perf.lost > 0, 'some samples lost');
+      assert.equal(lostInBatches, perf.lost, 'the batches carry every lost sample');
+      assert.equal(records + lostInBatches, calls + 1, 'every sample delivered or counted lost');
+      assert.equal(seqs.size, records, 'each record once');
+      for (const cpu of cpus) assert.ok(cpu < numPossibleCpus(), `CPU ${cpu}`);
     } finally {
       obj.close();
     }

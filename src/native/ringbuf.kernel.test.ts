@@ -1,7 +1,14 @@
 /** Ring buffers on the real kernel: exact delivery, order, wake-ups via uv_poll, throwing handlers, close. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { syscallGetpgid, syscallGetpid, type BpfObject } from './index.ts';
+import {
+  nextRecord,
+  RECORD_HEADER_BYTES,
+  syscallGetpgid,
+  syscallGetpid,
+  type BpfObject,
+  type RecordBatch,
+} from './index.ts';
 import { MARKER, loadAddonTest, u32, waitFor } from './kernel-fixtures.ts';
 
 /** n marked getpgid calls: each makes the attached ring programs submit one record. */
@@ -66,6 +73,58 @@ describe('ring buffer', () => {
       ring.close();
       ring.close();
       assert.equal(ring.consume(), 0);
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('hands over a drain in batches: records packed with their lengths, read in place', () => {
+    const obj = loadAddonTest();
+    try {
+      assert.equal(obj.attach(['ring_nowakeup'])[0]?.attached, true);
+      const sizes: number[] = [];
+      const seqs: bigint[] = [];
+      let throwOnce = true;
+      const ring = obj.ringBuffer(
+        'events',
+        {
+          onBatch: ({ count, bytes, view, lost }: RecordBatch) => {
+            sizes.push(count);
+            assert.equal(lost, 0);
+            let at = 0;
+            for (let i = 0; i < count; i++) {
+              const len = view.getUint32(at, true);
+              assert.equal(len, 32);
+              assert.equal(view.getUint32(at + 4, true), 0, 'CPU is 0 for a ring');
+              assert.equal(view.getUint32(at + RECORD_HEADER_BYTES, true), process.pid);
+              seqs.push(view.getBigUint64(at + RECORD_HEADER_BYTES + 8, true));
+              at = nextRecord(at, len);
+            }
+            assert.ok(at <= bytes.length);
+            if (seqs.length === 20_000 && throwOnce) {
+              throwOnce = false;
+              throw new Error('batch handler failure');
+            }
+          },
+        },
+        { drainIntervalMs: 0, poll: false },
+      );
+      trigger(20_000);
+      assert.equal(ring.consume(), 20_000);
+      // 20,000 records of 8 + 32 bytes in the 256 KiB staging area of a 1 MiB ring: 4 calls, not 20,000.
+      assert.deepEqual(sizes, [6553, 6553, 6553, 341]);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 20_000 }, (_, i) => BigInt(i)),
+      );
+      assert.equal(ring.delivered, 20_000);
+      // A throwing batch handler is counted once; the next drain delivers on.
+      assert.equal(ring.handlerErrors, 1);
+      assert.match(String(ring.lastHandlerError), /batch handler failure/);
+      trigger(10);
+      assert.equal(ring.consume(), 10);
+      assert.equal(seqs.at(-1), 20_009n);
+      assert.equal(lost(obj, 1), 0n);
     } finally {
       obj.close();
     }

@@ -99,7 +99,8 @@ export interface RingBuffer {
   /**
    * Handler calls that threw since open. A throwing handler never reaches the
    * event loop: the exception is counted here (the last one kept in
-   * lastHandlerError), that record is dropped and delivery goes on.
+   * lastHandlerError), that record (or the rest of that batch) is dropped and
+   * delivery goes on.
    */
   readonly handlerErrors: number;
   readonly lastHandlerError: unknown;
@@ -107,7 +108,37 @@ export interface RingBuffer {
   close(): void;
 }
 
+/** One record at a time: a view valid only during the call (a subarray per record; tests and simple uses). */
 export type RecordHandler = (record: Buffer) => void;
+
+/**
+ * The records of one drain, packed in one buffer (native/buffers.h). The first
+ * record's header is at offset 0; a record at `at` has its length at `at`
+ * (u32), its CPU at `at + 4` (u32: the perf CPU it came from, 0 for a ring) and
+ * its bytes from `at + 8`; the next record starts at `at + 8 + round_up(length,
+ * 8)` (nextRecord()). Header words are in host byte order (little-endian on
+ * x86-64 and arm64), as the records themselves. `bytes` and `view` are the
+ * buffer's staging area and the batch object is reused: valid only during the
+ * handler call.
+ */
+export interface RecordBatch {
+  readonly count: number;
+  readonly bytes: Buffer;
+  readonly view: DataView;
+  /** Records the kernel lost since the previous batch (perf lost samples; 0 for a ring). */
+  readonly lost: number;
+}
+
+/**
+ * A consumer of whole batches: one call per drain, no object per record. A
+ * throw counts one handler error and drops what the handler had not read of that batch.
+ */
+export interface BatchSink {
+  readonly onBatch: (batch: RecordBatch) => void;
+}
+
+/** What ringBuffer()/perfBuffer() deliver to: one record per call, or one batch per call. */
+export type EventHandler = RecordHandler | BatchSink;
 
 export interface PerfBufferOptions {
   /** Pages of each CPU's buffer (a power of two). Default 64 (256 KiB per CPU). */
@@ -149,10 +180,10 @@ export interface BpfObject {
   iterRead(program: string): Buffer;
   /** Run a loaded program once with BPF_PROG_TEST_RUN (e.g. `SEC("syscall")`); `ctx` as the program's context. */
   testRun(program: string, ctx?: Buffer): { retval: number; durationNs: number };
-  /** Records are views valid only during the handler call: copy what you keep. */
-  ringBuffer(mapName: string, onRecord: RecordHandler, options?: RingBufferOptions): RingBuffer;
+  /** Records (or batches) are views valid only during the handler call: copy what you keep. */
+  ringBuffer(mapName: string, handler: EventHandler, options?: RingBufferOptions): RingBuffer;
   /** A BPF_MAP_TYPE_PERF_EVENT_ARRAY map's records (perf_buffer__new). Views valid only during the call. */
-  perfBuffer(mapName: string, onRecord: RecordHandler, options?: PerfBufferOptions): PerfBuffer;
+  perfBuffer(mapName: string, handler: EventHandler, options?: PerfBufferOptions): PerfBuffer;
   /** Detach every link, close every ring buffer, map and program. Safe twice. */
   close(): void;
   readonly closed: boolean;

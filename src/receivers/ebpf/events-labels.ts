@@ -30,32 +30,36 @@ export class RecordLabels {
     this.rawSize = this.ranges.reduce((n, [from, to]) => n + to - from, 0);
   }
 
-  /** FNV-1a over the label bytes (padding left out): equal label bytes decode equally. */
-  hash(record: Buffer): number {
+  /**
+   * FNV-1a over the label bytes (padding left out) of the record of `len` bytes at `at`:
+   * equal label bytes decode equally. Bytes past the record's end count as 0.
+   */
+  hash(bytes: Uint8Array, at: number, len: number): number {
     let h = 0x811c9dc5;
     for (const [from, to] of this.ranges) {
-      const end = Math.min(to, record.length);
-      for (let i = from; i < end; i++) h = Math.imul(h ^ (record[i] as number), 0x01000193);
+      const end = Math.min(to, len);
+      for (let i = from; i < end; i++) h = Math.imul(h ^ (bytes[at + i] as number), 0x01000193);
     }
     return h >>> 0;
   }
 
-  /** The label bytes, copied. */
-  rawOf(record: Buffer): Uint8Array {
+  /** The label bytes, copied (0 past the record's end). */
+  rawOf(bytes: Uint8Array, at: number, len: number): Uint8Array {
     const out = new Uint8Array(this.rawSize);
-    let at = 0;
+    let o = 0;
     for (const [from, to] of this.ranges) {
-      const end = Math.min(to, record.length);
-      if (end > from) out.set(record.subarray(from, end), at);
-      at += to - from;
+      const end = Math.min(to, len);
+      if (end > from) out.set(bytes.subarray(at + from, at + end), o);
+      o += to - from;
     }
     return out;
   }
 
-  matches(record: Buffer, raw: Uint8Array): boolean {
-    let at = 0;
+  /** Whether the record's label bytes are `raw` (as rawOf made it). */
+  matches(bytes: Uint8Array, at: number, len: number, raw: Uint8Array): boolean {
+    let o = 0;
     for (const [from, to] of this.ranges) {
-      for (let i = from; i < to; i++, at++) if ((record[i] ?? 0) !== raw[at]) return false;
+      for (let i = from; i < to; i++, o++) if ((i < len ? bytes[at + i] : 0) !== raw[o]) return false;
     }
     return true;
   }
@@ -79,26 +83,49 @@ export class RecordLabels {
   }
 }
 
+/** A DataView over a Buffer's bytes. */
+export function viewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * A numeric field of the record of `len` bytes at `at` of `view`, little-endian; 8-byte
+ * fields as the nearest double (one rounding, as Number(bigint)).
+ */
 export function readField(
-  record: Buffer,
+  view: DataView,
+  at: number,
+  len: number,
   f: { offset: number; size: number; signed?: boolean | undefined },
 ): number {
-  if (f.offset + f.size > record.length)
-    throw new RangeError(`field at ${f.offset}+${f.size} is past the record's ${record.length} bytes`);
+  if (f.offset + f.size > len)
+    throw new RangeError(`field at ${f.offset}+${f.size} is past the record's ${len} bytes`);
+  const o = at + f.offset;
   switch (f.size) {
     case 1:
-      return f.signed ? record.readInt8(f.offset) : record.readUInt8(f.offset);
+      return f.signed ? view.getInt8(o) : view.getUint8(o);
     case 2:
-      return f.signed ? record.readInt16LE(f.offset) : record.readUInt16LE(f.offset);
+      return f.signed ? view.getInt16(o, true) : view.getUint16(o, true);
     case 4:
-      return f.signed ? record.readInt32LE(f.offset) : record.readUInt32LE(f.offset);
-    default:
-      return Number(f.signed ? record.readBigInt64LE(f.offset) : record.readBigUInt64LE(f.offset));
+      return f.signed ? view.getInt32(o, true) : view.getUint32(o, true);
+    default: {
+      // hi × 2^32 is exact, so the sum is rounded once: the same double as Number(bigint).
+      const hi = f.signed ? view.getInt32(o + 4, true) : view.getUint32(o + 4, true);
+      return hi * 4294967296 + view.getUint32(o, true);
+    }
   }
 }
 
+/** readField over a whole record. */
+export function readRecordField(
+  record: Buffer,
+  f: { offset: number; size: number; signed?: boolean | undefined },
+): number {
+  return readField(viewOf(record), 0, record.length, f);
+}
+
 export function readU64(record: Buffer, f: FieldConfig): bigint {
-  return f.size === 8 ? record.readBigUInt64LE(f.offset) : BigInt(readField(record, f));
+  return f.size === 8 ? record.readBigUInt64LE(f.offset) : BigInt(readRecordField(record, f));
 }
 
 export function slotText(s: LabelSlot): string {
@@ -120,4 +147,12 @@ export interface DecodeStats {
 
 export interface Sink {
   onRecord(record: Buffer, stats: DecodeStats): void;
+}
+
+/**
+ * A sink that takes records in place, inside a batch (counters and histograms): the record of
+ * `len` bytes at `at` of `bytes` / `view`, valid only during the call.
+ */
+export interface InlineSink {
+  onRecordAt(bytes: Buffer, view: DataView, at: number, len: number, stats: DecodeStats): void;
 }

@@ -2,7 +2,14 @@ import type { HistogramSpec, LabelSlot, RawFamily, RawPoint } from '../../pipeli
 import type { DecoderRegistry } from '../../decoders/decoder.ts';
 import { parseDuration } from '../../config/types.ts';
 import type { LabelConfig, ValueConfig } from './metrics.ts';
-import { readField, RecordLabels, type DecodeStats, type Sink } from './events-labels.ts';
+import {
+  readField,
+  RecordLabels,
+  viewOf,
+  type DecodeStats,
+  type InlineSink,
+  type Sink,
+} from './events-labels.ts';
 
 // Counters and histograms from event records: O(1) per record, run at drain time (see events.ts).
 
@@ -29,6 +36,13 @@ export const UNBOUNDED: SeriesBounds = { maxSeries: Number.MAX_SAFE_INTEGER, idl
 export const OVERFLOW_LABEL = 'otel.metric.overflow';
 const OVERFLOW_SLOTS: readonly LabelSlot[] = [{ name: OVERFLOW_LABEL, value: 'true', pending: [] }];
 const NO_BYTES = new Uint8Array(0);
+
+/** Makes a sink's table entries (a method of the sink: no closure per record). */
+interface EntryMaker<E extends Entry> {
+  /** A new key's entry: `record` (a view valid during the call) is decoded once. */
+  newEntry(raw: Uint8Array, record: Buffer): E;
+  overflowEntry(): E;
+}
 
 interface Entry {
   raw: Uint8Array;
@@ -77,13 +91,18 @@ class KeyedSeries<E extends Entry> {
     return this.count;
   }
 
-  find(record: Buffer, make: (raw: Uint8Array) => E, makeOverflow: (raw: Uint8Array) => E): E {
-    const h = this.labels.hash(record);
+  /**
+   * The entry of the record of `len` bytes at `at`: found by its label bytes, else made
+   * (maker.newEntry: decoded once), else — beyond the budget — the overflow entry.
+   */
+  find(bytes: Buffer, at: number, len: number, maker: EntryMaker<E>): E {
+    const labels = this.labels;
+    const h = labels.hash(bytes, at, len);
     const bucket = this.buckets.get(h);
     if (bucket) {
       for (let i = 0; i < bucket.length; i++) {
         const e = bucket[i] as E;
-        if (this.labels.matches(record, e.raw)) {
+        if (labels.matches(bytes, at, len, e.raw)) {
           e.gen = this.gen;
           return e;
         }
@@ -93,13 +112,13 @@ class KeyedSeries<E extends Entry> {
       this.overflowed++;
       let o = this.overflowEntry;
       if (o === undefined) {
-        o = this.overflowEntry = makeOverflow(NO_BYTES);
+        o = this.overflowEntry = maker.overflowEntry();
         if (this.overflowed === 1) this.onFirstOverflow?.();
       }
       o.gen = this.gen;
       return o;
     }
-    const e = make(this.labels.rawOf(record));
+    const e = maker.newEntry(labels.rawOf(bytes, at, len), bytes.subarray(at, at + len));
     e.gen = this.gen;
     if (bucket) bucket.push(e);
     else this.buckets.set(h, [e]);
@@ -170,7 +189,9 @@ function decodeOnce(
 }
 
 /** +1 (or + value) per record by decoded labels; reset every flush_interval (ebpf_exporter). */
-export class EventCounter implements Sink {
+type CounterEntry = Entry & { value: number };
+
+export class EventCounter implements Sink, InlineSink, EntryMaker<CounterEntry> {
   readonly name: string;
   readonly help: string;
   readonly dropIn: boolean;
@@ -182,7 +203,7 @@ export class EventCounter implements Sink {
    * By the raw bytes of the label region: each distinct key is decoded once
    * (undefined: dropped by a regexp; a string: its decode error, counted per record).
    */
-  private readonly series: KeyedSeries<Entry & { value: number }>;
+  private readonly series: KeyedSeries<CounterEntry>;
   private startTimeMs = Date.now();
 
   constructor(
@@ -203,32 +224,45 @@ export class EventCounter implements Sink {
     this.registry = registry;
   }
 
+  /** One record (tests and direct users); the receiver hands records in place (onRecordAt). */
   onRecord(record: Buffer, stats: DecodeStats): void {
-    let delta = 1;
-    const s = this.series.find(
-      record,
-      (raw) => ({
-        raw,
-        labels: decodeOnce(this.labels, record, this.registry, `metric ${this.name}`),
-        value: 0,
-        gen: 0,
-      }),
-      (raw) => ({ raw, labels: OVERFLOW_SLOTS, value: 0, gen: 0 }),
-    );
+    this.onRecordAt(record, viewOf(record), 0, record.length, stats);
+  }
+
+  onRecordAt(bytes: Buffer, view: DataView, at: number, len: number, stats: DecodeStats): void {
+    const s = this.series.find(bytes, at, len, this);
     if (typeof s.labels === 'string') {
       stats.errors++;
       stats.last = s.labels;
       return;
     }
     if (!s.labels) return;
-    try {
-      if (this.value) delta = readField(record, this.value);
-    } catch (err) {
-      stats.errors++;
-      stats.last = `metric ${this.name}: ${(err as Error).message}`;
-      return;
+    let delta = 1;
+    if (this.value) {
+      try {
+        delta = readField(view, at, len, this.value);
+      } catch (err) {
+        stats.errors++;
+        stats.last = `metric ${this.name}: ${(err as Error).message}`;
+        return;
+      }
     }
     s.value += delta;
+  }
+
+  /** @internal EntryMaker */
+  newEntry(raw: Uint8Array, record: Buffer): CounterEntry {
+    return {
+      raw,
+      labels: decodeOnce(this.labels, record, this.registry, `metric ${this.name}`),
+      value: 0,
+      gen: 0,
+    };
+  }
+
+  /** @internal EntryMaker */
+  overflowEntry(): CounterEntry {
+    return { raw: NO_BYTES, labels: OVERFLOW_SLOTS, value: 0, gen: 0 };
   }
 
   /** Reset (ebpf_exporter's flush_interval) when due, drop idle series; called on every read. */
@@ -262,7 +296,9 @@ export class EventCounter implements Sink {
 }
 
 /** Buckets a numeric field by decoded labels, in ebpf_exporter's bucket layouts (raw value units). */
-export class EventHistogram implements Sink {
+type HistogramEntry = Entry & { counts: Map<number, number>; sum: number };
+
+export class EventHistogram implements Sink, InlineSink, EntryMaker<HistogramEntry> {
   readonly name: string;
   private readonly help: string;
   private readonly labels: RecordLabels;
@@ -270,7 +306,7 @@ export class EventHistogram implements Sink {
   private readonly spec: HistogramSpec;
   private readonly registry: DecoderRegistry;
   /** By the raw bytes of the label region, as EventCounter. */
-  private readonly series: KeyedSeries<Entry & { counts: Map<number, number>; sum: number }>;
+  private readonly series: KeyedSeries<HistogramEntry>;
   private readonly startTimeMs = Date.now();
 
   constructor(
@@ -288,18 +324,13 @@ export class EventHistogram implements Sink {
     this.registry = registry;
   }
 
+  /** One record (tests and direct users); the receiver hands records in place (onRecordAt). */
   onRecord(record: Buffer, stats: DecodeStats): void {
-    const s = this.series.find(
-      record,
-      (raw) => ({
-        raw,
-        labels: decodeOnce(this.labels, record, this.registry, `metric ${this.name}`),
-        counts: new Map<number, number>(),
-        sum: 0,
-        gen: 0,
-      }),
-      (raw) => ({ raw, labels: OVERFLOW_SLOTS, counts: new Map<number, number>(), sum: 0, gen: 0 }),
-    );
+    this.onRecordAt(record, viewOf(record), 0, record.length, stats);
+  }
+
+  onRecordAt(bytes: Buffer, view: DataView, at: number, len: number, stats: DecodeStats): void {
+    const s = this.series.find(bytes, at, len, this);
     if (typeof s.labels === 'string') {
       stats.errors++;
       stats.last = s.labels;
@@ -308,7 +339,7 @@ export class EventHistogram implements Sink {
     if (!s.labels) return;
     let v: number;
     try {
-      v = readField(record, this.value);
+      v = readField(view, at, len, this.value);
     } catch (err) {
       stats.errors++;
       stats.last = `metric ${this.name}: ${(err as Error).message}`;
@@ -317,6 +348,22 @@ export class EventHistogram implements Sink {
     const b = bucketOf(this.spec, v);
     s.counts.set(b, (s.counts.get(b) ?? 0) + 1);
     s.sum += v;
+  }
+
+  /** @internal EntryMaker */
+  newEntry(raw: Uint8Array, record: Buffer): HistogramEntry {
+    return {
+      raw,
+      labels: decodeOnce(this.labels, record, this.registry, `metric ${this.name}`),
+      counts: new Map<number, number>(),
+      sum: 0,
+      gen: 0,
+    };
+  }
+
+  /** @internal EntryMaker */
+  overflowEntry(): HistogramEntry {
+    return { raw: NO_BYTES, labels: OVERFLOW_SLOTS, counts: new Map<number, number>(), sum: 0, gen: 0 };
   }
 
   /** Drop idle series; called on every read. */

@@ -37,13 +37,17 @@ export class RecordQueue {
 
   /** Copies `record` in (or drops). */
   push(record: Buffer): void {
+    this.pushFrom(record, 0, record.length);
+  }
+
+  /** Copies the `len` bytes at `at` of `bytes` in (or drops): a record inside a batch. */
+  pushFrom(bytes: Buffer, at: number, len: number): void {
     if (this.count >= this.capacity) {
       this.dropped++;
       if (!this.dropOldest) return;
       this.shift();
     }
     let tail = this.chunks[this.chunks.length - 1];
-    const len = record.length;
     if (!tail || tail.count === CHUNK_RECORDS || tail.used + len > tail.buf.length) {
       tail = {
         buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, len)),
@@ -55,7 +59,7 @@ export class RecordQueue {
       };
       this.chunks.push(tail);
     }
-    record.copy(tail.buf, tail.used);
+    bytes.copy(tail.buf, tail.used, at, at + len);
     tail.offsets[tail.count] = tail.used;
     tail.lengths[tail.count] = len;
     tail.count++;

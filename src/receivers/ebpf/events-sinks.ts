@@ -3,7 +3,14 @@ import { performance } from 'node:perf_hooks';
 import type { LabelSlot, LogRecordData, SpanRecord } from '../../pipeline/data.ts';
 import type { DecoderRegistry } from '../../decoders/decoder.ts';
 import type { FieldConfig, LogConfig, SpanConfig } from './metrics.ts';
-import { readField, readU64, RecordLabels, slotText, type DecodeStats, type Sink } from './events-labels.ts';
+import {
+  readRecordField,
+  readU64,
+  RecordLabels,
+  slotText,
+  type DecodeStats,
+  type Sink,
+} from './events-labels.ts';
 
 // Spans and log records from event records, built through the bounded queue (see events.ts).
 
@@ -120,7 +127,7 @@ export class LogSink implements Sink {
       }
       for (const f of this.def.fields ?? []) {
         if (f === this.timeField) continue;
-        attributes[f.name] = readField(record, f);
+        attributes[f.name] = readRecordField(record, f);
       }
       const observed = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
       const time = this.timeField ? readU64(record, this.timeField) + this.offsetNs : observed;
