@@ -51,6 +51,8 @@ export class FakeKubeApi {
   readonly requests: URL[] = [];
   /** The headers of each request, beside `requests`. */
   readonly headers: http.IncomingHttpHeaders[] = [];
+  /** When each request came (ms since the epoch), beside `requests`. */
+  readonly times: number[] = [];
   private readonly pods = new Map<string, FakePod>();
   private readonly log: Event[] = [];
   private watchers = new Set<Watcher>();
@@ -74,6 +76,11 @@ export class FakeKubeApi {
 
   get lists(): URL[] {
     return this.requests.filter((u) => u.searchParams.get('watch') !== '1');
+  }
+
+  /** When each list request came. */
+  get listTimes(): number[] {
+    return this.times.filter((_, i) => this.requests[i]?.searchParams.get('watch') !== '1');
   }
 
   get watches(): URL[] {
@@ -200,6 +207,7 @@ export class FakeKubeApi {
     const url = new URL(req.url ?? '/', 'http://fake');
     this.requests.push(url);
     this.headers.push(req.headers);
+    this.times.push(Date.now());
     if (this.answerNothing) return;
     if (this.failWith !== undefined) {
       res.writeHead(this.failWith, { 'content-type': 'application/json' });

@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FakeKubeApi, fakePod } from '../../../test/helpers/fake-kube-api.ts';
 import { plainConnection } from './connection.ts';
 import type { Pod } from './pod-index.ts';
-import { PodWatcher, type PodWatcherOptions } from './pod-watcher.ts';
+import { MAX_EVENT_BYTES, PodWatcher, type PodWatcherOptions } from './pod-watcher.ts';
 
 const INITIAL_MS = 50;
 const MAX_MS = 1_000;
@@ -42,17 +44,13 @@ function gaps(times: readonly number[], from: number): number[] {
 test('re-list backoff doubles to its cap while the API fails, and starts over after a healthy backoff_max', async () => {
   const api = new FakeKubeApi();
   await api.listen();
-  const listTimes: number[] = [];
   const { w, synced } = watcher(api);
   const lists = () => api.lists.length;
-  const poll = setInterval(() => {
-    while (listTimes.length < lists()) listTimes.push(Date.now());
-  }, 1);
   try {
     api.failWith = 503; // an API server still starting
     w.start();
     await api.until(() => lists() >= 7, 10_000, '7 failing lists');
-    const failing = gaps(listTimes, 0).slice(0, 6);
+    const failing = gaps(api.listTimes, 0).slice(0, 6);
     // Never earlier than the backoff (timers may be late, never early): 50, 100, 200, 400, 800, 1000 (cap).
     const want = [50, 100, 200, 400, 800, 1000];
     for (const [i, g] of failing.entries()) assert.ok(g >= (want[i] as number) - 5, `gap ${i}: ${g} ms`);
@@ -67,13 +65,12 @@ test('re-list backoff doubles to its cap while the API fails, and starts over af
     api.failWith = 503;
     api.expireWatches(); // end the open watch: the next request is a list, failed
     await api.until(() => lists() >= from + 3, 10_000, 'failing again');
-    const again = gaps(listTimes, from + 1);
+    const again = gaps(api.listTimes, from + 1);
     assert.ok(
       (again[0] ?? Infinity) < MAX_MS / 2,
       `first retry after ${again[0]} ms: the backoff started over`,
     );
   } finally {
-    clearInterval(poll);
     await w.stop();
     await api.close();
   }
@@ -82,20 +79,15 @@ test('re-list backoff doubles to its cap while the API fails, and starts over af
 test('an API that lists but ends every watch at once keeps backing off (no reset without a healthy watch)', async () => {
   const api = new FakeKubeApi();
   await api.listen();
-  const listTimes: number[] = [];
-  const poll = setInterval(() => {
-    while (listTimes.length < api.lists.length) listTimes.push(Date.now());
-  }, 1);
   const { w } = watcher(api);
   try {
     api.endWatchesAtOnce = true;
     w.start();
     await api.until(() => api.lists.length >= 6, 10_000, '6 lists');
-    const g = gaps(listTimes, 0);
+    const g = gaps(api.listTimes, 0);
     for (const [i, want] of [50, 100, 200, 400].entries())
       assert.ok((g[i] ?? 0) >= want - 5, `gap ${i}: ${g[i]} ms (${JSON.stringify(g)})`);
   } finally {
-    clearInterval(poll);
     await w.stop();
     await api.close();
   }
@@ -121,6 +113,50 @@ test('a stalled watch and an API that answers nothing: both end in a re-list, ne
     await api.until(() => w.currentState === 'live' && pods.has('u3'), 5_000, 'back');
   } finally {
     await w.stop();
+    await api.close();
+  }
+});
+
+test('a watch stream that never ends its event line is cut at MAX_EVENT_BYTES, not buffered on', async () => {
+  const api = new FakeKubeApi();
+  await api.listen();
+  // A server in front of the fake that answers watches with endless bytes and no newline.
+  let sent = 0;
+  const broken = http.createServer((req, res) => {
+    if (!req.url?.includes('watch=1')) {
+      const upstream = http.get(`${api.url}${req.url ?? '/'}`, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      upstream.on('error', () => res.destroy());
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    const pump = () => {
+      while (!res.destroyed && sent < 4 * MAX_EVENT_BYTES && res.write(chunk)) sent += chunk.length;
+      if (!res.destroyed && sent < 4 * MAX_EVENT_BYTES) res.once('drain', pump);
+    };
+    pump();
+  });
+  await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
+  let lastError = '';
+  const { w } = watcher(api, {
+    connection: () => plainConnection(url),
+    onState: (_s, e) => {
+      if (e) lastError = e;
+    },
+  });
+  try {
+    w.start();
+    await api.until(() => lastError.includes('no end of event'), 30_000, 'the stream cut');
+    assert.ok(sent < 3 * MAX_EVENT_BYTES, `${sent} bytes sent before the cut`);
+    assert.equal(w.currentState, 'unavailable');
+  } finally {
+    await w.stop();
+    broken.closeAllConnections();
+    await new Promise((r) => broken.close(r));
     await api.close();
   }
 });

@@ -50,6 +50,13 @@ class Stalled extends Error {}
 const MIN_WATCH_MS = 1_000;
 
 /**
+ * Longest watch event line kept while waiting for its newline. The API server stores at most
+ * 1.5 MiB per object (etcd's request limit); a stream with no newline in 16 MiB is broken, and
+ * buffering it on would grow without bound.
+ */
+export const MAX_EVENT_BYTES = 16 * 1024 * 1024;
+
+/**
  * A reflector for the pods of one node: list (paged) with the list's
  * resourceVersion, then watch from it (`allowWatchBookmarks`). A watch that
  * ends normally is resumed from the last resourceVersion seen; `410 Gone`
@@ -226,16 +233,21 @@ export class PodWatcher {
       let buffered = '';
       for await (const chunk of res) {
         arm();
+        // Only the new text can hold a newline: the buffered part has none (no rescan per chunk).
+        let from = buffered.length;
         buffered += chunk as string;
         let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
+        while ((nl = buffered.indexOf('\n', from)) >= 0) {
           const line = buffered.slice(0, nl).trim();
           buffered = buffered.slice(nl + 1);
+          from = 0;
           if (line === '') continue;
           const next = this.apply(line);
           events++;
           if (next !== undefined) rv = next;
         }
+        if (buffered.length > MAX_EVENT_BYTES)
+          throw new Error(`watch pods: no end of event within ${MAX_EVENT_BYTES} characters of the stream`);
       }
       return { kind: 'ended', resourceVersion: rv, events };
     } catch (err) {
