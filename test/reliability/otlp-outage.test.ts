@@ -16,6 +16,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
+import { loadavg } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Subject } from 'rxjs';
@@ -84,6 +85,7 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
 
   // 1,000 spans/s: 10 every 10 ms, numbered.
   let produced = 0;
+  const producing = Date.now();
   let maxQueued = 0;
   const producer = setInterval(() => {
     const batch: SpanRecord[] = [];
@@ -124,6 +126,7 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
     const resumedMs = Date.now() - back;
     await delay(1_000);
     clearInterval(producer);
+    const rate = Math.round(produced / ((Date.now() - producing) / 1000));
     // Settle: the queue empties into the receiver.
     const deadline = Date.now() + 30_000;
     while (queued() > 0 && Date.now() < deadline) await delay(50);
@@ -143,7 +146,7 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
     const rssFirst = Math.max(...rss.slice(0, half));
     const rssSecond = Math.max(...rss.slice(half));
     t.diagnostic(
-      `otlp ${kind} for ${OUTAGE_MS / 1000} s at 1,000 spans/s: ${produced} produced, ${ids.size} delivered, ` +
+      `otlp ${kind} for ${OUTAGE_MS / 1000} s at 1,000 spans/s (${rate}/s reached; load average ${loadavg()[0]?.toFixed(1)}): ${produced} produced, ${ids.size} delivered, ` +
         `${dropped()} dropped (${droppedInOutage} during the outage), ${deliveries - ids.size} delivered twice, queue at most ${maxQueued}/${QUEUE}, ` +
         `RSS max ${(rssFirst / MiB).toFixed(1)} → ${(rssSecond / MiB).toFixed(1)} MiB (first/second half), ` +
         `resumed ${resumedMs} ms after the receiver came back`,
