@@ -22,8 +22,12 @@ import { machine, median, procSample, quantile, slope, type ProcSample } from '.
  * may not grow by more than 16 MiB), fds and threads flat, event-loop lag bounded. The live
  * JS heap after a forced full GC (through the agent's inspector) is sampled beside it, with
  * the series per scrape: a leak grows that heap; allocator or GC behaviour grows RSS alone,
- * and more series (other workloads on the machine) grow both. The figures are printed, with
- * the load average at start and end.
+ * and more series (other workloads on the machine) grow both. The RSS slope is judged only
+ * when the workload held steady (series at the end within 10 % of those after warm-up): on a
+ * shared machine other tests' short-lived cgroups can triple the series in an hour, and RSS
+ * follows the data. Then the live heap may grow by at most 2 MiB plus 1 KiB per added series
+ * (a leak grows it without series). The figures are printed, with the load average at start
+ * and end.
  */
 const SECONDS = Number(process.env['SOAK_SECONDS'] ?? 75);
 const LONG = SECONDS >= 1800;
@@ -168,7 +172,20 @@ test(`soak: the default pipeline under load for ${SECONDS} s: RSS, fds and threa
 
   assert.equal(errors, 0, 'every scrape answered');
   assert.deepEqual([...codes.keys()], [200], 'every scrape answered 200');
-  if (LONG) assert.ok(rssSlope < 1, `RSS slope ${rssSlope.toFixed(2)} MiB/h after warm-up`);
+  const steady = series <= seriesAtWarmup * 1.1 && series >= seriesAtWarmup * 0.9;
+  const heapGrowth = (heapLast?.[1] ?? 0) - (heapFirst?.[1] ?? 0);
+  const added = Math.max(0, (heapLast?.[2] ?? 0) - (heapFirst?.[2] ?? 0));
+  if (!steady)
+    console.log(
+      `  workload not steady (series ${seriesAtWarmup} → ${series}): RSS follows the data, its slope is not judged; ` +
+        `live heap +${heapGrowth.toFixed(1)} MiB for ${added} added series`,
+    );
+  if (LONG && steady) assert.ok(rssSlope < 1, `RSS slope ${rssSlope.toFixed(2)} MiB/h after warm-up`);
+  else if (LONG)
+    assert.ok(
+      heapGrowth < 2 + added / 1024,
+      `live heap +${heapGrowth.toFixed(1)} MiB after warm-up for ${added} added series`,
+    );
   else assert.ok(rssGrowth < 16, `RSS grew ${rssGrowth.toFixed(1)} MiB after warm-up`);
   // A scrape connection may be open at a sample: a few fds of slack, none of growth.
   assert.ok(fdMax - fdMin <= 4, `fds ${fdMin}–${fdMax}`);
