@@ -7,6 +7,7 @@ import type {
   RawFamily,
   RawPoint,
 } from './data.ts';
+import { scalarColumnsFamily, type RawColumns } from './series.ts';
 
 /**
  * Turn raw batches into exportable families: label sets that decode to the
@@ -131,7 +132,72 @@ function histogramSeriesOf(
   return h;
 }
 
+/**
+ * A series table's assembly (series.ts), by the identity of its rows: the exported label
+ * sets and, per input row, the output row it adds into. Made once per table; per collection
+ * only the values are summed (or passed on as they are when every row is its own series).
+ */
+interface ScalarPlan {
+  readonly rows: readonly Labels[];
+  /** Output row of each input row (-1: not fully decoded); undefined: row i is output row i. */
+  readonly target: Int32Array | undefined;
+  readonly undecoded: number;
+}
+const scalarPlans = new WeakMap<readonly (readonly LabelSlot[])[], ScalarPlan>();
+
+function scalarPlanOf(rows: readonly (readonly LabelSlot[])[]): ScalarPlan {
+  let plan = scalarPlans.get(rows);
+  if (plan !== undefined) return plan;
+  const mark = ++assemblies;
+  const counts: AssembleStats = { undecoded: 0, badBuckets: 0 };
+  const out: Labels[] = [];
+  const target = new Int32Array(rows.length);
+  let identity = true;
+  for (let i = 0; i < rows.length; i++) {
+    const s = scalarSeriesOf(rows[i] as readonly LabelSlot[], counts);
+    if (!s) {
+      target[i] = -1;
+      identity = false;
+      continue;
+    }
+    if (s.mark !== mark) {
+      s.mark = mark;
+      s.at = out.length;
+      out.push(s.labels);
+    }
+    target[i] = s.at;
+    if (s.at !== i) identity = false;
+  }
+  plan = { rows: out, target: identity ? undefined : target, undecoded: counts.undecoded };
+  scalarPlans.set(rows, plan);
+  return plan;
+}
+
+function assembleScalarColumns(f: RawFamily, c: RawColumns, stats?: AssembleStats): MetricFamily {
+  const plan = scalarPlanOf(c.rows);
+  if (stats) stats.undecoded += plan.undecoded;
+  let values = c.values;
+  const target = plan.target;
+  if (target !== undefined) {
+    values = new Float64Array(plan.rows.length);
+    for (let i = 0; i < target.length; i++) {
+      const t = target[i] as number;
+      if (t >= 0) values[t] = (values[t] as number) + (c.values[i] as number);
+    }
+  }
+  return scalarColumnsFamily(
+    {
+      kind: f.kind === 'gauge' ? 'gauge' : 'counter',
+      name: f.name,
+      help: f.help,
+      startTimeMs: f.startTimeMs,
+    },
+    { rows: plan.rows, values },
+  );
+}
+
 function assembleScalar(f: RawFamily, stats?: AssembleStats): MetricFamily {
+  if (f.columns !== undefined) return assembleScalarColumns(f, f.columns, stats);
   const mark = ++assemblies;
   const points: { labels: Labels; value: number }[] = [];
   for (const p of f.points) {

@@ -6,7 +6,12 @@
  * slots, values are read, but decoders that need a processor's resource — ksym,
  * cgroup — may still be pending). Processors transform batches; exporters
  * assemble them (aggregate identical label sets, build histograms) and export.
+ *
+ * Map-polled families also come as series tables (series.ts, README.md): per-series state
+ * kept across collections, only values moving.
  */
+
+import type { RawColumns, ScalarColumns } from './series.ts';
 
 /** A decoder step as configured in a `metrics:` block. */
 export interface DecoderSpec {
@@ -50,6 +55,8 @@ export interface RawFamily {
   /** Start of the cumulative series (attach time), ms since the epoch. */
   readonly startTimeMs: number;
   readonly points: readonly RawPoint[];
+  /** The same points as a series table (series.ts), when the producer keeps one. */
+  readonly columns?: RawColumns | undefined;
 }
 
 export interface MetricBatch {
@@ -105,6 +112,8 @@ export type MetricFamily =
        * (ebpf_exporter's `ebpf_program_run_time_seconds`, which a Go exporter may name so).
        */
       readonly asNamed?: boolean | undefined;
+      /** The same points as a series table (series.ts), when assembled from one. */
+      readonly columns?: ScalarColumns | undefined;
     }
   | {
       readonly kind: 'histogram';

@@ -4,6 +4,7 @@ import { messageOf } from '../errors.ts';
 import { assemble, type AssembleStats } from './assemble.ts';
 import type { MetricBatch, MetricFamily } from './data.ts';
 import { ResetTracker } from './resets.ts';
+import { pointCount } from './series.ts';
 import type { SelfTelemetry } from './telemetry.ts';
 
 /** The self-metric of the points each receiver gave to the last collection. */
@@ -79,7 +80,7 @@ export class LatestBatches {
       const families = this.resets ? this.resets.apply(assembled, batch.timeMs) : assembled;
       points?.set(
         { receiver: batch.source },
-        families.reduce((n, f) => n + f.points.length, 0),
+        families.reduce((n, f) => n + pointCount(f), 0),
       );
       groupOf(batch.resource).families.push(...families);
     }

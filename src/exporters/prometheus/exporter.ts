@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ComponentHealth, Exporter, Host } from '../../pipeline/component.ts';
 import type { MetricBatch, MetricFamily } from '../../pipeline/data.ts';
 import { LatestBatches } from '../../pipeline/latest.ts';
+import { pointCount, withFields } from '../../pipeline/series.ts';
 import type { SelfFamily, SelfTelemetry } from '../../pipeline/telemetry.ts';
 import type { PrometheusExporterConfig } from './config.ts';
 import { PROBLEM_REASONS, metricName, prometheusFamilies, type Problem } from './names.ts';
@@ -247,7 +248,9 @@ export class PrometheusMetricsExporter implements Exporter {
       ? this.latest.groups(observed).flatMap((g) => withResourceLabels(g.families, g.resource))
       : this.latest.families(observed);
     if (!this.config.add_metric_suffixes)
-      assembled = assembled.map((f) => (f.kind === 'counter' && !f.asNamed ? { ...f, asNamed: true } : f));
+      assembled = assembled.map((f) =>
+        f.kind === 'counter' && !f.asNamed ? withFields(f, { asNamed: true }) : f,
+      );
     // Without resource labels every family comes straight from assemble (or the
     // self-metrics), whose label sets are distinct within a family.
     const families = prometheusFamilies(assembled, ns, (p) => this.problem(p), {
@@ -255,7 +258,7 @@ export class PrometheusMetricsExporter implements Exporter {
     });
     // A family without series is not written (as the Go client leaves out a metric with no
     // samples): no HELP/TYPE of a map still empty or of run statistics the kernel does not keep.
-    const live = families.filter((f) => f.points.length > 0);
+    const live = families.filter((f) => pointCount(f) > 0);
     const kernel = live.filter((f) => !selfNames.has(f.name));
     const self = live.filter((f) => selfNames.has(f.name));
     return this.writer.write([...kernel, ...self]);

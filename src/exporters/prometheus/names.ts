@@ -1,4 +1,5 @@
 import type { HistogramPoint, Labels, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
+import { pointCount, scalarColumnsFamily, type ScalarColumns } from '../../pipeline/series.ts';
 
 /**
  * Prometheus names, made once and up front, before serialization.
@@ -77,6 +78,11 @@ interface Building {
   readonly points: (ScalarPoint | HistogramPoint)[];
   /** Keys of `points`' label sets; made when a second source merges into the family. */
   seen: Set<string> | undefined;
+  /**
+   * A series table passed on as it is (series.ts): the family's only source so far, whose
+   * label names are exposed as they are. Turned into `points` if another source merges in.
+   */
+  columns: ScalarColumns | undefined;
 }
 
 export interface FamilyOptions {
@@ -103,13 +109,20 @@ export function prometheusFamilies(
       report({
         reason: 'invalid_name',
         message: `metric "${f.name}" has no valid Prometheus name (nothing is left after replacing invalid characters)`,
-        series: f.points.length,
+        series: pointCount(f),
       });
       continue;
     }
     const owner = claimed.get(name);
     if (owner && owner.original === f.name && owner.kind === f.kind) {
-      merge(out.get(name) as Building, f, name, report);
+      const into = out.get(name) as Building;
+      if (into.columns !== undefined) {
+        const c = into.columns;
+        into.columns = undefined;
+        for (let i = 0; i < c.rows.length; i++)
+          into.points.push({ labels: c.rows[i] as Labels, value: c.values[i] as number });
+      }
+      merge(into, f, name, report);
       continue;
     }
     const clash = seriesNames(name, f.kind)
@@ -119,7 +132,7 @@ export function prometheusFamilies(
       report({
         reason: 'name_collision',
         message: `metric "${f.name}" (${f.kind}) is exposed as ${name}, which collides with metric "${clash.original}" (${clash.kind}, exposed as ${clash.name}); "${f.name}" is dropped`,
-        series: f.points.length,
+        series: pointCount(f),
       });
       continue;
     }
@@ -130,16 +143,40 @@ export function prometheusFamilies(
       family,
       points: [],
       seen: options.distinctWithinFamily ? undefined : new Set(),
+      columns: undefined,
     };
     for (const s of seriesNames(name, f.kind)) claimed.set(s, { original: f.name, kind: f.kind, name });
     out.set(name, building);
-    merge(building, f, name, report, labels);
+    if (
+      f.kind !== 'histogram' &&
+      f.columns !== undefined &&
+      building.seen === undefined &&
+      isIdentity(labels)
+    )
+      building.columns = f.columns;
+    else merge(building, f, name, report, labels);
   }
-  return [...out.values()].map((b) => ({ ...b.family, points: b.points }) as MetricFamily);
+  return [...out.values()].map((b) => {
+    if (b.columns !== undefined && b.family.kind !== 'histogram') {
+      const { points: _points, columns: _columns, ...fields } = b.family;
+      return scalarColumnsFamily(fields, b.columns);
+    }
+    return { ...b.family, points: b.points } as MetricFamily;
+  });
 }
 
+function isIdentity(mapping: ReadonlyMap<string, string>): boolean {
+  for (const [k, v] of mapping) if (k !== v) return false;
+  return true;
+}
+
+/** The family's fields under its new name, without points (a spread would make a table's points). */
 function renamed(f: MetricFamily, name: string): MetricFamily {
-  return { ...f, name, points: [] };
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(f)) if (k !== 'points') out[k] = (f as unknown as Record<string, unknown>)[k];
+  out['name'] = name;
+  out['points'] = [];
+  return out as unknown as MetricFamily;
 }
 
 /** Original → exposed label names of a family, or undefined (reported) when they cannot be exposed. */
@@ -148,14 +185,20 @@ function labelMapping(
   name: string,
   report: (p: Problem) => void,
 ): Map<string, string> | undefined {
+  const rows = f.kind !== 'histogram' ? f.columns?.rows : undefined;
+  const known = rows !== undefined ? mappings.get(rows) : undefined;
+  if (known !== undefined) return known;
   const mapping = new Map<string, string>();
   const byExposed = new Map<string, string>();
   let previous: Labels | undefined;
-  for (const p of f.points) {
+  const count = pointCount(f);
+  for (let i = 0; i < count; i++) {
+    const labels =
+      rows !== undefined ? (rows[i] as Labels) : (f.points[i] as ScalarPoint | HistogramPoint).labels;
     // Points of a family usually share their labels objects' keys; the same object twice is skipped.
-    if (p.labels === previous) continue;
-    previous = p.labels;
-    for (const original in p.labels) {
+    if (labels === previous) continue;
+    previous = labels;
+    for (const original in labels) {
       if (mapping.has(original)) continue;
       const exposed = labelName(original);
       const other = byExposed.get(exposed);
@@ -163,7 +206,7 @@ function labelMapping(
         report({
           reason: 'label_collision',
           message: `metric "${f.name}" (exposed as ${name}): labels "${other}" and "${original}" are both exposed as ${exposed}; the metric is dropped`,
-          series: f.points.length,
+          series: count,
         });
         return undefined;
       }
@@ -171,7 +214,7 @@ function labelMapping(
         report({
           reason: 'reserved_label',
           message: `histogram "${f.name}" (exposed as ${name}) has a label "${original}", exposed as le, which Prometheus reserves for bucket bounds; the metric is dropped`,
-          series: f.points.length,
+          series: count,
         });
         return undefined;
       }
@@ -179,8 +222,12 @@ function labelMapping(
       byExposed.set(exposed, original);
     }
   }
+  if (rows !== undefined) mappings.set(rows, mapping);
   return mapping;
 }
+
+/** The label mapping of a series table's rows (only a mapping without problems is kept). */
+const mappings = new WeakMap<readonly Labels[], Map<string, string>>();
 
 function merge(
   into: Building,

@@ -1,4 +1,5 @@
 import type { HistogramPoint, Labels, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
+import type { ScalarColumns } from '../../pipeline/series.ts';
 import { goFloat } from './float.ts';
 
 /**
@@ -15,6 +16,10 @@ import { goFloat } from './float.ts';
  *   across scrapes (a label set unseen for one whole scrape is forgotten, so the cache
  *   holds the live series only); per scrape only the values are appended.
  * - Label names are sanitized once per distinct name.
+ * - Series tables (pipeline/series.ts) bypass the cache above: the text of a labels object
+ *   is kept for as long as the object lives (the series does), each table's lines
+ *   `name{…} ` are made once per table (rows array), and per scrape a row costs its value's
+ *   text — reused while the value repeats — and two pieces of the output.
  *
  * The serializer stays the oracle: text.test.ts compares both over randomized inputs
  * (names, help with escapes, label values with quotes/backslashes/newlines/unicode,
@@ -42,6 +47,36 @@ interface Entry {
   valueText: string;
   /** False once swept out of the trie (a labels object may still point to it). */
   live: boolean;
+}
+
+/**
+ * The pieces of one text, in an array kept from scrape to scrape (no array grown anew per
+ * scrape); the pieces themselves are the writer's cached strings.
+ */
+class Pieces {
+  private readonly items: string[] = [];
+  n = 0;
+
+  add(s: string): void {
+    this.items[this.n++] = s;
+  }
+
+  join(): string {
+    const items = this.items;
+    if (items.length > this.n) items.length = this.n;
+    return items.join('');
+  }
+}
+
+/** The text of a series table's rows for one family name. */
+interface TableText {
+  readonly name: string;
+  readonly lines: readonly string[];
+  /** The values last written and their text (with the newline); '' before the first. */
+  readonly last: Float64Array;
+  readonly texts: string[];
+  /** The table's text as last written; undefined before the first. */
+  text: string | undefined;
 }
 
 interface Group {
@@ -109,6 +144,13 @@ export class ExpositionWriter {
    */
   private readonly byObject = new WeakMap<Labels, Entry>();
   private readonly byObjectHistogram = new WeakMap<Labels, Entry>();
+  /** Series tables: the label text of each labels object, and each table's lines (see columns()). */
+  private readonly labelText = new WeakMap<Labels, string>();
+  private readonly lineOf = new Map<string, WeakMap<Labels, string>>();
+  private readonly tables = new WeakMap<readonly Labels[], TableText>();
+  private readonly pieces = new Pieces();
+  /** Pieces of one table's text (columns()). */
+  private readonly scratch = new Pieces();
   private generation = 0;
   /** Entries written by the current scrape. */
   private touched = 0;
@@ -145,25 +187,29 @@ export class ExpositionWriter {
     // header (when first) and the body as written here, every line ending in '\n'.
     // Pieces are collected and joined once: one flat string, no rope of a cons string per
     // line; a series whose value repeats adds no new string at all.
-    const parts: string[] = [];
+    // One array of pieces kept across scrapes: a scrape writes over the last one's pieces.
+    const parts = this.pieces;
+    parts.n = 0;
     for (const g of groups.values()) {
       if (g.dropped) continue;
-      parts.push(
+      parts.add(
         `# HELP ${g.name} ${escapeString(g.help || 'description missing')}\n# TYPE ${g.name} ${g.type}\n`,
       );
       for (const f of g.families) {
         if (f.kind === 'histogram') {
-          for (const p of f.points) parts.push(this.histogram(g.name, p, generation));
+          for (const p of f.points) parts.add(this.histogram(g.name, p, generation));
+        } else if (f.columns !== undefined) {
+          this.columns(parts, g.name, f.columns);
         } else {
           for (const p of f.points) this.scalar(parts, g.name, p, generation);
         }
       }
     }
     this.sweep(generation);
-    return parts.length === 0 ? '# no registered metrics' : parts.join('');
+    return parts.n === 0 ? '# no registered metrics' : parts.join();
   }
 
-  private scalar(parts: string[], name: string, p: ScalarPoint, generation: number): void {
+  private scalar(parts: Pieces, name: string, p: ScalarPoint, generation: number): void {
     const e = this.entry(p.labels, generation, false);
     if (e.lineName !== name) {
       e.lineName = name;
@@ -174,7 +220,81 @@ export class ExpositionWriter {
       e.value = v;
       e.valueText = `${goFloat(v)}\n`;
     }
-    parts.push(e.line, e.valueText);
+    parts.add(e.line);
+    parts.add(e.valueText);
+  }
+
+  /**
+   * A series table's rows: lines made once per table, values' text reused while they repeat,
+   * and the table's whole text kept while no value changed (an unchanged scrape adds one
+   * piece for the table).
+   */
+  private columns(parts: Pieces, name: string, c: ScalarColumns): void {
+    let t = this.tables.get(c.rows);
+    if (t === undefined || t.name !== name) {
+      t = this.tableText(name, c.rows);
+      this.tables.set(c.rows, t);
+    }
+    const { lines, last, texts } = t;
+    const values = c.values;
+    let changed = t.text === undefined;
+    for (let i = 0; i < lines.length; i++) {
+      const v = values[i] as number;
+      // NaN never equals itself: its text is made again, which is rare and correct.
+      if (v !== last[i] || texts[i] === '') {
+        last[i] = v;
+        texts[i] = `${goFloat(v)}\n`;
+        changed = true;
+      }
+    }
+    if (changed) {
+      const scratch = this.scratch;
+      scratch.n = 0;
+      for (let i = 0; i < lines.length; i++) {
+        scratch.add(lines[i] as string);
+        scratch.add(texts[i] as string);
+      }
+      t.text = scratch.n === 0 ? '' : scratch.join();
+    }
+    parts.add(t.text as string);
+  }
+
+  private tableText(name: string, rows: readonly Labels[]): TableText {
+    let lines = this.lineOf.get(name);
+    if (lines === undefined) {
+      if (this.lineOf.size >= ExpositionWriter.MAX_NAMES) this.lineOf.clear();
+      this.lineOf.set(name, (lines = new WeakMap()));
+    }
+    const out: string[] = new Array<string>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const labels = rows[i] as Labels;
+      let line = lines.get(labels);
+      if (line === undefined) {
+        let text = this.labelText.get(labels);
+        if (text === undefined) {
+          text = this.render(labels);
+          this.labelText.set(labels, text);
+        }
+        line = `${name}${text} `;
+        lines.set(labels, line);
+      }
+      out[i] = line;
+    }
+    return {
+      name,
+      lines: out,
+      last: new Float64Array(rows.length),
+      texts: new Array<string>(rows.length).fill(''),
+      text: undefined,
+    };
+  }
+
+  /** `{a="x",b="y"}`, or '' for no labels. */
+  private render(labels: Labels): string {
+    let body = '';
+    for (const k in labels)
+      body += `${body.length > 0 ? ',' : ''}${this.labelName(k)}="${escapeValue(labels[k] ?? '')}"`;
+    return body === '' ? '' : `{${body}}`;
   }
 
   private histogram(name: string, p: HistogramPoint, generation: number): string {

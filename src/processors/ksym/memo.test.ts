@@ -10,6 +10,7 @@ import { DecodeError, type Decoder } from '../../decoders/decoder.ts';
 import type { Host } from '../../pipeline/component.ts';
 import type { LabelSlot, MetricBatch, RawPoint } from '../../pipeline/data.ts';
 import { SelfTelemetry } from '../../pipeline/telemetry.ts';
+import { rawColumnsFamily, type RawColumns } from '../../pipeline/series.ts';
 import { ChainMemo, type MemoSource } from './memo.ts';
 import { KsymProcessor } from './processor.ts';
 
@@ -177,4 +178,94 @@ test('ksym processor: an address unknown at first resolves after kallsyms is re-
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** A batch whose family is a series table (src/pipeline/README.md). */
+async function runTable(
+  memo: ChainMemo,
+  rows: readonly (readonly LabelSlot[])[],
+  vals: number[],
+  delta: { added?: number[]; removed?: (readonly LabelSlot[])[] } = {},
+  errors: number[] = [],
+): Promise<RawColumns> {
+  const family = rawColumnsFamily(
+    { name: 'f', help: 'h', kind: 'counter', histogram: undefined, startTimeMs: 0 },
+    { rows, values: Float64Array.from(vals), added: delta.added ?? [], removed: delta.removed ?? [] },
+  );
+  const out = await firstValueFrom(
+    of({ ...batchOf([]), families: [family] }).pipe(
+      memo.operator((_s, _c, stats) => errors.push(stats.decodeErrors)),
+    ),
+  );
+  const c = out.families[0]?.columns;
+  assert.ok(c, 'a table in, a table out');
+  return c;
+}
+
+const tableText = (c: RawColumns): string[] =>
+  c.rows.map((r, i) => `${r.map((l) => String(l.value)).join(',')} ${c.values[i]}`);
+
+test('chain memo, series tables: one output table per input table; per batch only values move', async () => {
+  const { memo, table, calls } = fixture();
+  table.set('a', 'one');
+  table.set('b', 'bee');
+  const rows = [slots('a'), slots('b')];
+  const first = await runTable(memo, rows, [1, 2], { added: [0, 1] });
+  assert.deepEqual(tableText(first), ['ONE,fixed 1', 'bee,fixed 2']);
+  assert.deepEqual(first.added, [0, 1]);
+  const input = Float64Array.of(3, 4);
+  const family = rawColumnsFamily(
+    { name: 'f', help: 'h', kind: 'counter', histogram: undefined, startTimeMs: 0 },
+    { rows, values: input, added: [], removed: [] },
+  );
+  const out = await firstValueFrom(of({ ...batchOf([]), families: [family] }).pipe(memo.operator(() => {})));
+  const second = out.families[0]?.columns as RawColumns;
+  assert.equal(second.rows, first.rows, 'the same output table');
+  assert.equal(second.values, input, 'values passed on, not copied');
+  assert.deepEqual(second.added, []);
+  assert.equal(calls(), 2, 'each key decoded once');
+  // A new input table (a key gone, one new): the rows that stayed keep their output rows.
+  const c = slots('a');
+  table.set('a', 'one');
+  const third = await runTable(memo, [rows[0] as LabelSlot[], c], [5, 6], {
+    added: [1],
+    removed: [rows[1] as LabelSlot[]],
+  });
+  assert.equal(third.rows[0], first.rows[0]);
+  assert.deepEqual(third.added, [1]);
+  assert.deepEqual(third.removed, [first.rows[1]]);
+  assert.equal(calls(), 3);
+});
+
+test('chain memo, series tables: dropped rows gather values; volatile or failed rows are derived again', async () => {
+  const { memo, table, source, calls } = fixture();
+  table.set('a', 'one');
+  const rows = [slots('bad'), slots('miss'), slots('a')];
+  const errors: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const out = await runTable(memo, rows, [1, 2, 3], { added: [0, 1, 2] }, errors);
+    assert.deepEqual(tableText(out), ['unknown:miss,fixed 2', 'ONE,fixed 3']);
+    assert.deepEqual(out.added, [0, 1], 'added rows mapped past the dropped one');
+  }
+  assert.deepEqual(errors, [1, 1], 'a decode error counted on every batch');
+  assert.equal(calls(), 5, 'bad and miss asked again, a once');
+  table.set('miss', 'found');
+  const later = await runTable(memo, rows, [1, 2, 3], {}, errors);
+  assert.deepEqual(tableText(later), ['found,fixed 2', 'ONE,fixed 3']);
+  // A re-read of the decoder's table drops the output tables too.
+  table.set('a', 'renamed');
+  source.gen++;
+  const reread = await runTable(memo, rows, [1, 2, 3], {}, errors);
+  assert.deepEqual(tableText(reread), ['found,fixed 2', 'renamed,fixed 3']);
+});
+
+test('chain memo, series tables: a table no label of which needs the decoder is passed on as it is', async () => {
+  const { memo } = fixture();
+  const rows = [[{ name: 'y', value: 'v', pending: [] }]];
+  const family = rawColumnsFamily(
+    { name: 'f', help: 'h', kind: 'counter', histogram: undefined, startTimeMs: 0 },
+    { rows, values: Float64Array.of(1), added: [], removed: [] },
+  );
+  const out = await firstValueFrom(of({ ...batchOf([]), families: [family] }).pipe(memo.operator(() => {})));
+  assert.equal(out.families[0], family);
 });

@@ -1,5 +1,6 @@
 import { map, type OperatorFunction } from 'rxjs';
 import type { LabelSlot, MetricBatch, RawFamily, RawPoint } from '../../pipeline/data.ts';
+import { NONE, rawColumnsFamily, type RawColumns } from '../../pipeline/series.ts';
 import { SKIP, resumeChain, type DecoderRegistry, type Skip } from '../../decoders/decoder.ts';
 import type { ResumeStats } from '../../decoders/resume.ts';
 
@@ -28,6 +29,11 @@ export class ChainMemo {
   private readonly registry: DecoderRegistry;
   private readonly source: MemoSource;
   private memo = new WeakMap<readonly LabelSlot[], readonly LabelSlot[] | Skip>();
+  /**
+   * Series tables (pipeline/series.ts): the output table of an input table, by the identity
+   * of its rows, while the decoder's table is unchanged; per batch only values move.
+   */
+  private tables = new WeakMap<readonly (readonly LabelSlot[])[], Table | typeof PASS>();
   private generation: number | undefined;
   /** Label sets decoded (not served from memory), for tests. */
   decoded = 0;
@@ -40,6 +46,7 @@ export class ChainMemo {
   /** Forget every remembered result. */
   clear(): void {
     this.memo = new WeakMap();
+    this.tables = new WeakMap();
     this.generation = undefined;
   }
 
@@ -56,6 +63,7 @@ export class ChainMemo {
 
   private family(f: RawFamily, stats: ResumeStats): RawFamily {
     const registry = this.registry;
+    if (f.columns !== undefined) return this.columns(f, f.columns, stats);
     if (
       !f.points.some((p) =>
         p.labels.some((l) => l.pending.length > 0 && registry.has((l.pending[0] as { name: string }).name)),
@@ -63,31 +71,126 @@ export class ChainMemo {
     ) {
       return f;
     }
-    const generation = this.source.generation();
-    if (generation !== this.generation) {
-      if (this.generation !== undefined) this.memo = new WeakMap();
-      this.generation = generation;
-    }
-    const memo = this.memo;
+    this.checkGeneration();
     const points: RawPoint[] = [];
     for (const p of f.points) {
-      let labels = memo.get(p.labels);
-      if (labels === undefined) {
-        this.source.volatile = false;
-        try {
-          labels = this.resume(p.labels);
-        } catch (err) {
-          stats.decodeErrors++;
-          stats.lastError = err instanceof Error ? err.message : String(err);
-          continue;
-        }
-        this.decoded++;
-        if (!this.source.volatile) memo.set(p.labels, labels);
-      }
+      const labels = this.labelsOf(p.labels, stats);
+      if (labels === ERROR) continue;
       if (labels !== SKIP) points.push(labels === p.labels ? p : { labels, value: p.value });
     }
     return { ...f, points };
   }
+
+  /** Forget everything remembered when the decoder's table changed. */
+  private checkGeneration(): void {
+    const generation = this.source.generation();
+    if (generation !== this.generation) {
+      if (this.generation !== undefined) {
+        this.memo = new WeakMap();
+        this.tables = new WeakMap();
+      }
+      this.generation = generation;
+    }
+  }
+
+  /** The decoded label set of a slot array (remembered unless volatile), or ERROR (counted). */
+  private labelsOf(
+    slots: readonly LabelSlot[],
+    stats: ResumeStats,
+  ): readonly LabelSlot[] | Skip | typeof ERROR {
+    let labels = this.memo.get(slots);
+    if (labels !== undefined) return labels;
+    this.source.volatile = false;
+    try {
+      labels = this.resume(slots);
+    } catch (err) {
+      stats.decodeErrors++;
+      stats.lastError = err instanceof Error ? err.message : String(err);
+      return ERROR;
+    }
+    this.decoded++;
+    if (!this.source.volatile) this.memo.set(slots, labels);
+    else this.uncertain = true;
+    return labels;
+  }
+
+  /**
+   * A series table: its output table is derived once per input table and kept (unless a
+   * row's result is volatile or failed: then it is derived again next batch, as the points
+   * path decodes such keys again); per batch the values are passed on (or gathered when rows
+   * were dropped).
+   */
+  private columns(f: RawFamily, c: RawColumns, stats: ResumeStats): RawFamily {
+    this.checkGeneration();
+    let table = this.tables.get(c.rows);
+    let added: readonly number[] = NONE;
+    let removed: readonly (readonly LabelSlot[])[] = NONE;
+    if (table === undefined) {
+      table = this.derive(c.rows, stats);
+      if (table !== PASS) {
+        added = mapAdded(c.added, table);
+        removed = this.mapRemoved(c.removed);
+      }
+    }
+    if (table === PASS) return f;
+    const take = table.take;
+    let values = c.values;
+    if (take !== undefined) {
+      values = new Float64Array(take.length);
+      for (let i = 0; i < take.length; i++) values[i] = c.values[take[i] as number] as number;
+    }
+    return rawColumnsFamily(
+      { name: f.name, help: f.help, kind: f.kind, histogram: f.histogram, startTimeMs: f.startTimeMs },
+      { rows: table.rows, values, added, removed },
+    );
+  }
+
+  private derive(rows: readonly (readonly LabelSlot[])[], stats: ResumeStats): Table | typeof PASS {
+    const registry = this.registry;
+    let needed = false;
+    for (const row of rows) {
+      for (const l of row)
+        if (l.pending.length > 0 && registry.has((l.pending[0] as { name: string }).name)) {
+          needed = true;
+          break;
+        }
+      if (needed) break;
+    }
+    if (!needed) {
+      this.tables.set(rows, PASS);
+      return PASS;
+    }
+    this.uncertain = false;
+    const errors = stats.decodeErrors;
+    const out: (readonly LabelSlot[])[] = [];
+    const take: number[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const labels = this.labelsOf(rows[i] as readonly LabelSlot[], stats);
+      if (labels === ERROR || labels === SKIP) continue;
+      out.push(labels);
+      take.push(i);
+    }
+    const table: Table = {
+      rows: out,
+      take: take.length === rows.length ? undefined : Int32Array.from(take),
+    };
+    if (!this.uncertain && stats.decodeErrors === errors) this.tables.set(rows, table);
+    return table;
+  }
+
+  /** The output label sets of input rows gone (those remembered; others were never out). */
+  private mapRemoved(removed: readonly (readonly LabelSlot[])[]): readonly (readonly LabelSlot[])[] {
+    if (removed.length === 0) return NONE;
+    const out: (readonly LabelSlot[])[] = [];
+    for (const slots of removed) {
+      const labels = this.memo.get(slots);
+      if (labels !== undefined && labels !== SKIP) out.push(labels);
+    }
+    return out;
+  }
+
+  /** Set when a label set was decoded to a result not remembered (volatile). */
+  private uncertain = false;
 
   private resume(labels: readonly LabelSlot[]): readonly LabelSlot[] | Skip {
     let out: LabelSlot[] | undefined;
@@ -103,4 +206,30 @@ export class ChainMemo {
     }
     return out ?? labels;
   }
+}
+
+/** A label set whose decode threw (counted, dropped, never remembered). */
+const ERROR: unique symbol = Symbol('decode error');
+
+/** An input table no label of which needs this processor: passed on as it is. */
+const PASS: unique symbol = Symbol('pass');
+
+interface Table {
+  readonly rows: readonly (readonly LabelSlot[])[];
+  /** The input row of each output row; undefined when every row is kept (same positions). */
+  readonly take: Int32Array | undefined;
+}
+
+/** Input rows added → output rows (positions shift where rows were dropped). */
+function mapAdded(added: readonly number[], table: Table): readonly number[] {
+  if (added.length === 0) return NONE;
+  const take = table.take;
+  if (take === undefined) return added;
+  const out: number[] = [];
+  let j = 0;
+  for (const a of added) {
+    while (j < take.length && (take[j] as number) < a) j++;
+    if (take[j] === a) out.push(j);
+  }
+  return out;
 }

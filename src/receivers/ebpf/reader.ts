@@ -1,3 +1,4 @@
+import { endianness } from 'node:os';
 import type { BpfMap, MapInfo } from '../../native/index.ts';
 import type {
   DecoderSpec,
@@ -8,6 +9,7 @@ import type {
   RawPoint,
 } from '../../pipeline/data.ts';
 import { SKIP, resumeChain, type DecoderRegistry } from '../../decoders/decoder.ts';
+import { NONE, rawColumnsFamily } from '../../pipeline/series.ts';
 import { LIMITS, type LabelConfig, type MetricsConfig, type ValueConfig } from './metrics.ts';
 
 /**
@@ -177,6 +179,11 @@ export class MetricReader {
   private prevKeys: Buffer = Buffer.alloc(0);
   private prevEntries: (KeyEntry | undefined)[] = [];
   private prevCount = 0;
+  /**
+   * With the key cache, the families are series tables (pipeline/series.ts): the label slots
+   * of each row, the same array while the series and their order are unchanged.
+   */
+  private prevRows: readonly (readonly LabelSlot[])[] = NONE;
 
   get capacity(): number {
     return this.map.info.maxEntries;
@@ -257,6 +264,30 @@ export class MetricReader {
     let fresh: Buffer | undefined;
     let freshAt = 0;
     const step = Math.ceil(info.valueSize / 8) * 8;
+    // 32-bit views of the batch for the hot comparisons and values (when aligned).
+    this.values32 = words(batch.values, info.valueStride, this.valueOffset);
+    const keys32 = cache ? words(keys, info.keySize, 0) : undefined;
+    const prev32 = keys32 ? words(this.prevKeys, info.keySize, 0) : undefined;
+    const keyWords = info.keySize >> 2;
+    // The series table (with the cache): rows stay the previous array until one differs.
+    const prevRows = this.prevRows;
+    let rows: (readonly LabelSlot[])[] | undefined;
+    let r = 0;
+    const values = cache
+      ? new Float64Array(batch.count * (this.cpuLabelAt >= 0 ? info.numCpus : 1))
+      : undefined;
+    let added: number[] | undefined;
+    const row = (labels: readonly LabelSlot[], value: number): void => {
+      if (rows === undefined) {
+        if (prevRows[r] === labels) {
+          (values as Float64Array)[r++] = value;
+          return;
+        }
+        rows = prevRows.slice(0, r);
+      }
+      rows.push(labels);
+      (values as Float64Array)[r++] = value;
+    };
     for (let i = 0; i < batch.count; i++) {
       const keyAt = i * info.keySize;
       if (noLabels && keys.readUInt32LE(keyAt) !== 0) continue;
@@ -265,7 +296,13 @@ export class MetricReader {
       let slots: LabelSlot[] | undefined;
       if (cache) {
         entry = i < this.prevCount ? this.prevEntries[i] : undefined;
-        if (entry !== undefined && !sameKey(keys, this.prevKeys, keyAt, info.keySize)) entry = undefined;
+        if (
+          entry !== undefined &&
+          !(keys32 !== undefined && prev32 !== undefined
+            ? sameWords(keys32, prev32, keyAt >> 2, keyWords)
+            : sameKey(keys, this.prevKeys, keyAt, info.keySize))
+        )
+          entry = undefined;
         const id = entry === undefined ? keys.toString('latin1', keyAt, keyAt + info.keySize) : '';
         entry ??= cache.get(id);
         if (entry === undefined) {
@@ -290,6 +327,7 @@ export class MetricReader {
           entry = { slots: decoded, perCpu: undefined, seen: generation };
           cache.set(id, entry);
           live++;
+          if (decoded) (added ??= []).push(r);
         } else if (entry.seen !== generation) {
           entry.seen = generation;
           live++;
@@ -317,32 +355,56 @@ export class MetricReader {
         continue;
       }
       if (!info.perCpu) {
-        points.push({ labels: slots, value: this.number(batch.values, valueAt) });
+        if (cache) row(slots, this.number(batch.values, valueAt));
+        else points.push({ labels: slots, value: this.number(batch.values, valueAt) });
         continue;
       }
       if (this.cpuLabelAt < 0) {
         let sum = 0;
         for (let c = 0; c < info.numCpus; c++) sum += this.number(batch.values, valueAt + c * step);
-        points.push({ labels: slots, value: sum });
+        if (cache) row(slots, sum);
+        else points.push({ labels: slots, value: sum });
         continue;
       }
       const withCpu = entry
         ? (entry.perCpu ??= this.perCpuSlots(slots, info.numCpus))
         : this.perCpuSlots(slots, info.numCpus);
+      if (cache && added !== undefined && added[added.length - 1] === r)
+        for (let c = 1; c < info.numCpus; c++) added.push(r + c);
       for (let c = 0; c < info.numCpus; c++) {
-        points.push({
-          labels: withCpu[c] as LabelSlot[],
-          value: this.number(batch.values, valueAt + c * step),
-        });
+        const labels = withCpu[c] as LabelSlot[];
+        const value = this.number(batch.values, valueAt + c * step);
+        if (cache) row(labels, value);
+        else points.push({ labels, value });
       }
     }
+    let removed: (readonly LabelSlot[])[] | undefined;
     if (cache) {
-      if (live !== cache.size) for (const [id, e] of cache) if (e.seen !== generation) cache.delete(id);
+      if (live !== cache.size)
+        for (const [id, e] of cache) {
+          if (e.seen === generation) continue;
+          cache.delete(id);
+          if (e.perCpu) (removed ??= []).push(...e.perCpu);
+          else if (e.slots) (removed ??= []).push(e.slots);
+        }
       const bytes = batch.count * info.keySize;
       if (this.prevKeys.length < bytes) this.prevKeys = Buffer.allocUnsafe(bytes);
       batch.keys.copy(this.prevKeys, 0, 0, bytes);
       this.prevCount = batch.count;
       this.prevEntries.length = batch.count;
+      if (rows === undefined && r !== prevRows.length) rows = prevRows.slice(0, r);
+      const table = rows ?? prevRows;
+      this.prevRows = table;
+      return rawColumnsFamily(
+        {
+          name: this.def.name,
+          help: this.def.help,
+          kind: this.def.kind,
+          histogram: this.def.histogram,
+          startTimeMs: this.startTimeMs,
+        },
+        { rows: table, values: values as Float64Array, added: added ?? NONE, removed: removed ?? NONE },
+      );
     }
     return {
       name: this.def.name,
@@ -362,6 +424,7 @@ export class MetricReader {
   dump(limit: number, full: DecoderRegistry): { rows: string[]; total: number } {
     const info = this.map.info;
     const batch = this.map.readAll();
+    this.values32 = words(batch.values, info.valueStride, this.valueOffset);
     const rows: string[] = [];
     const step = Math.ceil(info.valueSize / 8) * 8;
     for (let i = 0; i < batch.count && rows.length < limit; i++) {
@@ -409,8 +472,18 @@ export class MetricReader {
     }
   }
 
+  /** The values buffer of the current read as 32-bit words, when every value is aligned to them. */
+  private values32: Uint32Array | undefined;
+
   /** The metric's unsigned little-endian number at `offset` of the values buffer. */
   private number(buf: Buffer, offset: number): number {
+    const w = this.values32;
+    if (w !== undefined) {
+      const at = offset >> 2;
+      return this.valueSize === 8
+        ? (w[at] as number) + (w[at + 1] as number) * 4294967296
+        : (w[at] as number);
+    }
     return this.valueSize === 8 ? u64(buf, offset) : buf.readUInt32LE(offset);
   }
 
@@ -432,6 +505,24 @@ export class MetricReader {
     }
     return slots;
   }
+}
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/**
+ * The buffer as 32-bit words (the host's order, little-endian only), when it is aligned and
+ * every record of `stride` bytes starts, and its field at `offset` lies, on a word; else undefined.
+ */
+function words(buf: Buffer, stride: number, offset: number): Uint32Array | undefined {
+  if (!LITTLE_ENDIAN || buf.byteOffset % 4 !== 0 || stride % 4 !== 0 || offset % 4 !== 0) return undefined;
+  return new Uint32Array(buf.buffer, buf.byteOffset, buf.length >> 2);
+}
+
+/** Whether `n` words from `at` are the same in both arrays (a word index past either's end differs). */
+function sameWords(a: Uint32Array, b: Uint32Array, at: number, n: number): boolean {
+  if (at + n > b.length) return false;
+  for (let i = 0; i < n; i++) if (a[at + i] !== b[at + i]) return false;
+  return true;
 }
 
 /** Whether the key at `at` is the same in both buffers. */

@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Labels, MetricFamily } from '../../pipeline/data.ts';
+import { scalarColumnsFamily } from '../../pipeline/series.ts';
+import { assertSameExposition, libraryExposition } from '../../../test/helpers/exposition.ts';
+import { ExpositionWriter } from './text.ts';
+
+/**
+ * Series tables through the writer (src/pipeline/README.md): label text kept per labels
+ * object, lines per table, value text per row. Every scrape is compared with the library's
+ * serializer (numbers by value) and with the writer's points path, byte for byte, over
+ * randomized tables whose values change and whose series come and go.
+ */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const VALUE_CHARS = ['a', 'b', 'z', '0', '9', ' ', '"', '\\', '\n', '{', '}', ',', '=', 'é', '日', '😀', '_'];
+const NAME_CHARS = ['a', 'b', 'c', '_', '0', ':', '-', '.', 'Z'];
+const NUMBERS = [0, -0, 1, 2.5, 1e21, 2 ** 53 + 2, 1234567, 0.000016, NaN, Infinity, -Infinity, -3];
+
+function gen(seed: number): {
+  tables: { name: string; kind: 'counter' | 'gauge'; rows: Labels[] }[];
+  r: () => number;
+} {
+  const r = rng(seed);
+  const int = (n: number): number => Math.floor(r() * n);
+  const str = (chars: readonly string[], max: number): string => {
+    let s = '';
+    for (let i = int(max + 1); i > 0; i--) s += chars[int(chars.length)] as string;
+    return s;
+  };
+  const tables = [];
+  for (let f = int(4); f >= 0; f--) {
+    const names = Array.from({ length: int(3) }, () => str(NAME_CHARS, 5) || 'l');
+    const rows: Labels[] = [];
+    const seen = new Set<string>();
+    for (let i = int(12); i >= 0; i--) {
+      const labels: Record<string, string> = {};
+      for (const n of names) labels[n] = str(VALUE_CHARS, 6);
+      const key = JSON.stringify(labels);
+      if (seen.has(key)) continue; // a table's label sets are distinct (assemble's output)
+      seen.add(key);
+      rows.push(labels);
+    }
+    tables.push({
+      name: r() < 0.3 ? 'dup_name' : str(NAME_CHARS, 8),
+      kind: r() < 0.5 ? ('counter' as const) : ('gauge' as const),
+      rows,
+    });
+  }
+  return { tables, r };
+}
+
+test('series tables through the writer equal the serializer and the points path, scrape after scrape', () => {
+  const writer = new ExpositionWriter();
+  for (let seed = 1; seed <= 1500; seed++) {
+    const { tables, r } = gen(seed);
+    const pick = (): number => NUMBERS[Math.floor(r() * NUMBERS.length)] as number;
+    let current = tables.map((t) => ({ ...t, values: Float64Array.from(t.rows, pick) }));
+    for (let scrape = 0; scrape < 4; scrape++) {
+      const families: MetricFamily[] = current.map((t) =>
+        scalarColumnsFamily(
+          { kind: t.kind, name: t.name, help: 'h', startTimeMs: 0 },
+          { rows: t.rows, values: t.values },
+        ),
+      );
+      const plain = families.map((f): MetricFamily => ({ ...f, points: [...f.points] }) as MetricFamily);
+      const text = writer.write(families);
+      const context = `seed ${seed}, scrape ${scrape}`;
+      assertSameExposition(text, libraryExposition(plain), context);
+      assert.equal(text, new ExpositionWriter().write(plain), `${context}: points path`);
+      // Next scrape: the same tables with new values (some repeat), or series gone and new.
+      current = current.map((t) => {
+        if (r() < 0.6) return { ...t, values: t.values.map((v) => (r() < 0.5 ? v : pick())) };
+        const kept = t.rows.filter(() => r() < 0.7);
+        const rows = [...kept, ...(r() < 0.5 ? [{ ...(t.rows[0] ?? {}), fresh: String(scrape) }] : [])];
+        return { ...t, rows, values: Float64Array.from(rows, pick) };
+      });
+    }
+  }
+});

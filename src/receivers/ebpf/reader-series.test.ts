@@ -1,0 +1,177 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { BpfMap, MapInfo } from '../../native/index.ts';
+import { allDecoders } from '../../decoders/index.ts';
+import type { RawFamily } from '../../pipeline/data.ts';
+import type { RawColumns } from '../../pipeline/series.ts';
+import { MetricReader, type MetricDefinition, type ReadStats } from './reader.ts';
+
+/**
+ * The reader as a series-table producer (src/pipeline/README.md): rows the same array while
+ * the map's keys are unchanged, fresh values per read, new and gone series listed.
+ */
+function mutableMap(info: Partial<MapInfo>): { map: BpfMap; set: (entries: [Buffer, number][]) => void } {
+  let entries: [Buffer, number][] = [];
+  const full: MapInfo = {
+    name: 'm',
+    type: 'hash',
+    keySize: 8,
+    valueSize: 8,
+    maxEntries: 64,
+    perCpu: false,
+    numCpus: 1,
+    valueStride: 8,
+    ...info,
+  };
+  const keys = Buffer.alloc(full.keySize * full.maxEntries);
+  const values = Buffer.alloc(full.valueStride * full.numCpus * full.maxEntries);
+  const map: BpfMap = {
+    info: full,
+    readAll: () => {
+      entries.forEach(([k, v], i) => {
+        k.copy(keys, i * full.keySize);
+        for (let c = 0; c < full.numCpus; c++)
+          values.writeBigUInt64LE(BigInt(v + c), (i * full.numCpus + c) * full.valueStride);
+      });
+      return { count: entries.length, keys, values, method: 'batch' };
+    },
+    lookup: () => undefined,
+    update: () => undefined,
+    delete: () => false,
+    updateBatch: () => 0,
+  };
+  return { map, set: (e) => (entries = e) };
+}
+
+const key = (a: number, b: number): Buffer => {
+  const k = Buffer.alloc(8);
+  k.writeUInt32LE(a, 0);
+  k.writeUInt32LE(b, 4);
+  return k;
+};
+
+const def = (d: Partial<MetricDefinition> = {}): MetricDefinition => ({
+  name: 'm',
+  help: 'h',
+  kind: 'counter',
+  map: 'm',
+  labels: [
+    { name: 'a', size: 4, decoders: [{ name: 'uint' }] },
+    { name: 'b', size: 4, decoders: [{ name: 'uint' }] },
+  ],
+  ...d,
+});
+
+const stats = (): ReadStats => ({ decodeErrors: 0, skipped: 0 });
+
+function columns(f: RawFamily): RawColumns {
+  assert.ok(f.columns, 'a series table');
+  return f.columns;
+}
+
+const text = (c: RawColumns): string[] =>
+  c.rows.map((r, i) => `${r.map((l) => String(l.value)).join(',')} ${c.values[i]}`);
+
+test('series table: unchanged keys keep the rows array; values are a fresh array per read', () => {
+  const { map, set } = mutableMap({});
+  const r = new MetricReader(def(), map, allDecoders(), 0);
+  set([
+    [key(1, 2), 10],
+    [key(3, 4), 20],
+  ]);
+  const first = columns(r.read(stats()));
+  assert.deepEqual(text(first), ['1,2 10', '3,4 20']);
+  assert.deepEqual(first.added, [0, 1], 'every series is new at the first read');
+  assert.deepEqual(first.removed, []);
+  set([
+    [key(1, 2), 11],
+    [key(3, 4), 21],
+  ]);
+  const second = columns(r.read(stats()));
+  assert.equal(second.rows, first.rows, 'same rows array');
+  assert.notEqual(second.values, first.values);
+  assert.deepEqual(text(second), ['1,2 11', '3,4 21']);
+  assert.deepEqual([...first.values.subarray(0, 2)], [10, 20], 'an emitted batch never changes');
+  assert.deepEqual(second.added, []);
+  assert.deepEqual(second.removed, []);
+});
+
+test('series table: a key added or removed gives a new rows array sharing the rows that stayed', () => {
+  const { map, set } = mutableMap({});
+  const r = new MetricReader(def(), map, allDecoders(), 0);
+  set([
+    [key(1, 1), 1],
+    [key(2, 2), 2],
+    [key(3, 3), 3],
+  ]);
+  const first = columns(r.read(stats()));
+  set([
+    [key(1, 1), 1],
+    [key(3, 3), 3],
+    [key(4, 4), 4],
+  ]);
+  const second = columns(r.read(stats()));
+  assert.notEqual(second.rows, first.rows);
+  assert.deepEqual(text(second), ['1,1 1', '3,3 3', '4,4 4']);
+  assert.equal(second.rows[0], first.rows[0]);
+  assert.equal(second.rows[1], first.rows[2], 'a series keeps its row object at another position');
+  assert.deepEqual(second.added, [2]);
+  assert.deepEqual(second.removed, [first.rows[1]]);
+  // Fewer keys, the rest in the same order: a shorter array.
+  set([[key(1, 1), 5]]);
+  const third = columns(r.read(stats()));
+  assert.deepEqual(text(third), ['1,1 5']);
+  assert.equal(third.rows[0], first.rows[0]);
+  assert.deepEqual(third.added, []);
+  assert.deepEqual(new Set(third.removed), new Set([first.rows[2], second.rows[2]]));
+  set([]);
+  const empty = columns(r.read(stats()));
+  assert.equal(empty.rows.length, 0);
+  assert.deepEqual(empty.removed, [first.rows[0]]);
+});
+
+test('series table: per-CPU with a cpu label: a row per CPU, each listed as added', () => {
+  const { map, set } = mutableMap({ type: 'percpu_hash', perCpu: true, numCpus: 2 });
+  const r = new MetricReader(
+    def({
+      labels: [
+        { name: 'a', size: 4, decoders: [{ name: 'uint' }] },
+        { name: 'b', size: 4, decoders: [{ name: 'uint' }] },
+        { name: 'cpu', size: 0, decoders: [] },
+      ],
+    }),
+    map,
+    allDecoders(),
+    0,
+  );
+  set([[key(1, 2), 10]]);
+  const first = columns(r.read(stats()));
+  assert.deepEqual(text(first), ['1,2,0 10', '1,2,1 11']);
+  assert.deepEqual(first.added, [0, 1]);
+  const second = columns(r.read(stats()));
+  assert.equal(second.rows, first.rows);
+  set([]);
+  const gone = columns(r.read(stats()));
+  assert.deepEqual(gone.removed, first.rows);
+});
+
+test('series table: not made when a decoder the reader runs is impure (labels decoded every read)', () => {
+  const { map, set } = mutableMap({});
+  const registry = allDecoders();
+  registry.set('ifname', { name: 'ifname', decode: () => 'eth0' });
+  const r = new MetricReader(
+    def({
+      labels: [
+        { name: 'a', size: 4, decoders: [{ name: 'uint' }, { name: 'ifname' }] },
+        { name: 'b', size: 4, decoders: [{ name: 'uint' }] },
+      ],
+    }),
+    map,
+    registry,
+    0,
+  );
+  set([[key(1, 2), 10]]);
+  const f = r.read(stats());
+  assert.equal(f.columns, undefined);
+  assert.equal(f.points.length, 1);
+});
