@@ -24,12 +24,29 @@ export function resumeDecoders(
   });
 }
 
+/**
+ * Series tables (src/pipeline/README.md) that no label of which waits for a decoder of the
+ * registry, by the identity of their rows (per registry): passed on without their points.
+ */
+const untouched = new WeakMap<DecoderRegistry, WeakSet<object>>();
+
+function needs(labels: readonly LabelSlot[], registry: DecoderRegistry): boolean {
+  return labels.some((l) => l.pending.length > 0 && registry.has((l.pending[0] as { name: string }).name));
+}
+
 function resumeFamily(f: RawFamily, registry: DecoderRegistry, stats: ResumeStats): RawFamily {
-  if (
-    !f.points.some((p) =>
-      p.labels.some((l) => l.pending.length > 0 && registry.has((l.pending[0] as { name: string }).name)),
-    )
-  ) {
+  const rows = f.columns?.rows;
+  if (rows !== undefined) {
+    let passed = untouched.get(registry);
+    if (passed?.has(rows)) return f;
+    if (!rows.some((labels) => needs(labels, registry))) {
+      if (passed === undefined) untouched.set(registry, (passed = new WeakSet()));
+      passed.add(rows);
+      return f;
+    }
+    // A table whose labels this registry decodes: decoded per batch through its points, as
+    // before (the decoder's answers may change from batch to batch).
+  } else if (!f.points.some((p) => needs(p.labels, registry))) {
     return f;
   }
   const points: RawPoint[] = [];

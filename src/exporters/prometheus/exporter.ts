@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type { ComponentHealth, Exporter, Host } from '../../pipeline/component.ts';
