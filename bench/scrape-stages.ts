@@ -12,7 +12,7 @@
  *   npx node [--expose-gc …] bench/scrape-stages.ts <ksym|multi> <n> <reps>
  */
 import { PerformanceObserver } from 'node:perf_hooks';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapStatistics } from 'node:v8';
 import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { emptyResource } from '@opentelemetry/resources';
 import { pino } from 'pino';
@@ -24,6 +24,7 @@ import { assemble } from '../src/pipeline/assemble.ts';
 import type { MetricBatch, MetricFamily } from '../src/pipeline/data.ts';
 import { toMetricData } from '../src/pipeline/otel.ts';
 import { pointCount } from '../src/pipeline/series.ts';
+import { tuneYoungGeneration } from '../src/young-generation.ts';
 import { prometheusFamilies } from '../src/exporters/prometheus/names.ts';
 import { ExpositionWriter } from '../src/exporters/prometheus/text.ts';
 import { definitionsOf, MetricReader, type ReadStats } from '../src/receivers/ebpf/reader.ts';
@@ -31,8 +32,8 @@ import { resolveProgramSync } from '../src/receivers/ebpf/resolve.ts';
 import { configSchema } from '../src/receivers/ebpf/config.ts';
 import { benchPath, functionAddresses, median } from './lib.ts';
 
-// The agent's young-generation setting (bin/ebpf-collector.js), for a GC share like the agent's.
-setFlagsFromString('--semi-space-growth-factor=1');
+// The agent's young-generation setting, for a GC share like the agent's.
+tuneYoungGeneration();
 let gcMs = 0;
 let gcCount = 0;
 const gcObserver = new PerformanceObserver((list) => {
