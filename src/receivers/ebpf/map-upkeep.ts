@@ -4,7 +4,7 @@ import type { BpfMap, BpfObject, MapInfo } from '../../native/index.ts';
 import type { SelfFamily, SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { acquireTable, type TableLease } from '../../kernel/cgroup-table-lease.ts';
 import { CGROUP_TABLE_DEFAULTS, findCgroup2Mount } from '../../kernel/cgroup-table.ts';
-import type { MetricDefinition } from './reader.ts';
+import type { MetricDefinition } from './definitions.ts';
 
 /**
  * The map `bpf/include/maps.bpf.h` adds to every object that includes it: failed updates

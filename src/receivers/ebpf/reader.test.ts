@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { BpfMap, MapInfo } from '../../native/index.ts';
 import { allDecoders } from '../../decoders/index.ts';
 import type { RawPoint } from '../../pipeline/data.ts';
-import { checkLayout, checkMapSize, MetricReader, type MetricDefinition } from './reader.ts';
+import { checkLayout, checkMapSize } from './definitions.ts';
+import { MetricReader, type MetricDefinition } from './reader.ts';
 import { LIMITS } from './metrics.ts';
 
 /** A map that returns fixed entries: `values[i]` is entry i's whole value as user space reads it. */

@@ -29,14 +29,8 @@ import { checkCgroupIdMap, CgroupIdMap } from './cgroup-id-map.ts';
 import { MapUpkeep } from './map-upkeep.ts';
 import { ProgramStats } from './program-stats.ts';
 import { checkEventLayout, EventStreams, type EventDefinitions } from './events.ts';
-import {
-  checkLayout,
-  checkMapSize,
-  definitionsOf,
-  MetricReader,
-  unknownHookSets,
-  type ReadStats,
-} from './reader.ts';
+import { checkLayout, checkMapSize, definitionsOf, unknownHookSets } from './definitions.ts';
+import { MetricReader, type ReadStats } from './reader.ts';
 import type { ResolvedProgram } from './resolve.ts';
 
 /**
