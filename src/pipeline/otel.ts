@@ -7,7 +7,7 @@ import {
   type Histogram,
   type MetricData,
 } from '@opentelemetry/sdk-metrics';
-import type { HistogramPoint, MetricFamily } from './data.ts';
+import type { HistogramPoint, Labels, MetricFamily } from './data.ts';
 
 export interface MetricDataOptions {
   /**
@@ -36,16 +36,35 @@ export const SEMANTIC_ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
   k8s_container_name: 'k8s.container.name',
 };
 
+/**
+ * Each series' attributes under a renaming, kept per labels object (assemble hands out the
+ * same object for a live series on every collection): renamed once per series, not once per
+ * export. By renaming table (they are configuration, so few).
+ */
+const renamed = new WeakMap<Readonly<Record<string, string>>, WeakMap<Labels, Labels>>();
+
 function renamer(
   names: Readonly<Record<string, string>> | undefined,
 ): (labels: Readonly<Record<string, string>>) => Readonly<Record<string, string>> {
   if (!names || Object.keys(names).length === 0) return (labels) => labels;
+  let kept = renamed.get(names);
+  if (kept === undefined) renamed.set(names, (kept = new WeakMap()));
+  const memo = kept;
   return (labels) => {
-    if (!Object.keys(labels).some((k) => Object.hasOwn(names, k))) return labels;
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(labels)) out[Object.hasOwn(names, k) ? (names[k] as string) : k] = v;
+    let out = memo.get(labels);
+    if (out === undefined) {
+      out = rename(labels, names);
+      memo.set(labels, out);
+    }
     return out;
   };
+}
+
+function rename(labels: Labels, names: Readonly<Record<string, string>>): Labels {
+  if (!Object.keys(labels).some((k) => Object.hasOwn(names, k))) return labels;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels)) out[Object.hasOwn(names, k) ? (names[k] as string) : k] = v;
+  return out;
 }
 
 /** Assembled families → OpenTelemetry MetricData (cumulative, start = attach time or the last reset). */
@@ -55,7 +74,7 @@ export function toMetricData(
   options: MetricDataOptions = {},
 ): MetricData[] {
   const endTime = hrTime(endTimeMs);
-  const rename = renamer(options.attributeNames);
+  const attributesOf = renamer(options.attributeNames);
   return families.map((f): MetricData => {
     const familyStart = hrTime(f.startTimeMs);
     const startOf = (p: { startTimeMs?: number | undefined }): HrTime =>
@@ -72,7 +91,7 @@ export function toMetricData(
             dataPoints: f.points.map((p, i): DataPoint<ExponentialHistogram> => ({
               startTime: startOf(p),
               endTime,
-              attributes: rename(p.labels),
+              attributes: attributesOf(p.labels),
               value: exponential[i] as ExponentialHistogram,
             })),
           };
@@ -81,7 +100,7 @@ export function toMetricData(
       const dataPoints: DataPoint<Histogram>[] = f.points.map((p) => ({
         startTime: startOf(p),
         endTime,
-        attributes: rename(p.labels),
+        attributes: attributesOf(p.labels),
         value: {
           buckets: { boundaries: [...p.boundaries], counts: [...p.counts] },
           count: p.count,
@@ -95,13 +114,33 @@ export function toMetricData(
         dataPoints,
       };
     }
-    const dataPoints: DataPoint<number>[] = f.points.map((p) => ({
-      startTime: startOf(p),
-      endTime,
-      attributes: rename(p.labels),
-      value: p.value,
-    }));
-    const valueType = f.points.every((p) => Number.isSafeInteger(p.value)) ? ValueType.INT : ValueType.DOUBLE;
+    let dataPoints: DataPoint<number>[];
+    let integers = true;
+    const c = f.columns;
+    if (c !== undefined) {
+      // A series table: its rows and values read directly, no points made first.
+      dataPoints = new Array<DataPoint<number>>(c.rows.length);
+      for (let i = 0; i < c.rows.length; i++) {
+        const value = c.values[i] as number;
+        const start = c.starts?.[i];
+        if (integers && !Number.isSafeInteger(value)) integers = false;
+        dataPoints[i] = {
+          startTime: start === undefined || Number.isNaN(start) ? familyStart : hrTime(start),
+          endTime,
+          attributes: attributesOf(c.rows[i] as Labels),
+          value,
+        };
+      }
+    } else {
+      dataPoints = f.points.map((p) => ({
+        startTime: startOf(p),
+        endTime,
+        attributes: attributesOf(p.labels),
+        value: p.value,
+      }));
+      integers = f.points.every((p) => Number.isSafeInteger(p.value));
+    }
+    const valueType = integers ? ValueType.INT : ValueType.DOUBLE;
     const descriptor = { name: f.name, description: f.help, unit: '', valueType };
     if (f.kind === 'gauge') {
       return {

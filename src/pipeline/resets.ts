@@ -1,4 +1,5 @@
 import type { HistogramPoint, Labels, MetricFamily, ScalarPoint } from './data.ts';
+import { fieldsOf, scalarColumnsFamily, type ScalarColumns } from './series.ts';
 
 /**
  * Start times of cumulative series across counter resets.
@@ -22,6 +23,8 @@ import type { HistogramPoint, Labels, MetricFamily, ScalarPoint } from './data.t
 export class ResetTracker {
   private readonly series = new Map<string, SeriesState>();
   private readonly families = new Map<string, { lastSeenMs: number }>();
+  /** Series keys of each series table's rows (series.ts), by the rows' identity. */
+  private readonly tableKeys = new WeakMap<readonly Labels[], { name: string; keys: string[] }>();
   private readonly retainMs: number;
   /** Resets seen so far (tests, self-metrics). */
   resets = 0;
@@ -49,6 +52,7 @@ export class ResetTracker {
         );
         return { ...f, points };
       }
+      if (f.columns !== undefined) return this.table(f, f.columns, previousMs, observedMs);
       const points: ScalarPoint[] = f.points.map((p) =>
         this.point(f.name, f.startTimeMs, previousMs, p, p.value, observedMs),
       );
@@ -63,6 +67,36 @@ export class ResetTracker {
     for (const [name, f] of this.families) if (f.lastSeenMs < cutoff) this.families.delete(name);
   }
 
+  /**
+   * A series table (series.ts): each row's key made once per table, per collection one Map
+   * lookup per row; start times that differ from the family's go in `starts`.
+   */
+  private table(
+    f: Extract<MetricFamily, { kind: 'counter' | 'gauge' }>,
+    c: ScalarColumns,
+    previousMs: number | undefined,
+    observedMs: number,
+  ): MetricFamily {
+    let known = this.tableKeys.get(c.rows);
+    if (known === undefined || known.name !== f.name) {
+      known = { name: f.name, keys: c.rows.map((labels) => `${f.name}\u0000${labelKey(labels)}`) };
+      this.tableKeys.set(c.rows, known);
+    }
+    let starts: Float64Array | undefined;
+    for (let i = 0; i < c.rows.length; i++) {
+      const startMs = this.observe(
+        known.keys[i] as string,
+        f.startTimeMs,
+        previousMs,
+        c.values[i] as number,
+        observedMs,
+      );
+      if (startMs !== f.startTimeMs) (starts ??= new Float64Array(c.rows.length).fill(NaN))[i] = startMs;
+    }
+    if (starts === undefined) return f;
+    return scalarColumnsFamily(fieldsOf(f), { rows: c.rows, values: c.values, starts });
+  }
+
   private point<P extends { readonly labels: Labels; readonly startTimeMs?: number | undefined }>(
     name: string,
     familyStartMs: number,
@@ -71,7 +105,24 @@ export class ResetTracker {
     value: number,
     observedMs: number,
   ): P {
-    const key = `${name}\u0000${labelKey(p.labels)}`;
+    const startMs = this.observe(
+      `${name}\u0000${labelKey(p.labels)}`,
+      familyStartMs,
+      familyPreviousMs,
+      value,
+      observedMs,
+    );
+    return startMs === familyStartMs ? p : { ...p, startTimeMs: startMs };
+  }
+
+  /** One series' observation: its state updated, its start time returned. */
+  private observe(
+    key: string,
+    familyStartMs: number,
+    familyPreviousMs: number | undefined,
+    value: number,
+    observedMs: number,
+  ): number {
     let s = this.series.get(key);
     if (!s) {
       const startMs =
@@ -88,7 +139,7 @@ export class ResetTracker {
       s.value = value;
       s.lastSeenMs = observedMs;
     }
-    return s.startMs === familyStartMs ? p : { ...p, startTimeMs: s.startMs };
+    return s.startMs;
   }
 }
 

@@ -36,6 +36,12 @@ export interface RawColumns {
 export interface ScalarColumns {
   readonly rows: readonly Labels[];
   readonly values: Float64Array;
+  /**
+   * Start of each row's cumulative count (ms since the epoch) where it differs from the
+   * family's (after a counter reset; the OTLP path's ResetTracker); NaN: the family's.
+   * Absent: every row starts with the family.
+   */
+  readonly starts?: Float64Array | undefined;
 }
 
 /** No rows added or removed. */
@@ -85,19 +91,27 @@ export function scalarColumnsFamily(
   fields: Omit<ScalarFamily, 'points' | 'columns'>,
   columns: ScalarColumns,
 ): ScalarFamily {
-  return withColumns(fields, columns, (i): ScalarPoint => ({
-    labels: columns.rows[i] as Labels,
-    value: columns.values[i] as number,
-  }));
+  return withColumns(fields, columns, (i): ScalarPoint => {
+    const labels = columns.rows[i] as Labels;
+    const value = columns.values[i] as number;
+    const start = columns.starts?.[i];
+    return start === undefined || Number.isNaN(start)
+      ? { labels, value }
+      : { labels, value, startTimeMs: start };
+  });
+}
+
+/** A family's fields but its points (and columns), without making its points. */
+export function fieldsOf<F extends MetricFamily>(f: F): Omit<F, 'points' | 'columns'> {
+  const base: Record<string, unknown> = {};
+  for (const k of Object.keys(f)) if (k !== 'points') base[k] = (f as Record<string, unknown>)[k];
+  return base as Omit<F, 'points' | 'columns'>;
 }
 
 /** The family with other fields, keeping its columns (a spread would drop them). */
 export function withFields<F extends MetricFamily>(f: F, fields: Partial<Omit<F, 'points' | 'columns'>>): F {
-  if (f.kind !== 'histogram' && f.columns !== undefined) {
-    const base: Record<string, unknown> = {};
-    for (const k of Object.keys(f)) if (k !== 'points') base[k] = (f as Record<string, unknown>)[k];
-    return scalarColumnsFamily({ ...(base as Omit<ScalarFamily, 'points'>), ...fields }, f.columns) as F;
-  }
+  if (f.kind !== 'histogram' && f.columns !== undefined)
+    return scalarColumnsFamily({ ...fieldsOf<ScalarFamily>(f), ...fields }, f.columns) as F;
   return { ...f, ...fields };
 }
 
