@@ -1,4 +1,7 @@
-// NativeObject: one bpf_object, from open through load to close.
+// NativeObject: one bpf_object, from open through load to close. Its methods
+// are split by kernel noun: object.cc (open, globals, load, close), program.cc
+// (programs and links), attach.cc (custom sections, iterators, test runs),
+// map.cc (maps), buffers.cc (ring and perf buffers).
 //
 // Marshalling only: the TS layer (src/native/index.ts) owns states, names,
 // error codes and messages. Every call that can fail throws a JS Error whose
@@ -18,6 +21,10 @@
 namespace ebpf {
 
 class EventBuffer;
+
+// Arguments of the NativeObject methods (object.cc, map.cc, program.cc): a TypeError naming `what`.
+Napi::Buffer<uint8_t> BufferArg(const Napi::CallbackInfo& info, size_t i, const char* what);
+std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what);
 
 struct MapState {
   bpf_map* map = nullptr;

@@ -1,5 +1,5 @@
 /**
- * Maps of a loaded object (native/object.cc).
+ * Maps of a loaded object (native/map.cc).
  */
 import { CollectorError } from '../errors.ts';
 import type { NativeObjectHandle } from './addon.ts';

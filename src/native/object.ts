@@ -1,6 +1,6 @@
 /**
  * Object files: the spec (open, set globals, autoload) and the loaded object (native/object.cc,
- * native/attach.cc). Turns the addon's marshalling into the contract of ./types.ts: states
+ * native/program.cc, native/attach.cc). Turns the addon's marshalling into the contract of ./types.ts: states
  * (spec → object → closed), names, error codes and messages.
  */
 import { CollectorError } from '../errors.ts';
