@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Test object for the map-size bound (test/reliability/hostile-configs): a counter map of
- * 16,777,216 entries, over the 1,048,576 a metric may read (LIMITS.mapEntries). Not
- * preallocated, so even a load would cost the kernel nothing up front; the agent refuses it
- * before loading.
+ * Test object for the map-size bounds (test/reliability/hostile-configs): a counter map of
+ * 16,777,216 entries, over the 1,048,576 a metric may read (LIMITS.mapEntries), not
+ * preallocated, and a 1 GiB ring buffer, over the 256 MiB a ring the agent drains may have
+ * (LIMITS.ringBytes). The agent refuses either before loading.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -16,6 +16,11 @@ struct {
 	__type(value, __u64);
 } huge_getpid_calls_total SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 30);
+} huge_ring SEC(".maps");
+
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int count_getpid(void *ctx)
 {
@@ -27,6 +32,7 @@ int count_getpid(void *ctx)
 		__sync_fetch_and_add(v, 1);
 	else
 		bpf_map_update_elem(&huge_getpid_calls_total, &pid, &one, BPF_NOEXIST);
+	bpf_ringbuf_output(&huge_ring, &pid, sizeof(pid), 0);
 	return 0;
 }
 

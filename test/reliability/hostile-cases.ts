@@ -334,6 +334,13 @@ export function hostileCases(dir: string): HostileCase[] {
     ),
     'load',
   );
+  add(
+    'a ring buffer of 1 GiB to drain (load)',
+    pipeline(
+      `  ebpf/t:\n    program: ${huge}\n    metrics:\n      counters:\n        - name: huge_ring_records_total\n          help: h\n          events: huge_ring\n`,
+    ),
+    'load',
+  );
   add('a kaddrs symbol of 300 characters (load)', receiver(`    kaddrs: [${'k'.repeat(300)}]\n`), 'load');
   add('a global of 300 characters (load)', receiver(`    globals:\n      ${'g'.repeat(300)}: 1\n`), 'load');
 

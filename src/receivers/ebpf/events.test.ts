@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { HistogramSpec } from '../../pipeline/data.ts';
 import { bucketBounds } from '../../pipeline/assemble.ts';
 import { configSchema } from './config.ts';
-import { bucketOf, checkEventLayout, eventMapsOf, RecordQueue } from './events.ts';
+import { bucketOf, checkEventLayout, checkRingSizes, eventMapsOf, RecordQueue } from './events.ts';
 import { exporterFileSchema } from './metrics.ts';
 import type { MapInfo } from '../../native/index.ts';
 
@@ -139,6 +139,24 @@ test('event definitions: maps read, and problems binding them to the object', ()
     'span spans: needs a span_duration_ns label',
     'log exec: map events is a hash, expected ringbuf or perf_event_array',
     'log exec: time_field nope is not one of its fields',
+  ]);
+});
+
+test('ring sizes: a ring the agent drains may have at most 256 MiB; other maps are not its business', () => {
+  const file = exporterFileSchema.parse({
+    metrics: { counters: [{ name: 'exec_total', help: 'h', events: 'events' }] },
+    logs: [{ name: 'exec', map: 'big' }],
+  });
+  const defs = { metrics: file.metrics ?? {}, spans: [], logs: file.logs ?? [] };
+  const ring = (name: string, bytes: number): MapInfo => ({ ...map(name, 'ringbuf'), maxEntries: bytes });
+  const fits = new Map([
+    ['events', ring('events', 256 * 2 ** 20)],
+    ['big', ring('big', 2 ** 20)],
+    ['unread', ring('unread', 2 ** 30)],
+  ]);
+  assert.deepEqual(checkRingSizes(defs, fits), []);
+  assert.deepEqual(checkRingSizes(defs, new Map([['big', ring('big', 2 ** 30)]])), [
+    'ring buffer big: max_entries 1073741824 bytes; a ring the agent drains may have at most 268435456 (256 MiB)',
   ]);
 });
 

@@ -21,7 +21,7 @@ import type { Decoder, DecoderRegistry } from '../../decoders/decoder.ts';
 import { cgroupDecoder } from '../../decoders/cgroup.ts';
 import { CgroupTable, findCgroup2Mount } from '../../kernel/cgroup-table.ts';
 import type { EbpfReceiverConfig } from './config.ts';
-import type { LogConfig, MetricsConfig, SpanConfig } from './metrics.ts';
+import { LIMITS, type LogConfig, type MetricsConfig, type SpanConfig } from './metrics.ts';
 import { monotonicToWallOffsetNs, type DecodeStats, type InlineSink, type Sink } from './events-labels.ts';
 import { EventCounter, EventHistogram, UNBOUNDED, type SeriesBounds } from './events-metrics.ts';
 import { LogSink, SpanSink } from './events-sinks.ts';
@@ -79,6 +79,20 @@ export function eventMapsOf(defs: EventDefinitions, hook?: string): string[] {
   for (const s of defs.spans) maps.add(s.ringbuf);
   for (const l of defs.logs) maps.add(l.map);
   return [...maps];
+}
+
+/**
+ * A ring buffer the definitions drain that is larger than LIMITS.ringBytes (the agent maps it:
+ * up to all of it resident). Checked on the opened object, before load; one line each.
+ */
+export function checkRingSizes(defs: EventDefinitions, maps: ReadonlyMap<string, MapInfo>): string[] {
+  return eventMapsOf(defs).flatMap((name) => {
+    const info = maps.get(name);
+    if (info?.type !== 'ringbuf' || info.maxEntries <= LIMITS.ringBytes) return [];
+    return [
+      `ring buffer ${name}: max_entries ${info.maxEntries} bytes; a ring the agent drains may have at most ${LIMITS.ringBytes} (256 MiB)`,
+    ];
+  });
 }
 
 /** One line per definition that does not fit the object's maps. */

@@ -62,6 +62,8 @@ export const LIMITS = {
    * collection). Checked against the object when it is opened, before the kernel makes the map.
    */
   mapEntries: 1_048_576,
+  /** Bytes of a ring buffer the agent drains (its max_entries): mapped into the agent, up to all resident. */
+  ringBytes: 256 * 1024 * 1024,
 } as const;
 
 type Ctx = z.core.$RefinementCtx;

@@ -28,7 +28,7 @@ import {
 import { checkCgroupIdMap, CgroupIdMap } from './cgroup-id-map.ts';
 import { MapUpkeep } from './map-upkeep.ts';
 import { ProgramStats } from './program-stats.ts';
-import { checkEventLayout, EventStreams, type EventDefinitions } from './events.ts';
+import { checkEventLayout, checkRingSizes, EventStreams, type EventDefinitions } from './events.ts';
 import { checkLayout, checkMapSize, definitionsOf, unknownHookSets } from './definitions.ts';
 import { MetricReader, type ReadStats } from './reader.ts';
 import type { ResolvedProgram } from './resolve.ts';
@@ -278,14 +278,20 @@ export class EbpfReceiver implements Receiver {
     });
   }
 
-  /** Before load: no metric reads a map too large to read at every collection (LIMITS.mapEntries). */
+  /**
+   * Before load: no metric reads a map too large to read at every collection (LIMITS.mapEntries),
+   * no ring buffer to drain is larger than LIMITS.ringBytes.
+   */
   private checkMapSizes(maps: readonly MapInfo[]): void {
     const byName = new Map(maps.map((m) => [m.name, m]));
-    const problems = definitionsOf(this.program.metrics).flatMap((d) => checkMapSize(d, byName.get(d.map)));
+    const problems = [
+      ...definitionsOf(this.program.metrics).flatMap((d) => checkMapSize(d, byName.get(d.map))),
+      ...checkRingSizes(this.eventDefinitions(), byName),
+    ];
     if (problems.length > 0) {
       throw new CollectorError(
         'ERR_EBPF_LAYOUT',
-        `${this.id}: a metric reads a map too large for ${this.program.objectPath}`,
+        `${this.id}: a map the definitions read is too large in ${this.program.objectPath}`,
         {
           path: this.definitionsKey,
           details: problems,
