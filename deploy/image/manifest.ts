@@ -21,6 +21,33 @@ const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as 
 /** Local name of the image (`npm run image` loads it into podman's storage under this name). */
 export const IMAGE_NAME = 'localhost/ebpf-collector';
 export const IMAGE_VERSION = pkg.version;
+
+/** The architectures the image is built for, in Debian's and the OCI platform's spelling. */
+export type Arch = 'amd64' | 'arm64';
+export const ARCHES: readonly Arch[] = ['amd64', 'arm64'];
+
+/** GNU triplets: Debian's multiarch directories and the cross binutils' prefixes. */
+export const GNU_TRIPLET: Readonly<Record<Arch, string>> = {
+  amd64: 'x86_64-linux-gnu',
+  arm64: 'aarch64-linux-gnu',
+};
+
+/** The architecture of the machine this runs on (Node's `x64` is Debian's `amd64`). */
+export function hostArch(): Arch {
+  if (process.arch === 'x64') return 'amd64';
+  if (process.arch === 'arm64') return 'arm64';
+  throw new Error(`no image for ${process.arch}: the image is built for ${ARCHES.join(' and ')}`);
+}
+
+/** One architecture's image: `localhost/ebpf-collector:<version>-<arch>`. */
+export function imageRef(arch: Arch): string {
+  return `${IMAGE_NAME}:${IMAGE_VERSION}-${arch}`;
+}
+
+/**
+ * The multi-arch manifest list over the architectures' images (`podman manifest`): the one
+ * reference users run — podman and registries pick the image of the machine's architecture.
+ */
 export const IMAGE_REF = `${IMAGE_NAME}:${IMAGE_VERSION}`;
 
 /** Debian release of the runtime layer (`debian:bookworm-slim` in the Containerfile). */
@@ -87,8 +114,12 @@ export interface ImageFile {
   readonly to: string;
 }
 
-/** File names left out of node_modules: types, sources, source maps, docs (never loaded at run time). */
-export const NODE_MODULES_EXCLUDE: readonly RegExp[] = [/\.(?:c|m)?ts$/, /\.map$/, /\.md$/i];
+/**
+ * File names left out of node_modules, never loaded at run time: types, sources, source maps,
+ * docs, and the Bare runtime's addons (`*.bare`: tar-fs's optional bare-fs and friends ship them
+ * for 13 platforms; Node never loads them, and they would put android/darwin/win binaries in the image).
+ */
+export const NODE_MODULES_EXCLUDE: readonly RegExp[] = [/\.(?:c|m)?ts$/, /\.map$/, /\.md$/i, /\.bare$/];
 
 /** The shipped BPF programs: bpf/<name>.bpf.c (test objects in build/bpf stay out). */
 export function shippedPrograms(root = repoRoot): string[] {
@@ -110,28 +141,59 @@ export function productionModules(root = repoRoot): string[] {
     .sort();
 }
 
+/** Where the addon is in a checkout and in the image (src/native/addon.ts loads it from there). */
+const ADDON_REL = 'native/build/Release/ebpf_native.node';
+
 /**
- * Every file and tree the image takes from a built checkout (after `scripts/setup.sh`).
+ * The architecture-specific build outputs of a checkout, relative to it: the host's own build
+ * (`scripts/setup.sh`: npm's Node, node-gyp, `make -C bpf`) or, for another architecture, the
+ * cross build (`npm run build:arm64` into build/<arch>/, `make -C bpf ARCH=arm64` into
+ * build/bpf-<arch>/). Each goes to the same place in every architecture's image.
+ */
+export function archOutputs(arch: Arch): { node: string; init: string; addon: string; bpf: string } {
+  if (arch === hostArch())
+    return {
+      node: 'node_modules/node/bin/node',
+      init: 'native/build/Release/ebpf-collector-init',
+      addon: ADDON_REL,
+      bpf: 'build/bpf',
+    };
+  return {
+    node: `build/${arch}/node/bin/node`,
+    init: `build/${arch}/native/ebpf-collector-init`,
+    addon: `build/${arch}/native/ebpf_native.node`,
+    bpf: `build/bpf-${arch}`,
+  };
+}
+
+/**
+ * Every file and tree the image for `arch` takes from a built checkout (after `scripts/setup.sh`,
+ * and `npm run build:arm64` with `make -C bpf ARCH=arm64` for arm64 on an amd64 machine).
  * Trees are copied whole except node_modules folders (each package on its own, without its
  * nested node_modules, which are listed as packages of their own).
  */
-export function imageFiles(root = repoRoot): ImageFile[] {
+export function imageFiles(root = repoRoot, arch: Arch = hostArch()): ImageFile[] {
   const app = (rel: string): ImageFile => ({ from: rel, to: `${APP_DIR}/${rel}` });
+  const out = archOutputs(arch);
   const files: ImageFile[] = [
-    { from: 'node_modules/node/bin/node', to: NODE_PATH },
-    { from: 'native/build/Release/ebpf-collector-init', to: INIT_PATH },
+    { from: out.node, to: NODE_PATH },
+    { from: out.init, to: INIT_PATH },
     app('package.json'),
     app('bin/ebpf-collector.js'),
     app('build/js'),
     app('build/tables'),
-    app('native/build/Release/ebpf_native.node'),
+    { from: out.addon, to: `${APP_DIR}/${ADDON_REL}` },
     app('pipelines'),
   ];
+  const bpf = (name: string): ImageFile => ({
+    from: `${out.bpf}/${name}`,
+    to: `${APP_DIR}/build/bpf/${name}`,
+  });
   for (const p of shippedPrograms(root)) {
-    files.push(app(`build/bpf/${p}.bpf.o`));
-    // bpf/Makefile copies each definition beside its object (build/bpf is a --config.dir).
-    if (existsSync(join(root, 'build', 'bpf', `${p}.yaml`))) files.push(app(`build/bpf/${p}.yaml`));
-    if (existsSync(join(root, 'bpf', `${p}.yaml`))) files.push(app(`bpf/${p}.yaml`));
+    files.push(bpf(`${p}.bpf.o`));
+    // Each definition beside its object too, as bpf/Makefile copies it (build/bpf is a --config.dir).
+    if (existsSync(join(root, 'bpf', `${p}.yaml`)))
+      files.push(app(`bpf/${p}.yaml`), { from: `bpf/${p}.yaml`, to: `${APP_DIR}/build/bpf/${p}.yaml` });
   }
   for (const m of productionModules(root)) files.push(app(m));
   return files;

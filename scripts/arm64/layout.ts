@@ -15,7 +15,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../../deploy/image/manifest.ts';
+import { GNU_TRIPLET, repoRoot } from '../../deploy/image/manifest.ts';
 
 export const ARM64_DIR = join(repoRoot, 'build', 'arm64');
 export const NATIVE_DIR = join(ARM64_DIR, 'native');
@@ -32,7 +32,7 @@ export const CACHE_DIR = join(repoRoot, '.cache', 'arm64');
 export const BPF_DIR = join(repoRoot, 'build', 'bpf-arm64');
 
 /** The GNU triplet: Debian's multiarch directory and the cross tools' prefix. */
-export const TRIPLET = 'aarch64-linux-gnu';
+export const TRIPLET = GNU_TRIPLET.arm64;
 
 /**
  * Debian arm64 packages the addon and Node need at run time: the C library and loader, libgcc and

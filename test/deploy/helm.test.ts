@@ -91,6 +91,15 @@ const maximal = {
   resources: { requests: { cpu: '100m', memory: '200Mi' }, limits: { cpu: '1', memory: '400Mi' } },
   priorityClassName: 'observability-critical',
   nodeSelector: { 'kubernetes.io/os': 'linux', 'node-role.example.com/worker': 'true' },
+  affinity: {
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [
+          { matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['arm64'] }] },
+        ],
+      },
+    },
+  },
   tolerations: [
     { operator: 'Exists' },
     { key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' },
@@ -216,6 +225,8 @@ describe('helm chart: every object validates, default and maximal values', () =>
         'DAC_READ_SEARCH',
       ]);
       assert.equal(podSpec(objects).hostPID, true);
+      // A node affinity of one's own replaces the default (the image's architectures).
+      assert.deepEqual(podSpec(objects).affinity, maximal.affinity);
       assert.deepEqual(
         find(objects, 'ServiceMonitor').metadata?.labels?.['release'],
         'kube-prometheus-stack',

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -19,33 +19,12 @@ import {
 import { HOST_RUN_FLAGS, podman, podmanRun, PODMAN_GLOBAL_FLAGS } from '../../deploy/image/podman.ts';
 import { stage } from '../../deploy/image/stage.ts';
 import { ARCHIVE, imageSize } from '../../scripts/image.ts';
-import { testImage } from '../helpers/image.ts';
+import { installedPackages as installed, testImage, tree } from '../helpers/image.ts';
 
 // Builds the image when it is missing or stale (scripts/image.ts; cold: about 1.5–4 minutes).
 const image = await testImage();
 const skip = 'skip' in image ? image.skip : false;
 const ref = 'skip' in image ? '' : image.ref;
-
-/** Relative path → size (-1 for directories, -2 for symlinks) of every entry under `dir`. */
-function tree(dir: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const rel of readdirSync(dir, { recursive: true }) as string[]) {
-    const st = lstatSync(join(dir, rel));
-    out.set(rel, st.isDirectory() ? -1 : st.isSymbolicLink() ? -2 : st.size);
-  }
-  return out;
-}
-
-/** Installed packages from dpkg's status file. */
-function installed(root: string): Set<string> {
-  const status = readFileSync(join(root, 'var/lib/dpkg/status'), 'utf8');
-  const names = new Set<string>();
-  for (const block of status.split(/\n\n+/)) {
-    const name = /^Package: (\S+)$/m.exec(block)?.[1];
-    if (name && /^Status: install ok installed$/m.test(block)) names.add(name);
-  }
-  return names;
-}
 
 test(
   'the built image carries the manifest configuration: entrypoint, command, user, workdir, labels, port',

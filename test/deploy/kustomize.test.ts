@@ -20,6 +20,7 @@ import {
   type K8sObject,
 } from './k8s-objects.ts';
 import { caps } from './capabilities.ts';
+import { ARCHES } from '../../deploy/image/manifest.ts';
 import { FakeKubeApi, fakePod } from '../helpers/fake-kube-api.ts';
 import { plainConnection } from '../../src/processors/k8s_attributes/connection.ts';
 import { PodWatcher } from '../../src/processors/k8s_attributes/pod-watcher.ts';
@@ -160,6 +161,21 @@ describe('kustomize base', () => {
     assert.ok(
       c.resources?.limits?.['memory'] && c.resources.requests?.['memory'] && c.resources.requests['cpu'],
     );
+  });
+
+  it('one image reference for every node, scheduled only on the architectures the image is built for', () => {
+    for (const [name, objects] of rendered) {
+      const pod = podSpec(objects);
+      assert.equal(agentContainer(objects).image, `ebpf-collector:${version}`, name);
+      assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/os': 'linux' }, name);
+      const terms =
+        pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+      assert.deepEqual(
+        terms,
+        [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: [...ARCHES] }] }],
+        name,
+      );
+    }
   });
 
   it('probes: liveness on /healthz and readiness on /readyz, on the port the configuration serves', () => {
