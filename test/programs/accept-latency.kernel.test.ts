@@ -60,7 +60,7 @@ for (const hook of PREFERENCE) {
   const skip = forced && !supportedHooks().has(hook) ? `this kernel has no ${hook}` : false;
   for (const family of ['4', '6']) {
     test(
-      `accept-latency via ${hook}${forced ? ' (forced)' : ''}, IPv${family}: ${CONNECTIONS} connections accepted ${SLEEP_S * 1000} ms late land in ${metric}'s bucket (131–262 ms) for the listener's port`,
+      `accept-latency via ${hook}${forced ? ' (forced)' : ''}, IPv${family}: ${CONNECTIONS} connections accepted ${SLEEP_S * 1000} ms late land in ${metric}'s buckets from 131 ms (at most 1 s) for the listener's port`,
       { skip },
       async () => {
         const run = await startProgram('accept-latency', forced ? { hooks: [hook] } : {});
@@ -80,17 +80,25 @@ for (const hook of PREFERENCE) {
           const a = pointWith(histogramPoints(after, metric), labels);
           assert.ok(a, `a series for port ${port}`);
           const growth = bucketGrowth(b, a);
-          // exp2 buckets of microseconds: the sleep lies in (131.072 ms, 262.144 ms].
+          // exp2 buckets of microseconds: the sleep lies in (131.072 ms, 262.144 ms]. On a loaded
+          // machine the acceptor may wake late (a fresh-clone run at load 19 had one accept in the
+          // next bucket), so the bound above is the 1.048576 s bucket: a wrong unit would land
+          // three orders of magnitude away.
           const bucket = a.boundaries.indexOf(0.262144);
-          assert.ok(bucket > 0, `a 262.144 ms bucket: ${a.boundaries.join(',')}`);
+          const ceiling = a.boundaries.indexOf(1.048576);
+          assert.ok(
+            bucket > 0 && ceiling > bucket,
+            `262.144 ms and 1.048576 s buckets: ${a.boundaries.join(',')}`,
+          );
+          const inRange = growth.slice(bucket, ceiling + 1).reduce((x, y) => x + y, 0);
           assert.equal(
-            growth[bucket],
+            inRange,
             CONNECTIONS,
-            `every accept in the 262.144 ms bucket: ${JSON.stringify(growth)}`,
+            `every accept between the 262.144 ms and 1.048576 s buckets: ${JSON.stringify(growth)}`,
           );
           assert.equal(a.count - (b?.count ?? 0), CONNECTIONS, 'nothing else on this port');
           const mean = (a.sum - (b?.sum ?? 0)) / CONNECTIONS;
-          assert.ok(mean >= SLEEP_S && mean <= 0.262144, `mean wait ${mean} s`);
+          assert.ok(mean >= SLEEP_S && mean <= 1.048576, `mean wait ${mean} s`);
         } finally {
           await run.close();
         }
