@@ -6,17 +6,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
-import { freePort } from '../helpers/program-run.ts';
-import { query, until } from '../helpers/prometheus-api.ts';
+import { PROMETHEUS, query, until, startPrometheus } from '../helpers/prometheus-api.ts';
 import { httpGet, repoRoot, startAgentWith } from '../helpers/agent.ts';
 import { makePki, type TestPki } from '../helpers/certs.ts';
-
-const PROMETHEUS = '/usr/bin/prometheus';
 
 function curl(args: string[]): { code: number; out: string } {
   try {
@@ -65,7 +62,6 @@ test('real Prometheus scrapes the agent over HTTPS with basic_auth, a CA file an
       `service:\n  pipelines:\n    metrics:\n      receivers: [ebpf/timers]\n      exporters: [prometheus]\n`,
   );
   const agent = await startAgentWith(['run', '--config', pipeline, '--web.config.file', webConfig(dir, pki)]);
-  const promPort = await freePort();
   const job = (name: string, password: string, clientCert: boolean): string =>
     `  - job_name: ${name}
     scheme: https
@@ -75,25 +71,14 @@ test('real Prometheus scrapes the agent over HTTPS with basic_auth, a CA file an
 ${clientCert ? `      cert_file: ${pki.clientCert}\n      key_file: ${pki.clientKey}\n` : ''}    static_configs:
       - targets: ['127.0.0.1:${agent.port}']
 `;
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
+  const prom = await startPrometheus(
+    dir,
     `global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\nscrape_configs:\n` +
       job('ebpf', 'scrape-pw', true) +
       job('wrong_password', 'nope', true) +
       job('no_client_cert', 'scrape-pw', false),
   );
-  const prom = spawn(
-    PROMETHEUS,
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let promLog = '';
-  prom.stderr?.on('data', (c: Buffer) => (promLog += c.toString()));
+  const promPort = prom.port;
   try {
     assert.ok(
       agent.logs.some((l) => l.includes('"tls":true')),
@@ -126,15 +111,15 @@ ${clientCert ? `      cert_file: ${pki.clientCert}\n      key_file: ${pki.client
     assert.match(errors['no_client_cert'] ?? '', /remote error: tls: certificate required/);
   } catch (err) {
     throw new Error(
-      `${String(err)}\nprometheus log:\n${promLog}\nagent log:\n${agent.logs.slice(-20).join('\n')}`,
+      `${String(err)}\nprometheus log:\n${prom.log()}\nagent log:\n${agent.logs.slice(-20).join('\n')}`,
       {
         cause: err,
       },
     );
   } finally {
-    prom.kill('SIGTERM');
+    const promStopped = prom.stop();
     assert.equal(await agent.stop(), 0);
-    if (prom.exitCode === null && prom.signalCode === null) await new Promise((r) => prom.once('exit', r));
+    await promStopped;
     rmSync(dir, { recursive: true, force: true });
   }
 });

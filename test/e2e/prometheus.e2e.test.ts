@@ -4,11 +4,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../helpers/program-run.ts';
-import { query, until } from '../helpers/prometheus-api.ts';
+import { PROMETHEUS, query, until, startPrometheus } from '../helpers/prometheus-api.ts';
 import { repoRoot, startAgent } from '../helpers/agent.ts';
 
-const PROMETHEUS = '/usr/bin/prometheus';
 const PYTHON = '/usr/bin/python3';
 
 test('real Prometheus scrapes the agent: up, a counter, and histogram_quantile over a kernel histogram', async (t) => {
@@ -50,23 +48,11 @@ service:
 `,
   );
   const agent = await startAgent([pipeline]);
-  const promPort = await freePort();
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
+  const prom = await startPrometheus(
+    dir,
     `global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: ebpf\n    static_configs:\n      - targets: ['127.0.0.1:${agent.port}']\n`,
   );
-  const prom = spawn(
-    PROMETHEUS,
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let promLog = '';
-  prom.stderr?.on('data', (c: Buffer) => (promLog += c.toString()));
+  const promPort = prom.port;
   try {
     const up = await until('up == 1', async () => {
       const r = await query(promPort, 'up{job="ebpf"}');
@@ -94,14 +80,14 @@ service:
     assert.ok(Number(timers[0]?.value[1]) > 0, 'timer counters reach Prometheus');
   } catch (err) {
     throw new Error(
-      `${String(err)}\nprometheus log:\n${promLog}\nagent log:\n${agent.logs.slice(-20).join('\n')}`,
+      `${String(err)}\nprometheus log:\n${prom.log()}\nagent log:\n${agent.logs.slice(-20).join('\n')}`,
       { cause: err },
     );
   } finally {
-    prom.kill('SIGTERM');
+    const promStopped = prom.stop();
     writer.kill();
     assert.equal(await agent.stop(), 0);
-    if (prom.exitCode === null && prom.signalCode === null) await new Promise((r) => prom.once('exit', r));
+    await promStopped;
     rmSync(dir, { recursive: true, force: true });
   }
 });

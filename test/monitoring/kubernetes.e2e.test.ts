@@ -25,11 +25,9 @@ import { signals } from '../../deploy/monitoring/rules.ts';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
 import { FakeKubeApi, fakePod } from '../helpers/fake-kube-api.ts';
 import { httpGet, startAgent } from '../helpers/agent.ts';
-import { freePort } from '../helpers/program-run.ts';
-import { query, until } from '../helpers/prometheus-api.ts';
+import { PROMETHEUS, query, until, startPrometheus } from '../helpers/prometheus-api.ts';
 import { panelQueries, ruleQueries } from './queries.ts';
 
-const PROMETHEUS = '/usr/bin/prometheus';
 const JOB = 'ebpf-collector';
 const NODE = 'node-e2e';
 const NAMESPACE = 'shop';
@@ -117,9 +115,8 @@ test(
     const agent = await startAgent([join(repoRoot, 'pipelines', 'kubernetes.yaml'), override], {
       K8S_NODE_NAME: NODE,
     });
-    const promPort = await freePort();
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
+    const prom = await startPrometheus(
+      dir,
       `global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -133,18 +130,7 @@ scrape_configs:
         labels: { node: ${NODE} }
 `,
     );
-    const prom = spawn(
-      PROMETHEUS,
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${promPort}`,
-        '--log.level=warn',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let promLog = '';
-    prom.stderr?.on('data', (c: Buffer) => (promLog += c.toString()));
+    const promPort = prom.port;
     try {
       const metric = 'ebpf_exporter_cgroup_sched_migrations_total';
       await until(
@@ -241,15 +227,15 @@ scrape_configs:
       assert.match(status.body, /Kubernetes pod watch failing since/);
     } catch (err) {
       throw new Error(
-        `${String(err)}\nprometheus log:\n${promLog.slice(-2000)}\nagent log:\n${agent.logs.slice(-15).join('\n')}`,
+        `${String(err)}\nprometheus log:\n${prom.log().slice(-2000)}\nagent log:\n${agent.logs.slice(-15).join('\n')}`,
         { cause: err },
       );
     } finally {
       worker.stdin?.end();
       await new Promise((r) => (worker.exitCode === null ? worker.once('exit', r) : r(undefined)));
-      prom.kill('SIGTERM');
+      const promStopped = prom.stop();
       const code = await agent.stop();
-      if (prom.exitCode === null && prom.signalCode === null) await new Promise((r) => prom.once('exit', r));
+      await promStopped;
       await api.close();
       for (const d of created.reverse()) rmdirSync(d);
       rmSync(dir, { recursive: true, force: true });

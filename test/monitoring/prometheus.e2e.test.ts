@@ -58,10 +58,9 @@ import { readMountInfo } from '../../src/kernel/mountinfo.ts';
 import { rmdirRetry } from '../cgroups/helpers.ts';
 import { httpGet, startAgent } from '../helpers/agent.ts';
 import { freePort } from '../helpers/program-run.ts';
-import { query, until } from '../helpers/prometheus-api.ts';
+import { PROMETHEUS, query, until, startPrometheus } from '../helpers/prometheus-api.ts';
 import { panelQueries, ruleQueries, substitute } from './queries.ts';
 
-const PROMETHEUS = '/usr/bin/prometheus';
 const PYTHON311 = '/usr/bin/python3.11';
 const JOB = 'ebpf-collector';
 /** $__rate_interval as Grafana would make it for a 1 s scrape interval (4 × scrape, and more). */
@@ -174,9 +173,8 @@ service:
 `,
     );
     const agent = await startAgent([join(repoRoot, 'pipelines', 'default.yaml'), otlp]);
-    const promPort = await freePort();
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
+    const prom = await startPrometheus(
+      dir,
       `global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -189,18 +187,7 @@ scrape_configs:
       - targets: ['127.0.0.1:${agent.port}']
 `,
     );
-    const prom = spawn(
-      PROMETHEUS,
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${promPort}`,
-        '--log.level=warn',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let promLog = '';
-    prom.stderr?.on('data', (c: Buffer) => (promLog += c.toString()));
+    const promPort = prom.port;
     const work = await load(dir);
     try {
       await until('the agent scraped', async () => {
@@ -301,14 +288,14 @@ scrape_configs:
       assert.equal(rules.length, ruleQueries().length);
     } catch (err) {
       throw new Error(
-        `${String(err)}\nprometheus log:\n${promLog.slice(-2000)}\nagent log:\n${agent.logs.slice(-20).join('\n')}`,
+        `${String(err)}\nprometheus log:\n${prom.log().slice(-2000)}\nagent log:\n${agent.logs.slice(-20).join('\n')}`,
         { cause: err },
       );
     } finally {
       await work.stop();
-      prom.kill('SIGTERM');
+      const promStopped = prom.stop();
       const code = await agent.stop();
-      if (prom.exitCode === null && prom.signalCode === null) await new Promise((r) => prom.once('exit', r));
+      await promStopped;
       rmSync(dir, { recursive: true, force: true });
       assert.equal(code, 0);
     }
