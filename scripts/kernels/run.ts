@@ -541,7 +541,9 @@ export function markdown(runs: readonly KernelRun[]): string {
     'real ebpf receiver on each kernel, with the hook set it chose, programs attached / programs in the set,',
     'and the events its metrics counted during a short generic workload (loopback TCP, file writes, a python',
     'child; 0 means the workload does not trigger it, e.g. no memory reclaim). Debian kernels boot under',
-    "qemu (TCG) with this machine's root shared read-only; objects are the same CO-RE build for every kernel.",
+    "qemu (TCG) with this machine's root shared read-only (arm64 kernels: `--arch arm64`, with an arm64",
+    'userland over the same share); objects are the same CO-RE build for every kernel of an architecture',
+    '(`build/bpf`, `build/bpf-arm64`).',
     '',
     `| program | ${head.join(' | ')} |`,
     `|---|${runs.map(() => '---').join('|')}|`,
@@ -570,7 +572,9 @@ export function markdown(runs: readonly KernelRun[]): string {
   for (const r of runs.filter((x) => x.where === 'qemu')) {
     const pass = r.tests.filter((t) => t.ok && !t.skipped).length;
     const skip = r.tests.filter((t) => t.skipped).length;
-    lines.push(`- ${r.kernel}: ${pass} passed, ${r.tests.length - pass - skip} failed, ${skip} skipped`);
+    lines.push(
+      `- ${r.kernel}: ${pass} passed, ${r.tests.length - pass - skip} failed, ${skip} skipped${r.phases.length > 0 ? ` (guest time under TCG: ${r.phases.join(', ')})` : ''}`,
+    );
     for (const t of r.tests.filter((x) => !x.ok)) lines.push(`  - failed: ${t.name}`);
   }
   lines.push('');
