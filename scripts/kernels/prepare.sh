@@ -12,8 +12,9 @@
 # Prints one line per ready kernel: "<release> <cache>/<release>".
 #   <cache>/userland-arm64/       with --userland (arm64): what an arm64 guest runs besides the agent's own
 #                                 arm64 build (build/arm64: Node, addon, runtime libraries): busybox (sh and
-#                                 the tools, as applet links), python3.11 (the load report's workload and the
-#                                 usdt program's target), /etc basics. Printed as "userland <dir>".
+#                                 the tools, as applet links), python3.11 and its standard library (the
+#                                 workloads of the load report and the program tests, the usdt program's
+#                                 target), /etc basics. Printed as "userland <dir>".
 #   prepare.sh [--all] [--arch amd64|arm64] [--btf] [--userland] [cache-dir]
 #     default   the kernel linux-image-<arch> points at (bookworm-security's current ABI)
 #     --all     every ABI any available linux-image-<arch> version points at (e.g. the point release's too)
@@ -220,8 +221,10 @@ if [ "$userland" = 1 ] && [ "$arch" = arm64 ]; then
     mkdir -p "$work/deb" "$work/root"
     chown _apt "$work/deb" 2>/dev/null || true
     say "downloading the arm64 guest userland (busybox, python3.11)"
+    # The program tests' python children use ctypes and mmap: the whole standard library (and
+    # libffi for ctypes), not only python3.11-minimal's.
     (cd "$work/deb" && apt-get download -qq busybox-static:arm64 python3.11-minimal:arm64 \
-      libpython3.11-minimal:arm64 libexpat1:arm64 >/dev/null)
+      libpython3.11-minimal:arm64 libpython3.11-stdlib:arm64 libexpat1:arm64 libffi8:arm64 >/dev/null)
     for deb in "$work"/deb/*.deb; do dpkg -x "$deb" "$work/root"; done
     root="$work/root"
     # busybox's applets as links at their usual paths (the same version's list as this machine's

@@ -34,6 +34,8 @@ import { machine, release } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../../test/helpers/agent.ts';
+import { buildArm64 } from '../arm64/build.ts';
+import { ADDON, BPF_DIR, INIT, NODE, RUNTIME_DIR } from '../arm64/layout.ts';
 import type { ProgramReport } from './load-report.ts';
 
 interface KernelInfo {
@@ -109,31 +111,20 @@ function prepare(all: boolean, arch: Arch): KernelInfo[] {
 }
 
 /**
- * What an arm64 guest runs from the checkout: arm64img's cross build (`npm run build:arm64`:
- * Node, addon, init, Debian runtime libraries) and the arm64 BPF objects.
+ * The arm64 build the guest runs (paths: scripts/arm64/layout.ts): `npm run build:arm64` (Node,
+ * addon, init, Debian runtime libraries) and `make -C bpf ARCH=arm64`, both idempotent.
  */
-export const arm64Build = {
-  node: 'build/arm64/node/bin/node',
-  addon: 'build/arm64/native/ebpf_native.node',
-  init: 'build/arm64/native/ebpf-collector-init',
-  runtime: 'build/arm64/runtime',
-  bpf: 'build/bpf-arm64',
-} as const;
-
-/** The arm64 build the guest needs: `npm run build:arm64` and `make -C bpf ARCH=arm64` (both idempotent). */
-function buildArm64(): void {
-  const build = join(repoRoot, 'scripts', 'arm64', 'build.ts');
-  const steps: [string, string, string[]][] = [
-    ['npm run build:arm64', process.execPath, [build]],
-    ['make -C bpf ARCH=arm64', 'make', ['-s', '-C', join(repoRoot, 'bpf'), 'ARCH=arm64']],
-  ];
-  if (!existsSync(build)) throw new Error('scripts/arm64/build.ts (npm run build:arm64) is missing');
-  for (const [label, cmd, args] of steps) {
-    const r = spawnSync(cmd, args, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
-    if (r.status !== 0) throw new Error(`${label} failed (exit ${r.status ?? r.signal})`);
-  }
-  for (const p of Object.values(arm64Build))
-    if (!existsSync(join(repoRoot, p))) throw new Error(`${p} is missing after npm run build:arm64`);
+function buildArm64Guest(): void {
+  const t0 = Date.now();
+  buildArm64((line) => say(`arm64 build: ${line}`));
+  const r = spawnSync('make', ['-s', '-C', join(repoRoot, 'bpf'), 'ARCH=arm64'], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (r.status !== 0) throw new Error(`make -C bpf ARCH=arm64 failed (exit ${r.status ?? r.signal})`);
+  for (const p of [NODE, ADDON, INIT, RUNTIME_DIR, BPF_DIR])
+    if (!existsSync(p)) throw new Error(`${relative(repoRoot, p)} is missing after the arm64 build`);
+  say(`arm64 build ready (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
 }
 
 /**
@@ -143,10 +134,10 @@ function buildArm64(): void {
  */
 function arm64Binds(): string[] {
   const binds: [string, string][] = [
-    [arm64Build.bpf, 'build/bpf'],
-    [arm64Build.addon, 'native/build/Release/ebpf_native.node'],
-    [arm64Build.init, 'native/build/Release/ebpf-collector-init'],
-    [arm64Build.node, '"$(readlink -f node_modules/.bin/node)"'],
+    [BPF_DIR, 'build/bpf'],
+    [ADDON, 'native/build/Release/ebpf_native.node'],
+    [INIT, 'native/build/Release/ebpf-collector-init'],
+    [NODE, '"$(readlink -f node_modules/.bin/node)"'],
   ];
   return binds.map(
     ([from, to]) => `mount --bind ${from} ${to} || { echo "arm64: cannot put ${from} over ${to}"; exit 1; }`,
@@ -324,11 +315,7 @@ async function bootKernel(
     `kmx_job=${host}${job}`,
     `kmx_cwd=${repoRoot}`,
     ...(arch === 'arm64'
-      ? [
-          `kmx_lower=${userlandDir ?? ''}:${join(repoRoot, arm64Build.runtime)}`,
-          `kmx_host=${host}`,
-          'kmx_out=virtio',
-        ]
+      ? [`kmx_lower=${userlandDir ?? ''}:${RUNTIME_DIR}`, `kmx_host=${host}`, 'kmx_out=virtio']
       : []),
   ].join(' ');
   const common = [
@@ -613,7 +600,7 @@ async function main(): Promise<void> {
   const wanted = values.kernel?.split(',').filter(Boolean);
   const runs: KernelRun[] = [];
   for (const arch of arches as Arch[]) {
-    if (arch === 'arm64') buildArm64();
+    if (arch === 'arm64') buildArm64Guest();
     const kernels = prepare(!quick, arch).filter((k) => !wanted || wanted.includes(k.release));
     if (kernels.length === 0) throw new Error(`no ${arch} kernel prepared`);
     for (const k of quick ? kernels.slice(0, 1) : kernels)
