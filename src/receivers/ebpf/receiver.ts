@@ -32,6 +32,7 @@ import { checkEventLayout, checkRingSizes, EventStreams, type EventDefinitions }
 import { checkLayout, checkMapSize, definitionsOf, unknownHookSets } from './definitions.ts';
 import { MetricReader, type ReadStats } from './reader.ts';
 import type { ResolvedProgram } from './resolve.ts';
+import { definitionsKey, noHookError } from './load-errors.ts';
 
 /**
  * Decoders the receiver runs itself: all of ebpf_exporter's but those a
@@ -169,7 +170,8 @@ export class EbpfReceiver implements Receiver {
     const outcome = this.load();
     this.loaded = true;
     recordAttach(this.attachSeries, this.attachSubject, outcome.attempts);
-    if (!outcome.object && this.config.strict) throw this.noHookError(outcome.attempts);
+    if (!outcome.object && this.config.strict)
+      throw noHookError(this.id, this.configName, this.config, outcome.attempts);
     logAttach(this.logger, this.attachSubject, outcome.attempts);
     if (!outcome.object) return;
     this.object = outcome.object;
@@ -212,7 +214,8 @@ export class EbpfReceiver implements Receiver {
    */
   async check(): Promise<CheckReport> {
     const outcome = this.load();
-    if (!outcome.object && !this.config.optional) throw this.noHookError(outcome.attempts);
+    if (!outcome.object && !this.config.optional)
+      throw noHookError(this.id, this.configName, this.config, outcome.attempts);
     logAttach(this.logger, this.attachSubject, outcome.attempts);
     if (!outcome.object) return { programs: [] };
     try {
@@ -293,40 +296,11 @@ export class EbpfReceiver implements Receiver {
         'ERR_EBPF_LAYOUT',
         `${this.id}: a map the definitions read is too large in ${this.program.objectPath}`,
         {
-          path: this.definitionsKey,
+          path: definitionsKey(this.config),
           details: problems,
         },
       );
     }
-  }
-
-  /** The key the metric definitions were given by: `metrics` inline, else `metrics_file`, else `program`. */
-  private get definitionsKey(): string {
-    if (this.config.metrics !== undefined) return 'metrics';
-    return this.config.metrics_file !== undefined ? 'metrics_file' : 'program';
-  }
-
-  private noHookError(attempts: readonly HookAttempt[]): CollectorError {
-    // Every set failed for a missing kaddrs symbol: that key is the one to fix.
-    const kaddrs = attempts.length > 0 && attempts.every((a) => a.reason?.includes('[ERR_EBPF_KADDR]'));
-    if (kaddrs) {
-      return new CollectorError(
-        'ERR_EBPF_KADDR',
-        `${this.id}: ${attempts[0]?.reason?.replace(/ \[ERR_EBPF_KADDR\]$/, '') ?? 'kaddrs missing'}`,
-        { path: `receivers.${this.id}.${this.config.kaddrs.length > 0 ? 'kaddrs' : this.definitionsKey}` },
-      );
-    }
-    return new CollectorError(
-      'ERR_EBPF_NO_HOOK',
-      `${this.id}: program ${this.configName} cannot run on this kernel`,
-      {
-        path: `receivers.${this.id}.program`,
-        details: attempts.flatMap((a) => [
-          `${a.hook || 'default'}: ${a.reason ?? 'failed'}`,
-          ...(a.details ?? []).slice(-5).map((d) => `  ${d}`),
-        ]),
-      },
-    );
   }
 
   /** With `strict`, every program of the chosen set must be attached (ebpf_exporter's --config.strict). */
@@ -450,7 +424,7 @@ export class EbpfReceiver implements Receiver {
         'ERR_EBPF_LAYOUT',
         `${this.id}: metric definitions do not fit ${this.program.objectPath}`,
         {
-          path: `receivers.${this.id}.${this.definitionsKey}`,
+          path: `receivers.${this.id}.${definitionsKey(this.config)}`,
           details: problems,
         },
       );
