@@ -1,53 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BpfMap, MapInfo } from '../../native/index.ts';
 import { allDecoders } from '../../decoders/index.ts';
 import type { Decoder } from '../../decoders/decoder.ts';
 import type { RawFamily } from '../../pipeline/data.ts';
+import { key, mutableMap } from './reader-testing.ts';
 import { MetricReader, type MetricDefinition, type ReadStats } from './reader.ts';
-
-/** A map whose entries the test sets between reads (keys and u64 values, in order). */
-function mutableMap(info: Partial<MapInfo>): { map: BpfMap; set: (entries: [Buffer, number][]) => void } {
-  let entries: [Buffer, number][] = [];
-  const full: MapInfo = {
-    name: 'm',
-    type: 'hash',
-    keySize: 8,
-    valueSize: 8,
-    maxEntries: 64,
-    perCpu: false,
-    numCpus: 1,
-    valueStride: 8,
-    ...info,
-  };
-  // One buffer reused by every read, as the addon does.
-  const keys = Buffer.alloc(full.keySize * full.maxEntries);
-  const values = Buffer.alloc(full.valueStride * full.numCpus * full.maxEntries);
-  const map: BpfMap = {
-    info: full,
-    readAll: () => {
-      keys.fill(0xee);
-      entries.forEach(([k, v], i) => {
-        k.copy(keys, i * full.keySize);
-        for (let c = 0; c < full.numCpus; c++)
-          values.writeBigUInt64LE(BigInt(v + c), (i * full.numCpus + c) * full.valueStride);
-      });
-      return { count: entries.length, keys, values, method: 'batch' };
-    },
-    lookup: () => undefined,
-    update: () => undefined,
-    delete: () => false,
-    updateBatch: () => 0,
-  };
-  return { map, set: (e) => (entries = e) };
-}
-
-const key = (a: number, b: number): Buffer => {
-  const k = Buffer.alloc(8);
-  k.writeUInt32LE(a, 0);
-  k.writeUInt32LE(b, 4);
-  return k;
-};
 
 const def = (d: Partial<MetricDefinition>): MetricDefinition => ({
   name: 'm',

@@ -1,54 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BpfMap, MapInfo } from '../../native/index.ts';
 import { allDecoders } from '../../decoders/index.ts';
 import type { RawFamily } from '../../pipeline/data.ts';
 import type { RawColumns } from '../../pipeline/series.ts';
+import { key, mutableMap } from './reader-testing.ts';
 import { MetricReader, type MetricDefinition, type ReadStats } from './reader.ts';
 
 /**
  * The reader as a series-table producer (src/pipeline/README.md): rows the same array while
  * the map's keys are unchanged, fresh values per read, new and gone series listed.
  */
-function mutableMap(info: Partial<MapInfo>): { map: BpfMap; set: (entries: [Buffer, number][]) => void } {
-  let entries: [Buffer, number][] = [];
-  const full: MapInfo = {
-    name: 'm',
-    type: 'hash',
-    keySize: 8,
-    valueSize: 8,
-    maxEntries: 64,
-    perCpu: false,
-    numCpus: 1,
-    valueStride: 8,
-    ...info,
-  };
-  const keys = Buffer.alloc(full.keySize * full.maxEntries);
-  const values = Buffer.alloc(full.valueStride * full.numCpus * full.maxEntries);
-  const map: BpfMap = {
-    info: full,
-    readAll: () => {
-      entries.forEach(([k, v], i) => {
-        k.copy(keys, i * full.keySize);
-        for (let c = 0; c < full.numCpus; c++)
-          values.writeBigUInt64LE(BigInt(v + c), (i * full.numCpus + c) * full.valueStride);
-      });
-      return { count: entries.length, keys, values, method: 'batch' };
-    },
-    lookup: () => undefined,
-    update: () => undefined,
-    delete: () => false,
-    updateBatch: () => 0,
-  };
-  return { map, set: (e) => (entries = e) };
-}
-
-const key = (a: number, b: number): Buffer => {
-  const k = Buffer.alloc(8);
-  k.writeUInt32LE(a, 0);
-  k.writeUInt32LE(b, 4);
-  return k;
-};
 
 const def = (d: Partial<MetricDefinition> = {}): MetricDefinition => ({
   name: 'm',
