@@ -1,5 +1,6 @@
 import type { LabelSlot, MetricBatch, RawFamily, RawPoint } from '../pipeline/data.ts';
 import { METRIC_NAME_LABEL, isMetricName } from './names.ts';
+import type { LabelTables } from './tables.ts';
 
 /**
  * The shared walk of the label processors (relabel, filter, attributes): each point
@@ -29,9 +30,22 @@ export function newCounts(): PointCounts {
   return { skipped: 0, errors: 0 };
 }
 
-export function mapPoints(batch: MetricBatch, fn: PointFn, counts: PointCounts): MetricBatch {
+/**
+ * `tables` (the operator's, made once with the same `fn`): series tables (src/pipeline/README.md)
+ * go through it, each row once, and come out as tables; without it they go through their points.
+ */
+export function mapPoints(
+  batch: MetricBatch,
+  fn: PointFn,
+  counts: PointCounts,
+  tables?: LabelTables,
+): MetricBatch {
   const families: RawFamily[] = [];
-  for (const f of batch.families) families.push(...mapFamily(f, fn, counts));
+  for (const f of batch.families) {
+    if (tables !== undefined && f.columns !== undefined)
+      families.push(...tables.family(f, f.columns, counts));
+    else families.push(...mapFamily(f, fn, counts));
+  }
   return { ...batch, families };
 }
 
@@ -40,7 +54,7 @@ function mapFamily(f: RawFamily, fn: PointFn, counts: PointCounts): RawFamily[] 
   const hasBucket = f.kind === 'histogram';
   const byName = new Map<string, RawPoint[]>([[f.name, []]]);
   for (const p of f.points) {
-    if (p.labels.some((l) => l.pending.length > 0 || typeof l.value !== 'string')) {
+    if (!isFinal(p.labels)) {
       counts.skipped++;
       (byName.get(f.name) as RawPoint[]).push(p);
       continue;
@@ -75,8 +89,23 @@ function mapPoint(
   hasBucket: boolean,
   fn: PointFn,
 ): { name: string; point: RawPoint } | undefined {
-  const visible = hasBucket ? p.labels.slice(0, -1) : p.labels;
-  const bucket = hasBucket ? p.labels[p.labels.length - 1] : undefined;
+  const out = mapLabels(f, p.labels, hasBucket, fn);
+  if (!out) return undefined;
+  return { name: out.name, point: out.labels === p.labels ? p : { labels: out.labels, value: p.value } };
+}
+
+/**
+ * One label set (all final) through `fn`: its output family name and labels (`labels` itself
+ * when unchanged), or undefined when dropped. Throws on an invalid name after `fn`.
+ */
+export function mapLabels(
+  f: RawFamily,
+  labels: readonly LabelSlot[],
+  hasBucket: boolean,
+  fn: PointFn,
+): { name: string; labels: readonly LabelSlot[] } | undefined {
+  const visible = hasBucket ? labels.slice(0, -1) : labels;
+  const bucket = hasBucket ? labels[labels.length - 1] : undefined;
   const map = new Map<string, string>();
   map.set(METRIC_NAME_LABEL, f.name);
   for (const l of visible) map.set(l.name, l.value as string);
@@ -86,15 +115,20 @@ function mapPoint(
   if (!isMetricName(name)) throw new Error(`invalid metric name ${JSON.stringify(name)} after relabeling`);
   map.delete(METRIC_NAME_LABEL);
 
-  if (unchanged(visible, map)) return { name, point: p };
+  if (unchanged(visible, map)) return { name, labels };
   const byName = new Map(visible.map((l) => [l.name, l]));
-  const labels: LabelSlot[] = [];
+  const out: LabelSlot[] = [];
   for (const [k, v] of map) {
     const old = byName.get(k);
-    labels.push(old && old.value === v ? old : { name: k, value: v, pending: [] });
+    out.push(old && old.value === v ? old : { name: k, value: v, pending: [] });
   }
-  if (bucket) labels.push(bucket);
-  return { name, point: { labels, value: p.value } };
+  if (bucket) out.push(bucket);
+  return { name, labels: out };
+}
+
+/** Whether a label set is shown to the walk's function (every label final), else passed untouched. */
+export function isFinal(labels: readonly LabelSlot[]): boolean {
+  return !labels.some((l) => l.pending.length > 0 || typeof l.value !== 'string');
 }
 
 function unchanged(visible: readonly LabelSlot[], map: Map<string, string>): boolean {

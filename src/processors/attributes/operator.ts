@@ -3,6 +3,7 @@ import { map, type OperatorFunction } from 'rxjs';
 import type { MetricBatch } from '../../pipeline/data.ts';
 import { METRIC_NAME_LABEL } from '../../labels/names.ts';
 import { mapPoints, newCounts } from '../../labels/points.ts';
+import { LabelTables } from '../../labels/tables.ts';
 import type { CountsSink } from '../../labels/processor.ts';
 import { compileAnchored, type AnchoredRegex } from '../../labels/regex.ts';
 import type { AttributeAction, AttributeActionConfig } from './config.ts';
@@ -68,16 +69,14 @@ export function attributes(
   actions: readonly CompiledAction[],
   sink: CountsSink,
 ): OperatorFunction<MetricBatch, MetricBatch> {
+  const fn = (labels: Map<string, string>): boolean => {
+    applyActions(labels, actions);
+    return true;
+  };
+  const tables = new LabelTables(fn);
   return map((batch) => {
     const counts = newCounts();
-    const out = mapPoints(
-      batch,
-      (labels) => {
-        applyActions(labels, actions);
-        return true;
-      },
-      counts,
-    );
+    const out = mapPoints(batch, fn, counts, tables);
     sink(batch, counts);
     return out;
   });

@@ -1,6 +1,7 @@
 import { map, type OperatorFunction } from 'rxjs';
 import type { MetricBatch } from '../../pipeline/data.ts';
 import { mapPoints, newCounts } from '../../labels/points.ts';
+import { LabelTables } from '../../labels/tables.ts';
 import type { CountsSink } from '../../labels/processor.ts';
 import { compileAnchored, type AnchoredRegex } from '../../labels/regex.ts';
 import { isRegexName, type FilterProcessorConfig, type MatcherConfig, type MatchOp } from './config.ts';
@@ -77,12 +78,14 @@ export function keepPoint(f: CompiledFilter, labels: ReadonlyMap<string, string>
  */
 export function filter(f: CompiledFilter, sink: CountsSink): OperatorFunction<MetricBatch, MetricBatch> {
   const byPoint = f.include !== undefined || f.exclude.length > 0;
+  const fn = (labels: Map<string, string>): boolean => keepPoint(f, labels);
+  const tables = new LabelTables(fn);
   return map((batch) => {
     const kept = batch.families.filter((fam) => keepMetric(f, fam.name));
     const named = kept.length === batch.families.length ? batch : { ...batch, families: kept };
     if (!byPoint) return named;
     const counts = newCounts();
-    const out = mapPoints(named, (labels) => keepPoint(f, labels), counts);
+    const out = mapPoints(named, fn, counts, tables);
     sink(batch, counts);
     return out;
   });

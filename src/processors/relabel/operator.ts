@@ -4,6 +4,7 @@ import type { MetricBatch } from '../../pipeline/data.ts';
 import { expandTemplate, hasReference } from '../../labels/expand.ts';
 import { isLabelName } from '../../labels/names.ts';
 import { mapPoints, newCounts } from '../../labels/points.ts';
+import { LabelTables } from '../../labels/tables.ts';
 import type { CountsSink } from '../../labels/processor.ts';
 import { compileAnchored, type AnchoredRegex } from '../../labels/regex.ts';
 import { RELABEL_DEFAULTS, type RelabelAction, type RelabelRule } from './config.ts';
@@ -120,9 +121,11 @@ export function relabel(
   rules: readonly CompiledRule[],
   sink: CountsSink,
 ): OperatorFunction<MetricBatch, MetricBatch> {
+  const fn = (labels: Map<string, string>): boolean => applyRules(labels, rules);
+  const tables = new LabelTables(fn);
   return map((batch) => {
     const counts = newCounts();
-    const out = mapPoints(batch, (labels) => applyRules(labels, rules), counts);
+    const out = mapPoints(batch, fn, counts, tables);
     sink(batch, counts);
     return out;
   });

@@ -50,16 +50,24 @@ export function applyResourceActions(
 
 /**
  * The resource operator (for metric, span and log batches alike): each batch gets its resource attributes rewritten by `actions`
- * (families and points are passed by identity). A batch whose resource ends up empty has
+ * (families and points, series tables too, are passed by identity). A batch whose resource ends up empty has
  * none (`resource` absent), so exporters treat it as one that never had any.
  */
 export function resource<B extends MetricBatch | SpanBatch | LogBatch = MetricBatch>(
   actions: readonly CompiledResourceAction[],
 ): OperatorFunction<B, B> {
+  // Pure given the actions: the output of the last input resource (by identity) is kept, so
+  // a receiver's unchanging resource is rewritten once and the same object handed on.
+  let lastIn: Readonly<Record<string, string>> | undefined | null = null;
+  let lastOut: Readonly<Record<string, string>> | undefined;
   return map((batch) => {
-    const attributes = new Map(Object.entries(batch.resource ?? {}));
-    applyResourceActions(attributes, actions);
+    if (batch.resource !== lastIn || lastIn === null) {
+      const attributes = new Map(Object.entries(batch.resource ?? {}));
+      applyResourceActions(attributes, actions);
+      lastIn = batch.resource;
+      lastOut = attributes.size === 0 ? undefined : Object.fromEntries(attributes);
+    }
     const { resource: _old, ...rest } = batch;
-    return (attributes.size === 0 ? rest : { ...rest, resource: Object.fromEntries(attributes) }) as B;
+    return (lastOut === undefined ? rest : { ...rest, resource: lastOut }) as B;
   });
 }

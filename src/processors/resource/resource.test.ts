@@ -6,6 +6,7 @@ import { TestScheduler } from 'rxjs/testing';
 import { loadConfigFiles, loadConfigSources } from '../../config/load.ts';
 import { validateComponentConfig, validateValue } from '../../config/validate.ts';
 import type { MetricBatch, RawFamily } from '../../pipeline/data.ts';
+import { rawColumnsFamily } from '../../pipeline/series.ts';
 import { configSchema, type ResourceProcessorConfig } from './config.ts';
 import { resourceProcessorFactory } from './factory.ts';
 import { applyResourceActions, compileResourceActions, resource } from './operator.ts';
@@ -132,6 +133,37 @@ describe('resource: operator', () => {
     const out = await lastValueFrom(of(batch()).pipe(op([{ key: 'env', value: 'prod', action: 'insert' }])));
     assert.deepEqual(out.resource, { env: 'prod' });
     assert.equal(out.families[0], family);
+  });
+
+  it('series tables pass by identity; one input resource is rewritten once, its output handed on again', async () => {
+    const table = rawColumnsFamily(
+      { name: 't', help: '', kind: 'counter', histogram: undefined, startTimeMs: 0 },
+      {
+        rows: [[{ name: 'x', value: 'v', pending: [] }]],
+        values: Float64Array.of(1),
+        added: [],
+        removed: [],
+      },
+    );
+    const res = { a: '1' };
+    const input = (r: Record<string, string> | undefined): MetricBatch => ({
+      ...batch(r),
+      families: [table],
+    });
+    const outs = await lastValueFrom(
+      of(input(res), input(res), input({ a: '1' }), input(undefined), input(undefined)).pipe(
+        op([{ key: 'env', value: 'prod', action: 'upsert' }]),
+        toArray(),
+      ),
+    );
+    assert.equal(outs[0]?.families[0], table);
+    assert.equal(outs[0]?.families[0]?.columns, table.columns);
+    assert.deepEqual(outs[0]?.resource, { a: '1', env: 'prod' });
+    assert.equal(outs[1]?.resource, outs[0]?.resource, 'the same input resource: the same output');
+    assert.deepEqual(outs[2]?.resource, { a: '1', env: 'prod' });
+    assert.notEqual(outs[2]?.resource, outs[0]?.resource, 'another input object: rewritten');
+    assert.deepEqual(outs[3]?.resource, { env: 'prod' });
+    assert.equal(outs[4]?.resource, outs[3]?.resource);
   });
 
   it('a resource left empty is removed', async () => {
