@@ -16,22 +16,35 @@ const logger = pino({ level: 'silent' });
 interface Conf {
   v?: number;
   fail?: boolean;
-  slow?: number;
+  /** start() waits for the test: see `held`. */
+  hold?: boolean;
   file?: string;
 }
 const schema = z.strictObject({
   v: z.number().optional(),
   fail: z.boolean().optional(),
-  slow: z.number().optional(),
+  hold: z.boolean().optional(),
   file: z.string().optional(),
 });
+
+/**
+ * A component with `hold: true` tells `heldBegun` when its start() has begun, then waits for
+ * `release()`: a test acts at a known point of a reload, not after a guessed delay.
+ */
+let release: () => void = () => {};
+const held = new Promise<void>((r) => (release = r));
+let begun: (name: string) => void = () => {};
+const heldBegun = new Promise<string>((r) => (begun = r));
 
 /** Components that record their lives in a journal; instances are numbered (`src#2`). */
 function makeFactories(journal: string[]): Factories {
   let n = 0;
   const lifecycle = (name: string, c: Conf) => ({
     async start(_host: Host) {
-      if (c.slow) await new Promise((r) => setTimeout(r, c.slow));
+      if (c.hold) {
+        begun(name);
+        await held;
+      }
       if (c.fail) throw new Error(`${name} failed`);
       journal.push(`start ${name}`);
     },
@@ -247,11 +260,13 @@ test('a shutdown during a reload ends it: what it started is stopped, then the o
   const { agent, factories } = await started(journal);
   const reloading = agent.reload(
     pipeline(['src/a', 'src/b', 'src/c'], ['tag'], ['sink']),
-    configs({ 'src/a': {}, 'src/b': { slow: 50 }, 'src/c': {} }, { tag: {} }, { sink: {} }),
+    configs({ 'src/a': {}, 'src/b': { hold: true }, 'src/c': {} }, { tag: {} }, { sink: {} }),
     factories,
   );
-  await new Promise((r) => setTimeout(r, 10));
+  // The shutdown comes while src/b is starting (src/c is not started yet).
+  assert.equal(await heldBegun, 'src/b#4');
   const stopping = agent.shutdown();
+  release();
   await assert.rejects(reloading, ReloadStopped);
   await stopping;
   assert.deepEqual(journal, [
