@@ -1,6 +1,7 @@
 import type { Exporter, ExporterFactory, ProcessorFactory } from './pipeline/component.ts';
 import type { Factories } from './pipeline/graph.ts';
 import type { CollectorError, Position } from './errors.ts';
+import { processorDecoders } from './decoders/index.ts';
 import { checkEbpfReceiverConfig, ebpfReceiverFactory } from './receivers/ebpf/factory.ts';
 import { ksymProcessorFactory } from './processors/ksym/factory.ts';
 import { cgroupProcessorFactory } from './processors/cgroup/factory.ts';
@@ -68,10 +69,7 @@ export const factories: Factories = {
     [otlpExporterFactory.type, otlpExporterFactory],
     [otlpHttpExporterFactory.type, otlpHttpExporterFactory],
   ]),
-  decoderProviders: new Map([
-    ['ksym', 'ksym'],
-    ['cgroup', 'cgroup'],
-  ]),
+  decoderProviders: processorDecoders,
 };
 
 /** Where a component's keys were written, for a config check's errors. */

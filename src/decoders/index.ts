@@ -87,6 +87,17 @@ function lazyKsym(kallsyms: () => Kallsyms): Decoder {
   };
 }
 
+/**
+ * Decoders a processor supplies, by the processor type that supplies each: they need a table
+ * shared by the agent and kept current (kallsyms, re-read when it changes; the inotify-watched
+ * cgroup hierarchy), so a receiver leaves them pending in its batches and the graph adds the
+ * processor to a metrics pipeline that uses one and lacks it. Declared here and nowhere else.
+ */
+export const processorDecoders: ReadonlyMap<string, string> = new Map([
+  ['ksym', 'ksym'],
+  ['cgroup', 'cgroup'],
+]);
+
 /** Names of every decoder `allDecoders` provides (ebpf_exporter's 18). */
 export const decoderNames: readonly string[] = [
   'uint',

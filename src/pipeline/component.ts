@@ -105,8 +105,6 @@ export interface Receiver extends Component {
 
 export interface Processor extends Component {
   readonly operator: OperatorFunction<MetricBatch, MetricBatch>;
-  /** Decoders this processor supplies to label chains (e.g. 'ksym'). */
-  readonly provides?: readonly string[];
   /** For `traces` / `logs` pipelines, when the processor can transform those. */
   readonly spansOperator?: OperatorFunction<SpanBatch, SpanBatch>;
   readonly logsOperator?: OperatorFunction<LogBatch, LogBatch>;

@@ -92,7 +92,6 @@ function makeFactories(journal: string[]): Factories {
           configSchema: schema,
           create: (s: { id: string }): Processor => ({
             ...lifecycle(s.id),
-            provides: ['ksym'],
             operator: map((b: MetricBatch) => b),
             spansOperator: map((b: SpanBatch) => ({
               ...b,
@@ -113,7 +112,6 @@ function makeFactories(journal: string[]): Factories {
           configSchema: schema,
           create: (s: { id: string }): Processor => ({
             ...lifecycle(s.id),
-            provides: ['ksym'],
             operator: map((b: MetricBatch) => b),
           }),
         },

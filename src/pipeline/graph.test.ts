@@ -54,7 +54,6 @@ function makeFactories(journal: string[], opts: { failStart?: string } = {}): Fa
           configSchema: schema,
           create: (s: { id: string }): Processor => ({
             ...lifecycle(s.id),
-            provides: ['ksym'],
             operator: map((b: MetricBatch) => {
               journal.push(`through ${s.id}`);
               return b;

@@ -48,7 +48,10 @@ export interface Factories {
   readonly receivers: ReadonlyMap<string, ReceiverFactory<any>>;
   readonly processors: ReadonlyMap<string, ProcessorFactory<any>>;
   readonly exporters: ReadonlyMap<string, ExporterFactory<any>>;
-  /** Processor type that supplies a decoder, for pipelines that need it and lack it ('ksym' → 'ksym'). */
+  /**
+   * Processor type that supplies a decoder, for pipelines that need it and lack it ('ksym' → 'ksym';
+   * the agent's is `processorDecoders` of src/decoders).
+   */
   readonly decoderProviders: ReadonlyMap<string, string>;
 }
 
@@ -261,6 +264,8 @@ async function build(
   const plans: { stream: Observable<unknown>; to: { exporter: Exporter; signal: Signal }[] }[] = [];
   for (const p of pipelines) {
     const procs: Processor[] = [];
+    /** The types of `procs`. */
+    const procTypes: string[] = [];
     for (const id of p.processors) {
       const entry = configs.processors.get(id);
       const factory = factories.processors.get(typeOf(id));
@@ -268,6 +273,7 @@ async function build(
       try {
         const named = await obtain('processor', id, `${id}@${p.id}`, factory, entry, previous?.processors);
         procs.push(named.component);
+        procTypes.push(typeOf(id));
         processors.push(named);
       } catch (err) {
         collect(err);
@@ -282,7 +288,9 @@ async function build(
       continue;
     }
     // Decoders the receivers leave pending and no processor of this pipeline supplies: add the supplier.
-    const provided = new Set(procs.flatMap((x) => x.provides ?? []));
+    const supplies = (type: string): string[] =>
+      [...factories.decoderProviders].filter(([, t]) => t === type).map(([d]) => d);
+    const provided = new Set(procTypes.flatMap(supplies));
     for (const decoder of new Set(rs.flatMap((r) => r.pendingDecoders ?? []))) {
       if (provided.has(decoder)) continue;
       const type = factories.decoderProviders.get(decoder);
@@ -301,7 +309,7 @@ async function build(
       const name = `${type}@${p.id}(implicit)`;
       const named = await obtain('processor', type, name, factory, entry, previous?.processors);
       procs.unshift(named.component);
-      for (const d of named.component.provides ?? []) provided.add(d);
+      for (const d of supplies(type)) provided.add(d);
       processors.push(named);
       if (named.component !== previous?.processors.find((n) => n.id === name)?.component)
         logger.info(

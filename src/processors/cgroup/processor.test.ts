@@ -10,6 +10,7 @@ import type { LabelSlot, MetricBatch } from '../../pipeline/data.ts';
 import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { configSchema } from './config.ts';
 import { cgroupProcessorFactory } from './factory.ts';
+import { processorDecoders } from '../../decoders/index.ts';
 import type { CgroupProcessor } from './processor.ts';
 
 const logger = pino({ level: 'silent' });
@@ -51,7 +52,7 @@ test('cgroup processor: supplies `cgroup`, runs the decoders after it, drops and
     { id: 'cgroup', logger, configDir: '.' },
     config,
   )) as CgroupProcessor;
-  assert.deepEqual(proc.provides, ['cgroup']);
+  assert.equal(processorDecoders.get('cgroup'), cgroupProcessorFactory.type);
   const h = host();
   try {
     await proc.start(h);

@@ -21,7 +21,6 @@ import { acquireTable, type TableLease } from '../../kernel/cgroup-table-lease.t
  * built-in decoders that follow it in each chain.
  */
 export class CgroupProcessor implements Processor {
-  readonly provides = ['cgroup'] as const;
   readonly operator: OperatorFunction<MetricBatch, MetricBatch>;
   private readonly config: CgroupProcessorConfig;
   private readonly logger: Logger;

@@ -19,7 +19,6 @@ const UNKNOWN = 'unknown_addr:';
  * decoders that follow it in each chain.
  */
 export class KsymProcessor implements Processor {
-  readonly provides = ['ksym'] as const;
   readonly operator: OperatorFunction<MetricBatch, MetricBatch>;
   private readonly config: KsymProcessorConfig;
   private readonly logger: Logger;

@@ -5,7 +5,7 @@ import type { BpfObject, MapInfo } from '../../native/index.ts';
 import type { CheckReport, ComponentHealth, Host, Receiver } from '../../pipeline/component.ts';
 import type { LogBatch, MetricBatch, RawFamily, SpanBatch } from '../../pipeline/data.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
-import { allDecoders } from '../../decoders/index.ts';
+import { allDecoders, processorDecoders } from '../../decoders/index.ts';
 import type { DecoderRegistry } from '../../decoders/decoder.ts';
 import { sharedKallsyms } from '../../kernel/kallsyms.ts';
 import { defaultHookOrder, type EbpfReceiverConfig } from './config.ts';
@@ -36,15 +36,12 @@ import { definitionsKey, noHookError } from './load-errors.ts';
 
 /**
  * Decoders the receiver runs itself: all of ebpf_exporter's but those a
- * processor supplies from a shared, kept-current table — `ksym` (kallsyms)
- * and `cgroup` (the inotify-watched hierarchy) — which stay pending in the
- * batch; the graph adds those processors to a pipeline that lacks them.
+ * processor supplies (`processorDecoders`), which stay pending in the batch.
  * Their resources (kallsyms for kstack, the cgroup tree, pci.ids) load on first use.
  */
-const PROCESSOR_DECODERS = ['ksym', 'cgroup'];
 const registry: DecoderRegistry = (() => {
   const all = allDecoders();
-  for (const supplied of PROCESSOR_DECODERS) all.delete(supplied);
+  for (const supplied of processorDecoders.keys()) all.delete(supplied);
   return all;
 })();
 /** Entries per map in the /maps dump: it is for reading by a person, and bounded. */
