@@ -1,7 +1,7 @@
-import type { ReceiverFactory } from '../../pipeline/component.ts';
+import type { CreateSettings, ReceiverFactory } from '../../pipeline/component.ts';
 import { configSchema, type EbpfReceiverConfig } from './config.ts';
 import { EbpfReceiver } from './receiver.ts';
-import { resolveProgram, resolveProgramSync, type ReceiverKeys } from './resolve.ts';
+import { resolveProgramSync, type ReceiverKeys, type ResolvedProgram } from './resolve.ts';
 import { CollectorError, CollectorErrors, cut } from '../../errors.ts';
 import { isAbsolute, resolve } from 'node:path';
 import { MAX_OBJECT_BYTES, namedFileProblem } from '../../config/files.ts';
@@ -11,19 +11,28 @@ export const ebpfReceiverFactory: ReceiverFactory<EbpfReceiverConfig> = {
   kind: 'receiver',
   configSchema,
   async create(settings, config) {
-    const { program, errors } = await resolveProgram(config, settings.configDir);
-    if (!program || errors.length > 0)
-      throw new CollectorErrors(errors.map((e) => prefixPath(e, settings.id)));
-    return new EbpfReceiver(settings.id, config, program, settings.logger);
+    return new EbpfReceiver(settings.id, config, programOf(config, settings), settings.logger);
   },
 };
 
-function prefixPath<E extends { path: string | undefined }>(e: E, id: string): E {
-  const positioned = (e as { position?: unknown }).position !== undefined;
-  if (e.path !== undefined && !positioned && !e.path.startsWith('receivers.')) {
-    Object.defineProperty(e, 'path', { value: `receivers.${id}.${e.path}` });
-  }
-  return e;
+/**
+ * The program each validated config resolved to (checkEbpfReceiverConfig), for create: the
+ * object found and the metric definitions parsed once, when the config loads.
+ */
+const validated = new WeakMap<EbpfReceiverConfig, { configDir: string; program: ResolvedProgram }>();
+
+/**
+ * The program validation resolved for this config, or — for a config that did not go through
+ * it (a component made in code) — resolved now, its problems under `receivers.<id>`.
+ */
+function programOf(config: EbpfReceiverConfig, settings: CreateSettings): ResolvedProgram {
+  const done = validated.get(config);
+  if (done !== undefined && done.configDir === settings.configDir) return done.program;
+  const { program, errors } = resolveProgramSync(config, settings.configDir, {
+    path: `receivers.${settings.id}`,
+  });
+  if (!program || errors.length > 0) throw new CollectorErrors(errors);
+  return program;
 }
 
 /**
@@ -35,7 +44,8 @@ export function checkEbpfReceiverConfig(
   configDir: string,
   keys: ReceiverKeys,
 ): CollectorError[] {
-  const errors = resolveProgramSync(config, configDir, keys).errors;
+  const { program, errors } = resolveProgramSync(config, configDir, keys);
+  if (program !== undefined && errors.length === 0) validated.set(config, { configDir, program });
   // Files libbpf opens itself: regular files only, never a FIFO it would block on.
   if (config.btf_path !== undefined) {
     const file = isAbsolute(config.btf_path) ? config.btf_path : resolve(configDir, config.btf_path);

@@ -77,14 +77,6 @@ export interface ReceiverKeys {
   positionAt?(path: readonly (string | number)[]): Position | undefined;
 }
 
-/** Resolve at create time (the same as resolveProgramSync; async for the factory contract). */
-export function resolveProgram(
-  config: EbpfReceiverConfig,
-  configDir: string,
-): Promise<{ program?: ResolvedProgram; errors: CollectorError[] }> {
-  return Promise.resolve(resolveProgramSync(config, configDir));
-}
-
 /**
  * Resolve `program`, `metrics` / `metrics_file` of one receiver. Problems come back as
  * CollectorErrors with positions inside the metrics file when it is one, and at the
