@@ -1,7 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/agent.ts';
 
@@ -100,4 +111,64 @@ test('kprobe programs carry arm64 pt_regs in their BTF and read arguments from r
   };
   assert.equal(first(x86), 'r1 = *(u64 *)(r1 + 104)');
   assert.equal(first(arm64), 'r1 = *(u64 *)(r1 + 8)');
+});
+
+/** `make -C bpf` with `uname -m` answering `machine` (a shim first on $PATH), the rest of $PATH as it is. */
+function makeAs(machine: string, args: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-uname-'));
+  try {
+    const real = run('sh', ['-c', 'command -v uname']).trim();
+    writeFileSync(
+      join(dir, 'uname'),
+      `#!/bin/sh\n[ "$1" = -m ] && exec echo ${machine}\nexec ${real} "$@"\n`,
+    );
+    chmodSync(join(dir, 'uname'), 0o755);
+    const r = spawnSync('make', ['-C', join(repoRoot, 'bpf'), ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${dir}:${process.env['PATH'] ?? ''}` },
+    });
+    assert.equal(r.status, 0, `make ${args.join(' ')} as ${machine}: ${r.stderr}`);
+    return r.stdout;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("bpf/Makefile builds for the machine it runs on (uname -m), as the Containerfile's build stage does on an arm64 builder", () => {
+  // What plain `make -C bpf` would do (-n: print, -B: every target), per machine.
+  const plan = (machine: string, args: string[] = []): { out: string; arch: string; btf: string } => {
+    const text = makeAs(machine, ['-nB', ...args]);
+    const clang =
+      text.split('\n').find((l) => l.includes(' -target bpf ') && l.includes('accept-latency')) ?? '';
+    return {
+      out: /-o (\S+)\/accept-latency\.bpf\.o/.exec(clang)?.[1] ?? clang,
+      arch: /-D__TARGET_ARCH_(\w+)/.exec(clang)?.[1] ?? clang,
+      btf: /btf='([^']*)'/.exec(text)?.[1] ?? text,
+    };
+  };
+  const native = { out: x86, btf: '/sys/kernel/btf/vmlinux' };
+  assert.deepEqual(plan('x86_64'), { ...native, arch: 'x86' });
+  assert.deepEqual(plan('aarch64'), { ...native, arch: 'arm64' });
+  // Another architecture is a cross build: its own folder, Debian's kernel's BTF (prepare.sh).
+  assert.deepEqual(plan('x86_64', ['ARCH=arm64']), { out: arm64, arch: 'arm64', btf: '' });
+  assert.deepEqual(plan('aarch64', ['ARCH=x86']), {
+    out: join(repoRoot, 'build', 'bpf-amd64'),
+    arch: 'x86',
+    btf: '',
+  });
+  // And a real build as on an aarch64 machine (its kernel's vmlinux.h given: the arm64 guest
+  // kernel's) gives the instructions of the cross build.
+  const out = mkdtempSync(join(tmpdir(), 'ebpf-native-arm64-'));
+  try {
+    mkdirSync(out, { recursive: true });
+    copyFileSync(join(arm64, 'vmlinux.h'), join(out, 'vmlinux.h'));
+    const objects = ['accept-latency', 'uprobe'];
+    makeAs('aarch64', ['-s', `OUT=${out}`, ...objects.map((o) => join(out, `${o}.bpf.o`))]);
+    const insns = (obj: string): string =>
+      run('llvm-objdump', ['-d', '--no-show-raw-insn', obj]).split('\n').slice(2).join('\n');
+    for (const o of objects)
+      assert.equal(insns(join(out, `${o}.bpf.o`)), insns(join(arm64, `${o}.bpf.o`)), o);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 });
