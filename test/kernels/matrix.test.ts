@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { judge, markdown, parseOutput, type KernelRun } from '../../scripts/kernels/run.ts';
+import { markdown } from '../../scripts/kernels/compatibility.ts';
+import { judge, parseOutput, type KernelRun } from '../../scripts/kernels/verdict.ts';
 import type { ProgramReport } from '../../scripts/kernels/load-report.ts';
 
 /**
