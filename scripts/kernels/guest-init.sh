@@ -57,9 +57,12 @@ done
 if [ -b /dev/vda ] && mount -t ext4 /dev/vda /tmp; then
   chmod 1777 /tmp
   mkdir -p -m 1777 /tmp/.var-tmp
-  mount --bind /tmp/.var-tmp /var/tmp
+  # An arm64 guest's overlay root has no /var/tmp of its own (made in its memory; the host's / has one).
+  mkdir -p /var/tmp
+  mount --bind /tmp/.var-tmp /var/tmp || say "cannot bind /tmp/.var-tmp on /var/tmp"
 else
-  echo "no scratch disk: /tmp and /var/tmp are tmpfs" >&3
+  say "no scratch disk: /tmp and /var/tmp are tmpfs"
+  mkdir -p /var/tmp
   mount -t tmpfs -o mode=1777 tmp /tmp
   mount -t tmpfs -o mode=1777 tmp /var/tmp
 fi

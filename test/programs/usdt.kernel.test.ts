@@ -13,7 +13,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -30,9 +38,21 @@ import { expectedHook } from '../helpers/kernel-features.ts';
 const logger = pino({ level: 'silent' });
 const host: Host = { logger, telemetry: new SelfTelemetry(), pull: async () => undefined, ready: () => true };
 const PYTHON = '/usr/bin/python3.11';
-const LIBSTDCXX = '/usr/lib/x86_64-linux-gnu/libstdc++.so.6';
+/** Targets without the probe, of this machine's architecture, taken from the running process. */
+const NODE = realpathSync(process.execPath); // no USDT notes at all (npm's Node builds have none)
+const LIBSTDCXX = mappedFile(/\/libstdc\+\+\.so\.6(\.[\d.]+)?$/); // USDT notes (libstdcxx:throw, catch), none of python's
 const METRIC = 'python_module_imports_total';
 const skip = existsSync(PYTHON) ? false : `${PYTHON} is not installed`;
+
+/** The file behind one of this process's mappings (/proc/self/maps), e.g. a shared library Node links. */
+function mappedFile(name: RegExp): string {
+  const paths = readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .map((line) => line.split(/\s+/).slice(5).join(' '));
+  const found = paths.find((p) => name.test(p));
+  if (found === undefined) throw new Error(`no mapping of this process matches ${String(name)}`);
+  return found;
+}
 
 async function receiverFor(config: Record<string, unknown>): Promise<EbpfReceiver> {
   return (await ebpfReceiverFactory.create(
@@ -116,7 +136,7 @@ test('usdt: binaries maps the section target to another file (the python3 symlin
 });
 
 for (const [target, why] of [
-  ['/usr/bin/node', '/usr/bin/node has no USDT notes (.note.stapsdt)'],
+  [NODE, `${NODE} has no USDT notes (.note.stapsdt)`],
   [LIBSTDCXX, `${LIBSTDCXX} has no USDT probe python:import__find__load__start`],
 ] as const) {
   test(`usdt: a target without the probe (${target}) is skipped with a reason naming the file`, async () => {
