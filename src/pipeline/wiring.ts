@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { merge, Subject, Subscription, type Observable } from 'rxjs';
+import { merge, Subject, Subscription, type Observable, type OperatorFunction } from 'rxjs';
 import type { Logger } from 'pino';
 import { CollectorError, CollectorErrors, messageOf, type Position } from '../errors.ts';
 import type {
@@ -104,19 +104,48 @@ export function typeOf(id: string): string {
   return i < 0 ? id : id.slice(0, i);
 }
 
-/** What a traces or logs pipeline needs of each kind of component. */
-const NEEDS = {
+/**
+ * What a pipeline of each data type takes from each kind of component: the receiver's
+ * stream, the processor's operator, the exporter's consume (undefined or false: the
+ * component cannot carry that type). Only metrics pipelines are read on demand (`feeds`,
+ * `Host.pull`).
+ */
+interface SignalPath {
+  stream(r: Receiver): Observable<unknown> | undefined;
+  operator(p: Processor): OperatorFunction<any, any> | undefined;
+  accepts(e: Exporter): boolean;
+  consume(e: Exporter, input: Subject<any>): void;
+  /** Why a receiver without the stream has none (in the type error). */
+  readonly noStream: string;
+  readonly pulled: boolean;
+}
+
+const SIGNALS: Readonly<Record<Signal, SignalPath>> = {
+  metrics: {
+    stream: (r) => r.output$,
+    operator: (p) => p.operator,
+    accepts: () => true,
+    consume: (e, input) => e.consume(input),
+    noStream: '',
+    pulled: true,
+  },
   traces: {
-    receiver: (r: Receiver) => r.spans$ !== undefined,
-    processor: (p: Processor) => p.spansOperator !== undefined,
-    exporter: (e: Exporter) => typeof e.consumeSpans === 'function',
+    stream: (r) => r.spans$,
+    operator: (p) => p.spansOperator,
+    accepts: (e) => typeof e.consumeSpans === 'function',
+    consume: (e, input) => e.consumeSpans?.(input),
+    noStream: 'it has no span stream configured',
+    pulled: false,
   },
   logs: {
-    receiver: (r: Receiver) => r.logs$ !== undefined,
-    processor: (p: Processor) => p.logsOperator !== undefined,
-    exporter: (e: Exporter) => typeof e.consumeLogs === 'function',
+    stream: (r) => r.logs$,
+    operator: (p) => p.logsOperator,
+    accepts: (e) => typeof e.consumeLogs === 'function',
+    consume: (e, input) => e.consumeLogs?.(input),
+    noStream: 'it has no log stream configured',
+    pulled: false,
   },
-} as const;
+};
 
 /** A component that cannot carry its pipeline's data type. */
 export function pipelineTypeError(
@@ -233,39 +262,40 @@ async function build(
     const files = component.files?.() ?? [];
     return { id: name, component, key, files, filesHash: hashFiles(files), remake };
   };
-  const receivers = new Map<string, Named<Receiver>>();
-  const exporters = new Map<string, Named<Exporter>>();
-  const used = (kind: 'receivers' | 'exporters'): Set<string> => new Set(pipelines.flatMap((p) => p[kind]));
-  for (const id of used('receivers')) {
-    const entry = configs.receivers.get(id);
-    const factory = factories.receivers.get(typeOf(id));
-    if (!entry || !factory) continue; // reported by config validation
-    try {
-      receivers.set(id, await obtain('receiver', id, id, factory, entry, previous?.receivers));
-    } catch (err) {
-      collect(err);
+  /** Every receiver (exporter) the pipelines use, made once. */
+  const createShared = async <T extends Component>(
+    kind: 'receiver' | 'exporter',
+    made: ReadonlyMap<string, { create(s: CreateSettings, c: unknown): T | Promise<T> }>,
+    before: readonly Named<T>[] | undefined,
+  ): Promise<Map<string, Named<T>>> => {
+    const out = new Map<string, Named<T>>();
+    const section = kind === 'receiver' ? 'receivers' : 'exporters';
+    for (const id of new Set(pipelines.flatMap((p) => p[section]))) {
+      const entry = configs[section].get(id);
+      const factory = made.get(typeOf(id));
+      if (!entry || !factory) continue; // reported by config validation
+      try {
+        out.set(id, await obtain(kind, id, id, factory, entry, before));
+      } catch (err) {
+        collect(err);
+      }
     }
-  }
-  for (const id of used('exporters')) {
-    const entry = configs.exporters.get(id);
-    const factory = factories.exporters.get(typeOf(id));
-    if (!entry || !factory) continue;
-    try {
-      exporters.set(id, await obtain('exporter', id, id, factory, entry, previous?.exporters));
-    } catch (err) {
-      collect(err);
-    }
-  }
+    return out;
+  };
+  const receivers = await createShared<Receiver>('receiver', factories.receivers, previous?.receivers);
+  const exporters = await createShared<Exporter>('exporter', factories.exporters, previous?.exporters);
   if (errors.length > 0) throw new CollectorErrors(errors);
 
+  /**
+   * A pipeline's own processor instances in order; for a metrics pipeline, first the
+   * suppliers of decoders its receivers leave pending that none of its processors supplies.
+   */
   const processors: Named<Processor>[] = [];
-  const feeds = new Map<string, Set<Receiver>>();
-  /** Per pipeline: its stream and the exporters it feeds (subscribed by connect). */
-  const plans: { stream: Observable<unknown>; to: { exporter: Exporter; signal: Signal }[] }[] = [];
-  for (const p of pipelines) {
+  const supplies = (type: string): string[] =>
+    [...factories.decoderProviders].filter(([, t]) => t === type).map(([d]) => d);
+  const createProcessors = async (p: PipelineSpec, rs: readonly Receiver[]): Promise<Processor[]> => {
     const procs: Processor[] = [];
-    /** The types of `procs`. */
-    const procTypes: string[] = [];
+    const provided = new Set<string>();
     for (const id of p.processors) {
       const entry = configs.processors.get(id);
       const factory = factories.processors.get(typeOf(id));
@@ -273,24 +303,13 @@ async function build(
       try {
         const named = await obtain('processor', id, `${id}@${p.id}`, factory, entry, previous?.processors);
         procs.push(named.component);
-        procTypes.push(typeOf(id));
+        for (const d of supplies(typeOf(id))) provided.add(d);
         processors.push(named);
       } catch (err) {
         collect(err);
       }
     }
-    const rs = p.receivers.map((id) => receivers.get(id)?.component).filter((r) => r !== undefined);
-    const signal = signalOf(p.id);
-    if (signal !== 'metrics') {
-      const plan = eventsPlan(p, signal, receivers, procs, exporters);
-      if (Array.isArray(plan)) errors.push(...plan);
-      else plans.push(plan);
-      continue;
-    }
-    // Decoders the receivers leave pending and no processor of this pipeline supplies: add the supplier.
-    const supplies = (type: string): string[] =>
-      [...factories.decoderProviders].filter(([, t]) => t === type).map(([d]) => d);
-    const provided = new Set(procTypes.flatMap(supplies));
+    if (signalOf(p.id) !== 'metrics') return procs;
     for (const decoder of new Set(rs.flatMap((r) => r.pendingDecoders ?? []))) {
       if (provided.has(decoder)) continue;
       const type = factories.decoderProviders.get(decoder);
@@ -317,30 +336,42 @@ async function build(
           `added processor ${type}: the metrics use decoder ${decoder}`,
         );
     }
-    let stream: Observable<MetricBatch> = merge(...rs.map((r) => r.output$));
-    for (const proc of procs) stream = stream.pipe(proc.operator);
-    const to: { exporter: Exporter; signal: Signal }[] = [];
+    return procs;
+  };
+
+  const feeds = new Map<string, Set<Receiver>>();
+  /** Per pipeline: its stream and the exporters it feeds (subscribed by connect). */
+  const plans: Plan[] = [];
+  for (const p of pipelines) {
+    const rs = p.receivers.map((id) => receivers.get(id)?.component).filter((r) => r !== undefined);
+    const procs = await createProcessors(p, rs);
+    const plan = planOf(p, receivers, procs, exporters);
+    if (Array.isArray(plan)) {
+      errors.push(...plan);
+      continue;
+    }
+    plans.push(plan);
+    if (!SIGNALS[plan.signal].pulled) continue;
     for (const id of p.exporters) {
-      const e = exporters.get(id)?.component;
-      if (!e) continue;
-      to.push({ exporter: e, signal });
+      if (!exporters.has(id)) continue;
       const set = feeds.get(id) ?? new Set<Receiver>();
       rs.forEach((r) => set.add(r));
       feeds.set(id, set);
     }
-    plans.push({ stream, to });
   }
   if (errors.length > 0) throw new CollectorErrors(errors);
 
   // Inputs: kept exporters keep theirs; one a data type needs for the first time consumes it now.
   const inputs = new Map<Exporter, ExporterInputs>();
-  for (const { exporter, signal } of plans.flatMap((p) => p.to)) {
-    const own = inputs.get(exporter) ?? { ...previous?.inputs.get(exporter) };
-    inputs.set(exporter, own);
-    if (own[signal]) continue;
-    if (signal === 'metrics') exporter.consume((own.metrics = new Subject<MetricBatch>()));
-    else if (signal === 'traces') exporter.consumeSpans?.((own.traces = new Subject<SpanBatch>()));
-    else exporter.consumeLogs?.((own.logs = new Subject<LogBatch>()));
+  for (const { signal, to } of plans) {
+    for (const exporter of to) {
+      const own = inputs.get(exporter) ?? { ...previous?.inputs.get(exporter) };
+      inputs.set(exporter, own);
+      if (own[signal]) continue;
+      const input = new Subject<any>();
+      own[signal] = input;
+      SIGNALS[signal].consume(exporter, input);
+    }
   }
   return {
     receivers: [...receivers.values()],
@@ -350,9 +381,9 @@ async function build(
     inputs,
     connect(): Subscription {
       const all = new Subscription();
-      for (const { stream, to } of plans) {
+      for (const { signal, stream, to } of plans) {
         const targets = to
-          .map(({ exporter, signal }) => inputs.get(exporter)?.[signal] as Subject<unknown> | undefined)
+          .map((exporter) => inputs.get(exporter)?.[signal] as Subject<unknown> | undefined)
           .filter((s) => s !== undefined);
         all.add(
           stream.subscribe({
@@ -368,52 +399,50 @@ async function build(
   };
 }
 
+/** A pipeline's stream and the exporters it feeds. */
+interface Plan {
+  readonly signal: Signal;
+  readonly stream: Observable<unknown>;
+  readonly to: readonly Exporter[];
+}
+
 /**
- * A traces or logs pipeline: the receivers' span (log) streams merged, through the
- * processors' operators, to the exporters. Returns the components that cannot carry the
+ * A pipeline of any data type: its receivers' streams of that type merged, through its
+ * processors' operators, to its exporters. Returns the components that cannot carry the
  * data type instead, when there are any.
  */
-function eventsPlan(
+function planOf(
   p: PipelineSpec,
-  signal: 'traces' | 'logs',
   receivers: ReadonlyMap<string, Named<Receiver>>,
   procs: readonly Processor[],
   exporters: ReadonlyMap<string, Named<Exporter>>,
-): CollectorError[] | { stream: Observable<unknown>; to: { exporter: Exporter; signal: Signal }[] } {
-  const needs = NEEDS[signal];
+): CollectorError[] | Plan {
+  const signal = signalOf(p.id);
+  const path = SIGNALS[signal];
   const errors: CollectorError[] = [];
-  const rs: Receiver[] = [];
+  const streams: Observable<unknown>[] = [];
   p.receivers.forEach((id, i) => {
     const r = receivers.get(id)?.component;
     if (!r) return;
-    if (needs.receiver(r)) rs.push(r);
-    else
-      errors.push(
-        pipelineTypeError(
-          p,
-          'receivers',
-          i,
-          `it has no ${signal === 'traces' ? 'span' : 'log'} stream configured`,
-        ),
-      );
+    const s = path.stream(r);
+    if (s) streams.push(s);
+    else errors.push(pipelineTypeError(p, 'receivers', i, path.noStream));
   });
+  const operators: OperatorFunction<any, any>[] = [];
   procs.forEach((proc, i) => {
-    if (!needs.processor(proc)) errors.push(pipelineTypeError(p, 'processors', i, ''));
+    const op = path.operator(proc);
+    if (op) operators.push(op);
+    else errors.push(pipelineTypeError(p, 'processors', i, ''));
   });
-  const to: { exporter: Exporter; signal: Signal }[] = [];
+  const to: Exporter[] = [];
   p.exporters.forEach((id, i) => {
     const e = exporters.get(id)?.component;
     if (!e) return;
-    if (needs.exporter(e)) to.push({ exporter: e, signal });
+    if (path.accepts(e)) to.push(e);
     else errors.push(pipelineTypeError(p, 'exporters', i, ''));
   });
   if (errors.length > 0) return errors;
-  if (signal === 'traces') {
-    let stream: Observable<SpanBatch> = merge(...rs.map((r) => r.spans$ as Observable<SpanBatch>));
-    for (const proc of procs) if (proc.spansOperator) stream = stream.pipe(proc.spansOperator);
-    return { stream, to };
-  }
-  let stream: Observable<LogBatch> = merge(...rs.map((r) => r.logs$ as Observable<LogBatch>));
-  for (const proc of procs) if (proc.logsOperator) stream = stream.pipe(proc.logsOperator);
-  return { stream, to };
+  let stream: Observable<unknown> = merge(...streams);
+  for (const op of operators) stream = stream.pipe(op);
+  return { signal, stream, to };
 }
