@@ -82,3 +82,55 @@ test('assemble, series tables: rows decoding to one label set are summed; undeco
   }
   assert.equal(stats.undecoded, 2);
 });
+
+test('assemble, series tables: histograms equal the points path; the plan is made once per table', () => {
+  let seed = 7;
+  const r = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const int = (n: number): number => Math.floor(r() * n);
+  const spec = {
+    bucketType: 'exp2',
+    bucketMin: 0,
+    bucketMax: 4,
+    bucketMultiplier: 0.001,
+    bucketKeys: [],
+  } as const;
+  const row = (): LabelSlot[] => {
+    // Buckets 0..4, the sum slot (5), one outside the range (9), a bad bucket label.
+    const bucket = ['0', '1', '2', '3', '4', '5', '5', '9', 'x'][int(9)] as string;
+    const labels = [slot('dev', ['sda', 'sdb', 'nvme0'][int(3)] as string, r() < 0.05)];
+    if (r() < 0.5) labels.push(slot('op', ['read', 'write'][int(2)] as string));
+    return [...labels, slot('bucket', bucket)];
+  };
+  const fam = (rows: LabelSlot[][], values: Float64Array, columns: boolean): RawFamily => {
+    const fields = { name: 'lat', help: 'h', kind: 'histogram' as const, histogram: spec, startTimeMs: 3 };
+    return columns
+      ? rawColumnsFamily(fields, { rows, values, added: [], removed: [] })
+      : { ...fields, points: rows.map((labels, i) => ({ labels, value: values[i] as number })) };
+  };
+  for (let t = 0; t < 200; t++) {
+    let rows = Array.from({ length: 1 + int(30) }, row);
+    let previous: ReturnType<typeof assemble>[number] | undefined;
+    for (let c = 0; c < 4; c++) {
+      const values = Float64Array.from(rows, () => (r() < 0.3 ? int(1000) / 7 : int(50)));
+      const a: AssembleStats = { undecoded: 0, badBuckets: 0 };
+      const b: AssembleStats = { undecoded: 0, badBuckets: 0 };
+      const [onTable] = assemble([fam(rows, values, true)], a);
+      const [onPoints] = assemble([fam(rows, values, false)], b);
+      assert.deepEqual(onTable, onPoints, `table ${t}, collection ${c}`);
+      assert.deepEqual(a, b, `table ${t}, collection ${c}: stats`);
+      const bounds = onTable?.kind === 'histogram' ? onTable.points[0]?.boundaries : undefined;
+      if (previous?.kind === 'histogram' && previous.points[0] !== undefined && bounds !== undefined) {
+        assert.equal(bounds, previous.points[0].boundaries, 'the same plan for the same table');
+      }
+      if (r() < 0.5) {
+        previous = onTable;
+      } else {
+        rows = [...rows.filter(() => r() < 0.8), row()];
+        previous = undefined;
+      }
+    }
+  }
+});

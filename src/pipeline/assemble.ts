@@ -253,7 +253,99 @@ export function sumKey(spec: HistogramSpec): number {
   return spec.bucketMax + 1;
 }
 
+/**
+ * A histogram table's assembly, by the identity of its rows (and the layout it was made
+ * for): the exported series and, per input row, the series it adds into and where (a
+ * bucket's count, the sum, or nowhere). Made once per table; per collection only the values
+ * are added up.
+ */
+interface HistogramPlan {
+  readonly spec: HistogramSpec;
+  readonly bounds: readonly number[];
+  readonly rows: readonly Labels[];
+  /** Output series of each input row (-1: not fully decoded, or a bad bucket label). */
+  readonly group: Int32Array;
+  /** Where each input row adds: a bucket's index in counts, SUM_SLOT, or OUTSIDE. */
+  readonly slot: Int32Array;
+  readonly undecoded: number;
+  readonly badBuckets: number;
+}
+const SUM_SLOT = -2;
+const OUTSIDE = -1;
+const histogramPlans = new WeakMap<readonly (readonly LabelSlot[])[], HistogramPlan>();
+
+function histogramPlanOf(rows: readonly (readonly LabelSlot[])[], spec: HistogramSpec): HistogramPlan {
+  let plan = histogramPlans.get(rows);
+  if (plan !== undefined && plan.spec === spec) return plan;
+  const { keys, bounds } = bucketBounds(spec);
+  const indexOfKey = new Map(keys.map((k, i) => [k, i]));
+  const sumAt = sumKey(spec);
+  const mark = ++assemblies;
+  const counts: AssembleStats = { undecoded: 0, badBuckets: 0 };
+  const out: Labels[] = [];
+  const group = new Int32Array(rows.length);
+  const slot = new Int32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const h = histogramSeriesOf(rows[i] as readonly LabelSlot[], counts);
+    if (!h) {
+      group[i] = -1;
+      continue;
+    }
+    const s = h.series;
+    if (s.mark !== mark) {
+      s.mark = mark;
+      s.at = out.length;
+      out.push(s.labels);
+    }
+    group[i] = s.at;
+    slot[i] = h.bucket === sumAt ? SUM_SLOT : (indexOfKey.get(h.bucket) ?? OUTSIDE);
+  }
+  plan = { spec, bounds, rows: out, group, slot, undecoded: counts.undecoded, badBuckets: counts.badBuckets };
+  histogramPlans.set(rows, plan);
+  return plan;
+}
+
+function assembleHistogramColumns(f: RawFamily, c: RawColumns, stats?: AssembleStats): MetricFamily {
+  const spec = f.histogram as HistogramSpec;
+  const plan = histogramPlanOf(c.rows, spec);
+  if (stats) {
+    stats.undecoded += plan.undecoded;
+    stats.badBuckets += plan.badBuckets;
+  }
+  const width = plan.bounds.length + 1;
+  const counts: number[][] = [];
+  for (let g = 0; g < plan.rows.length; g++) counts.push(new Array<number>(width).fill(0));
+  // Raw sums added first and scaled once, as on the points path (and in ebpf_exporter).
+  const rawSums = new Float64Array(plan.rows.length);
+  for (let i = 0; i < plan.group.length; i++) {
+    const g = plan.group[i] as number;
+    if (g < 0) continue;
+    const at = plan.slot[i] as number;
+    const v = c.values[i] as number;
+    if (at === SUM_SLOT) rawSums[g] = (rawSums[g] as number) + v;
+    else if (at !== OUTSIDE) {
+      const row = counts[g] as number[];
+      row[at] = (row[at] as number) + v;
+    }
+  }
+  const points: HistogramPoint[] = [];
+  for (let g = 0; g < plan.rows.length; g++) {
+    const row = counts[g] as number[];
+    let count = 0;
+    for (const n of row) count += n;
+    points.push({
+      labels: plan.rows[g] as Labels,
+      boundaries: plan.bounds,
+      counts: row,
+      sum: (rawSums[g] as number) * spec.bucketMultiplier,
+      count,
+    });
+  }
+  return { kind: 'histogram', name: f.name, help: f.help, startTimeMs: f.startTimeMs, points };
+}
+
 function assembleHistogram(f: RawFamily, stats?: AssembleStats): MetricFamily {
+  if (f.columns !== undefined) return assembleHistogramColumns(f, f.columns, stats);
   const spec = f.histogram as HistogramSpec;
   const { keys, bounds } = bucketBounds(spec);
   const indexOfKey = new Map(keys.map((k, i) => [k, i]));
