@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { factories } from './components.ts';
-import type { Component, Factory, Host } from './pipeline/component.ts';
-import { SelfTelemetry } from './pipeline/telemetry.ts';
+import type { Component, Factory } from './pipeline/component.ts';
+import { testHost } from '../test/helpers/host.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -34,15 +34,6 @@ const MINIMAL: Record<'receivers' | 'processors' | 'exporters', Record<string, u
   },
 };
 
-function host(): Host {
-  return {
-    logger: pino({ level: 'silent' }),
-    telemetry: new SelfTelemetry(),
-    pull: async () => undefined,
-    ready: () => true,
-  };
-}
-
 for (const kind of ['receivers', 'processors', 'exporters'] as const) {
   for (const [type, factory] of factories[kind] as ReadonlyMap<string, Factory<unknown, Component>>) {
     test(`${kind} ${type}: shutdown without start, start, shutdown twice`, async () => {
@@ -54,7 +45,7 @@ for (const kind of ['receivers', 'processors', 'exporters'] as const) {
       await unstarted.shutdown();
       const c = await factory.create(settings, config);
       try {
-        await c.start(host());
+        await c.start(testHost());
       } finally {
         await c.shutdown();
         await c.shutdown();

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { pino } from 'pino';
-import type { Host } from '../../src/pipeline/component.ts';
 import type { HistogramPoint, MetricBatch, MetricFamily, ScalarPoint } from '../../src/pipeline/data.ts';
 import { assemble } from '../../src/pipeline/assemble.ts';
 import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
@@ -10,6 +9,7 @@ import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import { configSchema } from '../../src/receivers/ebpf/config.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
 import { repoRoot } from './agent.ts';
+import { testHost } from './host.ts';
 
 /** Debian's interpreter: `python3` on PATH may be a pyenv shim script. */
 export const PYTHON = '/usr/bin/python3';
@@ -29,7 +29,7 @@ export async function startProgram(
 ): Promise<ProgramRun> {
   const logger = pino({ level: 'silent' });
   const telemetry = new SelfTelemetry();
-  const host: Host = { logger, telemetry, pull: async () => undefined, ready: () => true };
+  const host = testHost({ logger, telemetry });
   const receiver = (await ebpfReceiverFactory.create(
     { id: `ebpf/${program}`, logger, configDir: repoRoot },
     configSchema.parse({

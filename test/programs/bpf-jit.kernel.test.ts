@@ -11,7 +11,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { Host } from '../../src/pipeline/component.ts';
 import type { MetricBatch, MetricFamily, ScalarPoint } from '../../src/pipeline/data.ts';
 import { assemble } from '../../src/pipeline/assemble.ts';
 import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
@@ -22,6 +21,7 @@ import { sharedKallsyms } from '../../src/kernel/kallsyms.ts';
 import { openObject } from '../../src/native/index.ts';
 import { supportedHooks } from '../helpers/kernel-features.ts';
 import { repoRoot } from '../helpers/agent.ts';
+import { testHost } from '../helpers/host.ts';
 
 const logger = pino({ level: 'silent' });
 const EXTRA = join(repoRoot, 'build', 'bpf', 'jit_extra.bpf.o');
@@ -33,7 +33,7 @@ function expectedHook(): string {
 
 test('bpf-jit: the gauge follows an extra program being loaded and closed', async (t) => {
   const telemetry = new SelfTelemetry();
-  const host: Host = { logger, telemetry, pull: async () => undefined, ready: () => true };
+  const host = testHost({ logger, telemetry });
   const receiver = (await ebpfReceiverFactory.create(
     { id: 'ebpf/bpf-jit', logger, configDir: repoRoot },
     configSchema.parse({ program: 'bpf-jit' }),

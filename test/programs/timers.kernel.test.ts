@@ -2,19 +2,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
 import { pino } from 'pino';
-import type { Host } from '../../src/pipeline/component.ts';
 import type { MetricBatch, MetricFamily, ScalarPoint } from '../../src/pipeline/data.ts';
 import { assemble } from '../../src/pipeline/assemble.ts';
-import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import { configSchema } from '../../src/receivers/ebpf/config.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
 import { ksymProcessorFactory } from '../../src/processors/ksym/factory.ts';
 import { configSchema as ksymSchema } from '../../src/processors/ksym/config.ts';
 import { repoRoot } from '../helpers/agent.ts';
+import { testHost } from '../helpers/host.ts';
 
 const logger = pino({ level: 'silent' });
-const host: Host = { logger, telemetry: new SelfTelemetry(), pull: async () => undefined, ready: () => true };
+const host = testHost();
 
 /**
  * Open `connections` loopback TCP connections and echo one message on each: every

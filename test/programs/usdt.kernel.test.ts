@@ -25,18 +25,17 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { Host } from '../../src/pipeline/component.ts';
 import { assemble } from '../../src/pipeline/assemble.ts';
 import type { MetricBatch, ScalarPoint } from '../../src/pipeline/data.ts';
-import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
 import { configSchema } from '../../src/receivers/ebpf/config.ts';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
 import { repoRoot } from '../helpers/agent.ts';
 import { expectedHook } from '../helpers/kernel-features.ts';
+import { testHost } from '../helpers/host.ts';
 
 const logger = pino({ level: 'silent' });
-const host: Host = { logger, telemetry: new SelfTelemetry(), pull: async () => undefined, ready: () => true };
+const host = testHost();
 const PYTHON = '/usr/bin/python3.11';
 /** Targets without the probe, of this machine's architecture, taken from the running process. */
 const NODE = realpathSync(process.execPath); // no USDT notes at all (npm's Node builds have none)

@@ -12,6 +12,7 @@ import { configSchema } from './config.ts';
 import { PrometheusMetricsExporter } from './exporter.ts';
 import { labelName, metricName } from './names.ts';
 import { assertPromtoolAccepts } from '../../../test/helpers/promtool.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 const final = (labels: Record<string, string>, value: number): RawPoint => ({
   labels: Object.entries(labels).map(([name, v]) => ({ name, value: v, pending: [] })),
@@ -54,16 +55,11 @@ function rig(pull: () => Promise<void> = async () => undefined, extra: Record<st
   const config = configSchema.parse({ endpoint: '127.0.0.1:0', ...extra });
   const exporter = new PrometheusMetricsExporter(config, logger, 'prometheus');
   const telemetry = new SelfTelemetry();
-  const host = {
-    logger,
-    telemetry,
-    pulls: 0,
-    pull: async () => {
-      host.pulls++;
-      await pull();
-    },
-    ready: () => true,
+  const counted = async (): Promise<void> => {
+    host.pulls++;
+    await pull();
   };
+  const host = { ...testHost({ logger, telemetry, pull: counted }), pulls: 0 };
   const input = new Subject<MetricBatch>();
   exporter.consume(input);
   return { exporter, host, telemetry, input, logs, port: () => exporter.address?.port ?? 0 };

@@ -9,6 +9,7 @@ import { assertPromtoolAccepts } from '../../../test/helpers/promtool.ts';
 import { configSchema } from './config.ts';
 import { PrometheusMetricsExporter } from './exporter.ts';
 import { SelfMetricsServer } from './self-server.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 function fetch(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -76,7 +77,7 @@ describe('self-metrics server (service.telemetry.metrics.readers)', () => {
     t.ownEndpoint = true;
     const input = new Subject<MetricBatch>();
     exporter.consume(input);
-    await exporter.start({ logger, telemetry: t, pull: async () => {}, ready: () => true });
+    await exporter.start(testHost({ logger, telemetry: t }));
     try {
       const batch: MetricBatch = {
         source: 'ebpf/timers',

@@ -3,9 +3,9 @@ import { get } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { AgentHealth, Host } from '../../pipeline/component.ts';
-import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { configSchema } from './config.ts';
 import { HealthCheckExtension } from './extension.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 function fetch(port: number, path: string): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
@@ -27,13 +27,7 @@ function rig(extra: Record<string, unknown> = {}): {
 } {
   let health: AgentHealth = { ready: false, phase: 'starting', components: [] };
   const logger = pino({ level: 'silent' });
-  const host: Host = {
-    logger,
-    telemetry: new SelfTelemetry(),
-    pull: async () => undefined,
-    ready: () => health.ready,
-    health: () => health,
-  };
+  const host = testHost({ logger, ready: () => health.ready, health: () => health });
   const ext = new HealthCheckExtension(configSchema.parse({ endpoint: '127.0.0.1:0', ...extra }), logger);
   return { ext, set: (h) => (health = h), host };
 }

@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Subject } from 'rxjs';
 import { pino } from 'pino';
-import type { Host } from '../../pipeline/component.ts';
 import type { MetricBatch } from '../../pipeline/data.ts';
 import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { FakeKubeApi, fakePod } from '../../../test/helpers/fake-kube-api.ts';
 import { configSchema } from './config.ts';
 import { K8sAttributesProcessor } from './processor.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 const logger = pino({ level: 'silent' });
 
@@ -38,7 +38,7 @@ async function rig(overrides: Record<string, unknown> = {}): Promise<Rig> {
   });
   const proc = new K8sAttributesProcessor(config, 'node-a', logger);
   const telemetry = new SelfTelemetry();
-  const host: Host = { logger, telemetry, pull: async () => {}, ready: () => true };
+  const host = testHost({ logger, telemetry });
   const input = new Subject<MetricBatch>();
   const out: MetricBatch[] = [];
   const sub = input.pipe(proc.operator).subscribe((b) => out.push(b));
@@ -321,7 +321,7 @@ test('no API reachable from the start: points pass with container labels only, o
   try {
     // Data before the first attempt failed is held, then released when the API is found unreachable.
     input.next(batch([{ uid: UID_A, cid: CID_A }]));
-    await proc.start({ logger: log, telemetry, pull: async () => {}, ready: () => true });
+    await proc.start(testHost({ logger: log, telemetry }));
     await closed.until(() => proc.watchState === 'unavailable', 5000, 'unavailable');
     await closed.until(() => out.length === 2, 5000, 'released');
     assert.deepEqual(labelsOf(out[1]), [{ k8s_pod_uid: UID_A, container_id: CID_A }]);

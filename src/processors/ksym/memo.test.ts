@@ -7,12 +7,11 @@ import { pino } from 'pino';
 import { firstValueFrom, of } from 'rxjs';
 import { builtinDecoders } from '../../decoders/builtin.ts';
 import { DecodeError, type Decoder } from '../../decoders/decoder.ts';
-import type { Host } from '../../pipeline/component.ts';
 import type { LabelSlot, MetricBatch, RawPoint } from '../../pipeline/data.ts';
-import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { rawColumnsFamily, type RawColumns } from '../../pipeline/series.ts';
 import { ChainMemo, type MemoSource } from './memo.ts';
 import { KsymProcessor } from './processor.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 const batchOf = (points: RawPoint[]): MetricBatch => ({
   source: 'ebpf/x',
@@ -141,13 +140,7 @@ test('ksym processor: an address unknown at first resolves after kallsyms is re-
     const path = join(dir, 'kallsyms');
     writeFileSync(path, 'ffffffff81000000 T first_fn\n');
     const p = new KsymProcessor({ kallsyms_path: path, refresh_interval: 0 }, pino({ level: 'silent' }));
-    const host: Host = {
-      logger: pino({ level: 'silent' }),
-      telemetry: new SelfTelemetry(),
-      pull: async () => {},
-      ready: () => true,
-    };
-    await p.start(host);
+    await p.start(testHost());
     const bytes = (addr: bigint): Uint8Array => {
       const b = Buffer.alloc(8);
       b.writeBigUInt64LE(addr);

@@ -18,6 +18,7 @@ import {
   validateCases,
   type RuleInput,
 } from './testdata/prometheus-cases.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 /**
  * Rules as the schema sees them after the loader (which turns `$${1}` written in YAML
@@ -307,7 +308,7 @@ describe('relabel: component', () => {
     ]);
     const p = await relabelProcessorFactory.create({ id: 'relabel/names', logger, configDir: '.' }, config);
     await p.shutdown(); // safe before start
-    await p.start({ logger, telemetry, pull: async () => {}, ready: () => true });
+    await p.start(testHost({ logger, telemetry }));
     const pending: LabelSlot = { name: 'fn', value: new Uint8Array(8), pending: [{ name: 'ksym' }] };
     const out = await lastValueFrom(
       of(

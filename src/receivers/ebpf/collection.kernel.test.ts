@@ -14,6 +14,7 @@ import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { ebpfReceiverFactory } from './factory.ts';
 import { configSchema } from './config.ts';
 import type { EbpfReceiver } from './receiver.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const logger = pino({ level: 'silent' });
@@ -45,7 +46,7 @@ async function run(
   const values: number[][] = [];
   let snapshot: MetricFamily[] = [];
   try {
-    await r.start({ logger, telemetry, pull: async () => undefined, ready: () => true });
+    await r.start(testHost({ logger, telemetry }));
     values.push([value('test_runs_total'), value('iterator_passes_total')]); // the first poll at start
     for (let i = 0; i < 3; i++) {
       await r.collectNow();

@@ -6,13 +6,13 @@ import { createServer, get, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { Host } from '../../pipeline/component.ts';
 import type { MetricBatch } from '../../pipeline/data.ts';
 import { assemble } from '../../pipeline/assemble.ts';
 import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { ebpfReceiverFactory } from './factory.ts';
 import { configSchema } from './config.ts';
 import type { EbpfReceiver } from './receiver.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 /*
  * Load and backpressure: a C child makes exactly `total` getpgid(MARKER) calls
@@ -63,10 +63,6 @@ before(() => {
 after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-function host(telemetry: SelfTelemetry): Host {
-  return { logger, telemetry, pull: async () => undefined, ready: () => true };
-}
 
 /** Start the generator, paused until go(). */
 function startGenerator(
@@ -165,7 +161,7 @@ test('100k events/s for 10 s on a 4 MiB ring: every record counted, 0 kernel dro
   const telemetry = new SelfTelemetry();
   const r = await receiverFor(gen.child.pid as number, {}, false);
   const { server, port } = await metricsServer(telemetry);
-  await r.start(host(telemetry));
+  await r.start(testHost({ telemetry }));
   try {
     const rss0 = process.memoryUsage().rss;
     let rssMax = rss0;
@@ -226,7 +222,7 @@ test('slow sink: a full queue drops records and counts them; received = delivere
     const until = performance.now() + 10; // a sink that needs 10 ms per batch of ≤256 (≈25k/s)
     while (performance.now() < until);
   });
-  await r.start(host(telemetry));
+  await r.start(testHost({ telemetry }));
   try {
     gen.go();
     assert.equal(await gen.done, total);

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { Host } from '../../pipeline/component.ts';
 import type { LogRecordData, MetricBatch, MetricFamily, SpanRecord } from '../../pipeline/data.ts';
 import { assemble } from '../../pipeline/assemble.ts';
 import { SelfTelemetry } from '../../pipeline/telemetry.ts';
@@ -11,6 +10,7 @@ import { syscallGetpgid } from '../../native/index.ts';
 import { ebpfReceiverFactory } from './factory.ts';
 import { configSchema } from './config.ts';
 import type { EbpfReceiver } from './receiver.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 /*
  * Event streams on the real kernel: test/bpf/events_test.bpf.o emits one
@@ -23,10 +23,6 @@ const OBJ = join(root, 'build', 'bpf', 'events_test.bpf.o');
 const MARKER = 0x3fffffe7;
 const logger = pino({ level: 'silent' });
 const comm = readFileSync('/proc/self/comm', 'utf8').trim();
-
-function host(telemetry = new SelfTelemetry()): Host {
-  return { logger, telemetry, pull: async () => undefined, ready: () => true };
-}
 
 const recordLabels = [
   { name: 'pid', size: 4, decoders: [{ name: 'uint' }] },
@@ -104,7 +100,7 @@ test('ring buffer: N records for this pid arrive as N log records, in order, dec
   const logs: LogRecordData[] = [];
   assert.ok(r.logs$);
   r.logs$.subscribe((b) => logs.push(...b.records));
-  await r.start(host(telemetry));
+  await r.start(testHost({ telemetry }));
   try {
     const t0 = BigInt(Date.now()) * 1_000_000n;
     syscallGetpgid(N, MARKER);
@@ -175,7 +171,7 @@ test('perf event array, drop-in `perf_event_array: true`: N records counted by l
   });
   const seqs: number[] = [];
   r.logs$?.subscribe((b) => seqs.push(...b.records.map((l) => Number(l.attributes['seq']))));
-  await r.start(host(telemetry));
+  await r.start(testHost({ telemetry }));
   try {
     syscallGetpgid(N, MARKER + 1);
     r.events?.flush();
@@ -227,7 +223,7 @@ test('tracing.spans from a ring buffer: reserved labels become trace/span ids, p
   assert.ok(r.spans$);
   assert.equal(r.logs$, undefined);
   r.spans$.subscribe((b) => spans.push(...b.spans));
-  await r.start(host());
+  await r.start(testHost());
   try {
     const t0 = BigInt(Date.now()) * 1_000_000n;
     syscallGetpgid(N, MARKER + 2);
@@ -269,7 +265,7 @@ test('a full ring: reserve failures are counted in <ring>_drops, received + kern
       ],
     },
   });
-  await r.start(host(telemetry));
+  await r.start(testHost({ telemetry }));
   try {
     syscallGetpgid(N, MARKER + 3); // no drain meanwhile: this thread is busy
     r.events?.flush();
@@ -310,7 +306,7 @@ test('spans that do not decode are counted in decoder_errors_total and skipped',
   });
   const spans: SpanRecord[] = [];
   r.spans$?.subscribe((b) => spans.push(...b.spans));
-  await r.start(host(telemetry));
+  await r.start(testHost({ telemetry }));
   try {
     syscallGetpgid(3, MARKER + 4);
     r.events?.flush();
@@ -338,7 +334,7 @@ test('perf_event_array counters reset every flush_interval (ebpf_exporter), with
       ],
     },
   });
-  await r.start(host());
+  await r.start(testHost());
   try {
     const raw = async (): Promise<MetricBatch> => {
       let last: MetricBatch | undefined;

@@ -3,14 +3,13 @@ import assert from 'node:assert/strict';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { Host } from '../../pipeline/component.ts';
-import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { ebpfReceiverFactory } from './factory.ts';
 import { configSchema } from './config.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const logger = pino({ level: 'silent' });
-const host: Host = { logger, telemetry: new SelfTelemetry(), pull: async () => undefined, ready: () => true };
+const host = testHost();
 
 /** Open file descriptors of this process that point at BPF objects (programs, maps, links) or epoll. */
 function bpfFds(): string[] {

@@ -13,23 +13,17 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pino } from 'pino';
-import type { Host, Receiver } from '../../pipeline/component.ts';
+import type { Receiver } from '../../pipeline/component.ts';
 import type { HistogramPoint, MetricBatch, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
 import { assemble } from '../../pipeline/assemble.ts';
-import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { ebpfReceiverFactory } from './factory.ts';
 import { configSchema } from './config.ts';
 import type { EbpfReceiver } from './receiver.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const obj = (name: string): string => join(root, 'build', 'bpf', `${name}.bpf.o`);
 const logger = pino({ level: 'silent' });
-const host = (): Host => ({
-  logger,
-  telemetry: new SelfTelemetry(),
-  pull: async () => undefined,
-  ready: () => true,
-});
 
 async function receiver(raw: Record<string, unknown>): Promise<EbpfReceiver> {
   return (await ebpfReceiverFactory.create(
@@ -66,7 +60,7 @@ test('counters from hash, LRU hash, array, per-CPU array and per-CPU hashes all 
     globals: { targ_tgid: process.pid },
     poll_interval: '1h',
   });
-  await r.start(host());
+  await r.start(testHost());
   try {
     const tgid = String(process.pid);
     const snapshot = async (): Promise<Record<string, number>> => {
@@ -145,7 +139,7 @@ test(
       poll_interval: '1h',
     });
     try {
-      await r.start(host());
+      await r.start(testHost());
       // cpu 0: slots 0 (1 byte), 2 (3), 7 (100); cpu 1: slots 2 (4), 12 (4096), 13 (5000).
       const plan: [number, number[]][] = [
         [0, [1, 3, 100]],
@@ -206,7 +200,7 @@ test('struct map value: calls, bytes (u64) and last size (u32) are three metrics
     poll_interval: '1h',
   });
   try {
-    await r.start(host());
+    await r.start(testHost());
     const snapshot = async (): Promise<number[]> => {
       const m = await read(r);
       return ['write_calls_total', 'write_bytes_total', 'write_last_size_bytes'].map((n) =>
@@ -239,7 +233,7 @@ test('struct map value: a value slice past the end and a struct without value: a
       ],
     },
   });
-  await assert.rejects(r.start(host()), (err: Error & { code?: string; details?: string[] }) => {
+  await assert.rejects(r.start(testHost()), (err: Error & { code?: string; details?: string[] }) => {
     assert.equal(err.code, 'ERR_EBPF_LAYOUT');
     assert.deepEqual(err.details, [
       'metric a_total: value offset 20 + size 8 = 28 is past the end of the map value (24 bytes)',
@@ -277,7 +271,7 @@ test(
     });
     try {
       // Before the fix this was ERR_EBPF_LAYOUT ("label cpu needs a per-CPU map"), fatal at start.
-      await r.start(host());
+      await r.start(testHost());
       child.stdin.end(
         `${JSON.stringify([
           [0, 5],

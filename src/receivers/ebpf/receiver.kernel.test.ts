@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { Host, Receiver } from '../../pipeline/component.ts';
+import type { Receiver } from '../../pipeline/component.ts';
 import type { HistogramPoint, MetricBatch, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
 import { assemble } from '../../pipeline/assemble.ts';
 import { SelfTelemetry } from '../../pipeline/telemetry.ts';
@@ -12,14 +12,11 @@ import { expectedHook } from '../../../test/helpers/kernel-features.ts';
 import { ebpfReceiverFactory } from './factory.ts';
 import { configSchema } from './config.ts';
 import type { EbpfReceiver } from './receiver.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const obj = (name: string): string => join(root, 'build', 'bpf', `${name}.bpf.o`);
 const logger = pino({ level: 'silent' });
-
-function host(telemetry = new SelfTelemetry()): Host {
-  return { logger, telemetry, pull: async () => undefined, ready: () => true };
-}
 
 async function receiver(raw: Record<string, unknown>): Promise<EbpfReceiver> {
   const parsed = configSchema.parse(raw);
@@ -46,7 +43,7 @@ test('exp2 histogram from write(2) sizes this process makes: exact buckets, sum 
     globals: { targ_tgid: process.pid },
     poll_interval: '1h',
   });
-  await r.start(host());
+  await r.start(testHost());
   try {
     const fd = openSync('/dev/null', 'w');
     const before = (await read(r))[0]?.points[0] as HistogramPoint | undefined;
@@ -78,7 +75,7 @@ test('hook fallback on this kernel: each set before the one the kernel allows fa
     metrics_file: 'test/bpf/hook_chain.yaml',
     globals: { targ_tgid: process.pid },
   });
-  await r.start(host(telemetry));
+  await r.start(testHost({ telemetry }));
   try {
     assert.equal(r.hook, chosen);
     // Sets after the chosen one are never tried.
@@ -142,7 +139,7 @@ test('with kernel.bpf_stats_enabled=1 the program run count and time are reporte
     globals: { targ_tgid: process.pid },
   });
   try {
-    await r.start(host(telemetry));
+    await r.start(testHost({ telemetry }));
     for (let i = 0; i < 40; i++) void process.ppid;
     await read(r);
     const snap = telemetry.snapshot();
@@ -166,7 +163,7 @@ test('with kernel.bpf_stats_enabled=1 the program run count and time are reporte
 
 test('a preference order from the config is honoured', async () => {
   const r = await receiver({ program: 'timers', hooks: ['tracepoint', 'tp_btf'] });
-  await r.start(host());
+  await r.start(testHost());
   try {
     assert.equal(r.hook, 'tracepoint');
   } finally {
@@ -193,7 +190,7 @@ test('metrics restricted by hooks: are read only when their hook set is the one 
       ],
     },
   });
-  await r.start(host());
+  await r.start(testHost());
   try {
     assert.equal(r.hook, chosen);
     for (let i = 0; i < 7; i++) void process.ppid;
@@ -218,7 +215,7 @@ test('hooks: naming a set the object does not declare is an error at start, nami
     },
   });
   const before = programIdsHeldBy('self');
-  await assert.rejects(r.start(host()), (err: Error & { code?: string; details?: string[] }) => {
+  await assert.rejects(r.start(testHost()), (err: Error & { code?: string; details?: string[] }) => {
     assert.equal(err.code, 'ERR_EBPF_LAYOUT');
     assert.match(
       err.details?.join('\n') ?? '',
@@ -243,7 +240,7 @@ test('label sizes that do not add up to the key are an error at start, and nothi
     },
   });
   const before = programIdsHeldBy('self');
-  await assert.rejects(r.start(host()), (err: Error & { code?: string; details?: string[] }) => {
+  await assert.rejects(r.start(testHost()), (err: Error & { code?: string; details?: string[] }) => {
     assert.equal(err.code, 'ERR_EBPF_LAYOUT');
     assert.match(
       err.details?.join('\n') ?? '',
@@ -265,7 +262,7 @@ test('the poll timer reads the maps only when no pull read them within the inter
   let batches = 0;
   const sub = r.output$.subscribe(() => batches++);
   try {
-    await r.start(host());
+    await r.start(testHost());
     assert.equal(batches, 1, 'one read at start');
     for (let i = 0; i < 3; i++) mock.timers.tick(10_000);
     assert.equal(batches, 4, 'no pulls: a read every 10 s');
