@@ -160,6 +160,16 @@ export function httpGet(
   });
 }
 
+/** GET, with the response's content type beside its status and body. */
+export async function httpGetTyped(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string; body: string }> {
+  const r = await httpGet(port, path, headers);
+  return { status: r.status, type: String(r.headers['content-type']), body: r.body };
+}
+
 /** Samples of one metric from exposition text: labels → value. */
 export function samples(text: string, name: string): { labels: Record<string, string>; value: number }[] {
   const out: { labels: Record<string, string>; value: number }[] = [];

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { pino } from 'pino';
+import type { Receiver } from '../../src/pipeline/component.ts';
 import type { HistogramPoint, MetricBatch, MetricFamily, ScalarPoint } from '../../src/pipeline/data.ts';
 import { assemble } from '../../src/pipeline/assemble.ts';
 import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
@@ -59,6 +60,16 @@ export async function startProgram(
       await receiver.shutdown();
     },
   };
+}
+
+/** Poll a receiver now: the assembled families of the batch it emits. */
+export async function collectOnce(r: Receiver): Promise<MetricFamily[]> {
+  let last: MetricBatch | undefined;
+  const sub = r.output$.subscribe((b) => (last = b));
+  await r.collectNow();
+  sub.unsubscribe();
+  assert.ok(last, 'no batch emitted');
+  return assemble(last.families);
 }
 
 export function histogramPoints(families: readonly MetricFamily[], name: string): HistogramPoint[] {

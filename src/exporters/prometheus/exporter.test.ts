@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
 import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
@@ -13,6 +12,7 @@ import { PrometheusMetricsExporter } from './exporter.ts';
 import { labelName, metricName } from './names.ts';
 import { assertPromtoolAccepts } from '../../../test/helpers/promtool.ts';
 import { testHost } from '../../../test/helpers/host.ts';
+import { httpGet } from '../../../test/helpers/agent.ts';
 
 const final = (labels: Record<string, string>, value: number): RawPoint => ({
   labels: Object.entries(labels).map(([name, v]) => ({ name, value: v, pending: [] })),
@@ -63,17 +63,6 @@ function rig(pull: () => Promise<void> = async () => undefined, extra: Record<st
   const input = new Subject<MetricBatch>();
   exporter.consume(input);
   return { exporter, host, telemetry, input, logs, port: () => exporter.address?.port ?? 0 };
-}
-
-function scrape(port: number, path = '/metrics'): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
 }
 
 const promtool = assertPromtoolAccepts;
@@ -130,7 +119,7 @@ describe('prometheus exporter', () => {
         {},
         0,
       );
-      const { body } = await scrape(r.port());
+      const { body } = await httpGet(r.port(), '/metrics');
       const types = typeLines(body);
       for (const want of [
         '# TYPE ebpf_exporter_enabled_configs gauge',
@@ -186,7 +175,7 @@ describe('prometheus exporter', () => {
             counter('timer_starts_total', [final({ function: 'f' }, 1)]),
           ],
         });
-        const { body } = await scrape(r.port());
+        const { body } = await httpGet(r.port(), '/metrics');
         assert.ok(typeLines(body).includes(`# TYPE ${want} counter`), body);
         assert.match(body, new RegExp(`^${want} 3$`, 'm'));
         assert.match(body, /^ebpf_exporter_timer_starts_total\{function="f"\} 1$/m);
@@ -207,7 +196,7 @@ describe('prometheus exporter', () => {
         timeMs: Date.now(),
         families: [counter('events_total', [final({ cpu: '0' }, 3)])],
       });
-      const answers = await Promise.all(Array.from({ length: 8 }, () => scrape(r.port())));
+      const answers = await Promise.all(Array.from({ length: 8 }, () => httpGet(r.port(), '/metrics')));
       assert.equal(r.host.pulls, 1, 'one pull for eight parallel scrapes');
       for (const a of answers) {
         assert.equal(a.status, 200);
@@ -215,16 +204,16 @@ describe('prometheus exporter', () => {
       }
       assert.match(answers[0]?.body ?? '', /^ebpf_exporter_events_total\{cpu="0"\} 3$/m);
       // One that comes within the collection's own duration after it shares it too.
-      const soon = await scrape(r.port());
+      const soon = await httpGet(r.port(), '/metrics');
       assert.equal(r.host.pulls, 1, 'shared: it came right after');
       assert.equal(soon.body, answers[0]?.body);
       // After that window, the next scrape is a new collection.
       await delay(400);
-      await scrape(r.port());
+      await httpGet(r.port(), '/metrics');
       assert.equal(r.host.pulls, 2);
       // Eleven scrapes so far; this one is counted once it is answered, so it shows ten.
       await delay(400);
-      const again = await scrape(r.port());
+      const again = await httpGet(r.port(), '/metrics');
       assert.match(
         again.body,
         /^ebpf_collector_prometheus_scrapes_total\{exporter="prometheus",code="200"\} 10$/m,
@@ -245,7 +234,7 @@ describe('prometheus exporter', () => {
     });
     await r.exporter.start(r.host);
     try {
-      const answers = await Promise.all([scrape(r.port()), scrape(r.port())]);
+      const answers = await Promise.all([httpGet(r.port(), '/metrics'), httpGet(r.port(), '/metrics')]);
       assert.deepEqual(
         answers.map((a) => a.status),
         [500, 500],
@@ -288,7 +277,7 @@ describe('prometheus exporter', () => {
         // Same metric from a second source: one family; the same series again is a duplicate.
         families: [counter('shared_total', [final({ cpu: '1' }, 5), final({ cpu: '0' }, 7)])],
       });
-      const first = await scrape(r.port());
+      const first = await httpGet(r.port(), '/metrics');
       assert.equal(first.status, 200);
       const text = first.body;
       promtool(text);
@@ -320,7 +309,7 @@ describe('prometheus exporter', () => {
         assert.match(text, new RegExp(`^${name} [0-9.e+-]+$`, 'm'), name);
       assert.match(text, /^# TYPE process_cpu_seconds_total counter$/m);
 
-      const second = await scrape(r.port());
+      const second = await httpGet(r.port(), '/metrics');
       promtool(second.body);
       const dropped = (reason: string): number | undefined =>
         r.telemetry.counter('prometheus_dropped_series_total', '').value({ exporter: 'prometheus', reason });
@@ -379,7 +368,7 @@ describe('prometheus exporter: resource_to_telemetry_conversion', () => {
     await r.exporter.start(r.host);
     try {
       for (const b of batches()) r.input.next(b);
-      const { body } = await scrape(r.port());
+      const { body } = await httpGet(r.port(), '/metrics');
       assert.match(body, /^ebpf_exporter_events_total\{cpu="0",zone="own"\} 3$/m);
       assert.doesNotMatch(body, /k8s_cluster_name/);
     } finally {
@@ -392,7 +381,7 @@ describe('prometheus exporter: resource_to_telemetry_conversion', () => {
     await r.exporter.start(r.host);
     try {
       for (const b of batches()) r.input.next(b);
-      const { status, body } = await scrape(r.port());
+      const { status, body } = await httpGet(r.port(), '/metrics');
       assert.equal(status, 200);
       promtool(body);
       assert.match(

@@ -1,26 +1,9 @@
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { AgentHealth } from '../../pipeline/component.ts';
 import { MetricsServer } from './server.ts';
-
-function fetch(
-  port: number,
-  path: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; type: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }),
-      );
-    }).on('error', reject);
-  });
-}
+import { httpGetTyped } from '../../../test/helpers/agent.ts';
 
 describe('/readyz and /healthz', () => {
   let health: AgentHealth = { ready: false, phase: 'starting', components: [] };
@@ -39,12 +22,12 @@ describe('/readyz and /healthz', () => {
   it('starting: 503 and the phase; /healthz is 200 all along (liveness, not readiness)', async () => {
     await server.listen();
     const port = server.address.port;
-    assert.deepEqual(await fetch(port, '/readyz'), {
+    assert.deepEqual(await httpGetTyped(port, '/readyz'), {
       status: 503,
       type: 'text/plain; charset=utf-8',
       body: 'not ready (starting)\n',
     });
-    assert.equal((await fetch(port, '/healthz')).status, 200);
+    assert.equal((await httpGetTyped(port, '/healthz')).status, 200);
   });
 
   it('a required program not attached: 503 naming it; an exporter failing is listed as degraded', async () => {
@@ -57,13 +40,13 @@ describe('/readyz and /healthz', () => {
         { id: 'otlp', kind: 'exporter', ready: true, problems: ['sends failing: ECONNREFUSED'] },
       ],
     };
-    const text = await fetch(port, '/readyz');
+    const text = await httpGetTyped(port, '/readyz');
     assert.equal(text.status, 503);
     assert.equal(
       text.body,
       'not ready (running)\nnot ready:\n  receiver ebpf/a: program a runs on no hook set\ndegraded:\n  exporter otlp: sends failing: ECONNREFUSED\n',
     );
-    const json = await fetch(port, '/readyz', { accept: 'application/json' });
+    const json = await httpGetTyped(port, '/readyz', { accept: 'application/json' });
     assert.equal(json.status, 503);
     assert.equal(json.type, 'application/json');
     const parsed = JSON.parse(json.body) as {
@@ -78,7 +61,7 @@ describe('/readyz and /healthz', () => {
         ['otlp', ['sends failing: ECONNREFUSED']],
       ],
     );
-    assert.equal((await fetch(port, '/healthz')).status, 200);
+    assert.equal((await httpGetTyped(port, '/healthz')).status, 200);
   });
 
   it('ready: 200, "ready"; a degraded exporter keeps it ready and is listed', async () => {
@@ -88,7 +71,7 @@ describe('/readyz and /healthz', () => {
       phase: 'running',
       components: [{ id: 'r', kind: 'receiver', ready: true, problems: [] }],
     };
-    assert.deepEqual(await fetch(port, '/readyz'), {
+    assert.deepEqual(await httpGetTyped(port, '/readyz'), {
       status: 200,
       type: 'text/plain; charset=utf-8',
       body: 'ready\n',
@@ -98,7 +81,7 @@ describe('/readyz and /healthz', () => {
       phase: 'running',
       components: [{ id: 'otlp', kind: 'exporter', ready: true, problems: ['sends failing: timeout'] }],
     };
-    const r = await fetch(port, '/readyz');
+    const r = await httpGetTyped(port, '/readyz');
     assert.equal(r.status, 200);
     assert.equal(r.body, 'ready\ndegraded:\n  exporter otlp: sends failing: timeout\n');
   });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Subject } from 'rxjs';
@@ -10,17 +9,7 @@ import { configSchema } from './config.ts';
 import { PrometheusMetricsExporter } from './exporter.ts';
 import { SelfMetricsServer } from './self-server.ts';
 import { testHost } from '../../../test/helpers/host.ts';
-
-function fetch(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
-}
+import { httpGet } from '../../../test/helpers/agent.ts';
 
 function telemetry(): SelfTelemetry {
   const t = new SelfTelemetry();
@@ -48,7 +37,7 @@ describe('self-metrics server (service.telemetry.metrics.readers)', () => {
     await server.listen();
     try {
       const port = server.address.port;
-      const first = await fetch(port, '/metrics');
+      const first = await httpGet(port, '/metrics');
       assert.equal(first.status, 200);
       let body = first.body;
       assert.match(body, /^ebpf_exporter_enabled_configs\{name="timers"\} 1$/m);
@@ -58,13 +47,13 @@ describe('self-metrics server (service.telemetry.metrics.readers)', () => {
       assert.doesNotMatch(body, /run_count/, 'detailed only');
       assertPromtoolAccepts(body);
       t.level = 'basic';
-      ({ body } = await fetch(port, '/metrics'));
+      ({ body } = await httpGet(port, '/metrics'));
       assert.match(body, /ebpf_collector_program_attached/);
       assert.doesNotMatch(body, /map_entries/);
       t.level = 'detailed';
-      ({ body } = await fetch(port, '/metrics'));
+      ({ body } = await httpGet(port, '/metrics'));
       assert.match(body, /^ebpf_exporter_ebpf_program_run_count_total\{id="7"\} 3$/m);
-      assert.equal((await fetch(port, '/healthz')).status, 200);
+      assert.equal((await httpGet(port, '/healthz')).status, 200);
     } finally {
       await server.close();
     }
@@ -94,7 +83,7 @@ describe('self-metrics server (service.telemetry.metrics.readers)', () => {
         ],
       };
       input.next(batch);
-      const { body } = await fetch(exporter.address?.port ?? 0, '/metrics');
+      const { body } = await httpGet(exporter.address?.port ?? 0, '/metrics');
       assert.match(body, /^ebpf_exporter_timer_starts_total 5$/m);
       assert.doesNotMatch(body, /enabled_configs|ebpf_collector_|build_info|process_/);
     } finally {

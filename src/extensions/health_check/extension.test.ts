@@ -1,24 +1,11 @@
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { AgentHealth, Host } from '../../pipeline/component.ts';
 import { configSchema } from './config.ts';
 import { HealthCheckExtension } from './extension.ts';
 import { testHost } from '../../../test/helpers/host.ts';
-
-function fetch(port: number, path: string): Promise<{ status: number; type: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }),
-      );
-    }).on('error', reject);
-  });
-}
+import { httpGetTyped } from '../../../test/helpers/agent.ts';
 
 function rig(extra: Record<string, unknown> = {}): {
   ext: HealthCheckExtension;
@@ -45,7 +32,7 @@ describe('health_check extension', () => {
   it('starting: 503 "Server not available" with upSince and uptime', async () => {
     await r.ext.start(r.host);
     const port = r.ext.address?.port ?? 0;
-    const res = await fetch(port, '/');
+    const res = await httpGetTyped(port, '/');
     assert.equal(res.status, 503);
     assert.equal(res.type, 'application/json');
     const body = JSON.parse(res.body) as Record<string, unknown>;
@@ -65,7 +52,7 @@ describe('health_check extension', () => {
         { id: 'otlp', kind: 'exporter', ready: true, problems: ['sends failing: ECONNREFUSED'] },
       ],
     });
-    const res = await fetch(port, '/');
+    const res = await httpGetTyped(port, '/');
     assert.equal(res.status, 200);
     const body = JSON.parse(res.body) as { status: string; components: { id: string }[] };
     assert.equal(body.status, 'Server available');
@@ -82,10 +69,10 @@ describe('health_check extension', () => {
       phase: 'running',
       components: [{ id: 'ebpf/llcstat', kind: 'receiver', ready: false, problems: ['runs on no hook set'] }],
     });
-    const res = await fetch(port, '/');
+    const res = await httpGetTyped(port, '/');
     assert.equal(res.status, 503);
     assert.match(res.body, /"status":"Server not available".*"id":"ebpf\/llcstat".*"runs on no hook set"/);
-    assert.equal((await fetch(port, '/metrics')).status, 404);
+    assert.equal((await httpGetTyped(port, '/metrics')).status, 404);
   });
 
   it('path and response_body as configured; shutdown closes the port and is safe twice', async () => {
@@ -95,16 +82,16 @@ describe('health_check extension', () => {
     });
     await c.ext.start(c.host);
     const port = c.ext.address?.port ?? 0;
-    assert.deepEqual(await fetch(port, '/health/status'), {
+    assert.deepEqual(await httpGetTyped(port, '/health/status'), {
       status: 503,
       type: 'text/plain; charset=utf-8',
       body: 'I am not well',
     });
     c.set({ ready: true, phase: 'running', components: [] });
-    assert.equal((await fetch(port, '/health/status')).body, 'I am OK');
-    assert.equal((await fetch(port, '/')).status, 404);
+    assert.equal((await httpGetTyped(port, '/health/status')).body, 'I am OK');
+    assert.equal((await httpGetTyped(port, '/')).status, 404);
     await c.ext.shutdown();
     await c.ext.shutdown();
-    await assert.rejects(fetch(port, '/health/status'), /ECONNREFUSED|socket hang up/);
+    await assert.rejects(httpGetTyped(port, '/health/status'), /ECONNREFUSED|socket hang up/);
   });
 });

@@ -4,13 +4,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { LogRecordData, MetricBatch, MetricFamily, SpanRecord } from '../../pipeline/data.ts';
-import { assemble } from '../../pipeline/assemble.ts';
 import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { syscallGetpgid } from '../../native/index.ts';
 import { ebpfReceiverFactory } from './factory.ts';
 import { configSchema } from './config.ts';
 import type { EbpfReceiver } from './receiver.ts';
 import { testHost } from '../../../test/helpers/host.ts';
+import { collectOnce } from '../../../test/helpers/program-run.ts';
 
 /*
  * Event streams on the real kernel: test/bpf/events_test.bpf.o emits one
@@ -40,15 +40,6 @@ async function receiver(raw: Record<string, unknown>): Promise<EbpfReceiver> {
     { id: 'ebpf/events', logger, configDir: root },
     parsed,
   )) as EbpfReceiver;
-}
-
-async function read(r: EbpfReceiver): Promise<MetricFamily[]> {
-  let last: MetricBatch | undefined;
-  const sub = r.output$.subscribe((b) => (last = b));
-  await r.collectNow();
-  sub.unsubscribe();
-  assert.ok(last, 'no batch emitted');
-  return assemble(last.families);
 }
 
 function value(families: MetricFamily[], name: string, labels: Record<string, string>): number | undefined {
@@ -122,7 +113,7 @@ test('ring buffer: N records for this pid arrive as N log records, in order, dec
     const stats = r.events?.stats()['events'];
     assert.deepEqual(stats, { received: N, kernelDropped: 0, dropped: 0, queued: 0 });
 
-    const families = await read(r);
+    const families = await collectOnce(r);
     assert.equal(value(families, 'test_records_total', { pid: String(process.pid), comm }), N);
     const hist = families.find((f) => f.name === 'test_record_value');
     assert.equal(hist?.kind, 'histogram');
@@ -180,7 +171,7 @@ test('perf event array, drop-in `perf_event_array: true`: N records counted by l
       [...seqs].sort((a, b) => a - b),
       Array.from({ length: N }, (_, i) => i),
     );
-    const families = await read(r);
+    const families = await collectOnce(r);
     assert.equal(value(families, 'test_events_total', { pid: String(process.pid), comm }), N);
     assert.deepEqual(r.events?.stats()['test_events_total'], {
       received: N,
@@ -274,7 +265,7 @@ test('a full ring: reserve failures are counted in <ring>_drops, received + kern
     assert.ok(stats.kernelDropped > 0, 'the ring overflowed');
     assert.equal(stats.received + stats.kernelDropped, N);
     assert.equal(stats.received, Math.floor((4 * 1024 * 1024) / 48));
-    const families = await read(r);
+    const families = await collectOnce(r);
     assert.equal(value(families, 'full_records_total', { pid: String(process.pid) }), stats.received);
     const kd = telemetry.snapshot().find((f) => f.name === 'events_kernel_dropped_total');
     assert.deepEqual(kd?.points, [

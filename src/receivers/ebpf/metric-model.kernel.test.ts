@@ -14,12 +14,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import type { Receiver } from '../../pipeline/component.ts';
-import type { HistogramPoint, MetricBatch, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
-import { assemble } from '../../pipeline/assemble.ts';
+import type { HistogramPoint, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
 import { ebpfReceiverFactory } from './factory.ts';
 import { configSchema } from './config.ts';
 import type { EbpfReceiver } from './receiver.ts';
 import { testHost } from '../../../test/helpers/host.ts';
+import { collectOnce } from '../../../test/helpers/program-run.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const obj = (name: string): string => join(root, 'build', 'bpf', `${name}.bpf.o`);
@@ -34,12 +34,7 @@ async function receiver(raw: Record<string, unknown>): Promise<EbpfReceiver> {
 
 /** Poll now; the assembled families by name. */
 async function read(r: Receiver): Promise<Map<string, MetricFamily>> {
-  let last: MetricBatch | undefined;
-  const sub = r.output$.subscribe((b) => (last = b));
-  await r.collectNow();
-  sub.unsubscribe();
-  assert.ok(last, 'no batch emitted');
-  return new Map(assemble(last.families).map((f) => [f.name, f]));
+  return new Map((await collectOnce(r)).map((f) => [f.name, f]));
 }
 
 const scalars = (f: MetricFamily | undefined): ScalarPoint[] => {

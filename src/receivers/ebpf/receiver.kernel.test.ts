@@ -3,9 +3,7 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { Receiver } from '../../pipeline/component.ts';
-import type { HistogramPoint, MetricBatch, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
-import { assemble } from '../../pipeline/assemble.ts';
+import type { HistogramPoint, ScalarPoint } from '../../pipeline/data.ts';
 import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { programIdsHeldBy } from '../../../test/helpers/bpf-programs.ts';
 import { expectedHook } from '../../../test/helpers/kernel-features.ts';
@@ -13,6 +11,7 @@ import { ebpfReceiverFactory } from './factory.ts';
 import { configSchema } from './config.ts';
 import type { EbpfReceiver } from './receiver.ts';
 import { testHost } from '../../../test/helpers/host.ts';
+import { collectOnce } from '../../../test/helpers/program-run.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const obj = (name: string): string => join(root, 'build', 'bpf', `${name}.bpf.o`);
@@ -26,16 +25,6 @@ async function receiver(raw: Record<string, unknown>): Promise<EbpfReceiver> {
   )) as EbpfReceiver;
 }
 
-/** Poll now and return the assembled families. */
-async function read(r: Receiver): Promise<MetricFamily[]> {
-  let last: MetricBatch | undefined;
-  const sub = r.output$.subscribe((b) => (last = b));
-  await r.collectNow();
-  sub.unsubscribe();
-  assert.ok(last, 'no batch emitted');
-  return assemble(last.families);
-}
-
 test('exp2 histogram from write(2) sizes this process makes: exact buckets, sum and count', async () => {
   const r = await receiver({
     program: obj('write_sizes'),
@@ -46,9 +35,9 @@ test('exp2 histogram from write(2) sizes this process makes: exact buckets, sum 
   await r.start(testHost());
   try {
     const fd = openSync('/dev/null', 'w');
-    const before = (await read(r))[0]?.points[0] as HistogramPoint | undefined;
+    const before = (await collectOnce(r))[0]?.points[0] as HistogramPoint | undefined;
     for (const size of [3, 1000, 1024, 5000]) writeSync(fd, Buffer.alloc(size));
-    const after = (await read(r))[0]?.points[0] as HistogramPoint;
+    const after = (await collectOnce(r))[0]?.points[0] as HistogramPoint;
     closeSync(fd);
     const delta = (i: number): number => (after.counts[i] ?? 0) - (before?.counts[i] ?? 0);
     assert.deepEqual(after.boundaries.slice(0, 4), [1, 2, 4, 8]);
@@ -117,7 +106,7 @@ test('hook fallback on this kernel: each set before the one the kernel allows fa
     for (const later of HOOK_CHAIN.slice(index + 1))
       assert.equal(rejected.get(`${later}:${later}__getppid`), undefined, `${later} was not tried`);
 
-    const count = async (): Promise<number> => ((await read(r))[0]?.points[0] as ScalarPoint).value;
+    const count = async (): Promise<number> => ((await collectOnce(r))[0]?.points[0] as ScalarPoint).value;
     const before = await count();
     for (let i = 0; i < 25; i++) void process.ppid; // getppid(2) each time
     assert.equal((await count()) - before, 25);
@@ -141,7 +130,7 @@ test('with kernel.bpf_stats_enabled=1 the program run count and time are reporte
   try {
     await r.start(testHost({ telemetry }));
     for (let i = 0; i < 40; i++) void process.ppid;
-    await read(r);
+    await collectOnce(r);
     const snap = telemetry.snapshot();
     const info = (snap.find((f) => f.name === 'ebpf_program_info')?.points ?? []) as ScalarPoint[];
     const program = `${expectedHook(HOOK_CHAIN)}__getppid`;
@@ -194,7 +183,7 @@ test('metrics restricted by hooks: are read only when their hook set is the one 
   try {
     assert.equal(r.hook, chosen);
     for (let i = 0; i < 7; i++) void process.ppid;
-    const families = await read(r);
+    const families = await collectOnce(r);
     const names = families.map((f) => f.name).sort();
     const own = chosen === 'tracepoint' ? 'tracepoint_getppid_calls_total' : 'probe_getppid_calls_total';
     assert.deepEqual(names, ['all_getppid_calls_total', own].sort());
