@@ -10,26 +10,37 @@
 
 namespace ebpf {
 
-void EventBuffer::SetUp(Napi::Function on_batch, Napi::Function on_big, Napi::Uint8Array staging) {
+void EventBuffer::SetStaging(Napi::Function on_big, Napi::Uint8Array staging) {
   if (staging.ByteLength() < 64) throw Napi::TypeError::New(env_, "event buffer staging area is too small");
-  on_batch_ = Napi::Persistent(on_batch);
   on_big_ = Napi::Persistent(on_big);
   staging_ref_ = Napi::Persistent(staging.As<Napi::Object>());
   stage_ = staging.Data();
   stage_cap_ = staging.ByteLength();
 }
 
-void EventBuffer::StartPoll(EventBuffer* b, int fd) {
+void EventBuffer::StartDraining(EventBuffer* b, uint32_t drain_ms, int fd) {
   Napi::Env env = b->env_;
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-    delete b;
+    b->Close();
     throw Napi::Error::New(env, "no libuv event loop");
   }
+  if (drain_ms > 0) {
+    int err = uv_timer_init(loop, &b->timer_);
+    if (err != 0) {
+      b->Close();
+      throw MakeError(env, ErrnoText(-err), -err, nullptr);
+    }
+    b->timer_.data = b;
+    b->timing_ = true;
+    b->base_ms_ = b->wait_ms_ = drain_ms;
+    uv_timer_start(&b->timer_, &EventBuffer::OnTimer, drain_ms, 0);
+  }
+  if (fd < 0) return;
   b->poll_.data = b;
   int err = uv_poll_init(loop, &b->poll_, fd);
   if (err != 0) {
-    delete b;
+    b->Close();
     throw MakeError(env, ErrnoText(-err), -err, nullptr);
   }
   b->polling_ = true;
@@ -79,15 +90,28 @@ void EventBuffer::CallJs(const Napi::FunctionReference& fn, const std::initializ
   }
 }
 
+void EventBuffer::Deliver(uint32_t count, size_t offset, size_t length) {
+  delivered_ += count;
+  CallBatch(count, offset, length);
+}
+
+void EventBuffer::CallBatch(uint32_t count, size_t offset, size_t length) {
+  double lost = static_cast<double>(pending_lost_);
+  pending_lost_ = 0;
+  // Inside the drain's handle scope (OnTimer, OnPoll, or the JS call of Consume): no scope of its own.
+  CallJs(on_batch_, {Napi::Number::New(env_, count), Napi::Number::New(env_, lost),
+                     Napi::Number::New(env_, static_cast<double>(offset)),
+                     Napi::Number::New(env_, static_cast<double>(length))});
+}
+
 void EventBuffer::Flush() {
   if (staged_ == 0 && pending_lost_ == 0) return;
   uint32_t n = staged_;
-  double lost = static_cast<double>(pending_lost_);
+  size_t used = stage_used_;
   staged_ = 0;
   stage_used_ = 0;
-  pending_lost_ = 0;
-  Napi::HandleScope scope(env_);
-  CallJs(on_batch_, {Napi::Number::New(env_, n), Napi::Number::New(env_, lost)});
+  CallBatch(n, 0, used);  // Stage counted them
+
 }
 
 uint64_t EventBuffer::Drain(bool via_poll) {
@@ -111,7 +135,7 @@ void EventBuffer::OnPoll(uv_poll_t* handle, int status, int events) {
   EventBuffer* b = static_cast<EventBuffer*>(handle->data);
   if (b->draining_ || b->closing_) return;
   if (status < 0) {
-    // The epoll fd failed: stop watching it; the drain timer still consumes.
+    // The fd failed: stop watching it; the drain timer still consumes.
     uv_poll_stop(&b->poll_);
     return;
   }
@@ -119,55 +143,81 @@ void EventBuffer::OnPoll(uv_poll_t* handle, int status, int events) {
   b->Drain(true);
 }
 
-void EventBuffer::Close() {
+void EventBuffer::OnTimer(uv_timer_t* handle) {
+  EventBuffer* b = static_cast<EventBuffer*>(handle->data);
+  if (b->closing_) return;
+  b->timer_drains_++;
+  uint64_t n = 0;
+  if (!b->draining_) {
+    Napi::HandleScope scope(b->env_);
+    n = b->Drain(false);
+  }
+  // Closed by a handler: `b` lives until the timer's close callback; do not restart.
+  if (b->closing_) return;
+  uint64_t idle_max = b->base_ms_ > kMaxIdleDrainMs ? b->base_ms_ : kMaxIdleDrainMs;
+  b->wait_ms_ = n > 0 ? b->base_ms_ : (b->wait_ms_ * 2 < idle_max ? b->wait_ms_ * 2 : idle_max);
+  uv_timer_start(&b->timer_, &EventBuffer::OnTimer, b->wait_ms_, 0);
+}
+
+void EventBuffer::Close(bool from_js) {
   if (closing_ && !draining_) return;
   closing_ = true;
+  closed_from_js_ = closed_from_js_ && from_js;
   if (draining_) return;  // the running drain finishes the close
   FinishClose();
 }
 
 void EventBuffer::FinishClose() {
+  OnClose(closed_from_js_);
   if (polling_) {
     polling_ = false;
     uv_poll_stop(&poll_);
+    open_handles_++;
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_), &EventBuffer::OnClosed);
-    return;
   }
-  delete this;
+  if (timing_) {
+    timing_ = false;
+    uv_timer_stop(&timer_);
+    open_handles_++;
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &EventBuffer::OnClosed);
+  }
+  if (open_handles_ == 0) delete this;
 }
 
-void EventBuffer::OnClosed(uv_handle_t* handle) { delete static_cast<EventBuffer*>(handle->data); }
+void EventBuffer::OnClosed(uv_handle_t* handle) {
+  EventBuffer* b = static_cast<EventBuffer*>(handle->data);
+  if (--b->open_handles_ == 0) delete b;
+}
 
 // ---------------------------------------------------------------------------
-// NativeObject methods (declared in object.h): open, consume, stats, close.
+// NativeObject methods (declared in object.h): open, area, consume, stats, close.
 
 namespace {
 
-void CheckCallbacks(const Napi::CallbackInfo& info, size_t at) {
-  Napi::Env env = info.Env();
-  if (!info[at].IsFunction() || !info[at + 1].IsFunction()) {
-    throw Napi::TypeError::New(env, "callbacks must be functions");
-  }
-  if (!info[at + 2].IsTypedArray()) throw Napi::TypeError::New(env, "staging must be a Uint8Array");
+uint32_t DrainMs(const Napi::Value& v) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), "drain interval must be a number");
+  double ms = v.As<Napi::Number>().DoubleValue();
+  if (!(ms >= 0) || ms > 3600000) throw Napi::RangeError::New(v.Env(), "drain interval out of range");
+  return static_cast<uint32_t>(ms);
 }
 
 }  // namespace
 
-// ringOpen(index, onBatch, onBig, staging, poll) → buffer id
+// ringOpen(index, onBatch, drainMs, poll) → buffer id; records are read in place (bufferArea(id)).
 Napi::Value NativeObject::RingOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MapState& m = MapAt(env, info[0]);
   if (bpf_map__type(m.map) != BPF_MAP_TYPE_RINGBUF) {
     throw StateError(env, "not-ringbuf", "map is not a ring buffer");
   }
-  CheckCallbacks(info, 1);
-  Ring* r = Ring::Open(env, bpf_map__fd(m.map), info[1].As<Napi::Function>(), info[2].As<Napi::Function>(),
-                       info[3].As<Napi::Uint8Array>(), info[4].ToBoolean().Value());
+  if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "callbacks must be functions");
+  Ring* r = Ring::Open(env, bpf_map__fd(m.map), bpf_map__max_entries(m.map), info[1].As<Napi::Function>(),
+                       DrainMs(info[2]), info[3].ToBoolean().Value());
   buffers_.push_back(r);
   return Napi::Number::New(env, static_cast<double>(buffers_.size() - 1));
 }
 
-// perfOpen(index, pageCount, onBatch, onBig, staging, poll) → buffer id
+// perfOpen(index, pageCount, onBatch, onBig, staging, drainMs, poll) → buffer id
 Napi::Value NativeObject::PerfOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MapState& m = MapAt(env, info[0]);
@@ -175,10 +225,13 @@ Napi::Value NativeObject::PerfOpen(const Napi::CallbackInfo& info) {
     throw StateError(env, "not-perf", "map is not a perf event array");
   }
   if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "page count must be a number");
-  CheckCallbacks(info, 2);
+  if (!info[2].IsFunction() || !info[3].IsFunction()) {
+    throw Napi::TypeError::New(env, "callbacks must be functions");
+  }
+  if (!info[4].IsTypedArray()) throw Napi::TypeError::New(env, "staging must be a Uint8Array");
   size_t pages = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
   Perf* p = Perf::Open(env, bpf_map__fd(m.map), pages, info[2].As<Napi::Function>(), info[3].As<Napi::Function>(),
-                       info[4].As<Napi::Uint8Array>(), info[5].ToBoolean().Value());
+                       info[4].As<Napi::Uint8Array>(), DrainMs(info[5]), info[6].ToBoolean().Value());
   buffers_.push_back(p);
   return Napi::Number::New(env, static_cast<double>(buffers_.size() - 1));
 }
@@ -188,6 +241,16 @@ EventBuffer* NativeObject::BufferAt(Napi::Env env, const Napi::Value& v) {
   int64_t i = v.As<Napi::Number>().Int64Value();
   if (i < 0 || static_cast<size_t>(i) >= buffers_.size()) throw Napi::RangeError::New(env, "no such event buffer");
   return buffers_[static_cast<size_t>(i)];
+}
+
+// bufferArea(id) → the ArrayBuffer a ring's batches are read from (its data pages, mapped twice in a row).
+Napi::Value NativeObject::BufferArea(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  EventBuffer* b = BufferAt(env, info[0]);
+  Ring* r = dynamic_cast<Ring*>(b);
+  if (r == nullptr) throw StateError(env, "not-ringbuf", "event buffer is not an open ring buffer");
+  return r->Area();
 }
 
 Napi::Value NativeObject::BufferConsume(const Napi::CallbackInfo& info) {
@@ -207,6 +270,7 @@ Napi::Value NativeObject::BufferStats(const Napi::CallbackInfo& info) {
   o.Set("delivered", static_cast<double>(b->delivered()));
   o.Set("lost", static_cast<double>(b->lost()));
   o.Set("callbackErrors", static_cast<double>(b->callback_errors()));
+  o.Set("timerDrains", static_cast<double>(b->timer_drains()));
   return o;
 }
 
@@ -217,9 +281,9 @@ void NativeObject::BufferClose(const Napi::CallbackInfo& info) {
   if (b != nullptr) b->Close();
 }
 
-void NativeObject::CloseBuffers() {
+void NativeObject::CloseBuffers(bool from_js) {
   for (EventBuffer*& b : buffers_) {
-    if (b != nullptr) b->Close();
+    if (b != nullptr) b->Close(from_js);
     b = nullptr;
   }
 }

@@ -90,6 +90,7 @@ Napi::Function NativeObject::Init(Napi::Env env) {
                          InstanceMethod("mapReadMethod", &NativeObject::MapReadMethod),
                          InstanceMethod("ringOpen", &NativeObject::RingOpen),
                          InstanceMethod("perfOpen", &NativeObject::PerfOpen),
+                         InstanceMethod("bufferArea", &NativeObject::BufferArea),
                          InstanceMethod("bufferConsume", &NativeObject::BufferConsume),
                          InstanceMethod("bufferStats", &NativeObject::BufferStats),
                          InstanceMethod("bufferClose", &NativeObject::BufferClose),
@@ -132,13 +133,13 @@ NativeObject::NativeObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
 
 NativeObject::~NativeObject() {
   // Never closed (GC finalizer): best effort, no JS calls here.
-  CloseAll();
+  CloseAll(false);
 }
 
-void NativeObject::CloseAll() {
+void NativeObject::CloseAll(bool from_js) {
   if (closed_) return;
   closed_ = true;
-  CloseBuffers();
+  CloseBuffers(from_js);
   for (auto& kv : links_) {
     for (bpf_link* l : kv.second) bpf_link__destroy(l);
   }

@@ -68,16 +68,18 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
   // Ring and perf buffers: implemented in buffers.cc.
   Napi::Value RingOpen(const Napi::CallbackInfo& info);
   Napi::Value PerfOpen(const Napi::CallbackInfo& info);
+  Napi::Value BufferArea(const Napi::CallbackInfo& info);
   Napi::Value BufferConsume(const Napi::CallbackInfo& info);
   Napi::Value BufferStats(const Napi::CallbackInfo& info);
   void BufferClose(const Napi::CallbackInfo& info);
   EventBuffer* BufferAt(Napi::Env env, const Napi::Value& id);
-  void CloseBuffers();
+  // from_js: false from the GC finalizer (no JS calls).
+  void CloseBuffers(bool from_js);
   void Close(const Napi::CallbackInfo& info);
   Napi::Value IsClosed(const Napi::CallbackInfo& info);
   Napi::Value IsLoaded(const Napi::CallbackInfo& info);
 
-  void CloseAll();
+  void CloseAll(bool from_js = true);
   void CheckOpen(Napi::Env env) const;
   void CheckLoaded(Napi::Env env) const;
   bpf_program* FindProgram(Napi::Env env, const std::string& name) const;

@@ -10,10 +10,11 @@
 namespace ebpf {
 
 Perf* Perf::Open(Napi::Env env, int map_fd, size_t page_cnt, Napi::Function on_batch, Napi::Function on_big,
-                 Napi::Uint8Array staging, bool poll) {
+                 Napi::Uint8Array staging, uint32_t drain_ms, bool poll) {
   Perf* p = new Perf(env);
   try {
-    p->SetUp(on_batch, on_big, staging);
+    p->SetCallback(on_batch);
+    p->SetStaging(on_big, staging);
   } catch (...) {
     delete p;
     throw;
@@ -32,7 +33,7 @@ Perf* Perf::Open(Napi::Env env, int map_fd, size_t page_cnt, Napi::Function on_b
     delete p;
     throw MakeError(env, ErrnoText(err), err, &log);
   }
-  if (poll) StartPoll(p, perf_buffer__epoll_fd(p->pb_));
+  StartDraining(p, drain_ms, poll ? perf_buffer__epoll_fd(p->pb_) : -1);
   return p;
 }
 

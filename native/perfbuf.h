@@ -18,7 +18,7 @@ class Perf final : public EventBuffer {
  public:
   // Throws a JS error (with errno and libbpf log) when the buffer cannot be set up.
   static Perf* Open(Napi::Env env, int map_fd, size_t page_cnt, Napi::Function on_batch, Napi::Function on_big,
-                    Napi::Uint8Array staging, bool poll);
+                    Napi::Uint8Array staging, uint32_t drain_ms, bool poll);
 
  private:
   explicit Perf(Napi::Env env) : EventBuffer(env, "ebpf:perfbuf") {}

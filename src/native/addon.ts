@@ -58,25 +58,37 @@ export interface NativeObjectHandle {
   /** n ≥ 0: done, n entries. n < 0: buffers full with -1-n entries; grow and resume. */
   mapRead(index: number, keys: Buffer, values: Buffer, offset: number, resume: boolean): number;
   mapReadMethod(index: number): 'batch' | 'walk';
-  /** onBatch(count, lost) per drain (records packed in `staging`, see RecordBatch); onBig(copy) for a record larger than the staging area. */
+  /**
+   * A ring read in place: onBatch(count, lost, offset, length) per drain that found records,
+   * the records at [offset, offset + length) of bufferArea(id) (see RecordBatch); drained
+   * every drainMs (0: no timer) and, with `poll`, on wake-ups.
+   */
   ringOpen(
     index: number,
-    onBatch: (count: number, lost: number) => void,
-    onBig: (record: Buffer) => void,
-    staging: Buffer,
+    onBatch: (count: number, lost: number, offset: number, length: number) => void,
+    drainMs: number,
     poll: boolean,
   ): number;
+  /** As ringOpen, the records copied into `staging` (offset 0); onBig(copy) for a record larger than it. */
   perfOpen(
     index: number,
     pageCount: number,
-    onBatch: (count: number, lost: number) => void,
+    onBatch: (count: number, lost: number, offset: number, length: number) => void,
     onBig: (record: Buffer) => void,
     staging: Buffer,
+    drainMs: number,
     poll: boolean,
   ): number;
+  /** A ring's data pages (twice in a row, read-only), detached when it closes. */
+  bufferArea(id: number): ArrayBuffer;
   /** Ring and perf buffers alike, by the id their open returned. */
   bufferConsume(id: number): number;
-  bufferStats(id: number): { delivered?: number; lost?: number; callbackErrors?: number };
+  bufferStats(id: number): {
+    delivered?: number;
+    lost?: number;
+    callbackErrors?: number;
+    timerDrains?: number;
+  };
   bufferClose(id: number): void;
   close(): void;
 }

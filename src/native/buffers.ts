@@ -1,6 +1,6 @@
 /**
- * Ring and perf buffers of a loaded object, and the timer that drains them
- * (native/buffers.cc, with native/ringbuf.cc and native/perfbuf.cc).
+ * Ring and perf buffers of a loaded object (native/buffers.cc, with native/ringbuf.cc and
+ * native/perfbuf.cc, which also drain them on their own timer).
  */
 import type { NativeObjectHandle } from './addon.ts';
 import { fail } from './errors.ts';
@@ -14,11 +14,17 @@ export function nextRecord(at: number, length: number): number {
   return at + RECORD_HEADER_BYTES + ((length + 7) & ~7);
 }
 
-/** Bytes staged per JS call (a drain of more records makes several calls); a larger record comes alone. */
+/** Bytes staged per JS call of a perf buffer (a drain of more records makes several calls); a larger record comes alone. */
 export const STAGING_BYTES = 256 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
+/** Drain period when the caller gives none. */
+const DEFAULT_DRAIN_MS = 50;
 
 interface MutableBatch {
   count: number;
+  start: number;
   bytes: Buffer;
   view: DataView;
   lost: number;
@@ -28,11 +34,22 @@ function viewOf(b: Buffer): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/** How LiveEventBuffer opens its native side: a ring (read in place) or a perf buffer (staged). */
+export type OpenNative =
+  | { readonly kind: 'ring buffer'; open(onBatch: NativeBatch, drainMs: number): number }
+  | {
+      readonly kind: 'perf buffer';
+      open(onBatch: NativeBatch, onBig: (record: Buffer) => void, staging: Buffer, drainMs: number): number;
+    };
+
+/** The native batch call: `count` records in [offset, offset + length) of the buffer's area. */
+type NativeBatch = (count: number, lost: number, offset: number, length: number) => void;
+
 /**
- * An event buffer being consumed (a ring or a perf event array): records are
- * staged natively and handed over in batches, one JS call per drain; a
- * handler's exceptions are counted, never propagated; a drain timer backs up
- * the poll handle. `openNative` opens the native side and returns its id.
+ * An event buffer being consumed (a ring or a perf event array): records are handed over
+ * in batches, one JS call per drain that found records (the native timer and poll handle
+ * drain without entering JS otherwise); a handler's exceptions are counted, never
+ * propagated. A ring's batches are views of the ring's own pages, read-only.
  */
 export class LiveEventBuffer implements PerfBuffer {
   delivered = 0;
@@ -44,51 +61,53 @@ export class LiveEventBuffer implements PerfBuffer {
   #id = -1;
   #closed = false;
   #lostAtClose = 0;
-  #timer: DrainTimer | undefined;
 
   constructor(
     handle: NativeObjectHandle,
-    kind: 'ring buffer' | 'perf buffer',
-    stagingBytes: number,
     handler: EventHandler,
     drainIntervalMs: number | undefined,
     what: string,
-    openNative: (
-      onBatch: (count: number, lost: number) => void,
-      onBig: (record: Buffer) => void,
-      staging: Buffer,
-    ) => number,
+    native: OpenNative,
     onClose: (b: LiveEventBuffer) => void,
   ) {
     this.#handle = handle;
-    this.#kind = kind;
+    this.#kind = native.kind;
     this.#onClose = onClose;
-    const staging = Buffer.alloc(stagingBytes);
-    const batch: MutableBatch = { count: 0, bytes: staging, view: viewOf(staging), lost: 0 };
     const deliver = typeof handler === 'function' ? this.#eachRecord(handler) : this.#whole(handler.onBatch);
-    const onBatch = (count: number, lost: number): void => {
-      batch.count = count;
-      batch.lost = lost;
-      deliver(batch);
-    };
-    const onBig = (record: Buffer): void => {
-      deliver({ count: 1, bytes: record, view: viewOf(record), lost: 0 });
-    };
+    const drainMs = drainIntervalMs ?? DEFAULT_DRAIN_MS;
     try {
-      this.#id = openNative(onBatch, onBig, staging);
+      if (native.kind === 'ring buffer') {
+        // The area's views are made at the first batch (the id is known then) and kept.
+        const batch: MutableBatch = { count: 0, start: 0, bytes: EMPTY, view: viewOf(EMPTY), lost: 0 };
+        let area: ArrayBuffer | undefined;
+        this.#id = native.open((count, lost, offset) => {
+          if (area === undefined) {
+            area = handle.bufferArea(this.#id);
+            batch.bytes = Buffer.from(area);
+            batch.view = new DataView(area);
+          }
+          batch.count = count;
+          batch.start = offset;
+          batch.lost = lost;
+          deliver(batch);
+        }, drainMs);
+      } else {
+        const staging = Buffer.alloc(STAGING_BYTES);
+        const batch: MutableBatch = { count: 0, start: 0, bytes: staging, view: viewOf(staging), lost: 0 };
+        this.#id = native.open(
+          (count, lost) => {
+            batch.count = count;
+            batch.lost = lost;
+            deliver(batch);
+          },
+          (record) => deliver({ count: 1, start: 0, bytes: record, view: viewOf(record), lost: 0 }),
+          staging,
+          drainMs,
+        );
+      }
     } catch (err) {
       throw fail('ERR_BPF_MAP', what, err);
     }
-    this.#timer = drainTimer(drainIntervalMs ?? 50, () => {
-      try {
-        return this.consume();
-      } catch (err) {
-        // Do not crash after start: a failing drain is counted like a handler error.
-        this.handlerErrors++;
-        this.lastHandlerError = err;
-        return 0;
-      }
-    });
   }
 
   #failed(err: unknown): void {
@@ -109,15 +128,15 @@ export class LiveEventBuffer implements PerfBuffer {
     };
   }
 
-  /** A record handler: a view per record, each call's exception counted on its own. */
+  /** A record handler: a copy per record (it may keep or write it), each call's exception counted on its own. */
   #eachRecord(onRecord: RecordHandler): (batch: RecordBatch) => void {
-    return ({ count, bytes, view }) => {
-      let at = 0;
+    return ({ count, start, bytes, view }) => {
+      let at = start;
       for (let i = 0; i < count && !this.#closed; i++) {
         const len = view.getUint32(at, true);
         this.delivered++;
         try {
-          onRecord(bytes.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + len));
+          onRecord(Buffer.from(bytes.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + len)));
         } catch (err) {
           this.#failed(err);
         }
@@ -130,6 +149,12 @@ export class LiveEventBuffer implements PerfBuffer {
   get lost(): number {
     if (this.#closed) return this.#lostAtClose;
     return this.#handle.bufferStats(this.#id).lost ?? 0;
+  }
+
+  /** Drain timer ticks since open (tests). */
+  get timerDrains(): number {
+    if (this.#closed) return 0;
+    return this.#handle.bufferStats(this.#id).timerDrains ?? 0;
   }
 
   /** Drain now; returns records delivered. */
@@ -148,43 +173,7 @@ export class LiveEventBuffer implements PerfBuffer {
     if (this.#closed) return;
     this.#lostAtClose = this.lost;
     this.#closed = true;
-    this.#timer?.stop();
-    this.#timer = undefined;
     this.#handle.bufferClose(this.#id);
     this.#onClose(this);
   }
-}
-
-export interface DrainTimer {
-  stop(): void;
-}
-
-/** Longest wait between drains of an idle buffer: a 4 MiB ring holds ~0.8 s of 100k records/s. */
-const MAX_IDLE_DRAIN_MS = 250;
-
-/**
- * Drain every `baseMs` while records come; an idle buffer is drained at doubling
- * intervals up to MAX_IDLE_DRAIN_MS (never below `baseMs`), so an agent whose
- * programs see no events does not wake 20 times a second. The first drain that
- * finds records returns to `baseMs`. 0 = no timer.
- */
-export function drainTimer(baseMs: number, drain: () => number): DrainTimer | undefined {
-  if (baseMs <= 0) return undefined;
-  const maxMs = Math.max(baseMs, MAX_IDLE_DRAIN_MS);
-  let wait = baseMs;
-  let stopped = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const tick = (): void => {
-    wait = drain() > 0 ? baseMs : Math.min(wait * 2, maxMs);
-    // A handler may have closed the buffer during the drain.
-    if (!stopped) timer = setTimeout(tick, wait);
-  };
-  timer = setTimeout(tick, wait);
-  return {
-    stop: () => {
-      stopped = true;
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
-    },
-  };
 }

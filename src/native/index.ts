@@ -1,13 +1,13 @@
 /**
  * The addon's public surface: the contract of ./types.ts, implemented by one module per
  * kernel noun, as native/*.cc is split — addon.ts (loading the .node), errors.ts, object.ts,
- * map.ts, buffers.ts (ring and perf buffers, the drain timer), process.ts (errno text,
+ * map.ts, buffers.ts (ring and perf buffers), process.ts (errno text,
  * libbpf version, malloc tuning) and testing.ts (test triggers). Only src/native/ loads the addon.
  */
 export type * from './types.ts';
 
 export { ADDON_PATH, nativeAddon } from './addon.ts';
-export { drainTimer, nextRecord, RECORD_HEADER_BYTES, type DrainTimer } from './buffers.ts';
+export { nextRecord, RECORD_HEADER_BYTES } from './buffers.ts';
 export { NO_PMU, redact, verifierReason } from './errors.ts';
 export { openObject } from './object.ts';
 export {

@@ -20,7 +20,7 @@ import {
   notAttached,
 } from './errors.ts';
 import { LiveMap } from './map.ts';
-import { LiveEventBuffer, STAGING_BYTES } from './buffers.ts';
+import { LiveEventBuffer } from './buffers.ts';
 import type {
   AttachResult,
   BpfMap,
@@ -357,16 +357,16 @@ class LoadedObject implements BpfObject {
     if (!info) throw new CollectorError('ERR_BPF_MAP', `${what}: no map of that name`);
     if (info.type !== 'ringbuf')
       throw new CollectorError('ERR_BPF_MAP', `${what}: map is a ${info.type}, not a ringbuf`);
-    const stagingBytes = Math.min(STAGING_BYTES, Math.max(4096, info.maxEntries));
     return this.#track(
       new LiveEventBuffer(
         handle,
-        'ring buffer',
-        stagingBytes,
         handler,
         options.drainIntervalMs,
         what,
-        (onBatch, onBig, staging) => handle.ringOpen(index, onBatch, onBig, staging, options.poll ?? true),
+        {
+          kind: 'ring buffer',
+          open: (onBatch, drainMs) => handle.ringOpen(index, onBatch, drainMs, options.poll ?? true),
+        },
         (b) => this.#buffers.delete(b),
       ),
     );
@@ -386,13 +386,14 @@ class LoadedObject implements BpfObject {
     return this.#track(
       new LiveEventBuffer(
         handle,
-        'perf buffer',
-        STAGING_BYTES,
         handler,
         options.drainIntervalMs,
         what,
-        (onBatch, onBig, staging) =>
-          handle.perfOpen(index, pages, onBatch, onBig, staging, options.poll ?? true),
+        {
+          kind: 'perf buffer',
+          open: (onBatch, onBig, staging, drainMs) =>
+            handle.perfOpen(index, pages, onBatch, onBig, staging, drainMs, options.poll ?? true),
+        },
         (b) => this.#buffers.delete(b),
       ),
     );

@@ -78,24 +78,25 @@ describe('ring buffer', () => {
     }
   });
 
-  it('hands over a drain in batches: records packed with their lengths, read in place', () => {
+  it('hands over a drain as one batch read in place from the ring, across its wrap', () => {
     const obj = loadAddonTest();
     try {
       assert.equal(obj.attach(['ring_nowakeup'])[0]?.attached, true);
       const sizes: number[] = [];
       const seqs: bigint[] = [];
+      let kept: Buffer | undefined;
       let throwOnce = true;
       const ring = obj.ringBuffer(
         'events',
         {
-          onBatch: ({ count, bytes, view, lost }: RecordBatch) => {
+          onBatch: ({ count, start, bytes, view, lost }: RecordBatch) => {
             sizes.push(count);
+            kept = bytes;
             assert.equal(lost, 0);
-            let at = 0;
+            let at = start;
             for (let i = 0; i < count; i++) {
               const len = view.getUint32(at, true);
               assert.equal(len, 32);
-              assert.equal(view.getUint32(at + 4, true), 0, 'CPU is 0 for a ring');
               assert.equal(view.getUint32(at + RECORD_HEADER_BYTES, true), process.pid);
               seqs.push(view.getBigUint64(at + RECORD_HEADER_BYTES + 8, true));
               at = nextRecord(at, len);
@@ -109,22 +110,70 @@ describe('ring buffer', () => {
         },
         { drainIntervalMs: 0, poll: false },
       );
-      trigger(20_000);
-      assert.equal(ring.consume(), 20_000);
-      // 20,000 records of 8 + 32 bytes in the 256 KiB staging area of a 1 MiB ring: 4 calls, not 20,000.
-      assert.deepEqual(sizes, [6553, 6553, 6553, 341]);
+      // 5 rounds of 20,000 records of 8 + 32 bytes: 4 MB through a 1 MiB ring, so records
+      // straddle its end (the data pages are mapped twice in a row: read as one span).
+      for (let round = 0; round < 5; round++) {
+        trigger(20_000);
+        assert.equal(ring.consume(), 20_000);
+      }
+      assert.deepEqual(sizes, [20_000, 20_000, 20_000, 20_000, 20_000], 'one call per drain');
       assert.deepEqual(
         seqs,
-        Array.from({ length: 20_000 }, (_, i) => BigInt(i)),
+        Array.from({ length: 100_000 }, (_, i) => BigInt(i)),
       );
-      assert.equal(ring.delivered, 20_000);
+      assert.equal(ring.delivered, 100_000);
       // A throwing batch handler is counted once; the next drain delivers on.
       assert.equal(ring.handlerErrors, 1);
       assert.match(String(ring.lastHandlerError), /batch handler failure/);
       trigger(10);
       assert.equal(ring.consume(), 10);
-      assert.equal(seqs.at(-1), 20_009n);
+      assert.equal(seqs.at(-1), 100_009n);
       assert.equal(lost(obj, 1), 0n);
+      // A view kept past the call reads nothing once the ring is closed (detached, then unmapped).
+      ring.close();
+      assert.equal(kept?.length, 0);
+      assert.equal(kept?.buffer.byteLength, 0);
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('enters JS only when records came: an idle ring backs off its native drain timer', async () => {
+    const obj = loadAddonTest();
+    try {
+      obj.attach(['ring_nowakeup']);
+      let batches = 0;
+      let records = 0;
+      const ring = obj.ringBuffer(
+        'events',
+        {
+          onBatch: ({ count }: RecordBatch) => {
+            batches++;
+            records += count;
+          },
+        },
+        { drainIntervalMs: 10, poll: false },
+      );
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      // Idle: drains at 10, 30, 70, 150, 310, 560 ms (doubling up to 250 ms), none entering JS.
+      await sleep(600);
+      const idleTicks = ring.timerDrains;
+      assert.equal(batches, 0);
+      assert.ok(
+        idleTicks >= 2 && idleTicks <= 10,
+        `idle drains in 600 ms: ${idleTicks} (60 without backing off)`,
+      );
+      // Records arrive: the timer finds them (no poll, no consume) and keeps its 10 ms period while they come.
+      for (let i = 0; i < 30; i++) {
+        trigger(10);
+        await sleep(10);
+      }
+      await waitFor(() => records >= 300);
+      const busyTicks = ring.timerDrains - idleTicks;
+      assert.equal(records, 300);
+      assert.ok(batches >= 2 && batches <= busyTicks, `${batches} batches in ${busyTicks} drains`);
+      assert.ok(busyTicks > idleTicks, `busy drains ${busyTicks} > idle drains ${idleTicks}`);
+      ring.close();
     } finally {
       obj.close();
     }

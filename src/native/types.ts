@@ -96,6 +96,8 @@ export interface RingBuffer {
   consume(): number;
   /** Records delivered since open. */
   readonly delivered: number;
+  /** Drains of the native timer since open (one that finds no record does not enter JS). */
+  readonly timerDrains: number;
   /**
    * Handler calls that threw since open. A throwing handler never reaches the
    * event loop: the exception is counted here (the last one kept in
@@ -108,21 +110,27 @@ export interface RingBuffer {
   close(): void;
 }
 
-/** One record at a time: a view valid only during the call (a subarray per record; tests and simple uses). */
+/** One record at a time: a copy of each record (tests and simple uses). */
 export type RecordHandler = (record: Buffer) => void;
 
 /**
  * The records of one drain, packed in one buffer (native/buffers.h). The first
- * record's header is at offset 0; a record at `at` has its length at `at`
- * (u32), its CPU at `at + 4` (u32: the perf CPU it came from, 0 for a ring) and
- * its bytes from `at + 8`; the next record starts at `at + 8 + round_up(length,
- * 8)` (nextRecord()). Header words are in host byte order (little-endian on
- * x86-64 and arm64), as the records themselves. `bytes` and `view` are the
- * buffer's staging area and the batch object is reused: valid only during the
- * handler call.
+ * record's header is at `start`; a record at `at` has its length at `at` (u32),
+ * its CPU at `at + 4` (u32: the perf CPU it came from; for a ring a kernel word
+ * of no meaning here) and its bytes from `at + 8`; the next record starts at
+ * `at + 8 + round_up(length, 8)` (nextRecord()). Header words are in host byte
+ * order (little-endian on x86-64 and arm64), as the records themselves.
+ *
+ * `bytes` and `view` cover the buffer's whole area and the batch object is
+ * reused: valid only during the handler call. For a ring the area is the ring's
+ * own pages, mapped read-only (the records are read in place, never copied):
+ * writing into them kills the process, and the kernel may reuse them once the
+ * call returns. Copy what must outlive the call.
  */
 export interface RecordBatch {
   readonly count: number;
+  /** Offset of the first record in `bytes` / `view`. */
+  readonly start: number;
   readonly bytes: Buffer;
   readonly view: DataView;
   /** Records the kernel lost since the previous batch (perf lost samples; 0 for a ring). */

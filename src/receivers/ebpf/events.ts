@@ -266,8 +266,8 @@ export class EventStreams {
       const inline = s.inline;
       const queued = s.sinks.length > 0;
       // One call per drain: records read in place from the batch, none made into an object.
-      const onBatch = ({ count, bytes, view }: RecordBatch): void => {
-        let at = 0;
+      const onBatch = ({ count, start, bytes, view }: RecordBatch): void => {
+        let at = start;
         const stats = this.inlineStats;
         s.received += count;
         for (let i = 0; i < count; i++) {
