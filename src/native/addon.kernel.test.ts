@@ -32,6 +32,7 @@ describe('spec (before load)', () => {
         [
           ['count_getpid', 'tracepoint/syscalls/sys_enter_getpid', 'tracepoint', true],
           ['ring_nowakeup', 'tracepoint/syscalls/sys_enter_getpgid', 'tracepoint', true],
+          ['ring_discard', 'tracepoint/syscalls/sys_enter_getpgid', 'tracepoint', true],
           ['ring_wakeup', 'tracepoint/syscalls/sys_enter_getpgid', 'tracepoint', true],
           ['uprobe_target', 'uprobe', 'kprobe', true],
         ],
@@ -146,7 +147,7 @@ describe('loaded object', () => {
       const all = obj.attach();
       assert.deepEqual(
         all.map((r) => r.program),
-        ['count_getpid', 'ring_nowakeup', 'uprobe_target'],
+        ['count_getpid', 'ring_nowakeup', 'ring_discard', 'uprobe_target'],
       );
       const up = all.find((r) => r.program === 'uprobe_target');
       assert.equal(up?.attached, false);

@@ -138,6 +138,45 @@ describe('ring buffer', () => {
     }
   });
 
+  it('skips discarded records: a discard splits the batch, the rest come in order', () => {
+    const obj = loadAddonTest();
+    try {
+      assert.equal(obj.attach(['ring_discard'])[0]?.attached, true);
+      const sizes: number[] = [];
+      const seqs: bigint[] = [];
+      const ring = obj.ringBuffer(
+        'events',
+        {
+          onBatch: ({ count, start, view }: RecordBatch) => {
+            sizes.push(count);
+            let at = start;
+            for (let i = 0; i < count; i++) {
+              const len = view.getUint32(at, true);
+              assert.equal(len, 32);
+              assert.equal(view.getUint32(at + RECORD_HEADER_BYTES + 24, true), 3);
+              seqs.push(view.getBigUint64(at + RECORD_HEADER_BYTES + 8, true));
+              at = nextRecord(at, len);
+            }
+          },
+        },
+        { drainIntervalMs: 0, poll: false },
+      );
+      trigger(30); // seq 2, 5, 8, … discarded
+      assert.equal(ring.consume(), 20);
+      assert.deepEqual(sizes, Array(10).fill(2));
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 30 }, (_, i) => BigInt(i)).filter((s) => s % 3n !== 2n),
+      );
+      trigger(3);
+      assert.equal(ring.consume(), 2);
+      assert.equal(ring.consume(), 0);
+      assert.equal(lost(obj, 1), 0n);
+    } finally {
+      obj.close();
+    }
+  });
+
   it('enters JS only when records came: an idle ring backs off its native drain timer', async () => {
     const obj = loadAddonTest();
     try {

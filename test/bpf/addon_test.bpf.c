@@ -145,6 +145,35 @@ int ring_nowakeup(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+__u64 seq_discard = 0;
+
+/* Like ring_nowakeup (kind 3), but discards every third reservation: the reader must skip it. */
+SEC("tracepoint/syscalls/sys_enter_getpgid")
+int ring_discard(struct trace_event_raw_sys_enter *ctx)
+{
+	struct addon_test_event *e;
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!ours() || !marked(ctx))
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		bump(&array_counts, 1);
+		return 0;
+	}
+	e->tgid = id >> 32;
+	e->tid = (__u32)id;
+	e->seq = __sync_fetch_and_add(&seq_discard, 1);
+	e->cookie = targ_cookie;
+	e->kind = 3;
+	e->pad = 0;
+	if (e->seq % 3 == 2)
+		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+	else
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
 /* Submits with a wake-up: the epoll fd becomes readable. */
 SEC("tracepoint/syscalls/sys_enter_getpgid")
 int ring_wakeup(struct trace_event_raw_sys_enter *ctx)
