@@ -201,15 +201,22 @@ export function agentDashboard(): dashboard.Dashboard {
   );
   b.withPanel(
     timeseries(
-      'OTLP exports /s, by result',
-      'OTLP export attempts: success, retry (failed, will be retried), failure (given up). Only with an otlp exporter.',
+      'OTLP requests /s, by signal and result',
+      'OTLP export requests: success, retry (failed, will be retried), failure (given up); and metric data points dropped. Only with an otlp or otlphttp exporter.',
       'ops',
     )
       .withTarget(
-        target(rate(collector('otlp_exports_total'), 'exporter, result'), '{{exporter}} {{result}}'),
+        target(
+          rate(collector('otlp_requests_total'), 'exporter, signal, result'),
+          '{{exporter}} {{signal}} {{result}}',
+        ),
       )
       .withTarget(
-        target(rate(collector('otlp_export_dropped_total'), 'exporter'), '{{exporter}} dropped', 'B'),
+        target(
+          rate(collector('exporter_dropped_metric_points_total'), 'exporter, reason'),
+          '{{exporter}} points dropped ({{reason}})',
+          'B',
+        ),
       ),
   );
 

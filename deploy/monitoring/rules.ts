@@ -29,10 +29,12 @@ const HASH_FILL = mapFill('', ['job', 'instance', 'config', 'map']);
 const DROPS =
   `sum by (job, instance, config, map) (rate(${collector('events_kernel_dropped_total')}[5m]))` +
   ` + sum by (job, instance, config, map) (rate(${collector('events_dropped_total')}[5m]))`;
-const exports = collector('otlp_exports_total');
+// OTLP requests of every signal (metrics, traces, logs), one sender each: per signal, so a
+// failing one is not hidden by the others.
+const requests = collector('otlp_requests_total');
 const EXPORT_FAILURE_RATIO =
-  `sum by (job, instance, exporter) (rate(${exports}{result!="success"}[5m]))` +
-  ` / sum by (job, instance, exporter) (rate(${exports}[5m]))`;
+  `sum by (job, instance, exporter, signal) (rate(${requests}{result!="success"}[5m]))` +
+  ` / sum by (job, instance, exporter, signal) (rate(${requests}[5m]))`;
 
 const SIGNALS: readonly (Signal & { threshold: string; rule: Omit<AlertRule, 'alert' | 'expr'> })[] = [
   {
@@ -123,9 +125,10 @@ const SIGNALS: readonly (Signal & { threshold: string; rule: Omit<AlertRule, 'al
       for: '10m',
       labels: { severity: 'warning' },
       annotations: {
-        summary: 'ebpf-collector {{ $labels.instance }}: exporter {{ $labels.exporter }} is failing',
+        summary:
+          'ebpf-collector {{ $labels.instance }}: exporter {{ $labels.exporter }} is failing ({{ $labels.signal }})',
         description:
-          '{{ $value | humanizePercentage }} of the OTLP exports of {{ $labels.exporter }} on {{ $labels.instance }} failed in the last 5 minutes. ' +
+          '{{ $value | humanizePercentage }} of the OTLP {{ $labels.signal }} requests of {{ $labels.exporter }} on {{ $labels.instance }} failed in the last 5 minutes. ' +
           'The reason is in the agent log and /readyz.',
       },
     },

@@ -208,6 +208,31 @@ export function partialSuccessResponse(rejected: number, message: string): Buffe
   return Buffer.concat([Buffer.from([0x0a]), varint(BigInt(inner.length)), inner]);
 }
 
+/**
+ * A serialized google.rpc.Status with one detail, a google.rpc.RetryInfo asking for `ms`
+ * (what an overloaded gRPC server sends in the `grpc-status-details-bin` trailer).
+ */
+export function statusWithRetryInfo(code: number, message: string, ms: number): Buffer {
+  const field = (no: number, body: Buffer): Buffer =>
+    Buffer.concat([varint(BigInt(no * 8 + 2)), varint(BigInt(body.length)), body]);
+  const duration = Buffer.concat([
+    Buffer.from([0x08]),
+    varint(BigInt(Math.floor(ms / 1000))),
+    Buffer.from([0x10]),
+    varint(BigInt((ms % 1000) * 1_000_000)),
+  ]);
+  const any = Buffer.concat([
+    field(1, Buffer.from('type.googleapis.com/google.rpc.RetryInfo')),
+    field(2, field(1, duration)),
+  ]);
+  return Buffer.concat([
+    Buffer.from([0x08]),
+    varint(BigInt(code)),
+    field(2, Buffer.from(message, 'utf8')),
+    field(3, any),
+  ]);
+}
+
 function varint(v: bigint): Buffer {
   const out: number[] = [];
   let x = v;

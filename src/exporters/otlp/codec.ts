@@ -3,11 +3,13 @@ import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { LogRecordData, SpanRecord } from '../../pipeline/data.ts';
 import { INSTANCE_ID } from './exporter.ts';
+import type { DropReason, SendCodec } from './sender.ts';
 
 /**
- * Spans and log records as OTLP requests (events.ts queues and sends them): the checks, the
- * input of @opentelemetry/otlp-transformer's protobuf serializers (ids as bytes, times as
- * fixed64 nanoseconds, typed attributes), the receiver's partial-success answer, the resources.
+ * Spans and log records as OTLP requests (the sender, sender.ts, queues and sends them): the
+ * checks, the input of @opentelemetry/otlp-transformer's protobuf serializers (ids as bytes,
+ * times as fixed64 nanoseconds, typed attributes), the receiver's partial-success answer, the
+ * resources. One batch is one request.
  */
 
 type ReadableSpan = Parameters<typeof ProtobufTraceSerializer.serializeRequest>[0][number];
@@ -44,23 +46,43 @@ export interface Queued<R> {
   readonly resource: Resource;
 }
 
-/** How one signal is named, encoded and sent. */
-export interface Codec<R> {
-  readonly signal: EventSignal;
-  /** `spans`, `log_records`: the self-metrics' name part. */
-  readonly unit: string;
-  /** Why a record cannot be sent at all, or undefined. */
-  problem(record: R): string | undefined;
-  encode(items: readonly Queued<R>[]): Uint8Array;
-  /** Records the receiver rejected (OTLP partial success), from its response. */
-  rejected(response: Uint8Array): { count: number; message: string | undefined };
+const RECORD_DROPS: readonly DropReason[] = [
+  'queue_full',
+  'export_failed',
+  'rejected',
+  'shutdown',
+  'invalid',
+];
+
+/** A record signal's codec: one item per record, one request per batch. */
+function recordCodec<R>(c: {
+  signal: EventSignal;
+  unit: string;
+  problem: (record: R) => string | undefined;
+  serialize: (items: readonly Queued<R>[]) => Uint8Array | undefined;
+  rejected: (response: Uint8Array) => { count: number; message: string | undefined };
+}): SendCodec<Queued<R>> {
+  return {
+    signal: c.signal,
+    unit: c.unit,
+    cumulative: false,
+    reasons: RECORD_DROPS,
+    size: () => 1,
+    problem: (q) => c.problem(q.record),
+    encode(items) {
+      const body = c.serialize(items);
+      if (!body) throw new Error(`the ${c.unit} could not be serialized`);
+      return [{ body, items: items.length }];
+    },
+    rejected: c.rejected,
+  };
 }
 
-export const spanCodec: Codec<SpanRecord> = {
+export const spanCodec = recordCodec<SpanRecord>({
   signal: 'traces',
   unit: 'spans',
   problem: spanProblem,
-  encode(items) {
+  serialize(items) {
     const spans = items.map(({ record: s, resource }): ReadableSpan => {
       const start = hrTime(s.startTimeUnixNano);
       const end = hrTime(s.endTimeUnixNano);
@@ -85,19 +107,19 @@ export const spanCodec: Codec<SpanRecord> = {
         droppedLinksCount: 0,
       };
     });
-    return ProtobufTraceSerializer.serializeRequest(spans) ?? new Uint8Array();
+    return ProtobufTraceSerializer.serializeRequest(spans);
   },
   rejected(response) {
     const p = ProtobufTraceSerializer.deserializeResponse(response).partialSuccess;
     return { count: Number(p?.rejectedSpans ?? 0), message: p?.errorMessage || undefined };
   },
-};
+});
 
-export const logCodec: Codec<LogRecordData> = {
+export const logCodec = recordCodec<LogRecordData>({
   signal: 'logs',
   unit: 'log_records',
   problem: () => undefined,
-  encode(items) {
+  serialize(items) {
     const records = items.map(({ record: r, resource }): ReadableLogRecord => ({
       hrTime: hrTime(r.timeUnixNano),
       hrTimeObserved: hrTime(r.observedTimeUnixNano),
@@ -110,13 +132,13 @@ export const logCodec: Codec<LogRecordData> = {
       attributes: r.attributes,
       droppedAttributesCount: 0,
     }));
-    return ProtobufLogsSerializer.serializeRequest(records) ?? new Uint8Array();
+    return ProtobufLogsSerializer.serializeRequest(records);
   },
   rejected(response) {
     const p = ProtobufLogsSerializer.deserializeResponse(response).partialSuccess;
     return { count: Number(p?.rejectedLogRecords ?? 0), message: p?.errorMessage || undefined };
   },
-};
+});
 
 /** Resource objects by attribute set: the serializer groups records by resource identity. */
 export class Resources {

@@ -15,9 +15,10 @@ import {
   type OtlpReceiver,
 } from '../../../test/helpers/otlp-receiver.ts';
 import { configSchema } from './config.ts';
-import { BoundedQueue, hrTime, spanProblem } from './events.ts';
+import { hrTime, spanProblem } from './events.ts';
 import { INSTANCE_ID } from './exporter.ts';
 import { OtlpExporter } from './otlp.ts';
+import { BoundedQueue } from './sender.ts';
 import { channelCredentials } from './tls.ts';
 import { grpcWire } from './transport.ts';
 
@@ -149,7 +150,7 @@ describe('otlp exporter: spans and log records against a real OTLP/gRPC receiver
     assert.equal(receiver.traceCalls.length, 1, 'one request for one batch');
     const call = receiver.traceCalls[0]!;
     assert.equal(call.metadata['x-tenant'], 'node-team');
-    assert.match(call.metadata['user-agent'] ?? '', /^ebpf-collector /);
+    assert.match(call.metadata['user-agent'] ?? '', /^ebpf-collector\/\S+ /);
     const got = spansOf(call);
     assert.equal(got.length, 2);
     const [root, child] = got;
@@ -441,9 +442,12 @@ describe('otlp events helpers', () => {
   });
   it('BoundedQueue drops the oldest beyond capacity', () => {
     const q = new BoundedQueue<number>(3);
-    let dropped = 0;
-    for (let i = 0; i < 5; i++) dropped += q.push(i);
-    assert.equal(dropped, 2);
+    const dropped: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const out = q.push(i);
+      if (out !== undefined) dropped.push(out);
+    }
+    assert.deepEqual(dropped, [0, 1], 'the oldest, in order');
     assert.deepEqual(q.take(10), [2, 3, 4]);
     assert.equal(q.length, 0);
   });

@@ -16,6 +16,7 @@ import {
   TEMPORALITY,
   type OtlpMetric,
   type OtlpReceiver,
+  type ReceivedExport,
 } from '../../../test/helpers/otlp-receiver.ts';
 import { configSchema } from './config.ts';
 import { OtlpMetricsExporter } from './exporter.ts';
@@ -78,7 +79,31 @@ interface Rig {
   telemetry: SelfTelemetry;
   input: Subject<MetricBatch>;
   count(result: 'success' | 'retry' | 'failure'): number | undefined;
-  dropped(): number | undefined;
+  /** Data points dropped, for one reason or all. */
+  dropped(reason?: string): number;
+  /**
+   * Every data point collected was sent or dropped (nothing in flight: after idle), and the
+   * points sent are those the receivers accepted.
+   */
+  accounted(...receivers: OtlpReceiver[]): void;
+}
+
+const DROP_REASONS = ['superseded', 'export_failed', 'rejected', 'shutdown', 'invalid'];
+
+/** Data points in one export call. */
+function pointsIn(call: ReceivedExport | undefined): number {
+  let n = 0;
+  for (const rm of call?.request.resourceMetrics ?? [])
+    for (const sm of rm.scopeMetrics ?? [])
+      for (const m of sm.metrics ?? [])
+        n += (
+          m.sum?.dataPoints ??
+          m.gauge?.dataPoints ??
+          m.histogram?.dataPoints ??
+          m.exponentialHistogram?.dataPoints ??
+          []
+        ).length;
+  return n;
 }
 
 const logger = pino({ level: 'silent' });
@@ -109,13 +134,31 @@ function rig(endpoint: string, extra: Record<string, unknown> = {}, id = 'otlp')
   };
   const input = new Subject<MetricBatch>();
   exporter.consume(input);
+  const dropped = (reason?: string): number =>
+    (reason ? [reason] : DROP_REASONS).reduce(
+      (n, why) =>
+        n +
+        (telemetry.counter('exporter_dropped_metric_points_total', '').value({ exporter: id, reason: why }) ??
+          0),
+      0,
+    );
   return {
     exporter,
     host,
     telemetry,
     input,
-    count: (result) => telemetry.counter('otlp_exports_total', '').value({ exporter: id, result }),
-    dropped: () => telemetry.counter('otlp_export_dropped_total', '').value({ exporter: id }),
+    count: (result) =>
+      telemetry.counter('otlp_requests_total', '').value({ exporter: id, signal: 'metrics', result }),
+    dropped,
+    accounted(...receivers) {
+      const sent = telemetry.counter('exporter_sent_metric_points_total', '').value({ exporter: id }) ?? 0;
+      assert.equal(exporter.produced, sent + dropped(), 'points collected = sent + dropped');
+      const delivered = receivers
+        .flatMap((rc) => rc.calls)
+        .filter((c) => c.answered === 0)
+        .reduce((n, c) => n + pointsIn(c), 0);
+      assert.equal(sent, delivered, 'points counted as sent = points the receivers accepted');
+    },
   };
 }
 
@@ -210,8 +253,14 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     assert.equal(hp.startTimeUnixNano, nanos(HIST_START_MS));
 
     // The agent's own metrics travel too, and the resource names the agent.
-    const self = byName(metrics, 'otlp_exports_total');
-    assert.ok(self.sum?.dataPoints?.some((p) => attributesOf(p.attributes)['result'] === 'success'));
+    const self = byName(metrics, 'otlp_requests_total');
+    assert.ok(
+      self.sum?.dataPoints?.some(
+        (p) =>
+          attributesOf(p.attributes)['result'] === 'success' &&
+          attributesOf(p.attributes)['signal'] === 'metrics',
+      ),
+    );
     assert.equal(
       attributesOf(call.request.resourceMetrics?.[0]?.resource?.attributes)['service.name'],
       'ebpf-collector',
@@ -220,7 +269,7 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     // Headers arrive as gRPC metadata.
     assert.equal(call.metadata['x-scope-orgid'], 'node-team');
     assert.equal(call.metadata['authorization'], 'Bearer t0k');
-    assert.match(call.metadata['user-agent'] ?? '', /^ebpf-collector OTel-OTLP-Exporter-JavaScript\//);
+    assert.match(call.metadata['user-agent'] ?? '', /^ebpf-collector\/\d+\.\d+\.\d+ grpc-node-js\//);
 
     await r.exporter.idle();
     assert.equal(r.count('success'), 1);
@@ -290,6 +339,7 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     assert.equal(r.count('success'), 1);
     assert.equal(r.count('failure'), 0);
     assert.equal(r.dropped(), 0);
+    r.accounted(receiver);
     await r.exporter.shutdown();
   });
 
@@ -315,7 +365,9 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     assert.equal(value(1), '101', 'the retry carried the newer data');
     await delay(100);
     assert.equal(receiver.calls.length, 2, 'the old collection is not sent after the new one');
-    assert.equal(r.dropped(), 1);
+    assert.equal(r.dropped('superseded'), pointsIn(calls[0]), 'the old collection, point by point');
+    assert.ok(r.dropped() > 0);
+    r.accounted(receiver);
     assert.equal(r.count('retry'), 1);
     assert.equal(r.count('success'), 1);
     await r.exporter.shutdown();
@@ -334,7 +386,8 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     assert.equal(receiver.calls.length, 1);
     assert.equal(r.count('failure'), 1);
     assert.equal(r.count('retry'), 0);
-    assert.equal(r.dropped(), 1);
+    assert.equal(r.dropped('export_failed'), pointsIn(receiver.calls[0]));
+    r.accounted(receiver);
     await r.exporter.shutdown();
   });
 
@@ -371,7 +424,8 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     const retries = r.count('retry') ?? 0;
     assert.ok(retries <= 10, `retries ${retries}`);
     assert.equal(receiver.calls.length, retries + 1, 'every attempt reached the receiver');
-    assert.equal(r.dropped(), 1);
+    assert.equal(r.dropped('export_failed'), pointsIn(receiver.calls[0]));
+    r.accounted(receiver);
   });
 
   it('max_elapsed_time: 0 never gives up (as the Collector): retries until the receiver answers', async () => {
@@ -426,7 +480,9 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     // The final attempt was made once, not retried.
     assert.equal(receiver.calls.length, 2);
     assert.equal(r.count('failure'), 1);
-    assert.equal(r.dropped(), 2, 'the superseded collection and the failed final one');
+    assert.equal(r.dropped('superseded'), pointsIn(receiver.calls[0]), 'the collection being retried');
+    assert.equal(r.dropped('shutdown'), pointsIn(receiver.calls[1]), 'the failed final one');
+    r.accounted(receiver);
   });
 });
 
@@ -525,7 +581,8 @@ describe('otlp exporter without a receiver', () => {
     await waitFor(() => r.count('failure') === 1, 'the export to give up');
     assert.ok((r.count('retry') ?? 0) >= 2, `retries: ${r.count('retry')}`);
     assert.equal(r.count('success'), 0);
-    assert.equal(r.dropped(), 1);
+    assert.ok(r.dropped('export_failed') > 0);
+    assert.equal(r.dropped('export_failed'), r.exporter.produced, 'the whole collection, point by point');
     const t0 = Date.now();
     await r.exporter.shutdown();
     assert.ok(Date.now() - t0 < 700, `shutdown took ${Date.now() - t0}ms`);
@@ -717,8 +774,10 @@ describe('otlp exporter: resource, exponential histograms, a receiver that goes 
       }
       await waitFor(() => (r.count('retry') ?? 0) >= 3, 'retries while the receiver is down');
       assert.equal(r.count('failure'), 0, 'still retrying, not given up');
-      // Ten collections, at most one being sent and one waiting: at least eight were dropped.
-      assert.ok((r.dropped() ?? 0) >= 8, `dropped ${r.dropped()}`);
+      // Ten collections, at most one being sent and one waiting: at least eight were superseded.
+      const perCollection = pointsIn(receiver.calls[0]);
+      assert.ok(r.dropped('superseded') >= 8 * perCollection, `dropped ${r.dropped('superseded')}`);
+      const first = receiver;
 
       receiver = await startOtlpReceiver({ port });
       const [call] = await receiver.waitForCalls(1, 5_000);
@@ -729,7 +788,7 @@ describe('otlp exporter: resource, exponential histograms, a receiver that goes 
       await delay(150);
       assert.equal(receiver.calls.length, 1, 'no backlog was replayed');
       assert.equal(r.count('success'), 2);
-      assert.equal((r.dropped() ?? 0) + 2, 11, 'every collection was either delivered or counted as dropped');
+      r.accounted(first, receiver);
     } finally {
       await r.exporter.shutdown();
       await receiver.close();
@@ -756,8 +815,12 @@ describe('otlp exporter: batch resources', () => {
       await r.exporter.tick();
       await r.exporter.idle();
       const calls = await receiver.waitForCalls(3);
-      assert.equal(calls.length, 3, 'one request per resource (the client sends one ResourceMetrics each)');
-      assert.equal(r.count('success'), 1, 'one collection, one successful export');
+      assert.equal(
+        calls.length,
+        3,
+        'one request per resource (the serializer takes one ResourceMetrics each)',
+      );
+      assert.equal(r.count('success'), 3, 'one per request');
 
       const seen = calls.map((call) => {
         const rms = call.request.resourceMetrics ?? [];
@@ -803,7 +866,7 @@ describe('otlp exporter: batch resources', () => {
     }
   });
 
-  it('a failing request fails the whole collection, and the retry sends every resource again', async () => {
+  it('a failing request is retried alone: the resources already delivered are not sent again', async () => {
     const receiver = await startOtlpReceiver();
     const r = rig(receiver.endpoint);
     try {
@@ -813,13 +876,14 @@ describe('otlp exporter: batch resources', () => {
       receiver.failNext(0, UNAVAILABLE); // first resource accepted, second refused
       await r.exporter.tick();
       await r.exporter.idle();
-      const calls = await receiver.waitForCalls(5);
+      const calls = await receiver.waitForCalls(4);
       const zones = calls.map(
         (c) => attributesOf(c.request.resourceMetrics?.[0]?.resource?.attributes)['zone'],
       );
-      assert.deepEqual(zones.slice(0, 5), ['a', 'b', 'a', 'b', undefined]);
+      assert.deepEqual(zones, ['a', 'b', 'b', undefined]);
       assert.equal(r.count('retry'), 1);
-      assert.equal(r.count('success'), 1);
+      assert.equal(r.count('success'), 3, 'one per request delivered');
+      r.accounted(receiver);
     } finally {
       await r.exporter.shutdown();
       await receiver.close();

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Observable } from 'rxjs';
@@ -12,34 +13,64 @@ import { SEMANTIC_ATTRIBUTE_NAMES, toMetricData } from '../../pipeline/otel.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { OtlpSendSettings } from './config.ts';
 import { splitByResource } from './resources.ts';
-import { describeExportError, retryDecision, sleep, within } from './retry.ts';
-import { SendHealth } from './send-health.ts';
-import type { AttemptResult, MetricsClient, OtlpWire } from './transport.ts';
+import { within } from './retry.ts';
+import { OtlpSender, type SendCodec } from './sender.ts';
+import type { SendHealth } from './send-health.ts';
+import type { OtlpWire } from './transport.ts';
 
 /**
- * One collection, ready to send: one ResourceMetrics per distinct resource (the client
- * exports one ResourceMetrics per request, so a collection is one request per resource).
+ * One collection, ready to send: one ResourceMetrics per distinct resource, sent as one
+ * request each (the serializer takes one ResourceMetrics per request), and its data points.
  */
-interface Payload {
+interface Collection {
   readonly metrics: readonly ResourceMetrics[];
+  readonly points: number;
 }
+
+function pointsOf(rm: ResourceMetrics): number {
+  let n = 0;
+  for (const sm of rm.scopeMetrics) for (const m of sm.metrics) n += m.dataPoints.length;
+  return n;
+}
+
+/** Collections for the sender: cumulative (the newest supersedes), counted in data points. */
+const metricsCodec: SendCodec<Collection> = {
+  signal: 'metrics',
+  unit: 'metric_points',
+  cumulative: true,
+  reasons: ['superseded', 'export_failed', 'rejected', 'shutdown', 'invalid'],
+  size: (c) => c.points,
+  problem: () => undefined,
+  encode: (batch) =>
+    batch.flatMap((c) =>
+      c.metrics.map((rm) => {
+        const body = ProtobufMetricsSerializer.serializeRequest(rm);
+        if (!body) throw new Error('the metrics could not be serialized');
+        return { body, items: pointsOf(rm) };
+      }),
+    ),
+  rejected(response) {
+    const p = ProtobufMetricsSerializer.deserializeResponse(response).partialSuccess;
+    return { count: Number(p?.rejectedDataPoints ?? 0), message: p?.errorMessage || undefined };
+  },
+};
 
 /** `service.instance.id`: one per process, the same for all its life (and all its exporters). */
 export const INSTANCE_ID = randomUUID();
 
 /**
  * exporter `otlp`: keeps the latest batch of every source and, every `interval`, pulls
- * fresh data, assembles it with the agent's own metrics and pushes it through the
- * exporter's wire (transport.ts: OTLP/gRPC, whose library has no retry, or OTLP/HTTP);
- * the retry is this class's, the same for both.
+ * fresh data, assembles it with the agent's own metrics and hands the collection to the
+ * metrics sender (sender.ts: the queue, retry and accounting every signal shares, over the
+ * exporter's wire — OTLP/gRPC or OTLP/HTTP).
  *
- * Queue: at most one collection is being sent (with its retries) and at most one waits.
- * Data is cumulative, so the newest collection supersedes older ones: a newer collection
- * replaces the waiting one, and a retry sends the newest collection there is. Every
- * collection discarded without being delivered is counted in otlp_export_dropped_total.
+ * Data is cumulative, so the newest collection supersedes older ones: at most one waits,
+ * a newer one replaces it, and a retry sends the newest there is. Every data point is
+ * counted once, sent or dropped by reason (exporter_sent_metric_points_total,
+ * exporter_dropped_metric_points_total{reason}).
  *
  * After start nothing throws: failures are counted and logged. shutdown() makes one last
- * attempt with the latest data, bounded by `timeout` as a whole, then closes the client.
+ * attempt with the latest data, bounded by `timeout` as a whole, then releases the wire.
  */
 export class OtlpMetricsExporter implements Exporter {
   private readonly id: string;
@@ -47,27 +78,21 @@ export class OtlpMetricsExporter implements Exporter {
   private readonly wire: OtlpWire;
   private readonly logger: Logger;
   private readonly latest: LatestBatches;
-  private readonly abort = new AbortController();
+  private readonly sender: OtlpSender<Collection>;
   /** The agent's own attributes, under every batch's resource. */
   private readonly baseAttributes: Readonly<Record<string, string>>;
   /** Point labels that move to the resource (see resources.ts), by the name they get there. */
   private readonly resourceLabels: Readonly<Record<string, string>>;
   private host: Host | undefined;
-  private client: MetricsClient | undefined;
+  private started = false;
   private timer: NodeJS.Timeout | undefined;
-  private exports: SelfFamily | undefined;
-  private dropped: SelfFamily | undefined;
   private duration: SelfFamily | undefined;
-  /** The collection waiting to be sent. */
-  private pending: Payload | undefined;
-  /** The send loop, while it runs. */
-  private sending: Promise<void> | undefined;
   private collecting = false;
-  /** Set by shutdown: no more ticks, no more retries. */
+  /** Set by shutdown: no more ticks. */
   private closing = false;
   private stopped: Promise<void> | undefined;
-  /** Failing or not, logged once then rate-limited; what /readyz shows. */
-  readonly sends: SendHealth;
+  /** Data points in every collection made (tests: = sent + dropped). */
+  produced = 0;
 
   constructor(id: string, config: OtlpSendSettings, wire: OtlpWire, logger: Logger) {
     this.id = id;
@@ -75,7 +100,7 @@ export class OtlpMetricsExporter implements Exporter {
     this.wire = wire;
     this.logger = logger;
     this.latest = new LatestBatches(logger);
-    this.sends = new SendHealth(logger, `OTLP metrics export to ${wire.endpoint}`);
+    this.sender = new OtlpSender(id, metricsCodec, config, logger, wire.endpoint);
     this.baseAttributes = {
       'service.name': 'ebpf-collector',
       'service.instance.id': INSTANCE_ID,
@@ -91,6 +116,11 @@ export class OtlpMetricsExporter implements Exporter {
     return { otlp: this.wire.endpoint };
   }
 
+  /** Failing or not, logged once then rate-limited; what /readyz shows. */
+  get sends(): SendHealth {
+    return this.sender.sends;
+  }
+
   consume(input$: Observable<MetricBatch>): void {
     this.latest.follow(input$);
   }
@@ -100,24 +130,15 @@ export class OtlpMetricsExporter implements Exporter {
   }
 
   async start(host: Host): Promise<void> {
-    if (this.client || this.stopped) return;
+    if (this.started || this.stopped) return;
+    const transport = this.wire.open('metrics'); // throws (a config error) when it cannot be
+    this.started = true;
     this.host = host;
-    this.exports = host.telemetry.counter(
-      'otlp_exports_total',
-      'OTLP export attempts by result: success, retry (failed, will be retried), failure (failed, given up)',
-    );
-    this.dropped = host.telemetry.counter(
-      'otlp_export_dropped_total',
-      'Collections never delivered: replaced by a newer one, given up after failures, or left at shutdown',
-    );
     this.duration = host.telemetry.gauge(
       'collection_duration_seconds',
       'Duration of the last collection (pull, assemble, serialize), by exporter',
     );
-    for (const result of ['success', 'retry', 'failure']) this.exports.add({ exporter: this.id, result }, 0);
-    this.dropped.add({ exporter: this.id }, 0);
-
-    this.client = this.wire.metrics();
+    this.sender.start(host, transport);
     this.timer = setInterval(() => void this.tick(), this.config.interval);
     this.logger.info(
       { endpoint: this.wire.endpoint, interval_ms: this.config.interval },
@@ -142,10 +163,10 @@ export class OtlpMetricsExporter implements Exporter {
       const t0 = performance.now();
       await this.pull(host);
       if (this.closing) return;
-      const payload = this.collect();
+      const collection = this.collect();
       // Sent with the next collection: this one is already made.
       this.duration?.set({ exporter: this.id }, (performance.now() - t0) / 1000);
-      if (payload) this.enqueue(payload);
+      if (collection) this.sender.enqueue([collection]);
     } catch (err) {
       // Nothing here should throw; if it does, the agent keeps running.
       this.logger.error({ err: messageOf(err) }, 'otlp collection failed');
@@ -155,36 +176,24 @@ export class OtlpMetricsExporter implements Exporter {
   }
 
   /** Resolves when nothing is waiting or being sent (tests). */
-  async idle(): Promise<void> {
-    while (this.sending) await this.sending;
+  idle(): Promise<void> {
+    return this.sender.idle();
   }
 
   private async stop(): Promise<void> {
     this.latest.stop();
-    const client = this.client;
-    if (!client) return;
+    if (!this.started) return;
     const deadline = Date.now() + this.config.timeout;
     this.closing = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.abort.abort(); // ends a retry wait at once; no more retries
-    // Final attempt with the latest data. No pull: pipelines stop upstream-first, so the
-    // receivers have already emitted their last batches.
-    const payload = this.collect();
-    if (payload) this.enqueue(payload);
-    if (!(await within(this.idle(), deadline - Date.now()))) {
-      this.logger.warn({ timeout_ms: this.config.timeout }, 'final OTLP export did not finish in time');
-      if (this.pending) {
-        this.pending = undefined;
-        this.drop();
-      }
-    }
-    // The client's shutdown waits for an export still in flight (at most its deadline);
-    // do not wait past ours — it closes the channel on its own once that settles.
-    const closed = client.shutdown().catch((err: unknown) => {
-      this.logger.debug({ err: messageOf(err) }, 'closing the OTLP client failed');
-    });
-    await within(closed, Math.max(0, deadline - Date.now()));
+    // Final attempt with the latest data (it supersedes what waits or is being retried).
+    // No pull: pipelines stop upstream-first, so the receivers have already emitted their
+    // last batches.
+    const collection = this.collect();
+    if (collection) this.sender.enqueue([collection]);
+    await this.sender.stop(deadline);
+    this.wire.release();
   }
 
   private async pull(host: Host): Promise<void> {
@@ -196,24 +205,25 @@ export class OtlpMetricsExporter implements Exporter {
       this.logger.warn({ timeout_ms: this.config.timeout }, 'pull timed out; sending the last data read');
   }
 
-  private collect(): Payload | undefined {
+  private collect(): Collection | undefined {
     const now = Date.now();
     const groups = this.latest.groups(this.host?.telemetry);
     if (groups.length === 0) return undefined;
-    return {
-      metrics: groups.flatMap((g) =>
-        splitByResource(g.families, this.resourceLabels).map((part): ResourceMetrics => ({
-          // The pod's attributes over the batch's: they are the more specific.
-          resource: this.resourceOf({ ...g.resource, ...part.attributes }),
-          scopeMetrics: [
-            {
-              scope: { name: 'ebpf-collector' },
-              metrics: toMetricData(part.families, now, { histograms: this.config.histograms }),
-            },
-          ],
-        })),
-      ),
-    };
+    const metrics = groups.flatMap((g) =>
+      splitByResource(g.families, this.resourceLabels).map((part): ResourceMetrics => ({
+        // The pod's attributes over the batch's: they are the more specific.
+        resource: this.resourceOf({ ...g.resource, ...part.attributes }),
+        scopeMetrics: [
+          {
+            scope: { name: 'ebpf-collector' },
+            metrics: toMetricData(part.families, now, { histograms: this.config.histograms }),
+          },
+        ],
+      })),
+    );
+    const points = metrics.reduce((n, rm) => n + pointsOf(rm), 0);
+    this.produced += points;
+    return { metrics, points };
   }
 
   /**
@@ -228,95 +238,5 @@ export class OtlpMetricsExporter implements Exporter {
       ...attributes,
       'service.instance.id': INSTANCE_ID,
     });
-  }
-
-  private enqueue(payload: Payload): void {
-    if (this.pending) this.drop(); // replaced by newer cumulative data
-    this.pending = payload;
-    this.sending ??= this.sendLoop().finally(() => {
-      this.sending = undefined;
-    });
-  }
-
-  private async sendLoop(): Promise<void> {
-    for (let payload = this.take(); payload; payload = this.take()) {
-      try {
-        await this.deliver(payload);
-      } catch (err) {
-        this.logger.error({ err: messageOf(err) }, 'otlp send failed unexpectedly');
-      }
-    }
-  }
-
-  private take(): Payload | undefined {
-    const p = this.pending;
-    this.pending = undefined;
-    return p;
-  }
-
-  /** Send one collection, retrying while the failure is retryable (with the newest data). */
-  private async deliver(first: Payload): Promise<void> {
-    const retry = this.config.retry_on_failure;
-    const startedMs = Date.now();
-    let payload = first;
-    for (let retries = 0; ; retries++) {
-      const result = await this.attempt(payload);
-      if (result.ok) {
-        this.count('success');
-        this.sends.succeeded();
-        return;
-      }
-      const reason = describeExportError(result.error);
-      const { delay, giveUp } = retryDecision(result.error, retries, startedMs, retry, this.closing);
-      this.sends.failed(reason, { attempt: retries + 1, ...(giveUp ? { gave_up: giveUp } : {}) });
-      if (giveUp) {
-        this.count('failure');
-        this.drop();
-        this.logger.debug({ retries, reason }, `OTLP export failed (${giveUp}): ${reason}`);
-        return;
-      }
-      this.count('retry');
-      this.logger.debug(
-        { err: reason, retry_in_ms: delay, attempt: retries + 1 },
-        'OTLP export failed; retrying',
-      );
-      if (!(await sleep(delay, this.abort.signal))) {
-        // Shutdown: its final attempt sends the latest data, which supersedes this.
-        this.drop();
-        return;
-      }
-      const newer = this.take();
-      if (newer) {
-        this.drop();
-        payload = newer;
-      }
-    }
-  }
-
-  /**
-   * One attempt: every resource of the collection, one request each, in order. The first
-   * failure ends the attempt and is its result; a retry sends the whole (newest) collection
-   * again, which is harmless because the data is cumulative.
-   */
-  private async attempt(payload: Payload): Promise<AttemptResult> {
-    for (const metrics of payload.metrics) {
-      const result = await this.attemptOne(metrics);
-      if (!result.ok) return result;
-    }
-    return { ok: true };
-  }
-
-  private attemptOne(metrics: ResourceMetrics): Promise<AttemptResult> {
-    const client = this.client;
-    if (!client) return Promise.resolve({ ok: false, error: new Error('exporter not started') });
-    return client.export(metrics);
-  }
-
-  private count(result: 'success' | 'retry' | 'failure'): void {
-    this.exports?.add({ exporter: this.id, result });
-  }
-
-  private drop(): void {
-    this.dropped?.add({ exporter: this.id });
   }
 }

@@ -1,15 +1,19 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
+import { retryDelayMs, STATUS_DETAILS_KEY } from './retry-info.ts';
 
 /**
- * Retry policy of the `otlp` exporter. The OTLP/gRPC exporter of opentelemetry-js has none
- * (every gRPC error is a final FAILED after one attempt), so the exporter wraps it with this.
+ * Retry policy of the OTLP exporters (sender.ts), one rule for every signal and protocol.
+ * opentelemetry-js has none we can use: its gRPC exporter does not retry at all, its HTTP
+ * one makes at most 5 attempts within one timeout, and neither is configurable.
  */
 
 /**
- * gRPC codes the OTLP specification calls retryable: CANCELLED, DEADLINE_EXCEEDED,
- * RESOURCE_EXHAUSTED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS.
+ * gRPC codes the OTLP specification calls retryable: CANCELLED, DEADLINE_EXCEEDED, ABORTED,
+ * OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS; RESOURCE_EXHAUSTED only when the server says when
+ * (a RetryInfo), as the Collector does — otherwise it may be a request too large to ever pass.
  */
-export const RETRYABLE_GRPC_CODES: ReadonlySet<number> = new Set([1, 4, 8, 10, 11, 14, 15]);
+export const RETRYABLE_GRPC_CODES: ReadonlySet<number> = new Set([1, 4, 10, 11, 14, 15]);
+const RESOURCE_EXHAUSTED = 8;
 
 /** The gRPC status code of an export error, when it has one (local errors have none). */
 export function grpcCode(err: unknown): number | undefined {
@@ -45,10 +49,24 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/**
+ * The wait the receiver asked for, in milliseconds: an OTLP/HTTP `Retry-After` (429, 503),
+ * or the `retry_delay` of a gRPC RetryInfo in the status details; undefined when none.
+ */
+export function serverDelayMs(err: unknown): number | undefined {
+  if (err instanceof HttpExportError) return err.retryAfterMs;
+  const metadata = (err as { metadata?: unknown } | null | undefined)?.metadata;
+  if (typeof (metadata as { get?: unknown } | undefined)?.get !== 'function') return undefined;
+  const values = (metadata as { get(key: string): unknown[] }).get(STATUS_DETAILS_KEY);
+  const details = values[0];
+  return details instanceof Uint8Array ? retryDelayMs(details) : undefined;
+}
+
 export function isRetryable(err: unknown): boolean {
   if (err instanceof HttpExportError)
     return err.status === undefined || RETRYABLE_HTTP_STATUSES.has(err.status);
   const code = grpcCode(err);
+  if (code === RESOURCE_EXHAUSTED) return serverDelayMs(err) !== undefined;
   return code !== undefined && RETRYABLE_GRPC_CODES.has(code);
 }
 
@@ -128,9 +146,10 @@ export interface RetryPolicy {
 
 /**
  * After a failed attempt: the backoff before the next one, and why to give up
- * instead (undefined: retry). One rule for every signal and protocol. A receiver's
- * `Retry-After` (HTTP 429/503) replaces the backoff, as in the Collector; it is still
- * bounded by `max_elapsed_time`.
+ * instead (undefined: retry). One rule for every signal and protocol. The wait a receiver
+ * asks for (HTTP `Retry-After`, gRPC RetryInfo) replaces the backoff, capped at
+ * `max_interval` (a receiver cannot stall the exporter for longer than its own backoff
+ * would), and is bounded by `max_elapsed_time` like any wait.
  */
 export function retryDecision(
   error: unknown,
@@ -139,15 +158,16 @@ export function retryDecision(
   retry: RetryPolicy,
   closing: boolean,
 ): { delay: number; giveUp: string | undefined } {
-  const asked = error instanceof HttpExportError ? error.retryAfterMs : undefined;
+  const asked = serverDelayMs(error);
   const delay =
-    asked ??
-    backoffDelay(retries, {
-      initialMs: retry.initial_interval,
-      maxMs: retry.max_interval,
-      multiplier: retry.multiplier,
-      randomization: retry.randomization_factor,
-    });
+    asked !== undefined
+      ? Math.min(asked, retry.max_interval)
+      : backoffDelay(retries, {
+          initialMs: retry.initial_interval,
+          maxMs: retry.max_interval,
+          multiplier: retry.multiplier,
+          randomization: retry.randomization_factor,
+        });
   const giveUp = !isRetryable(error)
     ? 'not retryable'
     : !retry.enabled

@@ -188,7 +188,7 @@ describe('otlphttp exporter against a real OTLP/HTTP receiver', () => {
     await fresh();
     const r = await rig({ endpoint: receiver.httpUrl });
     const exports = (result: string): number | undefined =>
-      r.value('otlp_exports_total', { exporter: 'otlphttp', result });
+      r.value('otlp_requests_total', { exporter: 'otlphttp', signal: 'metrics', result });
     receiver.failNextHttp('metrics', 502);
     r.metrics.next(metricBatch());
     await r.exporter.metrics?.tick();

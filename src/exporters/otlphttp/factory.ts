@@ -17,11 +17,6 @@ export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpExporterConfig> = 
     // Reads and checks the TLS files now: a bad one is a config error, not a failing push.
     const path = `exporters.${settings.id}`;
     const tls = usesTls(config) ? readTlsFiles(config.tls, settings.configDir, path) : {};
-    return new OtlpExporter(
-      settings.id,
-      config,
-      httpWire(config, tls, settings.logger, path),
-      settings.logger,
-    );
+    return new OtlpExporter(settings.id, config, httpWire(config, tls, path), settings.logger);
   },
 };

@@ -2,20 +2,25 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
-import type { Logger } from 'pino';
 import { HttpExportError, parseRetryAfter } from '../otlp/retry.ts';
 import type { TlsFiles } from '../otlp/tls.ts';
-import type { CallResult, EventTransport, MetricsClient, OtlpSignal, OtlpWire } from '../otlp/transport.ts';
+import {
+  sharedWire,
+  USER_AGENT,
+  type CallResult,
+  type OtlpSignal,
+  type OtlpTransport,
+  type OtlpWire,
+} from '../otlp/transport.ts';
 import { CollectorError, CollectorErrors } from '../../errors.ts';
 import { signalUrl, type OtlpHttpExporterConfig } from './config.ts';
 
 /**
  * OTLP/HTTP with protobuf bodies (the specification's `http/protobuf`): one POST per
  * request to the signal's URL, `Content-Type: application/x-protobuf`, gzip when asked.
- * The bodies are @opentelemetry/otlp-transformer's protobuf serializers' (metrics here;
- * spans and log records in the otlp exporter's codecs), the responses are read with them
- * too (partial success). A non-2xx answer is an HttpExportError with its status and
+ * The bodies are @opentelemetry/otlp-transformer's protobuf serializers' (the otlp
+ * exporter's codecs, the same for both protocols), the responses are read with them too
+ * (partial success). A non-2xx answer is an HttpExportError with its status and
  * `Retry-After`; the shared retry rule (../otlp/retry.ts) decides what is retried:
  * 429, 502, 503, 504 and no answer at all.
  */
@@ -28,7 +33,6 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 export function httpWire(
   config: OtlpHttpExporterConfig,
   tls: TlsFiles,
-  logger: Logger,
   /** Key path for messages, e.g. `exporters.otlphttp`. */
   path: string,
 ): OtlpWire {
@@ -44,45 +48,18 @@ export function httpWire(
       ),
     ]);
   };
-  return {
-    protocol: 'OTLP/HTTP',
-    endpoint:
-      config.endpoint ?? config.traces_endpoint ?? config.metrics_endpoint ?? config.logs_endpoint ?? '',
-    metrics: () => httpMetricsClient(new HttpClient(config, tls), url('metrics'), logger),
-    events: (signals) => {
-      const urls: Partial<Record<OtlpSignal, string>> = {};
-      for (const s of signals) urls[s] = url(s);
+  return sharedWire(
+    'OTLP/HTTP',
+    config.endpoint ?? config.traces_endpoint ?? config.metrics_endpoint ?? config.logs_endpoint ?? '',
+    (signal) => void url(signal),
+    () => {
       const http = new HttpClient(config, tls);
       return {
-        call: (signal, body) => http.post(urls[signal] ?? url(signal), body),
+        call: (signal, body) => http.post(url(signal), body),
         close: () => http.close(),
-      } satisfies EventTransport;
+      } satisfies OtlpTransport;
     },
-  };
-}
-
-function httpMetricsClient(http: HttpClient, url: string, logger: Logger): MetricsClient {
-  return {
-    async export(metrics) {
-      const body = ProtobufMetricsSerializer.serializeRequest(metrics);
-      if (!body) return { ok: false, error: new Error('the metrics could not be serialized') };
-      const r = await http.post(url, body);
-      if (!r.ok) return r;
-      try {
-        const p = ProtobufMetricsSerializer.deserializeResponse(r.response).partialSuccess;
-        const rejected = Number(p?.rejectedDataPoints ?? 0);
-        if (rejected > 0)
-          logger.warn({ rejected, reason: p?.errorMessage }, 'OTLP receiver rejected data points');
-      } catch {
-        // an unreadable response to a 2xx is taken as full success, as the specification says
-      }
-      return { ok: true };
-    },
-    shutdown: async () => {
-      await http.idle();
-      http.close();
-    },
-  };
+  );
 }
 
 class HttpClient {
@@ -91,7 +68,6 @@ class HttpClient {
   private readonly timeoutMs: number;
   private readonly httpAgent = new HttpAgent({ keepAlive: true });
   private readonly httpsAgent: HttpsAgent;
-  private readonly inFlight = new Set<Promise<CallResult>>();
 
   constructor(config: OtlpHttpExporterConfig, tls: TlsFiles) {
     this.headers = config.headers;
@@ -107,23 +83,12 @@ class HttpClient {
     });
   }
 
-  post(url: string, body: Uint8Array): Promise<CallResult> {
-    const p = this.send(url, body);
-    this.inFlight.add(p);
-    void p.finally(() => this.inFlight.delete(p));
-    return p;
-  }
-
-  async idle(): Promise<void> {
-    await Promise.all([...this.inFlight]);
-  }
-
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
 
-  private async send(url: string, raw: Uint8Array): Promise<CallResult> {
+  async post(url: string, raw: Uint8Array): Promise<CallResult> {
     let body: Uint8Array;
     try {
       body = this.gzip ? await gzipAsync(raw) : raw;
@@ -145,7 +110,7 @@ class HttpClient {
           method: 'POST',
           agent: secure ? this.httpsAgent : this.httpAgent,
           headers: {
-            'user-agent': 'ebpf-collector',
+            'user-agent': USER_AGENT,
             ...this.headers,
             'content-type': 'application/x-protobuf',
             ...(this.gzip ? { 'content-encoding': 'gzip' } : {}),
