@@ -3,7 +3,7 @@ import { messageOf } from '../errors.ts';
 import type { Component, Exporter, Host, Receiver } from './component.ts';
 import { RECEIVER_DATA_POINTS } from './latest.ts';
 import type { SelfTelemetry } from './telemetry.ts';
-import type { Graph, Named } from './wiring.ts';
+import { consumeInputs, type Graph, type Named } from './wiring.ts';
 
 /**
  * Swapping a running graph for the next one (built from it by wiring.ts's buildGraph, so
@@ -163,9 +163,7 @@ async function restore(prev: Graph, stopped: readonly Named<Exporter>[], ctx: Sw
     let again: Exporter | undefined;
     try {
       again = await old.remake();
-      if (inputs.metrics) again.consume(inputs.metrics);
-      if (inputs.traces) again.consumeSpans?.(inputs.traces);
-      if (inputs.logs) again.consumeLogs?.(inputs.logs);
+      consumeInputs(again, inputs);
       await again.start(ctx.host(old.id));
     } catch (err) {
       ctx.logger.error(

@@ -147,6 +147,14 @@ const SIGNALS: Readonly<Record<Signal, SignalPath>> = {
   },
 };
 
+/** Give an exporter (one made again) the inputs it had, each to its signal's consume. */
+export function consumeInputs(exporter: Exporter, inputs: ExporterInputs): void {
+  for (const signal of ['metrics', 'traces', 'logs'] as const) {
+    const input = inputs[signal];
+    if (input) SIGNALS[signal].consume(exporter, input);
+  }
+}
+
 /** A component that cannot carry its pipeline's data type. */
 export function pipelineTypeError(
   pipeline: PipelineSpec,
