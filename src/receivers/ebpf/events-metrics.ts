@@ -1,4 +1,5 @@
-import type { HistogramSpec, LabelSlot, RawFamily, RawPoint } from '../../pipeline/data.ts';
+import type { HistogramSpec, LabelSlot, RawFamily } from '../../pipeline/data.ts';
+import { rawColumnsFamily } from '../../pipeline/series.ts';
 import type { DecoderRegistry } from '../../decoders/decoder.ts';
 import { parseDuration } from '../../config/types.ts';
 import type { LabelConfig, ValueConfig } from './metrics.ts';
@@ -10,6 +11,7 @@ import {
   type InlineSink,
   type Sink,
 } from './events-labels.ts';
+import { EventTable } from './events-table.ts';
 
 // Counters and histograms from event records: O(1) per record, run at drain time (see events.ts).
 
@@ -34,7 +36,10 @@ export const UNBOUNDED: SeriesBounds = { maxSeries: Number.MAX_SAFE_INTEGER, idl
  * OpenTelemetry SDK's cardinality limit names it (`otel_metric_overflow` on Prometheus).
  */
 export const OVERFLOW_LABEL = 'otel.metric.overflow';
-const OVERFLOW_SLOTS: readonly LabelSlot[] = [{ name: OVERFLOW_LABEL, value: 'true', pending: [] }];
+/** The overflow series' labels: one array per metric (a row belongs to one table). */
+function overflowSlots(): readonly LabelSlot[] {
+  return [{ name: OVERFLOW_LABEL, value: 'true', pending: [] }];
+}
 const NO_BYTES = new Uint8Array(0);
 
 /** Makes a sink's table entries (a method of the sink: no closure per record). */
@@ -205,6 +210,9 @@ export class EventCounter implements Sink, InlineSink, EntryMaker<CounterEntry> 
    */
   private readonly series: KeyedSeries<CounterEntry>;
   private startTimeMs = Date.now();
+  /** The rows emitted, kept across collections (series-table contract). */
+  private readonly table = new EventTable();
+  private readonly overflowLabels = overflowSlots();
 
   constructor(
     def: { name: string; help: string; labels?: LabelConfig[] | undefined; value?: ValueConfig | undefined },
@@ -262,7 +270,7 @@ export class EventCounter implements Sink, InlineSink, EntryMaker<CounterEntry> 
 
   /** @internal EntryMaker */
   overflowEntry(): CounterEntry {
-    return { raw: NO_BYTES, labels: OVERFLOW_SLOTS, value: 0, gen: 0 };
+    return { raw: NO_BYTES, labels: this.overflowLabels, value: 0, gen: 0 };
   }
 
   /** Reset (ebpf_exporter's flush_interval) when due, drop idle series; called on every read. */
@@ -286,17 +294,25 @@ export class EventCounter implements Sink, InlineSink, EntryMaker<CounterEntry> 
     this.startTimeMs = now;
   }
 
+  /** A series table: one row per series that counted something (its decoded labels), in table order. */
   family(now: number): RawFamily {
     this.tick(now);
-    const points: RawPoint[] = [];
+    const table = this.table;
+    table.begin();
     for (const s of this.series.values())
-      if (typeof s.labels === 'object' && s.value !== 0) points.push({ labels: s.labels, value: s.value });
-    return { name: this.name, help: this.help, kind: 'counter', startTimeMs: this.startTimeMs, points };
+      if (typeof s.labels === 'object' && s.value !== 0) table.push(s.labels, s.value);
+    return rawColumnsFamily(
+      { name: this.name, help: this.help, kind: 'counter', startTimeMs: this.startTimeMs },
+      table.end(),
+    );
   }
 }
 
-/** Buckets a numeric field by decoded labels, in ebpf_exporter's bucket layouts (raw value units). */
-type HistogramEntry = Entry & { counts: Map<number, number>; sum: number };
+/**
+ * Buckets a numeric field by decoded labels, in ebpf_exporter's bucket layouts (raw value units).
+ * `rows`: the row (labels + bucket) of each bucket key seen and of the sum, made once.
+ */
+type HistogramEntry = Entry & { counts: Map<number, number>; sum: number; rows: Map<number, LabelSlot[]> };
 
 export class EventHistogram implements Sink, InlineSink, EntryMaker<HistogramEntry> {
   readonly name: string;
@@ -308,6 +324,7 @@ export class EventHistogram implements Sink, InlineSink, EntryMaker<HistogramEnt
   /** By the raw bytes of the label region, as EventCounter. */
   private readonly series: KeyedSeries<HistogramEntry>;
   private readonly startTimeMs = Date.now();
+  private readonly table = new EventTable();
 
   constructor(
     def: { name: string; help: string; labels?: LabelConfig[] | undefined; value: ValueConfig },
@@ -358,12 +375,20 @@ export class EventHistogram implements Sink, InlineSink, EntryMaker<HistogramEnt
       counts: new Map<number, number>(),
       sum: 0,
       gen: 0,
+      rows: new Map<number, LabelSlot[]>(),
     };
   }
 
   /** @internal EntryMaker */
   overflowEntry(): HistogramEntry {
-    return { raw: NO_BYTES, labels: OVERFLOW_SLOTS, counts: new Map<number, number>(), sum: 0, gen: 0 };
+    return {
+      raw: NO_BYTES,
+      labels: overflowSlots(),
+      counts: new Map<number, number>(),
+      sum: 0,
+      gen: 0,
+      rows: new Map<number, LabelSlot[]>(),
+    };
   }
 
   /** Drop idle series; called on every read. */
@@ -379,31 +404,44 @@ export class EventHistogram implements Sink, InlineSink, EntryMaker<HistogramEnt
     return this.series.size;
   }
 
+  /**
+   * A series table: per series, a row per bucket key seen (in the order first seen) with its
+   * count, then the sum row (bucket = the sum slot), as ebpf_exporter's histogram map reads.
+   */
   family(now: number = Date.now()): RawFamily {
     this.tick(now);
     const sumAt =
       this.spec.bucketType === 'fixed'
         ? (this.spec.bucketKeys[this.spec.bucketKeys.length - 1] ?? 0) + 1
         : this.spec.bucketMax + 1;
-    const points: RawPoint[] = [];
+    const table = this.table;
+    table.begin();
     for (const s of this.series.values()) {
       if (typeof s.labels !== 'object' || s.counts.size === 0) continue;
-      for (const [b, n] of s.counts)
-        points.push({ labels: [...s.labels, { name: 'bucket', value: String(b), pending: [] }], value: n });
-      points.push({
-        labels: [...s.labels, { name: 'bucket', value: String(sumAt), pending: [] }],
-        value: s.sum,
-      });
+      for (const [b, n] of s.counts) table.push(rowOf(s, b), n);
+      table.push(rowOf(s, sumAt), s.sum);
     }
-    return {
-      name: this.name,
-      help: this.help,
-      kind: 'histogram',
-      histogram: this.spec,
-      startTimeMs: this.startTimeMs,
-      points,
-    };
+    return rawColumnsFamily(
+      {
+        name: this.name,
+        help: this.help,
+        kind: 'histogram',
+        histogram: this.spec,
+        startTimeMs: this.startTimeMs,
+      },
+      table.end(),
+    );
   }
+}
+
+/** The row of bucket key `b` (or the sum slot) of a histogram series: its labels and `bucket`, made once. */
+function rowOf(s: HistogramEntry, b: number): LabelSlot[] {
+  let row = s.rows.get(b);
+  if (row === undefined) {
+    row = [...(s.labels as readonly LabelSlot[]), { name: 'bucket', value: String(b), pending: [] }];
+    s.rows.set(b, row);
+  }
+  return row;
 }
 
 /**
