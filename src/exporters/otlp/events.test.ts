@@ -21,6 +21,7 @@ import { OtlpExporter } from './otlp.ts';
 import { BoundedQueue } from './sender.ts';
 import { channelCredentials } from './tls.ts';
 import { grpcWire } from './transport.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 const UNAVAILABLE = 14;
 const PERMISSION_DENIED = 7;
@@ -91,7 +92,7 @@ function rig(endpoint: string, extra: Record<string, unknown> = {}, id = 'otlp/e
     logger,
   );
   const telemetry = new SelfTelemetry();
-  const host: Host = { logger, telemetry, pull: async () => {}, ready: () => true };
+  const host = testHost({ logger, telemetry });
   const spans = new Subject<SpanBatch>();
   const logs = new Subject<LogBatch>();
   exporter.consumeSpans(spans);

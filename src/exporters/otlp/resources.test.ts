@@ -3,10 +3,8 @@ import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Subject } from 'rxjs';
-import type { Host } from '../../pipeline/component.ts';
 import type { MetricBatch, MetricFamily, RawFamily, RawPoint } from '../../pipeline/data.ts';
 import { SEMANTIC_ATTRIBUTE_NAMES } from '../../pipeline/otel.ts';
-import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { attributesOf, startOtlpReceiver, type ReceivedExport } from '../../../test/helpers/otlp-receiver.ts';
 import { configSchema as httpConfigSchema } from '../otlphttp/config.ts';
 import { otlpHttpExporterFactory } from '../otlphttp/factory.ts';
@@ -14,6 +12,7 @@ import { configSchema } from './config.ts';
 import { otlpExporterFactory } from './factory.ts';
 import type { OtlpExporter } from './otlp.ts';
 import { splitByResource } from './resources.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 const POD_A = {
   container_id: 'a'.repeat(64),
@@ -168,7 +167,7 @@ for (const protocol of ['otlp', 'otlphttp'] as const) {
             httpConfigSchema.parse({ ...base, endpoint: receiver.httpUrl }),
           )
     ) as OtlpExporter;
-    const host: Host = { logger, telemetry: new SelfTelemetry(), pull: async () => {}, ready: () => true };
+    const host = testHost({ logger });
     const input = new Subject<MetricBatch>();
     exporter.consume(input);
     try {

@@ -25,6 +25,7 @@ import {
 import { OtlpExporter } from '../otlp/otlp.ts';
 import { configSchema } from './config.ts';
 import { otlpHttpExporterFactory } from './factory.ts';
+import { testHost } from '../../../test/helpers/host.ts';
 
 const logger = pino({ level: 'silent' });
 const testdata = join(import.meta.dirname, '..', 'otlp', 'testdata');
@@ -78,7 +79,7 @@ async function rig(config: Record<string, unknown>, configDir = '.'): Promise<Ri
   )) as OtlpExporter;
   made.push(exporter);
   const telemetry = new SelfTelemetry();
-  const host: Host = { logger, telemetry, pull: async () => {}, ready: () => true };
+  const host = testHost({ logger, telemetry });
   const metrics = new Subject<MetricBatch>();
   const spans = new Subject<SpanBatch>();
   const logs = new Subject<LogBatch>();
@@ -228,7 +229,7 @@ describe('otlphttp exporter against a real OTLP/HTTP receiver', () => {
       config,
     )) as OtlpExporter;
     e.consume(new Subject<MetricBatch>());
-    const host: Host = { logger, telemetry: new SelfTelemetry(), pull: async () => {}, ready: () => true };
+    const host = testHost({ logger });
     await assert.rejects(
       e.start(host),
       (err: unknown) =>
