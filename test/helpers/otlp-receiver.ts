@@ -10,7 +10,9 @@
  *
  * Clients connect through a byte-counting TCP relay in front of the server, so a test can
  * see what went over the wire (e.g. that gzip made the request smaller than its protobuf).
- * Answers can be scripted: `failNext(UNAVAILABLE, UNAVAILABLE)` fails the next two calls.
+ * Answers can be scripted: `failNext(UNAVAILABLE, UNAVAILABLE)` fails the next two calls;
+ * `failNext({ code: UNAVAILABLE, retryDelayMs: 50 })` fails with a google.rpc.RetryInfo in the
+ * status details (trailer `grpc-status-details-bin`), as an overloaded receiver does.
  *
  * HTTP: a node:http(s) server at `httpUrl` taking POSTs of `application/x-protobuf` (gzip
  * or not) on /v1/metrics, /v1/traces and /v1/logs, decoded the same way and recorded in the
@@ -24,9 +26,10 @@ import { createRequire } from 'node:module';
 import { createServer, connect, type Server as NetServer, type Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import {
+  Metadata,
   Server,
   ServerCredentials,
-  type Metadata,
+  type StatusObject,
   type ServerUnaryCall,
   type sendUnaryData,
   type ServiceDefinition,
@@ -36,6 +39,7 @@ import {
   TRACE_REQUEST,
   decode,
   partialSuccessResponse,
+  statusWithRetryInfo,
   type WireKeyValue,
   type WireLogRecord,
   type WireLogsRequest,
@@ -140,7 +144,7 @@ export interface OtlpReceiver {
   /** Bytes clients sent over TCP (all connections). */
   wireBytesIn(): number;
   /** Answer the next calls with these gRPC status codes (one per call), then OK again. */
-  failNext(...codes: number[]): void;
+  failNext(...answers: GrpcAnswer[]): void;
   /** Resolves when `n` calls have been received (rejects after `timeoutMs`). */
   waitForCalls(n: number, timeoutMs?: number): Promise<ReceivedExport[]>;
   /** All metrics of one call, flattened over resources and scopes. */
@@ -186,6 +190,22 @@ export function spansOf(
   );
 }
 
+/** Data points in one metrics export call (every resource, scope and metric). */
+export function pointsOf(call: ReceivedExport | undefined): number {
+  let n = 0;
+  for (const rm of call?.request.resourceMetrics ?? [])
+    for (const sm of rm.scopeMetrics ?? [])
+      for (const m of sm.metrics ?? [])
+        n += (
+          m.sum?.dataPoints ??
+          m.gauge?.dataPoints ??
+          m.histogram?.dataPoints ??
+          m.exponentialHistogram?.dataPoints ??
+          []
+        ).length;
+  return n;
+}
+
 /** Every log record of a logs call with its resource attributes and scope name, in order. */
 export function logRecordsOf(
   call: ReceivedEventCall<WireLogsRequest>,
@@ -227,6 +247,20 @@ const METHOD = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export'
 const TRACE_METHOD = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 const LOGS_METHOD = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
 
+/** A scripted gRPC answer: a status code, or a code with a RetryInfo asking for `retryDelayMs`. */
+export type GrpcAnswer = number | { readonly code: number; readonly retryDelayMs: number };
+
+const codeOf = (a: GrpcAnswer): number => (typeof a === 'number' ? a : a.code);
+
+function grpcError(a: GrpcAnswer): Partial<StatusObject> {
+  const code = codeOf(a);
+  const details = `scripted failure ${code}`;
+  if (typeof a === 'number') return { code, details };
+  const metadata = new Metadata();
+  metadata.set('grpc-status-details-bin', statusWithRetryInfo(code, details, a.retryDelayMs));
+  return { code, details, metadata };
+}
+
 export interface OtlpReceiverOptions {
   /** Serve TLS with this certificate chain and key (PEM). */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
@@ -236,7 +270,7 @@ export interface OtlpReceiverOptions {
 
 export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Promise<OtlpReceiver> {
   const calls: ReceivedExport[] = [];
-  const failures: number[] = [];
+  const failures: GrpcAnswer[] = [];
   const waiters: (() => void)[] = [];
   let wireBytes = 0;
 
@@ -313,7 +347,8 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
   server.addService(eventService(LOGS_METHOD), { Export: eventHandler('logs') });
   server.addService(service, {
     Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
-      const code = failures.shift() ?? 0;
+      const scripted = failures.shift() ?? 0;
+      const code = codeOf(scripted);
       let request: ExportRequest;
       try {
         request = ExportMetricsServiceRequest.toObject(ExportMetricsServiceRequest.decode(call.request), {
@@ -331,7 +366,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         answered: code,
       });
       for (const w of waiters.splice(0)) w();
-      if (code !== 0) callback({ code, details: `scripted failure ${code}` });
+      if (code !== 0) callback(grpcError(scripted));
       else callback(null, Buffer.from(ExportMetricsServiceResponse.encode({}).finish()));
     },
   });
@@ -451,8 +486,8 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     },
     calls,
     wireBytesIn: () => wireBytes,
-    failNext: (...codes) => {
-      failures.push(...codes);
+    failNext: (...answers) => {
+      failures.push(...answers);
     },
     async waitForCalls(n, timeoutMs = 5_000) {
       const deadline = Date.now() + timeoutMs;

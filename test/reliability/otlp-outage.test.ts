@@ -1,6 +1,7 @@
 /**
- * A long OTLP outage (issue 18): the OTLP exporter (OTLP/gRPC, its real queue, retry and
- * transport) sends spans produced at a steady 1,000/s to a real loopback OTLP receiver, which
+ * A long OTLP outage (issue 18): the OTLP exporter (OTLP/gRPC, its real sender and transport)
+ * sends spans produced at a steady 1,000/s, and metric collections every 200 ms, to a real
+ * loopback OTLP receiver, which
  * goes away for OUTAGE_SECONDS (15 s in `npm test`; `npm run test:reliability` runs 10 minutes) and comes back on the same port, in two ways: refused (nothing listens) and black-holed
  * (a TCP server accepts and never answers). For each:
  *
@@ -8,6 +9,9 @@
  *   second half of the outage is not above its first half by more than a few MiB (the queue
  *   bounds it, not the outage's length: drops grow as rate × outage − queue_size);
  * - every span produced is delivered once or counted in exporter_dropped_spans_total, exactly;
+ *   every metric data point collected is delivered or counted in
+ *   exporter_dropped_metric_points_total, exactly, and no collection's request arrives twice;
+ *   at most one collection waits;
  * - data resumes within one retry interval (max_interval) of the receiver's return (plus the
  *   attempt timeout for the black hole, whose in-flight attempt must time out first).
  *
@@ -21,13 +25,19 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Subject } from 'rxjs';
 import type { Host } from '../../src/pipeline/component.ts';
-import type { SpanBatch, SpanRecord } from '../../src/pipeline/data.ts';
+import type { MetricBatch, RawFamily, SpanBatch, SpanRecord } from '../../src/pipeline/data.ts';
 import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
 import { configSchema } from '../../src/exporters/otlp/config.ts';
 import { OtlpExporter } from '../../src/exporters/otlp/otlp.ts';
 import { channelCredentials } from '../../src/exporters/otlp/tls.ts';
 import { grpcWire } from '../../src/exporters/otlp/transport.ts';
-import { spansOf, startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.ts';
+import {
+  attributesOf,
+  pointsOf,
+  spansOf,
+  startOtlpReceiver,
+  type OtlpReceiver,
+} from '../helpers/otlp-receiver.ts';
 
 const OUTAGE_MS = Number(process.env['OUTAGE_SECONDS'] ?? 15) * 1000;
 const QUEUE = 2_000;
@@ -35,6 +45,22 @@ const RETRY_MAX_MS = 1_000;
 const TIMEOUT_MS = 1_000;
 const logger = pino({ level: 'silent' });
 const MiB = 1024 * 1024;
+const METRIC_DROPS = ['superseded', 'export_failed', 'rejected', 'shutdown', 'invalid'];
+
+/** A counter of 50 series, as a receiver's batch. */
+function metricsBatch(): MetricBatch {
+  const family: RawFamily = {
+    name: 'outage_calls_total',
+    help: 'calls',
+    kind: 'counter',
+    startTimeMs: Date.now(),
+    points: Array.from({ length: 50 }, (_, i) => ({
+      labels: [{ name: 'comm', value: `c${i}`, pending: [] }],
+      value: i,
+    })),
+  };
+  return { source: 'ebpf/outage', config: 'outage', timeMs: Date.now(), families: [family] };
+}
 
 /** Accepts connections and never writes a byte. */
 async function blackHole(port: number): Promise<{ close(): Promise<void> }> {
@@ -60,6 +86,7 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
   const config = configSchema.parse({
     endpoint: `http://${receiver.endpoint}`,
     timeout: `${TIMEOUT_MS}ms`,
+    interval: '200ms',
     retry_on_failure: { initial_interval: '100ms', max_interval: `${RETRY_MAX_MS}ms`, max_elapsed_time: 0 },
     sending_queue: { queue_size: QUEUE, batch: { flush_timeout: '50ms', max_size: 500 } },
   });
@@ -73,6 +100,8 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
   const host: Host = { logger, telemetry, pull: async () => {}, ready: () => true };
   const spans = new Subject<SpanBatch>();
   exporter.consumeSpans(spans);
+  const metrics = new Subject<MetricBatch>();
+  exporter.consume(metrics);
   const value = (name: string, labels: Record<string, string>): number =>
     telemetry.counter(name, '').value(labels) ?? 0;
   const dropped = (): number =>
@@ -80,13 +109,19 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
       (a, reason) => a + value('exporter_dropped_spans_total', { exporter: 'otlp', reason }),
       0,
     );
-  const queued = (): number =>
-    telemetry.gauge('exporter_queue_size', '').value({ exporter: 'otlp', signal: 'traces' }) ?? 0;
+  const queued = (signal = 'traces'): number =>
+    telemetry.gauge('exporter_queue_size', '').value({ exporter: 'otlp', signal }) ?? 0;
+  const droppedPoints = (): number =>
+    METRIC_DROPS.reduce(
+      (a, reason) => a + value('exporter_dropped_metric_points_total', { exporter: 'otlp', reason }),
+      0,
+    );
 
   // 1,000 spans/s: 10 every 10 ms, numbered.
   let produced = 0;
   const producing = Date.now();
   let maxQueued = 0;
+  let maxQueuedPoints = 0;
   const producer = setInterval(() => {
     const batch: SpanRecord[] = [];
     for (let i = 0; i < 10; i++, produced++) {
@@ -101,10 +136,12 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
     }
     spans.next({ source: 'ebpf/outage', config: 'outage', spans: batch });
     maxQueued = Math.max(maxQueued, queued());
+    maxQueuedPoints = Math.max(maxQueuedPoints, queued('metrics'));
   }, 10);
   let hole: { close(): Promise<void> } | undefined;
   try {
     await exporter.start(host);
+    metrics.next(metricsBatch());
     await delay(2_000);
     await receiver.close();
     if (kind === 'black hole') hole = await blackHole(port);
@@ -115,6 +152,7 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
       rss.push(process.memoryUsage().rss);
     }
     const droppedInOutage = dropped();
+    const pointsDroppedInOutage = droppedPoints();
     await hole?.close();
     const back = Date.now();
     receiver = await startOtlpReceiver({ port });
@@ -124,6 +162,11 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
       await delay(20);
     }
     const resumedMs = Date.now() - back;
+    while (receiver.calls.filter((c) => c.answered === 0).length === 0) {
+      if (Date.now() - back > 60_000) throw new Error('metrics did not resume within 60 s');
+      await delay(20);
+    }
+    const metricsResumedMs = Date.now() - back;
     await delay(1_000);
     clearInterval(producer);
     const rate = Math.round(produced / ((Date.now() - producing) / 1000));
@@ -142,6 +185,17 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
             deliveries++;
           }
     const sent = value('exporter_sent_spans_total', { exporter: 'otlp' });
+    // Metrics: one request per collection (one resource); a collection is its collection time.
+    const okCalls = receivers.flatMap((r) => r.calls).filter((c) => c.answered === 0);
+    const deliveredPoints = okCalls.reduce((n, c) => n + pointsOf(c), 0);
+    const collectionKeys = okCalls.map((c) => {
+      const rm = c.request.resourceMetrics?.[0];
+      const first = rm?.scopeMetrics?.[0]?.metrics?.find((m) => m.name === 'outage_calls_total');
+      return `${JSON.stringify(attributesOf(rm?.resource?.attributes))} ${first?.sum?.dataPoints?.[0]?.timeUnixNano}`;
+    });
+    const onePerCollection = Math.max(...okCalls.map(pointsOf));
+    const producedPoints = exporter.metrics?.produced ?? 0;
+    const sentPoints = value('exporter_sent_metric_points_total', { exporter: 'otlp' });
     const half = Math.floor(rss.length / 2);
     const rssFirst = Math.max(...rss.slice(0, half));
     const rssSecond = Math.max(...rss.slice(half));
@@ -149,7 +203,11 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
       `otlp ${kind} for ${OUTAGE_MS / 1000} s at 1,000 spans/s (${rate}/s reached; load average ${loadavg()[0]?.toFixed(1)}): ${produced} produced, ${ids.size} delivered, ` +
         `${dropped()} dropped (${droppedInOutage} during the outage), ${deliveries - ids.size} delivered twice, queue at most ${maxQueued}/${QUEUE}, ` +
         `RSS max ${(rssFirst / MiB).toFixed(1)} → ${(rssSecond / MiB).toFixed(1)} MiB (first/second half), ` +
-        `resumed ${resumedMs} ms after the receiver came back`,
+        `resumed ${resumedMs} ms after the receiver came back; ` +
+        `metrics: ${producedPoints} points collected = ${sentPoints} sent + ${droppedPoints()} dropped ` +
+        `(${pointsDroppedInOutage} during the outage), ${okCalls.length} collections delivered, ` +
+        `${collectionKeys.length - new Set(collectionKeys).size} twice, queue at most ${maxQueuedPoints} points, ` +
+        `resumed ${metricsResumedMs} ms after`,
     );
     assert.ok(maxQueued <= QUEUE, `queue bounded (${maxQueued})`);
     assert.ok(rssSecond - rssFirst < 16 * MiB, 'RSS does not grow with the outage');
@@ -159,6 +217,27 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
     assert.equal(sent, ids.size, 'exporter_sent_spans_total = spans the receiver accepted');
     const bound = RETRY_MAX_MS + (kind === 'black hole' ? TIMEOUT_MS : 0) + 1_000;
     assert.ok(resumedMs <= bound, `resumed within one retry interval (${resumedMs} ms, bound ${bound} ms)`);
+
+    assert.ok(pointsDroppedInOutage > 0, 'collections were superseded during the outage, and counted');
+    assert.equal(
+      producedPoints,
+      sentPoints + droppedPoints(),
+      'every metric point sent or counted as dropped',
+    );
+    assert.equal(
+      deliveredPoints,
+      sentPoints,
+      'exporter_sent_metric_points_total = points the receiver accepted',
+    );
+    assert.equal(new Set(collectionKeys).size, collectionKeys.length, 'no collection delivered twice');
+    assert.ok(
+      maxQueuedPoints <= onePerCollection,
+      `one collection waits at most (${maxQueuedPoints} points)`,
+    );
+    assert.ok(
+      metricsResumedMs <= bound,
+      `metrics resumed within one retry interval (${metricsResumedMs} ms, bound ${bound} ms)`,
+    );
   } finally {
     clearInterval(producer);
     await exporter.shutdown();

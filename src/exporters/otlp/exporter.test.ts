@@ -16,7 +16,7 @@ import {
   TEMPORALITY,
   type OtlpMetric,
   type OtlpReceiver,
-  type ReceivedExport,
+  pointsOf,
 } from '../../../test/helpers/otlp-receiver.ts';
 import { configSchema } from './config.ts';
 import { OtlpMetricsExporter } from './exporter.ts';
@@ -90,22 +90,6 @@ interface Rig {
 
 const DROP_REASONS = ['superseded', 'export_failed', 'rejected', 'shutdown', 'invalid'];
 
-/** Data points in one export call. */
-function pointsIn(call: ReceivedExport | undefined): number {
-  let n = 0;
-  for (const rm of call?.request.resourceMetrics ?? [])
-    for (const sm of rm.scopeMetrics ?? [])
-      for (const m of sm.metrics ?? [])
-        n += (
-          m.sum?.dataPoints ??
-          m.gauge?.dataPoints ??
-          m.histogram?.dataPoints ??
-          m.exponentialHistogram?.dataPoints ??
-          []
-        ).length;
-  return n;
-}
-
 const logger = pino({ level: 'silent' });
 
 function rig(endpoint: string, extra: Record<string, unknown> = {}, id = 'otlp'): Rig {
@@ -156,7 +140,7 @@ function rig(endpoint: string, extra: Record<string, unknown> = {}, id = 'otlp')
       const delivered = receivers
         .flatMap((rc) => rc.calls)
         .filter((c) => c.answered === 0)
-        .reduce((n, c) => n + pointsIn(c), 0);
+        .reduce((n, c) => n + pointsOf(c), 0);
       assert.equal(sent, delivered, 'points counted as sent = points the receivers accepted');
     },
   };
@@ -365,7 +349,7 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     assert.equal(value(1), '101', 'the retry carried the newer data');
     await delay(100);
     assert.equal(receiver.calls.length, 2, 'the old collection is not sent after the new one');
-    assert.equal(r.dropped('superseded'), pointsIn(calls[0]), 'the old collection, point by point');
+    assert.equal(r.dropped('superseded'), pointsOf(calls[0]), 'the old collection, point by point');
     assert.ok(r.dropped() > 0);
     r.accounted(receiver);
     assert.equal(r.count('retry'), 1);
@@ -386,7 +370,7 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     assert.equal(receiver.calls.length, 1);
     assert.equal(r.count('failure'), 1);
     assert.equal(r.count('retry'), 0);
-    assert.equal(r.dropped('export_failed'), pointsIn(receiver.calls[0]));
+    assert.equal(r.dropped('export_failed'), pointsOf(receiver.calls[0]));
     r.accounted(receiver);
     await r.exporter.shutdown();
   });
@@ -424,7 +408,7 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     const retries = r.count('retry') ?? 0;
     assert.ok(retries <= 10, `retries ${retries}`);
     assert.equal(receiver.calls.length, retries + 1, 'every attempt reached the receiver');
-    assert.equal(r.dropped('export_failed'), pointsIn(receiver.calls[0]));
+    assert.equal(r.dropped('export_failed'), pointsOf(receiver.calls[0]));
     r.accounted(receiver);
   });
 
@@ -480,8 +464,8 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     // The final attempt was made once, not retried.
     assert.equal(receiver.calls.length, 2);
     assert.equal(r.count('failure'), 1);
-    assert.equal(r.dropped('superseded'), pointsIn(receiver.calls[0]), 'the collection being retried');
-    assert.equal(r.dropped('shutdown'), pointsIn(receiver.calls[1]), 'the failed final one');
+    assert.equal(r.dropped('superseded'), pointsOf(receiver.calls[0]), 'the collection being retried');
+    assert.equal(r.dropped('shutdown'), pointsOf(receiver.calls[1]), 'the failed final one');
     r.accounted(receiver);
   });
 });
@@ -775,7 +759,7 @@ describe('otlp exporter: resource, exponential histograms, a receiver that goes 
       await waitFor(() => (r.count('retry') ?? 0) >= 3, 'retries while the receiver is down');
       assert.equal(r.count('failure'), 0, 'still retrying, not given up');
       // Ten collections, at most one being sent and one waiting: at least eight were superseded.
-      const perCollection = pointsIn(receiver.calls[0]);
+      const perCollection = pointsOf(receiver.calls[0]);
       assert.ok(r.dropped('superseded') >= 8 * perCollection, `dropped ${r.dropped('superseded')}`);
       const first = receiver;
 
