@@ -32,6 +32,57 @@ export function isSource(file: string): boolean {
 const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.\.?\/[^'"\r\n]*?)\.ts\2/g;
 const LEFTOVER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])\.\.?\/[^'"\r\n]*?\.(?:ts|mts|tsx)\2/;
 
+/**
+ * A static import of a Node built-in (`import { x } from 'node:fs'`, at the start of a line;
+ * the clause may span lines). Group 1: the clause; 2: the quote; 3: the module.
+ */
+const BUILTIN_IMPORT = /^import(\s+[^'";]*?\s+)from(\s*)(['"])(node:[a-z0-9_/]+)\3/gm;
+
+/** `{ a, b as c }` as a destructuring pattern `{ a, b: c }`; undefined for `default` (a built-in's CommonJS exports have no such key). */
+function pattern(braces: string): string | undefined {
+  return /\bdefault\b/.test(braces)
+    ? undefined
+    : braces.replace(/([\w$]+)(\s+)as(\s+)([\w$]+)/g, '$1:$2$3$4');
+}
+
+/**
+ * An import clause as `const` declarations of `get` (the built-in's exports), or undefined
+ * for a form with no equivalent. `X, { a }` becomes `X = get, { a } = X`.
+ */
+function declarations(clause: string, get: string): string | undefined {
+  const c = clause.trim();
+  const lead = clause.slice(0, clause.indexOf(c));
+  const trail = clause.slice(lead.length + c.length);
+  if (c.startsWith('{')) {
+    const p = pattern(c);
+    return p === undefined ? undefined : `${lead}${p}${trail}=${get}`;
+  }
+  const m = /^([\w$]+|\*\s+as\s+([\w$]+))(?:(\s*,\s*)([\s\S]+))?$/.exec(c);
+  if (!m) return undefined;
+  const name = m[2] ?? m[1];
+  if (m[3] === undefined) return `${lead}${name}${trail}=${get}`;
+  const rest = m[4] as string;
+  const more = rest.startsWith('{') ? pattern(rest) : /^\*\s+as\s+([\w$]+)$/.exec(rest)?.[1];
+  return more === undefined
+    ? undefined
+    : `${lead}${name} =${get},${m[3].replace(',', '')}${more}${trail}= ${name}`;
+}
+
+/**
+ * Built-ins through `process.getBuiltinModule` instead of `import`. An ES import of a
+ * built-in makes Node build its ES module facade, which reads every export, and so runs
+ * every lazy getter: `node:http` alone then loads undici, http2, tls, crypto, zlib and
+ * worker_threads (97 modules; ~9 MB RSS for the agent's set against the same built-ins
+ * required). Lines are kept; a clause with no `const` equivalent is a build error.
+ */
+function builtinsRequired(code: string, file: string): string {
+  return code.replace(BUILTIN_IMPORT, (all, clause: string, gap: string, q: string, mod: string) => {
+    const decl = declarations(clause, `${gap}globalThis.process.getBuiltinModule(${q}${mod}${q})`);
+    if (decl === undefined) throw new Error(`${file}: cannot turn into getBuiltinModule: ${all}`);
+    return `const${decl}`;
+  });
+}
+
 /** Transform one source file's text; `srcRel` is the source's path relative to `outFile`'s directory. */
 export function transform(code: string, file: string, srcRel: string): string {
   let out: string;
@@ -40,7 +91,7 @@ export function transform(code: string, file: string, srcRel: string): string {
   } catch (err) {
     throw new Error(`${file}: ${(err as Error).message}`, { cause: err });
   }
-  out = out.replace(SPECIFIER, '$1$2$3.js$2');
+  out = builtinsRequired(out.replace(SPECIFIER, '$1$2$3.js$2'), file);
   const left = LEFTOVER.exec(out);
   if (left) throw new Error(`${file}: import specifier not rewritten: ${left[0]}`);
   if (/\bimport\.meta\.(?:dirname|filename)\b/.test(out))

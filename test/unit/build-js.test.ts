@@ -36,6 +36,40 @@ test('transform: types become whitespace (lines kept), .ts specifiers .js, impor
   assert.throws(() => transform('const d = import.meta.dirname;', 'd.ts', 'd.ts'), /import\.meta\.dirname/);
 });
 
+test('transform: built-ins come from process.getBuiltinModule (no ES facade), lines kept', () => {
+  const src = [
+    "import { readFileSync, statSync as st } from 'node:fs';",
+    "import http from 'node:http';",
+    "import * as os from 'node:os';",
+    "import https, { request as r2 } from 'node:https';",
+    'import {',
+    '  a,',
+    '  type T,',
+    '  b as c,',
+    "} from 'node:net';",
+    "import type { Socket } from 'node:net';",
+    "import { setFlagsFromString } from 'node:v8';",
+    "import { z } from 'zod';",
+    '/**',
+    " * import { x } from 'node:fs'; (a comment)",
+    ' */',
+  ].join('\n');
+  const out = transform(src, 'x.ts', 'x.ts');
+  assert.equal(out.split('\n').length, src.split('\n').length);
+  const get = (m: string): string => `globalThis.process.getBuiltinModule('node:${m}')`;
+  const lines = out.split('\n');
+  assert.equal(lines[0], `const { readFileSync, statSync:  st } = ${get('fs')};`);
+  assert.equal(lines[1], `const http = ${get('http')};`);
+  assert.equal(lines[2], `const os = ${get('os')};`);
+  assert.equal(lines[3], `const https = ${get('https')}, { request:  r2 } = https;`);
+  assert.equal(lines[8], `} = ${get('net')};`);
+  assert.match(lines[7] as string, /^ {2}b: {2}c,$/);
+  assert.match(lines[10] as string, /^const \{ setFlagsFromString \} = .*'node:v8'\);$/);
+  assert.equal(lines[11], "import { z } from 'zod';");
+  assert.equal(lines[13], " * import { x } from 'node:fs'; (a comment)");
+  assert.throws(() => transform("import { default as fs } from 'node:fs';", 'd.ts', 'd.ts'), /d\.ts: cannot/);
+});
+
 test('the build runs as the sources: same schema, same validate and print-config output', () => {
   // Inside the checkout, so the build resolves node_modules as build/js does.
   const out = join(repoRoot, 'build', `js-test-${process.pid}`);
