@@ -17,6 +17,7 @@ import {
   type RunningExtensions,
 } from './extensions/index.ts';
 import { postAttachMark, tuneMalloc } from './native/index.ts';
+import { settleMemory } from './memory.ts';
 import { SelfMetricsServer } from './exporters/prometheus/self-server.ts';
 import { deriveCapabilities, type CapabilityPlan } from './caps/derive.ts';
 import { checkCapabilities, dropAfterAttach, type KeepSetting } from './caps/runtime.ts';
@@ -433,5 +434,7 @@ export async function startAgent(
   }
   const served = extensions.describe();
   logger.info({ ...agent.describe(), ...(served.length > 0 ? { extensions: served } : {}) }, 'agent started');
+  const unsettle = settleMemory();
+  agent.onShutdown(async () => unsettle());
   return agent;
 }

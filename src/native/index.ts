@@ -16,6 +16,7 @@ export {
   mallocStats,
   numPossibleCpus,
   postAttachMark,
+  trimMalloc,
   tuneMalloc,
   type MallocStats,
 } from './process.ts';

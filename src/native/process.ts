@@ -36,6 +36,11 @@ export function mallocStats(): MallocStats {
   return native().mallocStats();
 }
 
+/** The user set glibc malloc themselves (MALLOC_* or GLIBC_TUNABLES): the agent leaves it alone. */
+function userTunedMalloc(env: NodeJS.ProcessEnv): boolean {
+  return env.GLIBC_TUNABLES !== undefined || Object.keys(env).some((k) => k.startsWith('MALLOC_'));
+}
+
 /** glibc malloc thresholds (bytes) while programs load, and after. */
 const STARTUP_MMAP_THRESHOLD = 32 * 1024 * 1024;
 const STARTUP_TRIM_THRESHOLD = 256 * 1024 * 1024;
@@ -53,9 +58,20 @@ const STEADY_MALLOC_THRESHOLD = 128 * 1024;
  * the settings were applied.
  */
 export function tuneMalloc(phase: 'startup' | 'steady', env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env.GLIBC_TUNABLES !== undefined || Object.keys(env).some((k) => k.startsWith('MALLOC_'))) return false;
+  if (userTunedMalloc(env)) return false;
   const a = native();
   if (phase === 'startup') return a.mallocTune(STARTUP_MMAP_THRESHOLD, STARTUP_TRIM_THRESHOLD, 2);
   a.mallocTrim();
   return a.mallocTune(STEADY_MALLOC_THRESHOLD, STEADY_MALLOC_THRESHOLD, 0);
+}
+
+/**
+ * malloc_trim(0): every arena's free pages back to the kernel. free() gives memory back only
+ * from the top of the heap, so a chunk freed below a live one stays resident. Returns false
+ * without trimming when the user set MALLOC_* or GLIBC_TUNABLES (as tuneMalloc).
+ */
+export function trimMalloc(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (userTunedMalloc(env)) return false;
+  native().mallocTrim();
+  return true;
 }

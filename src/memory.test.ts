@@ -1,0 +1,94 @@
+/**
+ * memory.ts: the full collection after start and the periodic malloc trim, observed in
+ * child processes (both are process-wide).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+
+const MODULE = JSON.stringify(new URL('./memory.ts', import.meta.url).href);
+const NATIVE = JSON.stringify(new URL('./native/index.ts', import.meta.url).href);
+
+function runChild(code: string, env: Record<string, string> = {}): Record<string, unknown> {
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('MALLOC_') && k !== 'GLIBC_TUNABLES'),
+  );
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+    encoding: 'utf8',
+    env: { ...base, ...env },
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+test('collectGarbage frees unreachable objects and shrinks the heap; the global gets no gc', () => {
+  const out = runChild(`
+import { collectGarbage } from ${MODULE};
+let keep = [];
+for (let i = 0; i < 300_000; i++) keep.push({ i, s: 'x' + i });
+keep = null;
+const before = process.memoryUsage();
+collectGarbage();
+collectGarbage();
+const after = process.memoryUsage();
+process.stdout.write(JSON.stringify({ before, after, gc: typeof globalThis.gc }));
+`);
+  const MiB = 2 ** 20;
+  const before = out.before as NodeJS.MemoryUsage;
+  const after = out.after as NodeJS.MemoryUsage;
+  assert.ok(before.heapUsed - after.heapUsed > 10 * MiB, `heapUsed ${before.heapUsed} → ${after.heapUsed}`);
+  assert.ok(after.heapTotal < before.heapTotal, `heapTotal ${before.heapTotal} → ${after.heapTotal}`);
+  assert.equal(out.gc, 'undefined');
+});
+
+// Buffers of 16–64 KiB come from the main heap (below the 128 KiB mmap threshold); keeping
+// every fourth pins the heap's top, so free() alone gives none of the rest back.
+const FRAGMENT = `
+import { readFileSync } from 'node:fs';
+import { tuneMalloc, trimMalloc } from ${NATIVE};
+const anonKiB = () => Number(/RssAnon:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+tuneMalloc('steady');
+let all = [];
+for (let i = 0; i < 3000; i++) all.push(Buffer.alloc(16384 + (i % 8) * 6144, 1));
+const kept = all.filter((_, i) => i % 4 === 0);
+all = null;
+const { collectGarbage } = await import(${MODULE});
+collectGarbage();
+await new Promise((r) => setTimeout(r, 500)); // array buffers are freed after the collection
+const freed = anonKiB();
+const trimmed = trimMalloc();
+process.stdout.write(JSON.stringify({ freed, after: anonKiB(), trimmed, kept: kept.length }));
+`;
+
+test('trimMalloc hands free pages below live chunks back to the kernel', () => {
+  const out = runChild(FRAGMENT);
+  assert.equal(out.trimmed, true);
+  const freed = out.freed as number;
+  const after = out.after as number;
+  assert.ok(freed - after > 40 * 1024, `RssAnon ${freed} kB → ${after} kB after trimming (~80 MB freed)`);
+});
+
+test("trimMalloc leaves a user's MALLOC_* or GLIBC_TUNABLES settings alone", () => {
+  const envs: Record<string, string>[] = [
+    { MALLOC_ARENA_MAX: '4' },
+    { GLIBC_TUNABLES: 'glibc.malloc.arena_max=4' },
+  ];
+  for (const env of envs) {
+    assert.equal(runChild(FRAGMENT, env).trimmed, false, JSON.stringify(env));
+  }
+});
+
+test('settleMemory keeps no process alive and stops on request', () => {
+  const out = runChild(`
+import { settleMemory } from ${MODULE};
+const stop = settleMemory();
+stop();
+stop();
+process.stdout.write(JSON.stringify({ ok: true }));
+`);
+  assert.equal(out.ok, true);
+  const started = Date.now();
+  runChild(`import { settleMemory } from ${MODULE}; settleMemory(); process.stdout.write('{}');`);
+  assert.ok(Date.now() - started < 30_000, 'exits without waiting for the timers');
+});
