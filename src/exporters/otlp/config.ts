@@ -135,13 +135,16 @@ const retrySchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** Wait before the first retry; each next wait is 1.5× longer (±50% jitter). */
   initial_interval: duration({ minMs: 1 }).default(1_000),
-  /** Longest wait between two attempts. */
+  /**
+   * Longest wait between two attempts; it also caps a wait the receiver asks for (gRPC
+   * RetryInfo, HTTP Retry-After) and the gRPC channel's reconnect backoff.
+   */
   max_interval: duration({ minMs: 1 }).default(30_000),
   /** Growth of the wait per retry. */
   multiplier: z.number().min(1).max(10).default(1.5),
   /** Jitter: each wait is drawn from wait × [1 − r, 1 + r]. */
   randomization_factor: z.number().min(0).max(1).default(0.5),
-  /** Give up on a collection after this long since its first attempt; 0: never give up (as the Collector). */
+  /** Give up on a request after this long since its first attempt; 0: never give up (as the Collector). */
   max_elapsed_time: duration({ minMs: 0 }).default(300_000),
 });
 
