@@ -216,6 +216,8 @@ class LoadedObject implements BpfObject {
   #mapInfos: NativeMapInfo[];
   #maps = new Map<string, LiveMap>();
   #buffers = new Set<LiveEventBuffer>();
+  /** An event buffer was opened: its handles' close callbacks are what released() waits for. */
+  #hadBuffers = false;
   #closed = false;
 
   constructor(path: string, handle: NativeObjectHandle) {
@@ -401,6 +403,7 @@ class LoadedObject implements BpfObject {
 
   #track(b: LiveEventBuffer): LiveEventBuffer {
     this.#buffers.add(b);
+    this.#hadBuffers = true;
     return b;
   }
 
@@ -410,6 +413,13 @@ class LoadedObject implements BpfObject {
     for (const b of [...this.#buffers]) b.close();
     this.#buffers.clear();
     this.#handle.close();
+  }
+
+  released(): Promise<void> {
+    // uv_close callbacks run in the close phase of the loop turn that closed the handles, after
+    // its check phase: an immediate queued from an immediate runs in the next turn, after it.
+    if (!this.#hadBuffers) return Promise.resolve();
+    return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
   }
 
   /** @internal for LiveMap: message prefix when closed. */

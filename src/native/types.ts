@@ -188,12 +188,18 @@ export interface BpfObject {
   iterRead(program: string): Buffer;
   /** Run a loaded program once with BPF_PROG_TEST_RUN (e.g. `SEC("syscall")`); `ctx` as the program's context. */
   testRun(program: string, ctx?: Buffer): { retval: number; durationNs: number };
-  /** Records (or batches) are views valid only during the handler call: copy what you keep. */
+  /** Batches are views valid only during the handler call: copy what you keep. A ring is read in place (read-only). */
   ringBuffer(mapName: string, handler: EventHandler, options?: RingBufferOptions): RingBuffer;
   /** A BPF_MAP_TYPE_PERF_EVENT_ARRAY map's records (perf_buffer__new). Views valid only during the call. */
   perfBuffer(mapName: string, handler: EventHandler, options?: PerfBufferOptions): PerfBuffer;
   /** Detach every link, close every ring buffer, map and program. Safe twice. */
   close(): void;
+  /**
+   * Resolves once all that close() let go is gone: an event buffer's timer and poll handles
+   * close in the close phase of the event-loop turn of close(), and only then are its fds
+   * (a ring's or perf buffer's own map fd, perf events, epoll) closed. At once without buffers.
+   */
+  released(): Promise<void>;
   readonly closed: boolean;
 }
 

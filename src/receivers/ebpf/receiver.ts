@@ -369,11 +369,14 @@ export class EbpfReceiver implements Receiver {
     this.upkeep?.stop();
     this.upkeep = undefined;
     this.stats?.remove();
-    this.object?.close();
+    const object = this.object;
+    object?.close();
     this.object = undefined;
     this.subject.complete();
     this.spanSubject.complete();
     this.logSubject.complete();
+    // Resolved once the event buffers' handles, and with them their fds, are gone.
+    await object?.released();
   }
 
   private globals(): Record<string, number | bigint | boolean | Buffer> {
