@@ -4,19 +4,24 @@ import { gzip } from 'node:zlib';
 const gzipAsync = promisify(gzip);
 
 /**
- * One collection's response body: its bytes made once, gzip made once on first need (off
- * the event loop), both shared by every request that waited for that collection.
+ * One collection's response body: its bytes (the exposition writer's chunks, or a text
+ * encoded once), gzip made once on first need (off the event loop), both shared by every
+ * request that waited for that collection.
  */
 export class ScrapeBody {
-  readonly bytes: Buffer;
+  readonly chunks: readonly Buffer[];
+  readonly length: number;
   private compressed: Promise<Buffer> | undefined;
 
-  constructor(text: string) {
-    this.bytes = Buffer.from(text);
+  constructor(body: string | readonly Buffer[]) {
+    this.chunks = typeof body === 'string' ? [Buffer.from(body)] : body;
+    let length = 0;
+    for (const c of this.chunks) length += c.length;
+    this.length = length;
   }
 
   gzipped(): Promise<Buffer> {
-    this.compressed ??= gzipAsync(this.bytes);
+    this.compressed ??= gzipAsync(Buffer.concat(this.chunks, this.length));
     return this.compressed;
   }
 }
@@ -26,9 +31,9 @@ export class ScrapeBody {
  * promise, exporter.ts): held only while a request still waits on that promise.
  */
 export class SharedBodies {
-  private readonly bodies = new WeakMap<Promise<string>, ScrapeBody>();
+  private readonly bodies = new WeakMap<Promise<string | readonly Buffer[]>, ScrapeBody>();
 
-  async of(collection: Promise<string>): Promise<ScrapeBody> {
+  async of(collection: Promise<string | readonly Buffer[]>): Promise<ScrapeBody> {
     const text = await collection;
     let body = this.bodies.get(collection);
     if (body === undefined) {

@@ -39,9 +39,9 @@ export class PrometheusMetricsExporter implements Exporter {
   private host: Host | undefined;
   private readonly writer = new ExpositionWriter();
   private server: MetricsServer | undefined;
-  private inflight: Promise<string> | undefined;
+  private inflight: Promise<Buffer[]> | undefined;
   /** The last collection, while scrapes may still share it (see scrape()). */
-  private recent: Promise<string> | undefined;
+  private recent: Promise<Buffer[]> | undefined;
   private scrapes: SelfFamily | undefined;
   private duration: SelfFamily | undefined;
   private droppedSeries: SelfFamily | undefined;
@@ -188,7 +188,7 @@ export class PrometheusMetricsExporter implements Exporter {
    * time. The collection starts on the next turn (setImmediate), after every request read in
    * this one.
    */
-  scrape(): Promise<string> {
+  scrape(): Promise<Buffer[]> {
     if (this.inflight) return this.inflight;
     if (this.recent) return this.recent;
     const t0 = performance.now();
@@ -214,7 +214,7 @@ export class PrometheusMetricsExporter implements Exporter {
     return collection;
   }
 
-  private async collectText(): Promise<string> {
+  private async collectText(): Promise<Buffer[]> {
     if (!this.host || !this.server) throw new Error('exporter not started');
     const t0 = performance.now();
     await this.host.pull();
@@ -225,8 +225,8 @@ export class PrometheusMetricsExporter implements Exporter {
     return text;
   }
 
-  /** Kernel data, then the self-metrics. */
-  private text(): string {
+  /** Kernel data, then the self-metrics: the exposition's bytes (ExpositionWriter.writeBytes). */
+  private text(): Buffer[] {
     const selfNames = new Set<string>();
     const telemetry = this.host?.telemetry;
     const ns = this.config.namespace;
@@ -262,7 +262,7 @@ export class PrometheusMetricsExporter implements Exporter {
     const live = families.filter((f) => pointCount(f) > 0);
     const kernel = live.filter((f) => !selfNames.has(f.name));
     const self = live.filter((f) => selfNames.has(f.name));
-    return this.writer.write([...kernel, ...self]);
+    return this.writer.writeBytes([...kernel, ...self]);
   }
 
   /** Count every time; log each distinct problem once (it recurs on every scrape). */

@@ -173,7 +173,25 @@ describe('metrics server: one body and one gzip per collection', () => {
     assert.equal(gunzipSync(await a.gzipped()).toString(), 'a 1\n'.repeat(1000));
     const other = await bodies.of(Promise.resolve('a 1\n'.repeat(1000)));
     assert.notEqual(other, a, 'a new collection, a new body');
-    assert.ok(new ScrapeBody('é').bytes.equals(Buffer.from('é')));
+    const one = new ScrapeBody('é');
+    assert.ok(Buffer.concat(one.chunks).equals(Buffer.from('é')));
+    assert.equal(one.length, 2);
+  });
+
+  it('a body given as chunks is served whole, plain and gzipped, with its length', async () => {
+    const parts = ['# HELP a x\n# TYPE a counter\n', 'a{x="é"} 1\n'.repeat(3000), 'b 2\n'];
+    const text = parts.join('');
+    const chunks = parts.map((p) => Buffer.from(p));
+    const { server, port } = await serve({ scrape: () => Promise.resolve(chunks), maxRequests: 2 });
+    try {
+      const plain = await get(port);
+      assert.equal(plain.headers['content-length'], String(Buffer.byteLength(text)));
+      assert.equal(plain.body.toString(), text);
+      const gz = await get(port, { 'accept-encoding': 'gzip' });
+      assert.equal(gunzipSync(gz.body).toString(), text);
+    } finally {
+      await server.close();
+    }
   });
 
   it('concurrent gzip scrapes get identical bytes; gzip;q=0 gets none', async () => {

@@ -35,8 +35,11 @@ export interface MetricsServerOptions {
   readonly onConnectionDrop?: ((reason: DropReason) => void) | undefined;
   /** Shorter timeouts (tests); the defaults are TIMEOUTS. */
   readonly timeouts?: Partial<Timeouts> | undefined;
-  /** The exposition text; concurrent calls return the same promise while one collection runs. */
-  readonly scrape: () => Promise<string>;
+  /**
+   * The exposition, as text or as its bytes in order (ExpositionWriter.writeBytes); concurrent
+   * calls return the same promise while one collection runs.
+   */
+  readonly scrape: () => Promise<string | readonly Buffer[]>;
   readonly ready: () => boolean;
   /** The agent's health for /readyz's body (absent: `ready` alone decides, body ready/starting). */
   readonly health?: (() => AgentHealth | undefined) | undefined;
@@ -346,11 +349,11 @@ export class MetricsServer {
     this.responding++;
     res.once('close', () => this.responding--);
     let body: ScrapeBody;
-    let bytes: Buffer;
+    let gzipped: Buffer | undefined;
     const gzip = acceptsGzip(req.headers['accept-encoding']);
     try {
       body = await this.bodies.of(this.options.scrape());
-      bytes = gzip ? await body.gzipped() : body.bytes;
+      if (gzip) gzipped = await body.gzipped();
     } catch (err) {
       this.options.logger.error({ err: messageOf(err) }, 'scrape failed');
       this.options.onScrape?.(500);
@@ -359,12 +362,19 @@ export class MetricsServer {
     }
     const headers: Record<string, string> = {
       'content-type': TEXT_FORMAT,
-      'content-length': String(bytes.length),
+      'content-length': String(gzipped ? gzipped.length : body.length),
       vary: 'Accept-Encoding',
     };
     if (gzip) headers['content-encoding'] = 'gzip';
     this.options.onScrape?.(200);
     res.writeHead(200, headers);
-    res.end(req.method === 'HEAD' ? undefined : bytes);
+    if (req.method === 'HEAD') res.end();
+    else if (gzipped) res.end(gzipped);
+    else {
+      // The chunks in one write to the socket (writev), never copied into one buffer.
+      res.cork();
+      for (const c of body.chunks) res.write(c);
+      res.end();
+    }
   }
 }

@@ -61,6 +61,8 @@ function gen(seed: number): {
 
 test('series tables through the writer equal the serializer and the points path, scrape after scrape', () => {
   const writer = new ExpositionWriter();
+  // The same output encoded a few characters at a time (slices cut between pieces).
+  const sliced = new ExpositionWriter({ sliceChars: 13 });
   for (let seed = 1; seed <= 1500; seed++) {
     const { tables, r } = gen(seed);
     const pick = (): number => NUMBERS[Math.floor(r() * NUMBERS.length)] as number;
@@ -77,6 +79,7 @@ test('series tables through the writer equal the serializer and the points path,
       const context = `seed ${seed}, scrape ${scrape}`;
       assertSameExposition(text, libraryExposition(plain), context);
       assert.equal(text, new ExpositionWriter().write(plain), `${context}: points path`);
+      assert.equal(sliced.write(families), text, `${context}: small slices`);
       // Next scrape: the same tables with new values (some repeat), or series gone and new.
       current = current.map((t) => {
         if (r() < 0.6) return { ...t, values: t.values.map((v) => (r() < 0.5 ? v : pick())) };
@@ -86,4 +89,25 @@ test('series tables through the writer equal the serializer and the points path,
       });
     }
   }
+});
+
+test('a table whose values repeat hands out the same bytes again; bytes handed out are never written again', () => {
+  const rows: Labels[] = Array.from({ length: 50 }, (_, i) => ({ k: `v${i}`, u: 'é' }));
+  const family = (values: Float64Array): MetricFamily =>
+    scalarColumnsFamily({ kind: 'counter', name: 'm', help: 'h', startTimeMs: 0 }, { rows, values });
+  const writer = new ExpositionWriter({ sliceChars: 100 });
+  const first = writer.writeBytes([family(Float64Array.from(rows, (_, i) => i))]);
+  const before = Buffer.concat(first);
+  assert.ok(first.length > 3, 'the table is cut into slices');
+  const again = writer.writeBytes([family(Float64Array.from(rows, (_, i) => i))]);
+  const table = first.filter((c) => again.includes(c));
+  assert.equal(table.length, first.length - 1, 'every chunk of the table handed out again (not the header)');
+  const changed = writer.writeBytes([family(Float64Array.from(rows, (_, i) => i + 1))]);
+  assert.ok(Buffer.concat(first).equals(before), 'the first scrape’s bytes are unchanged');
+  assert.ok(!changed.some((c) => first.includes(c)), 'new values, new bytes');
+  assertSameExposition(
+    Buffer.concat(changed).toString(),
+    libraryExposition([{ ...family(Float64Array.from(rows, (_, i) => i + 1)) }]),
+    'changed values',
+  );
 });

@@ -19,7 +19,11 @@ import { goFloat } from './float.ts';
  * - Series tables (pipeline/series.ts) bypass the cache above: the text of a labels object
  *   is kept for as long as the object lives (the series does), each table's lines
  *   `name{…} ` are made once per table (rows array), and per scrape a row costs its value's
- *   text — reused while the value repeats — and two pieces of the output.
+ *   text — reused while the value repeats — and two pieces of the output; a table none of
+ *   whose values changed costs the comparison only: its bytes are handed out again.
+ * - The output is bytes (writeBytes), encoded a slice at a time: a scrape of 100k series
+ *   makes no 7 MB string (an old-generation object that only a full collection frees) and
+ *   no copy of it for the response.
  *
  * The serializer stays the oracle: text.test.ts compares both over randomized inputs
  * (names, help with escapes, label values with quotes/backslashes/newlines/unicode,
@@ -50,21 +54,57 @@ interface Entry {
 }
 
 /**
- * The pieces of one text, in an array kept from scrape to scrape (no array grown anew per
- * scrape); the pieces themselves are the writer's cached strings.
+ * The output in bytes: strings are collected as pieces and encoded a slice at a time (about
+ * `sliceChars` characters: a young-generation string, never one large string per scrape);
+ * a series table's bytes are kept and handed on as they are while its values repeat. The
+ * array of pieces is kept across scrapes (no array grown anew per scrape); the pieces
+ * themselves are the writer's cached strings.
  */
-class Pieces {
+class Output {
   private readonly items: string[] = [];
-  n = 0;
+  private n = 0;
+  private chars = 0;
+  chunks: Buffer[] = [];
+  readonly sliceChars: number;
+
+  constructor(sliceChars: number) {
+    this.sliceChars = sliceChars;
+  }
+
+  /** Start over (the chunks of the last output belong to whoever took them). */
+  reset(): void {
+    this.n = 0;
+    this.chars = 0;
+    this.chunks = [];
+  }
 
   add(s: string): void {
     this.items[this.n++] = s;
+    this.chars += s.length;
+    if (this.chars >= this.sliceChars) this.flush();
   }
 
-  join(): string {
+  /** Bytes made before: written after the pieces added so far. */
+  addBytes(bytes: readonly Buffer[]): void {
+    this.flush();
+    for (const b of bytes) this.chunks.push(b);
+  }
+
+  /** The chunks, the pending pieces encoded last. */
+  finish(): Buffer[] {
+    this.flush();
+    const chunks = this.chunks;
+    this.reset();
+    return chunks;
+  }
+
+  private flush(): void {
+    if (this.n === 0) return;
     const items = this.items;
     if (items.length > this.n) items.length = this.n;
-    return items.join('');
+    this.chunks.push(Buffer.from(items.join('')));
+    this.n = 0;
+    this.chars = 0;
   }
 }
 
@@ -75,8 +115,8 @@ interface TableText {
   /** The values last written and their text (with the newline); '' before the first. */
   readonly last: Float64Array;
   readonly texts: string[];
-  /** The table's text as last written; undefined before the first. */
-  text: string | undefined;
+  /** The table's text as last written, encoded; undefined before the first. */
+  bytes: readonly Buffer[] | undefined;
 }
 
 interface Group {
@@ -86,6 +126,9 @@ interface Group {
   readonly families: MetricFamily[];
   dropped: boolean;
 }
+
+/** Characters encoded at a time: 64 Ki one-byte characters stay a young-generation string. */
+const SLICE_CHARS = 64 * 1024;
 
 const INVALID = /[^a-z0-9_]/gi;
 const UNDERSCORES = /_{2,}/g;
@@ -148,21 +191,41 @@ export class ExpositionWriter {
   private readonly labelText = new WeakMap<Labels, string>();
   private readonly lineOf = new Map<string, WeakMap<Labels, string>>();
   private readonly tables = new WeakMap<readonly Labels[], TableText>();
-  private readonly pieces = new Pieces();
-  /** Pieces of one table's text (columns()). */
-  private readonly scratch = new Pieces();
+  private readonly out: Output;
+  /** One table's text (columns()). */
+  private readonly scratch: Output;
   private generation = 0;
   /** Entries written by the current scrape. */
   private touched = 0;
   /** Bound on distinct label names kept (names come from configuration, so few). */
   private static readonly MAX_NAMES = 10_000;
 
+  /**
+   * `sliceChars`: the characters encoded at a time (see Output); tests make it small to
+   * cut their texts into many slices.
+   */
+  constructor(options: { readonly sliceChars?: number } = {}) {
+    const slice = options.sliceChars ?? SLICE_CHARS;
+    this.out = new Output(slice);
+    this.scratch = new Output(slice);
+  }
+
   /** Label sets currently cached (for tests and self-checks). */
   get cachedLabelSets(): number {
     return this.terminals.size;
   }
 
+  /** The exposition text (writeBytes as one string). */
   write(families: readonly MetricFamily[]): string {
+    return Buffer.concat(this.writeBytes(families)).toString();
+  }
+
+  /**
+   * The exposition's bytes in order. The buffers are never written to again (a series
+   * table's are handed out again while its values repeat): a response may still be sending
+   * them when the next scrape is written.
+   */
+  writeBytes(families: readonly MetricFamily[]): Buffer[] {
     const generation = ++this.generation;
     this.touched = 0;
     const groups = new Map<string, Group>();
@@ -185,11 +248,10 @@ export class ExpositionWriter {
     }
     // The serializer trims each metric's text and ends it with one newline: that is the
     // header (when first) and the body as written here, every line ending in '\n'.
-    // Pieces are collected and joined once: one flat string, no rope of a cons string per
-    // line; a series whose value repeats adds no new string at all.
-    // One array of pieces kept across scrapes: a scrape writes over the last one's pieces.
-    const parts = this.pieces;
-    parts.n = 0;
+    // Pieces are collected and encoded a slice at a time: no rope of a cons string per
+    // line, no large string; a series whose value repeats adds no new string at all.
+    const parts = this.out;
+    parts.reset();
     for (const g of groups.values()) {
       if (g.dropped) continue;
       parts.add(
@@ -206,10 +268,11 @@ export class ExpositionWriter {
       }
     }
     this.sweep(generation);
-    return parts.n === 0 ? '# no registered metrics' : parts.join();
+    const chunks = parts.finish();
+    return chunks.length === 0 ? [Buffer.from('# no registered metrics')] : chunks;
   }
 
-  private scalar(parts: Pieces, name: string, p: ScalarPoint, generation: number): void {
+  private scalar(parts: Output, name: string, p: ScalarPoint, generation: number): void {
     const e = this.entry(p.labels, generation, false);
     if (e.lineName !== name) {
       e.lineName = name;
@@ -229,7 +292,7 @@ export class ExpositionWriter {
    * and the table's whole text kept while no value changed (an unchanged scrape adds one
    * piece for the table).
    */
-  private columns(parts: Pieces, name: string, c: ScalarColumns): void {
+  private columns(parts: Output, name: string, c: ScalarColumns): void {
     let t = this.tables.get(c.rows);
     if (t === undefined || t.name !== name) {
       t = this.tableText(name, c.rows);
@@ -237,7 +300,7 @@ export class ExpositionWriter {
     }
     const { lines, last, texts } = t;
     const values = c.values;
-    let changed = t.text === undefined;
+    let changed = t.bytes === undefined;
     for (let i = 0; i < lines.length; i++) {
       const v = values[i] as number;
       // NaN never equals itself: its text is made again, which is rare and correct.
@@ -249,14 +312,14 @@ export class ExpositionWriter {
     }
     if (changed) {
       const scratch = this.scratch;
-      scratch.n = 0;
+      scratch.reset();
       for (let i = 0; i < lines.length; i++) {
         scratch.add(lines[i] as string);
         scratch.add(texts[i] as string);
       }
-      t.text = scratch.n === 0 ? '' : scratch.join();
+      t.bytes = scratch.finish();
     }
-    parts.add(t.text as string);
+    parts.addBytes(t.bytes as readonly Buffer[]);
   }
 
   private tableText(name: string, rows: readonly Labels[]): TableText {
@@ -285,7 +348,7 @@ export class ExpositionWriter {
       lines: out,
       last: new Float64Array(rows.length),
       texts: new Array<string>(rows.length).fill(''),
-      text: undefined,
+      bytes: undefined,
     };
   }
 
