@@ -91,6 +91,50 @@ test('series table: a key added or removed gives a new rows array sharing the ro
   assert.deepEqual(empty.removed, [first.rows[0]]);
 });
 
+test('series table: keys unchanged in order (values only): dropped label sets still counted, per-CPU values summed', () => {
+  const { map, set } = mutableMap({ type: 'percpu_hash', perCpu: true, numCpus: 2 });
+  const r = new MetricReader(
+    def({
+      labels: [
+        { name: 'a', size: 4, decoders: [{ name: 'uint' }] },
+        { name: 'b', size: 4, decoders: [{ name: 'uint' }, { name: 'regexp', regexps: ['^[0-5]$'] }] },
+      ],
+    }),
+    map,
+    allDecoders(),
+    0,
+  );
+  const entries = (base: number): [Buffer, number][] => [
+    [key(1, 2), base],
+    [key(1, 9), base + 100], // b=9: dropped by the regexp
+    [key(3, 4), base + 200],
+  ];
+  set(entries(10));
+  const s1 = stats();
+  const first = columns(r.read(s1));
+  assert.equal(s1.skipped, 1);
+  // Summed per CPU: the fixture gives CPU c the value v + c.
+  assert.deepEqual(text(first), ['1,2 21', '3,4 421']);
+  for (let round = 1; round <= 3; round++) {
+    set(entries(10 * round));
+    const s = stats();
+    const c = columns(r.read(s));
+    assert.equal(c.rows, first.rows, `read ${round}: same table`);
+    assert.equal(s.skipped, 1, `read ${round}: the dropped key counted again`);
+    assert.deepEqual(text(c), [`1,2 ${20 * round + 1}`, `3,4 ${20 * round + 401}`]);
+    assert.deepEqual([c.added, c.removed], [[], []]);
+  }
+  // The same keys in another order: each row keeps its own value.
+  set([
+    entries(50)[2] as [Buffer, number],
+    entries(50)[1] as [Buffer, number],
+    entries(50)[0] as [Buffer, number],
+  ]);
+  const swapped = columns(r.read(stats()));
+  assert.deepEqual(text(swapped), ['3,4 501', '1,2 101']);
+  assert.equal(swapped.rows[0], first.rows[1]);
+});
+
 test('series table: per-CPU with a cpu label: a row per CPU, each listed as added', () => {
   const { map, set } = mutableMap({ type: 'percpu_hash', perCpu: true, numCpus: 2 });
   const r = new MetricReader(

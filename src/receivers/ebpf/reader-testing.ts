@@ -15,12 +15,13 @@ export function mutableMap(info: Partial<MapInfo>): {
     maxEntries: 64,
     perCpu: false,
     numCpus: 1,
-    valueStride: 8,
     ...info,
+    // The bytes of one entry's values (every CPU's for a per-CPU map), as the addon reports it.
+    valueStride: info.valueStride ?? 8 * (info.numCpus ?? 1),
   };
   // One buffer reused by every read, as the addon does; bytes past the entries are poisoned.
   const keys = Buffer.alloc(full.keySize * full.maxEntries);
-  const values = Buffer.alloc(full.valueStride * full.numCpus * full.maxEntries);
+  const values = Buffer.alloc(full.valueStride * full.maxEntries);
   const map: BpfMap = {
     info: full,
     readAll: () => {
@@ -28,7 +29,7 @@ export function mutableMap(info: Partial<MapInfo>): {
       entries.forEach(([k, v], i) => {
         k.copy(keys, i * full.keySize);
         for (let c = 0; c < full.numCpus; c++)
-          values.writeBigUInt64LE(BigInt(v + c), (i * full.numCpus + c) * full.valueStride);
+          values.writeBigUInt64LE(BigInt(v + c), i * full.valueStride + c * 8);
       });
       return { count: entries.length, keys, values, method: 'batch' };
     },

@@ -1,5 +1,5 @@
 import { endianness } from 'node:os';
-import type { BpfMap } from '../../native/index.ts';
+import type { BpfMap, MapBatch } from '../../native/index.ts';
 import type { DecoderSpec, LabelSlot, RawFamily, RawPoint } from '../../pipeline/data.ts';
 import { SKIP, resumeChain, type DecoderRegistry } from '../../decoders/decoder.ts';
 import { NONE, rawColumnsFamily } from '../../pipeline/series.ts';
@@ -48,6 +48,8 @@ export class MetricReader {
    * of each row, the same array while the series and their order are unchanged.
    */
   private prevRows: readonly (readonly LabelSlot[])[] = NONE;
+  /** Whether every key of the previous read has its entry (no decode error to count again). */
+  private prevClean = false;
 
   get capacity(): number {
     return this.map.info.maxEntries;
@@ -114,9 +116,15 @@ export class MetricReader {
     const info = this.map.info;
     const batch = this.map.readAll();
     this.lastEntries = batch.count;
+    const cache = this.keyCache;
+    if (cache && this.prevClean && this.cpuLabelAt < 0 && batch.count === this.prevCount) {
+      // The same keys in the same order as the last read (one compare of the whole batch):
+      // the same rows, only values to read.
+      const bytes = batch.count * info.keySize;
+      if (batch.keys.compare(this.prevKeys, 0, bytes, 0, bytes) === 0) return this.valuesOnly(batch, stats);
+    }
     const points: RawPoint[] = [];
     const noLabels = this.keyLabels.length === 0;
-    const cache = this.keyCache;
     const generation = ++this.readGeneration;
     let live = 0;
     // Label bytes left pending (decoded later by a processor) must outlive this read: the
@@ -141,6 +149,7 @@ export class MetricReader {
       ? new Float64Array(batch.count * (this.cpuLabelAt >= 0 ? info.numCpus : 1))
       : undefined;
     let added: number[] | undefined;
+    let clean = true;
     const row = (labels: readonly LabelSlot[], value: number): void => {
       if (rows === undefined) {
         if (prevRows[r] === labels) {
@@ -186,6 +195,7 @@ export class MetricReader {
           freshAt += info.keySize;
           if (decoded === ERROR) {
             this.prevEntries[i] = undefined;
+            clean = false;
             continue; // not cached: it is counted on every read
           }
           entry = { slots: decoded, perCpu: undefined, seen: generation };
@@ -256,19 +266,16 @@ export class MetricReader {
       batch.keys.copy(this.prevKeys, 0, 0, bytes);
       this.prevCount = batch.count;
       this.prevEntries.length = batch.count;
+      this.prevClean = clean;
       if (rows === undefined && r !== prevRows.length) rows = prevRows.slice(0, r);
       const table = rows ?? prevRows;
       this.prevRows = table;
-      return rawColumnsFamily(
-        {
-          name: this.def.name,
-          help: this.def.help,
-          kind: this.def.kind,
-          histogram: this.def.histogram,
-          startTimeMs: this.startTimeMs,
-        },
-        { rows: table, values: values as Float64Array, added: added ?? NONE, removed: removed ?? NONE },
-      );
+      return rawColumnsFamily(this.meta(), {
+        rows: table,
+        values: values as Float64Array,
+        added: added ?? NONE,
+        removed: removed ?? NONE,
+      });
     }
     return {
       name: this.def.name,
@@ -277,6 +284,45 @@ export class MetricReader {
       histogram: this.def.histogram,
       startTimeMs: this.startTimeMs,
       points,
+    };
+  }
+
+  /**
+   * A read whose keys are the previous read's, in the same order, every one with its entry:
+   * the previous table with this read's values (a key a decoder dropped still counts as
+   * skipped). Per-CPU values are summed (a `cpu` label takes the full path).
+   */
+  private valuesOnly(batch: MapBatch, stats: ReadStats): RawFamily {
+    const info = this.map.info;
+    const rows = this.prevRows;
+    const values = new Float64Array(rows.length);
+    const step = Math.ceil(info.valueSize / 8) * 8;
+    const entries = this.prevEntries;
+    this.values32 = words(batch.values, info.valueStride, this.valueOffset);
+    let r = 0;
+    for (let i = 0; i < batch.count; i++) {
+      if ((entries[i] as KeyEntry).slots === undefined) {
+        stats.skipped++;
+        continue;
+      }
+      const valueAt = i * info.valueStride + this.valueOffset;
+      if (!info.perCpu) values[r++] = this.number(batch.values, valueAt);
+      else {
+        let sum = 0;
+        for (let c = 0; c < info.numCpus; c++) sum += this.number(batch.values, valueAt + c * step);
+        values[r++] = sum;
+      }
+    }
+    return rawColumnsFamily(this.meta(), { rows, values, added: NONE, removed: NONE });
+  }
+
+  private meta(): Omit<RawFamily, 'points' | 'columns'> {
+    return {
+      name: this.def.name,
+      help: this.def.help,
+      kind: this.def.kind,
+      histogram: this.def.histogram,
+      startTimeMs: this.startTimeMs,
     };
   }
 
