@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
+import { spawnInCgroup } from '../helpers/cgroup-child.ts';
 import { FakeKubeApi, fakePod } from '../helpers/fake-kube-api.ts';
 import { httpGet, samples, startAgent } from '../helpers/agent.ts';
 import { attributesOf, startOtlpReceiver } from '../helpers/otlp-receiver.ts';
@@ -52,15 +52,10 @@ test('ebpf → cgroup → container → k8s_attributes: a live cgroup id becomes
   );
 
   // A process inside the container cgroup that calls libc malloc on cue.
-  const worker = spawn(
-    '/usr/bin/python3',
-    [
-      '-c',
-      'import ctypes,sys\nlibc=ctypes.CDLL("libc.so.6")\nsys.stdin.readline()\nfor _ in range(5000): libc.free(libc.malloc(64))\nsys.stdin.readline()\n',
-    ],
-    { stdio: ['pipe', 'ignore', 'inherit'] },
-  );
-  writeFileSync(join(leaf, 'cgroup.procs'), String(worker.pid));
+  const worker = await spawnInCgroup(leaf, [
+    '-c',
+    'import ctypes,sys\nlibc=ctypes.CDLL("libc.so.6")\nsys.stdin.readline()\nfor _ in range(5000): libc.free(libc.malloc(64))\nsys.stdin.readline()\n',
+  ]);
 
   const receiver = await startOtlpReceiver();
   const dir = mkdtempSync(join(tmpdir(), 'k8s-e2e-'));
@@ -93,7 +88,7 @@ service:
   );
   const agent = await startAgent([pipeline]);
   try {
-    worker.stdin?.write('go\n');
+    worker.send('go\n');
     let series: { labels: Record<string, string>; value: number } | undefined;
     for (let i = 0; i < 40 && !series; i++) {
       await new Promise((r) => setTimeout(r, 250));
@@ -165,8 +160,7 @@ service:
     assert.equal(nodeResource['k8s.pod.uid'], undefined);
     assert.equal(nodeResource['container.id'], undefined);
   } finally {
-    worker.stdin?.end('\n');
-    await new Promise((r) => (worker.exitCode === null ? worker.once('exit', r) : r(undefined)));
+    await worker.finish();
     assert.equal(await agent.stop(), 0, agent.logs.join('\n'));
     await api.close();
     await receiver.close();

@@ -10,10 +10,10 @@ import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import { configSchema } from '../../src/receivers/ebpf/config.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
 import { repoRoot } from './agent.ts';
+import { PYTHON, spawnInCgroup } from './cgroup-child.ts';
 import { testHost } from './host.ts';
 
-/** Debian's interpreter: `python3` on PATH may be a pyenv shim script. */
-export const PYTHON = '/usr/bin/python3';
+export { PYTHON };
 
 /** One program of bpf/ loaded through the real ebpf receiver, read on demand. */
 export interface ProgramRun {
@@ -197,20 +197,20 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * A Python child joins cgroup2 directory `dir`, then forks and execs /bin/true `n` times,
- * one after the other. Resolves to the child's pid (the parent of every exec) when it exited 0.
+ * A Python child in cgroup2 directory `dir` forks and execs /bin/true `n` times, one after the
+ * other. Resolves to the child's pid (the parent of every exec) when it exited 0.
  */
 export async function execsInCgroup(dir: string, n: number): Promise<number> {
   const runner = [
     'import os, sys',
-    'open(sys.argv[1] + "/cgroup.procs", "w").write("0")',
-    'for i in range(int(sys.argv[2])):',
+    'sys.stdin.read(1)',
+    'for i in range(int(sys.argv[1])):',
     '    pid = os.fork()',
     '    if pid == 0:',
     '        os.execv("/bin/true", ["true"])',
     '    os.waitpid(pid, 0)',
-    'print(os.getpid())',
   ].join('\n');
-  const [pid] = await runPython(runner, [dir, String(n)]);
-  return Number(pid);
+  const child = await spawnInCgroup(dir, ['-c', runner, String(n)]);
+  await child.release();
+  return child.pid;
 }

@@ -13,7 +13,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +22,7 @@ import { RULES_FILE } from '../../deploy/monitoring/generate.ts';
 import { clusterOnly, programMetrics, repoRoot } from '../../deploy/monitoring/metrics.ts';
 import { signals } from '../../deploy/monitoring/rules.ts';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
+import { spawnInCgroup } from '../helpers/cgroup-child.ts';
 import { FakeKubeApi, fakePod } from '../helpers/fake-kube-api.ts';
 import { httpGet, startAgent } from '../helpers/agent.ts';
 import { PROMETHEUS, query, until, startPrometheus } from '../helpers/prometheus-api.ts';
@@ -103,8 +103,7 @@ test(
     api.add(
       fakePod(uid, POD, { namespace: NAMESPACE, node: NODE, container: { name: 'nginx', id: containerId } }),
     );
-    const worker = spawn('/usr/bin/python3', ['-c', MIGRATOR], { stdio: ['pipe', 'ignore', 'inherit'] });
-    writeFileSync(join(leaf, 'cgroup.procs'), String(worker.pid));
+    const worker = await spawnInCgroup(leaf, ['-c', MIGRATOR]);
 
     const dir = mkdtempSync(join(tmpdir(), 'monitoring-k8s-'));
     const override = join(dir, 'fake-api.yaml');
@@ -231,8 +230,7 @@ scrape_configs:
         { cause: err },
       );
     } finally {
-      worker.stdin?.end();
-      await new Promise((r) => (worker.exitCode === null ? worker.once('exit', r) : r(undefined)));
+      await worker.finish();
       const promStopped = prom.stop();
       const code = await agent.stop();
       await promStopped;

@@ -57,6 +57,7 @@ import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
 import { readMountInfo } from '../../src/kernel/mountinfo.ts';
 import { rmdirRetry } from '../cgroups/helpers.ts';
 import { httpGet, startAgent } from '../helpers/agent.ts';
+import { spawnInCgroup } from '../helpers/cgroup-child.ts';
 import { freePort } from '../helpers/program-run.ts';
 import { PROMETHEUS, query, until, startPrometheus } from '../helpers/prometheus-api.ts';
 import { panelQueries, ruleQueries, substitute } from './queries.ts';
@@ -75,10 +76,10 @@ const skip =
         ? false
         : 'Debian prometheus not installed (scripts/setup.sh --test)';
 
-/** Python that joins the cgroup and touches 1 MiB chunks until the OOM killer stops it. */
+/** Python that, once in its cgroup, touches 1 MiB chunks until the OOM killer stops it. */
 const HOG = `
 import sys
-open(sys.argv[1] + "/cgroup.procs", "w").write("0")
+sys.stdin.read(1)
 chunks = []
 for i in range(512):
     chunks.append(bytearray(1 << 20))
@@ -93,8 +94,9 @@ async function oomKill(): Promise<string> {
   mkdirSync(dir);
   try {
     writeFileSync(join(dir, v1 ? 'memory.limit_in_bytes' : 'memory.max'), String(16 << 20));
-    const child = spawn('/usr/bin/python3', ['-c', HOG, dir], { stdio: 'ignore' });
-    const signal = await new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_c, s) => r(s)));
+    const child = await spawnInCgroup(dir, ['-c', HOG]);
+    child.send('x');
+    const { signal } = await child.finish();
     return signal === 'SIGKILL' ? 'killed' : `not killed (${String(signal)})`;
   } finally {
     await rmdirRetry(dir);

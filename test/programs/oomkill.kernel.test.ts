@@ -12,7 +12,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { firstValueFrom, from } from 'rxjs';
@@ -28,6 +27,7 @@ import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
 import { host, logger, rmdirRetry, skipReason, sleep } from '../cgroups/helpers.ts';
 import { repoRoot } from '../helpers/agent.ts';
+import { spawnInCgroup } from '../helpers/cgroup-child.ts';
 import { expectedHook } from '../helpers/kernel-features.ts';
 
 const v1Memory = findCgroupV1Mount('memory', readMountInfo());
@@ -39,10 +39,10 @@ const memoryRoot =
     : undefined);
 const skip = skipReason(memoryRoot, 'memory controller');
 
-/** Python that joins `cgroupDir` and touches 1 MiB chunks until the OOM killer stops it. */
+/** Python that, once in its cgroup, touches 1 MiB chunks until the OOM killer stops it. */
 const HOG = `
 import sys
-open(sys.argv[1] + "/cgroup.procs", "w").write("0")
+sys.stdin.read(1)
 chunks = []
 for i in range(512):
     chunks.append(bytearray(1 << 20))
@@ -70,12 +70,9 @@ test('oomkill: one OOM kill in a 16 MiB memory cgroup → +1 for exactly that cg
     await receiver.start(host());
     assert.equal(receiver.hook, hook);
 
-    const child = spawn('/usr/bin/python3', ['-c', HOG, dir], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const signal = await new Promise<NodeJS.Signals | null>((resolve) =>
-      child.on('exit', (_c, s) => resolve(s)),
-    );
+    const child = await spawnInCgroup(dir, ['-c', HOG]);
+    child.send('x');
+    const { signal, stdout: out } = await child.finish();
     assert.equal(signal, 'SIGKILL', `the child was not OOM-killed (stdout: ${out.trim()})`);
 
     // The record is read by the perf buffer's poll or the next drain.
