@@ -314,3 +314,45 @@ test(
     }
   }),
 );
+
+test(
+  'cgroup table: a removed cgroup whose grace runs out (or that the bound drops) is told as expired',
+  withTree(async (base) => {
+    let now = 1_000;
+    const t = table(base, {
+      watch: false,
+      rescanIntervalMs: 0,
+      deletedGraceMs: 100,
+      maxDeleted: 1,
+      now: () => now,
+    });
+    t.start();
+    try {
+      const a = join(base, 'a');
+      const b = join(base, 'b');
+      mkdirSync(a);
+      mkdirSync(b);
+      t.rescan();
+      const [idA, idB] = [ino(a), ino(b)];
+      const heard: { id: bigint; path: string | undefined; expired?: true }[] = [];
+      const stop = t.onChange((c) => heard.push(c));
+      rmdirSync(a);
+      t.rescan();
+      assert.deepEqual(heard, [{ id: idA, path: undefined }]);
+      assert.equal(t.resolve(idA), a, 'within the grace: its last path');
+      rmdirSync(b);
+      t.rescan(); // maxDeleted 1: a is dropped for b
+      assert.deepEqual(heard.slice(1), [
+        { id: idB, path: undefined },
+        { id: idA, path: undefined, expired: true },
+      ]);
+      now += 200;
+      assert.equal(t.resolve(idB), undefined, 'past the grace');
+      assert.deepEqual(heard.at(-1), { id: idB, path: undefined, expired: true });
+      assert.equal(heard.length, 4);
+      stop();
+    } finally {
+      t.stop();
+    }
+  }),
+);

@@ -37,10 +37,15 @@ export type CgroupTableMode = 'inotify' | 'rescan' | 'stopped';
 /** Misses for ids not yet looked for rewalk the tree at most this often (one walk serves a whole read). */
 export const MISS_REWALK_GAP_MS = 1_000;
 
-/** A cgroup that appeared (or was renamed: `path` is its new path), or that is gone (`path` undefined). */
+/**
+ * A cgroup that appeared (or was renamed: `path` is its new path), or that is gone (`path`
+ * undefined); `expired`: a removed cgroup whose grace ran out (or that the `maxDeleted` bound
+ * dropped), so `resolve` no longer answers its last path.
+ */
 export interface CgroupChange {
   readonly id: bigint;
   readonly path: string | undefined;
+  readonly expired?: true;
 }
 
 /** The settings every user of a shared table gets unless it asks for others (the `cgroup` processor's defaults). */
@@ -168,7 +173,9 @@ export class CgroupTable {
 
   /**
    * Follow cgroups as the table learns of them (inotify events, rewalks, and lookups that find an
-   * entry stale): called with each new or renamed cgroup and each removed one. A listener that
+   * entry stale): called with each new or renamed cgroup, each removed one, and each removed one
+   * whose grace is over (`expired`): every change of what `resolve` answers for a known id.
+   * (An id `resolve` did not know starts answering only through a new cgroup.) A listener that
    * throws does not stop the others. Returns the unsubscribe.
    */
   onChange(listener: (change: CgroupChange) => void): () => void {
@@ -201,7 +208,7 @@ export class CgroupTable {
     const gone = this.deleted.get(id);
     if (gone !== undefined) {
       if (gone.until > t) return gone.path;
-      this.deleted.delete(id);
+      this.expireOne(id);
     }
     return this.lookForMissing(id, t);
   }
@@ -298,14 +305,20 @@ export class CgroupTable {
     this.deleted.delete(id);
     this.deleted.set(id, { path, until: t + this.opts.deletedGraceMs });
     while (this.deleted.size > this.opts.maxDeleted) {
-      this.deleted.delete(this.deleted.keys().next().value as bigint);
+      this.expireOne(this.deleted.keys().next().value as bigint);
     }
+  }
+
+  /** A removed cgroup no longer resolves: forgotten and told. */
+  private expireOne(id: bigint): void {
+    this.deleted.delete(id);
+    if (this.listeners.size > 0) this.emit({ id, path: undefined, expired: true });
   }
 
   private expire(t: number): void {
     for (const [id, d] of this.deleted) {
       if (d.until > t) break; // removal order: the rest are younger
-      this.deleted.delete(id);
+      this.expireOne(id);
     }
     for (const [id, until] of this.unknown) {
       if (until > t) break; // insertion order: the rest expire later

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { firstValueFrom, from } from 'rxjs';
 import type { Host } from '../../pipeline/component.ts';
 import type { LabelSlot, MetricBatch } from '../../pipeline/data.ts';
+import { rawColumnsFamily, type RawColumns } from '../../pipeline/series.ts';
 import { SelfTelemetry } from '../../pipeline/telemetry.ts';
 import { configSchema } from './config.ts';
 import { cgroupProcessorFactory } from './factory.ts';
@@ -176,6 +177,84 @@ test('cgroup processor: a v1 controller with no hierarchy is skipped with a warn
       warnings.some((w) => (w as { controller?: string }).controller === 'no_such_controller'),
       JSON.stringify(warnings),
     );
+  } finally {
+    await proc.shutdown();
+    rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('cgroup processor, series tables: decoded once; a removed, expired or renamed cgroup marks exactly its rows', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'cgp-'));
+  const [a, b] = [join(base, 'a'), join(base, 'b')];
+  mkdirSync(a);
+  mkdirSync(b);
+  const idOf = (p: string): string => statSync(p, { bigint: true }).ino.toString();
+  const [idA, idB] = [idOf(a), idOf(b)];
+  const config = configSchema.parse({ cgroup_root: base, watch: false, deleted_grace: '2s' });
+  const proc = (await cgroupProcessorFactory.create(
+    { id: 'cgroup', logger, configDir: '.' },
+    config,
+  )) as CgroupProcessor;
+  const rows = [idA, idB, '0', '999999999999'].map((id) => [slot(id, [{ name: 'cgroup' }])]);
+  const run = async (values: number[]): Promise<RawColumns> => {
+    const family = rawColumnsFamily(
+      { name: 'f', help: 'h', kind: 'counter', histogram: undefined, startTimeMs: 0 },
+      { rows, values: Float64Array.from(values), added: [], removed: [] },
+    );
+    const input = { ...batch([]), families: [family] };
+    const out = await firstValueFrom(from([input]).pipe(proc.operator));
+    const c = out.families[0]?.columns;
+    assert.ok(c, 'a table in, a table out');
+    // The same data as points gives the same labels and values.
+    const plain = { ...input, families: [{ ...family, points: [...family.points] }] };
+    const viaPoints = await firstValueFrom(from([plain]).pipe(proc.operator));
+    assert.deepEqual(
+      viaPoints.families[0]?.points.map((p) => [p.labels, p.value]),
+      out.families[0]?.points.map((p) => [p.labels, p.value]),
+    );
+    return c;
+  };
+  const paths = (c: RawColumns): unknown[] => c.rows.map((r) => r[0]?.value);
+  try {
+    await proc.start(host());
+    const t = proc.table;
+    assert.ok(t);
+    const first = await run([1, 2, 3, 4]);
+    assert.deepEqual(paths(first), [a, b, 'unknown_cgroup_id:0', 'unknown_cgroup_id:999999999999']);
+    const decoded = proc.memo.decoded;
+    const values = [5, 6, 7, 8];
+    const second = await run(values);
+    assert.equal(second.rows, first.rows, 'the same output table');
+    assert.equal(proc.memo.decoded, decoded, 'nothing decoded again');
+    // a removed: its row is derived again, to its last path (the grace): nothing new downstream.
+    rmdirSync(a);
+    t.rescan();
+    const removed = await run(values);
+    assert.equal(proc.memo.decoded, decoded + 1, 'only the row of a');
+    assert.equal(removed.rows, first.rows, 'the same path: the same table');
+    // a's grace runs out: its row becomes unknown, the others stay the same objects.
+    await new Promise((r) => setTimeout(r, 2_100));
+    t.rescan();
+    const expired = await run(values);
+    assert.equal(proc.memo.decoded, decoded + 2);
+    assert.deepEqual(paths(expired), [
+      `unknown_cgroup_id:${idA}`,
+      b,
+      'unknown_cgroup_id:0',
+      'unknown_cgroup_id:999999999999',
+    ]);
+    assert.notEqual(expired.rows, first.rows);
+    assert.deepEqual(expired.added, [0]);
+    assert.deepEqual(expired.removed, [first.rows[0]]);
+    for (const i of [1, 2, 3]) assert.equal(expired.rows[i], first.rows[i], `row ${i} kept`);
+    // b renamed: its row takes the new path.
+    renameSync(b, join(base, 'b2'));
+    t.rescan();
+    const renamed = await run(values);
+    assert.equal(proc.memo.decoded, decoded + 3);
+    assert.equal(paths(renamed)[1], join(base, 'b2'));
+    assert.deepEqual(renamed.added, [1]);
+    assert.equal((await run(values)).rows, renamed.rows, 'kept again');
   } finally {
     await proc.shutdown();
     rmSync(base, { recursive: true, force: true });

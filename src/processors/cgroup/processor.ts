@@ -8,17 +8,56 @@ import { findCgroup2Mount, OrderedCgroupTables, type CgroupTable } from '../../k
 import { findCgroupV1Mount } from '../../kernel/cgroups.ts';
 import { readMountInfo } from '../../kernel/mountinfo.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
-// The chain-resuming operator is shared with the ksym processor (it belongs in a shared module).
-import { resumeDecoders } from '../../decoders/resume.ts';
+// The remembering chain-resuming operator is shared with the ksym processor.
+import { ChainMemo, type Fact, type MemoSource } from '../ksym/memo.ts';
 import type { CgroupProcessorConfig } from './config.ts';
-import { cgroupDecoder } from '../../decoders/cgroup.ts';
+import { cgroupDecoder, type CgroupResolver } from '../../decoders/cgroup.ts';
 import { acquireTable, type TableLease } from '../../kernel/cgroup-table-lease.ts';
+
+/**
+ * What a decoded cgroup id may change with, one fact per id in use: invalidated when a table
+ * tells of a change for that id (a new, renamed or removed cgroup, or one whose grace ran out).
+ * Facts are held by the label sets decoded from them (ChainMemo), so an id whose label sets
+ * are gone is forgotten.
+ */
+class CgroupFacts {
+  private readonly byId = new Map<bigint, WeakRef<Fact>>();
+  private readonly forget = new FinalizationRegistry<bigint>((id) => {
+    if (this.byId.get(id)?.deref() === undefined) this.byId.delete(id);
+  });
+  /** Facts invalidated so far. */
+  invalidated = 0;
+
+  of(id: bigint): Fact {
+    let fact = this.byId.get(id)?.deref();
+    if (fact === undefined) {
+      fact = { valid: true };
+      this.byId.set(id, new WeakRef(fact));
+      this.forget.register(fact, id);
+    }
+    return fact;
+  }
+
+  change(id: bigint): void {
+    const fact = this.byId.get(id)?.deref();
+    if (fact === undefined) return;
+    fact.valid = false;
+    this.byId.delete(id);
+    this.invalidated++;
+  }
+}
 
 /**
  * processor `cgroup`: supplies the `cgroup` decoder (decimal cgroup v2 id →
  * cgroupfs path) to label chains from one table shared by every `cgroup`
  * processor with the same settings, kept current with inotify; then runs the
  * built-in decoders that follow it in each chain.
+ *
+ * A label set is decoded once and kept (ChainMemo, by slot-array identity; series tables by
+ * rows identity) until a table tells of a change for one of its cgroup ids: exactly the
+ * label sets (and tables) that carried that id are derived again. An id no table knows is
+ * kept as `unknown_cgroup_id:…` until a cgroup with that id appears (the tables tell of every
+ * new cgroup: inotify, or the rescan every rescan_interval without it).
  */
 export class CgroupProcessor implements Processor {
   readonly operator: OperatorFunction<MetricBatch, MetricBatch>;
@@ -27,16 +66,39 @@ export class CgroupProcessor implements Processor {
   private leases: TableLease[] = [];
   private resolver: OrderedCgroupTables | undefined;
   private decoderErrors: SelfFamily | undefined;
+  private facts = new CgroupFacts();
+  private unsubscribe: (() => void)[] = [];
+  /** Decoded label sets remembered until a cgroup id of theirs changes. */
+  readonly memo: ChainMemo;
 
   constructor(config: CgroupProcessorConfig, logger: Logger) {
     this.config = config;
     this.logger = logger;
+    const used: Fact[] = [];
+    const source: MemoSource = {
+      generation: () => 0,
+      volatile: false,
+      facts: used,
+      invalidations: () => this.facts.invalidated,
+    };
+    // The resolver as the decoder sees it: each id looked up is a fact of the label set.
+    const tracked: CgroupResolver = {
+      resolve: (id) => {
+        used.push(this.facts.of(id));
+        return (this.resolver as OrderedCgroupTables).resolve(id);
+      },
+    };
     const registry = new Map<string, Decoder>(builtinDecoders.map((d) => [d.name, d]));
     registry.set(
       'cgroup',
-      cgroupDecoder(() => this.resolver),
+      cgroupDecoder(() => {
+        if (this.resolver !== undefined) return tracked;
+        source.volatile = true; // not started (or shut down): not an answer to keep
+        return undefined;
+      }),
     );
-    this.operator = resumeDecoders(registry, (source, config, stats) => {
+    this.memo = new ChainMemo(registry, source);
+    this.operator = this.memo.operator((source, config, stats) => {
       this.decoderErrors?.add({ config }, stats.decodeErrors);
       this.logger.warn(
         { source, count: stats.decodeErrors, last: stats.lastError },
@@ -99,15 +161,20 @@ export class CgroupProcessor implements Processor {
       });
     }
     this.resolver = new OrderedCgroupTables(this.tables);
+    for (const t of this.tables) this.unsubscribe.push(t.onChange((c) => this.facts.change(c.id)));
     for (const t of this.tables) {
       this.logger.debug({ root: t.root, mode: t.mode, ...t.size }, 'cgroup table loaded');
     }
   }
 
   async shutdown(): Promise<void> {
+    for (const stop of this.unsubscribe) stop();
+    this.unsubscribe = [];
     for (const l of this.leases) l.release();
     this.leases = [];
     this.resolver = undefined;
+    this.memo.clear();
+    this.facts = new CgroupFacts();
   }
 
   describe(): Record<string, unknown> {

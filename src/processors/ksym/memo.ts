@@ -2,7 +2,6 @@ import { map, type OperatorFunction } from 'rxjs';
 import type { LabelSlot, MetricBatch, RawFamily, RawPoint } from '../../pipeline/data.ts';
 import { NONE, rawColumnsFamily, type RawColumns } from '../../pipeline/series.ts';
 import { SKIP, resumeChain, type DecoderRegistry, type Skip } from '../../decoders/decoder.ts';
-import type { ResumeStats } from '../../decoders/resume.ts';
 
 /**
  * What a memoizing processor tells the operator about its decoder's table.
@@ -15,10 +14,37 @@ import type { ResumeStats } from '../../decoders/resume.ts';
 export interface MemoSource {
   generation(): number;
   volatile: boolean;
+  /**
+   * Facts whose change marks exactly the rows derived from them (a cgroup removed): the
+   * decoder pushes each fact it relied on for the label set being decoded (the operator
+   * empties the list before each); a row whose fact was invalidated is derived again, and
+   * so is, at its next batch, every table whose invalidations count moved since it was made.
+   */
+  readonly facts?: Fact[];
+  /** How many facts have been invalidated so far (with `facts`). */
+  invalidations?(): number;
+}
+
+/** One fact a decoded value depends on; `valid` turns false for good when it changes. */
+export interface Fact {
+  valid: boolean;
+}
+
+/** A remembered label set: the result and the facts it relied on (none: only the generation). */
+interface Entry {
+  readonly labels: readonly LabelSlot[] | Skip;
+  readonly facts: readonly Fact[] | undefined;
+}
+
+/** What a batch's decoding counted. */
+export interface ResumeStats {
+  decodeErrors: number;
+  lastError?: string;
 }
 
 /**
- * resumeDecoders (src/decoders/resume.ts) with the result of each label set remembered by
+ * Resumes every label chain whose next decoder the registry supplies (a failing key is
+ * dropped and counted; the rest of the batch goes on), with the result of each label set remembered by
  * the identity of its slot array. The reader hands out the same (immutable) slot array for
  * a map key on every read, so a key is decoded once, not once per scrape; the arrays made
  * here are immutable too and are handed out again, so the next stages can remember by
@@ -28,13 +54,15 @@ export interface MemoSource {
 export class ChainMemo {
   private readonly registry: DecoderRegistry;
   private readonly source: MemoSource;
-  private memo = new WeakMap<readonly LabelSlot[], readonly LabelSlot[] | Skip>();
+  private memo = new WeakMap<readonly LabelSlot[], Entry>();
   /**
    * Series tables (pipeline/series.ts): the output table of an input table, by the identity
    * of its rows, while the decoder's table is unchanged; per batch only values move.
    */
   private tables = new WeakMap<readonly (readonly LabelSlot[])[], Table | typeof PASS>();
   private generation: number | undefined;
+  /** Label sets derived again because a fact of theirs changed, for tests. */
+  rederived = 0;
   /** Label sets decoded (not served from memory), for tests. */
   decoded = 0;
 
@@ -81,6 +109,10 @@ export class ChainMemo {
     return { ...f, points };
   }
 
+  private invalidations(): number {
+    return this.source.invalidations?.() ?? 0;
+  }
+
   /** Forget everything remembered when the decoder's table changed. */
   private checkGeneration(): void {
     const generation = this.source.generation();
@@ -98,9 +130,14 @@ export class ChainMemo {
     slots: readonly LabelSlot[],
     stats: ResumeStats,
   ): readonly LabelSlot[] | Skip | typeof ERROR {
-    let labels = this.memo.get(slots);
-    if (labels !== undefined) return labels;
-    this.source.volatile = false;
+    const known = this.memo.get(slots);
+    if (known !== undefined && (known.facts === undefined || known.facts.every((f) => f.valid))) {
+      return known.labels;
+    }
+    const source = this.source;
+    source.volatile = false;
+    if (source.facts !== undefined) source.facts.length = 0;
+    let labels: readonly LabelSlot[] | Skip;
     try {
       labels = this.resume(slots);
     } catch (err) {
@@ -109,8 +146,17 @@ export class ChainMemo {
       return ERROR;
     }
     this.decoded++;
-    if (!this.source.volatile) this.memo.set(slots, labels);
-    else this.uncertain = true;
+    if (known !== undefined) {
+      this.rederived++;
+      // Derived again to the same labels (a removed cgroup keeps its path for a while): the
+      // remembered array stays, so the later stages see nothing new.
+      if (sameLabels(known.labels, labels)) labels = known.labels;
+    }
+    if (!source.volatile) {
+      const facts =
+        source.facts === undefined || source.facts.length === 0 ? undefined : source.facts.slice();
+      this.memo.set(slots, { labels, facts });
+    } else this.uncertain = true;
     return labels;
   }
 
@@ -125,6 +171,21 @@ export class ChainMemo {
     let table = this.tables.get(c.rows);
     let added: readonly number[] = NONE;
     let removed: readonly (readonly LabelSlot[])[] = NONE;
+    if (table !== undefined && table !== PASS && table.invalidations !== this.invalidations()) {
+      // A fact changed since this table was made: its rows are checked (only those whose
+      // facts changed are derived again); it stays the same table unless an output changed.
+      const again = this.derive(c.rows, stats);
+      const kept = this.tables.get(c.rows) === again; // not when a row is volatile or failed
+      if (again !== PASS && sameTable(again, table)) {
+        table.invalidations = again.invalidations;
+        if (kept) this.tables.set(c.rows, table);
+        else this.tables.delete(c.rows);
+      } else {
+        if (again !== PASS) ({ added, removed } = changes(table.rows, again.rows));
+        if (!kept) this.tables.delete(c.rows);
+        table = again;
+      }
+    }
     if (table === undefined) {
       table = this.derive(c.rows, stats);
       if (table !== PASS) {
@@ -161,6 +222,7 @@ export class ChainMemo {
       return PASS;
     }
     this.uncertain = false;
+    const invalidations = this.invalidations();
     const errors = stats.decodeErrors;
     const out: (readonly LabelSlot[])[] = [];
     const take: number[] = [];
@@ -173,6 +235,7 @@ export class ChainMemo {
     const table: Table = {
       rows: out,
       take: take.length === rows.length ? undefined : Int32Array.from(take),
+      invalidations,
     };
     if (!this.uncertain && stats.decodeErrors === errors) this.tables.set(rows, table);
     return table;
@@ -183,7 +246,7 @@ export class ChainMemo {
     if (removed.length === 0) return NONE;
     const out: (readonly LabelSlot[])[] = [];
     for (const slots of removed) {
-      const labels = this.memo.get(slots);
+      const labels = this.memo.get(slots)?.labels;
       if (labels !== undefined && labels !== SKIP) out.push(labels);
     }
     return out;
@@ -218,6 +281,40 @@ interface Table {
   readonly rows: readonly (readonly LabelSlot[])[];
   /** The input row of each output row; undefined when every row is kept (same positions). */
   readonly take: Int32Array | undefined;
+  /** The source's invalidations count when the table was made (or last found unchanged). */
+  invalidations: number;
+}
+
+function sameLabels(a: readonly LabelSlot[] | Skip, b: readonly LabelSlot[] | Skip): boolean {
+  if (a === b) return true;
+  if (a === SKIP || b === SKIP || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as LabelSlot;
+    const y = b[i] as LabelSlot;
+    if (x.name !== y.name || x.value !== y.value || x.pending.length !== y.pending.length) return false;
+    for (let j = 0; j < x.pending.length; j++) if (x.pending[j] !== y.pending[j]) return false;
+  }
+  return true;
+}
+
+function sameTable(a: Table, b: Table): boolean {
+  if (a.rows.length !== b.rows.length) return false;
+  for (let i = 0; i < a.rows.length; i++) if (a.rows[i] !== b.rows[i]) return false;
+  if (a.take === undefined || b.take === undefined) return a.take === b.take;
+  for (let i = 0; i < a.take.length; i++) if (a.take[i] !== b.take[i]) return false;
+  return true;
+}
+
+/** The output rows new and gone between two output tables of one input table. */
+function changes(
+  before: readonly (readonly LabelSlot[])[],
+  after: readonly (readonly LabelSlot[])[],
+): { added: readonly number[]; removed: readonly (readonly LabelSlot[])[] } {
+  const had = new Set(before);
+  const has = new Set(after);
+  const added: number[] = [];
+  for (let i = 0; i < after.length; i++) if (!had.has(after[i] as readonly LabelSlot[])) added.push(i);
+  return { added, removed: before.filter((r) => !has.has(r)) };
 }
 
 /** Input rows added → output rows (positions shift where rows were dropped). */
