@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { firstValueFrom, from, lastValueFrom, toArray, throwError, EMPTY } from 'rxjs';
 import type { LabelSlot, MetricBatch, RawFamily } from '../../pipeline/data.ts';
+import { rawColumnsFamily, type RawColumns } from '../../pipeline/series.ts';
 import { configSchema } from './config.ts';
 import { containerProcessorFactory } from './factory.ts';
 import { addContainerLabels } from './operator.ts';
@@ -127,4 +128,57 @@ test('container: config is strict and checks label names', () => {
   assert.equal(configSchema.safeParse({ labels: { pod: 'x' } }).success, false);
   assert.equal(configSchema.safeParse({ labels: { container_id: 'container.id' } }).success, false);
   assert.equal(configSchema.safeParse({ from: '1abc' }).success, false);
+});
+
+test('container, series tables: labelled once per row and table, equal to the points path, values and deltas passed on', async () => {
+  const other = CONTAINER.replace(ID, 'f'.repeat(64));
+  const rows = [
+    [slot('cgroup', CONTAINER), slot('op', 'read')],
+    [slot('cgroup', '/sys/fs/cgroup/unified/system.slice/ssh.service')],
+    [slot('cgroup', other, ['cgroup'])],
+    [slot('op', 'write')],
+  ];
+  const op = addContainerLabels('cgroup', names);
+  const table = (rs: LabelSlot[][], values: number[], added: number[] = [], removed: LabelSlot[][] = []) =>
+    rawColumnsFamily(
+      { name: 'f', help: 'h', kind: 'counter', histogram: undefined, startTimeMs: 0 },
+      { rows: rs, values: Float64Array.from(values), added, removed },
+    );
+  const run = async (f: RawFamily): Promise<RawFamily> => {
+    const [out] = (await firstValueFrom(from([batch([f])]).pipe(op))).families;
+    const [viaPoints] = (await firstValueFrom(from([batch([{ ...f, points: [...f.points] }])]).pipe(op)))
+      .families;
+    assert.deepEqual(out?.points, viaPoints?.points, 'the points path gives the same');
+    assert.ok(out?.columns, 'a table in, a table out');
+    return out;
+  };
+  const first = await run(table(rows, [1, 2, 3, 4], [0, 1, 2, 3]));
+  const c1 = first.columns as RawColumns;
+  assert.deepEqual(plain(c1.rows[0] as LabelSlot[]), {
+    cgroup: CONTAINER,
+    op: 'read',
+    container_id: ID,
+    container_runtime: 'containerd',
+    k8s_pod_uid: UID,
+    k8s_pod_qos: 'burstable',
+  });
+  for (const i of [1, 2, 3]) assert.equal(c1.rows[i], rows[i], `row ${i} untouched`);
+  assert.deepEqual(c1.added, [0, 1, 2, 3]);
+  const values = Float64Array.of(5, 6, 7, 8);
+  const f2 = rawColumnsFamily(
+    { name: 'f', help: 'h', kind: 'counter', histogram: undefined, startTimeMs: 0 },
+    { rows, values, added: [], removed: [] },
+  );
+  const second = (await run(f2)).columns as RawColumns;
+  assert.equal(second.rows, c1.rows, 'the same output table');
+  assert.equal(second.values, values, 'values passed on');
+  // The labelled row gone: its removal names the labelled row; the rest pass as they are.
+  const gone = await run(table(rows.slice(1), [1, 2, 3], [], [rows[0] as LabelSlot[]]));
+  const c3 = gone.columns as RawColumns;
+  assert.deepEqual(c3.removed, [c1.rows[0]]);
+  assert.equal(c3.rows[0], rows[1]);
+  // A table with nothing to label and nothing labelled gone: passed on as it is.
+  const untouched = table(rows.slice(1, 3), [1, 2]);
+  const [same] = (await firstValueFrom(from([batch([untouched])]).pipe(op))).families;
+  assert.equal(same, untouched);
 });
