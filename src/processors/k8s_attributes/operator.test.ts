@@ -4,6 +4,7 @@ import { Subject } from 'rxjs';
 import type { MetricBatch, RawFamily } from '../../pipeline/data.ts';
 import { k8sAttributes, type PodLookup } from './operator.ts';
 import type { PodMatch } from './pod-index.ts';
+import { rawColumnsFamily, type RawColumns } from '../../pipeline/series.ts';
 
 function fakeLookup(pods: Record<string, PodMatch>, available = true): PodLookup {
   return {
@@ -137,4 +138,56 @@ test('a held pod that vanishes from its source’s batches does not keep the tim
   assert.ok(out.length <= 4, `${out.length} batches emitted`);
   assert.equal(out.at(-1)?.families[0]?.points.length, 1, 'u2 released');
   input.complete();
+});
+
+test('series tables: equal to the points path batch after batch; a pod relabelled changes exactly its rows', () => {
+  const pods: Record<string, PodMatch> = {
+    u1: { pod: [['k8s_pod_name', 'a']] },
+    u2: { pod: [['k8s_pod_name', 'b']] },
+  };
+  const lookup = fakeLookup(pods);
+  const slotOf = (name: string, value: string) => ({ name, value, pending: [] });
+  const rows = [
+    [slotOf('k8s_pod_uid', 'u1'), slotOf('op', 'r')],
+    [slotOf('k8s_pod_uid', 'u2')],
+    [slotOf('cpu', '0')],
+    [slotOf('k8s_pod_uid', 'u3')], // unknown: held
+    [slotOf('k8s_pod_uid', 'u1'), slotOf('op', 'w')],
+  ];
+  const onTables: MetricBatch[] = [];
+  const onPoints: MetricBatch[] = [];
+  const tablesIn = new Subject<MetricBatch>();
+  const pointsIn = new Subject<MetricBatch>();
+  tablesIn.pipe(k8sAttributes(lookup, { ...options, maxPending: 10 })).subscribe((b) => onTables.push(b));
+  pointsIn.pipe(k8sAttributes(lookup, { ...options, maxPending: 10 })).subscribe((b) => onPoints.push(b));
+  const send = (values: number[]): RawColumns => {
+    const f = rawColumnsFamily(
+      { name: 'm', help: '', kind: 'counter', histogram: undefined, startTimeMs: 0 },
+      { rows, values: Float64Array.from(values), added: [], removed: [] },
+    );
+    tablesIn.next(batchOf(f));
+    pointsIn.next(batchOf({ ...f, points: [...f.points] }));
+    const t = onTables.at(-1)?.families[0];
+    assert.deepEqual(t?.points, onPoints.at(-1)?.families[0]?.points, 'the points path gives the same');
+    assert.ok(t?.columns, 'a table in, a table out');
+    return t.columns;
+  };
+  const first = send([1, 2, 3, 4, 5]);
+  assert.equal(first.rows.length, 4, 'the unknown pod held');
+  assert.deepEqual([...first.values], [1, 2, 3, 5]);
+  const second = send([6, 7, 8, 9, 10]);
+  assert.equal(second.rows, first.rows, 'nothing changed: the same output table');
+  assert.deepEqual([second.added, second.removed], [[], []]);
+  pods['u1'] = { pod: [['k8s_pod_name', 'a2']] }; // relabelled
+  const third = send([1, 1, 1, 1, 1]);
+  assert.notEqual(third.rows, first.rows);
+  assert.deepEqual(third.added, [0, 3]);
+  assert.deepEqual(third.removed, [first.rows[0], first.rows[3]]);
+  assert.equal(third.rows[1], first.rows[1], 'u2 untouched');
+  assert.equal(third.rows[2], first.rows[2]);
+  pods['u3'] = { pod: [['k8s_pod_name', 'c']] }; // the held pod appears
+  const fourth = send([1, 2, 3, 4, 5]);
+  assert.equal(fourth.rows.length, 5);
+  assert.deepEqual(fourth.added, [3]);
+  assert.deepEqual([...fourth.values], [1, 2, 3, 4, 5], 'every row: values passed on');
 });

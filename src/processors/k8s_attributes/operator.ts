@@ -1,6 +1,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { LabelSlot, MetricBatch, RawFamily, RawPoint } from '../../pipeline/data.ts';
 import type { PodMatch } from './pod-index.ts';
+import { NONE, rawColumnsFamily, type RawColumns } from '../../pipeline/series.ts';
 
 /** What the operator needs of the pod cache. */
 export interface PodLookup {
@@ -85,6 +86,7 @@ export function k8sAttributes(
         timer.unref();
       };
 
+      const tables = new PodTables();
       const process = (batch: MetricBatch): MetricBatch => {
         const t = now();
         const available = lookup.available();
@@ -92,54 +94,57 @@ export function k8sAttributes(
         const overflow: string[] = [];
         let degraded = 0;
         let holding = false;
+        /** A label set's output (itself, or with its pod's labels), or undefined while its pod is held. */
+        const decide = (labels: Row, histogram: boolean): Row | undefined => {
+          const uid = stringLabel(labels, options.podUidLabel);
+          const cid = stringLabel(labels, options.containerIdLabel);
+          const key = uid ?? cid;
+          if (key === undefined) return labels;
+          const match = lookup.find(uid, cid);
+          if (match) {
+            pending.delete(key);
+            return labelled(labels, match, histogram);
+          }
+          if (!available) {
+            degraded++;
+            pending.delete(key);
+            return labels;
+          }
+          if (released.has(key) || lookup.forgotten?.(uid, cid) === true) {
+            pending.delete(key);
+            return labels;
+          }
+          let since = pending.get(key);
+          if (since === undefined) {
+            if (pending.size >= options.maxPending) {
+              release(key);
+              overflow.push(key);
+              return labels;
+            }
+            since = t;
+            pending.set(key, t);
+          }
+          if (t - since >= options.pendingTimeoutMs) {
+            release(key);
+            expired.push(key);
+            return labels;
+          }
+          holding = true;
+          return undefined;
+        };
         const families = batch.families.map((f): RawFamily => {
+          const histogram = f.kind === 'histogram';
+          if (f.columns !== undefined)
+            return tables.family(batch.source, f, f.columns, (row) => decide(row, histogram));
           let changed = false;
           const points: RawPoint[] = [];
           for (const p of f.points) {
-            const uid = stringLabel(p.labels, options.podUidLabel);
-            const cid = stringLabel(p.labels, options.containerIdLabel);
-            const key = uid ?? cid;
-            if (key === undefined) {
-              points.push(p);
-              continue;
-            }
-            const match = lookup.find(uid, cid);
-            if (match) {
-              pending.delete(key);
-              points.push(withPodLabels(p, match, f.kind === 'histogram'));
+            const labels = decide(p.labels, histogram);
+            if (labels === p.labels) points.push(p);
+            else {
               changed = true;
-              continue;
+              if (labels !== undefined) points.push({ labels, value: p.value });
             }
-            if (!available) {
-              degraded++;
-              pending.delete(key);
-              points.push(p);
-              continue;
-            }
-            if (released.has(key) || lookup.forgotten?.(uid, cid) === true) {
-              pending.delete(key);
-              points.push(p);
-              continue;
-            }
-            let since = pending.get(key);
-            if (since === undefined) {
-              if (pending.size >= options.maxPending) {
-                release(key);
-                overflow.push(key);
-                points.push(p);
-                continue;
-              }
-              since = t;
-              pending.set(key, t);
-            }
-            if (t - since >= options.pendingTimeoutMs) {
-              release(key);
-              expired.push(key);
-              points.push(p);
-              continue;
-            }
-            holding = true;
-            changed = true;
           }
           return changed ? { ...f, points } : f;
         });
@@ -201,10 +206,143 @@ function stringLabel(labels: readonly LabelSlot[], name: string): string | undef
   return undefined;
 }
 
-function withPodLabels(p: RawPoint, match: PodMatch, histogram: boolean): RawPoint {
+type Row = readonly LabelSlot[];
+
+/** A label set with its pod's labels, kept per label set while its pod's match is the same. */
+const labelledMemo = new WeakMap<
+  Row,
+  {
+    readonly match: PodMatch['pod'];
+    readonly container: string | undefined;
+    readonly histogram: boolean;
+    readonly out: Row;
+  }
+>();
+
+function labelled(labels: Row, match: PodMatch, histogram: boolean): Row {
+  const known = labelledMemo.get(labels);
+  if (
+    known !== undefined &&
+    known.match === match.pod &&
+    known.container === match.containerName &&
+    known.histogram === histogram
+  )
+    return known.out;
+  const out = withPodLabels(labels, match, histogram);
+  labelledMemo.set(labels, { match: match.pod, container: match.containerName, histogram, out });
+  return out;
+}
+
+/**
+ * Series tables (src/pipeline/README.md). The pod of each row is looked up every batch (a pod
+ * may come, change or go between any two), but a row keeps its labelled output while its pod's
+ * match is the same (a pod relabelled is a new match: exactly its rows change), and a family's
+ * output table stays the same array while every row's output is the same; `added`/`removed`
+ * are the rows new and gone since this family's previous output (held rows come and go too).
+ */
+class PodTables {
+  private readonly last = new Map<
+    string,
+    { readonly rows: readonly Row[]; readonly take: Int32Array | undefined }
+  >();
+
+  family(source: string, f: RawFamily, c: RawColumns, decide: (row: Row) => Row | undefined): RawFamily {
+    const key = `${source}\u0000${f.name}`;
+    const before = this.last.get(key);
+    const bRows = before?.rows;
+    const bTake = before?.take;
+    // While every output row equals the previous output's at the same place (from the same
+    // input row), nothing is allocated; at the first difference the output is made from there.
+    let j = 0;
+    let out: Row[] | undefined;
+    let take: number[] | undefined;
+    let identity = true;
+    const prefix = (): void => {
+      out = bRows === undefined ? [] : bRows.slice(0, j);
+      take = [];
+      for (let k = 0; k < j; k++) take.push(bTake === undefined ? k : (bTake[k] as number));
+    };
+    for (let i = 0; i < c.rows.length; i++) {
+      const row = c.rows[i] as Row;
+      const o = decide(row);
+      if (o !== row) identity = false;
+      if (o === undefined) continue;
+      if (out === undefined) {
+        if (
+          bRows !== undefined &&
+          j < bRows.length &&
+          bRows[j] === o &&
+          (bTake === undefined ? j : bTake[j]) === i
+        ) {
+          j++;
+          continue;
+        }
+        prefix();
+      }
+      (out as unknown as Row[]).push(o);
+      (take as unknown as number[]).push(i);
+      j++;
+    }
+    if (out === undefined && before !== undefined && j === before.rows.length) {
+      if (before.rows === c.rows && c.added.length === 0 && c.removed.length === 0) return f;
+      return this.emit(f, c, before.rows, before.take, NONE, NONE);
+    }
+    if (out === undefined) prefix();
+    const made = out as unknown as Row[];
+    const taken = take as unknown as number[];
+    const rows = identity ? c.rows : made;
+    const takeArr = taken.length === c.rows.length ? undefined : Int32Array.from(taken);
+    this.last.set(key, { rows, take: takeArr });
+    const { added, removed } = changes(bRows ?? [], rows);
+    if (rows === c.rows && sameDeltas(c, added, removed)) return f;
+    return this.emit(f, c, rows, takeArr, added, removed);
+  }
+
+  private emit(
+    f: RawFamily,
+    c: RawColumns,
+    rows: readonly Row[],
+    take: Int32Array | undefined,
+    added: readonly number[],
+    removed: readonly Row[],
+  ): RawFamily {
+    let values = c.values;
+    if (take !== undefined) {
+      values = new Float64Array(take.length);
+      for (let i = 0; i < take.length; i++) values[i] = c.values[take[i] as number] as number;
+    }
+    return rawColumnsFamily(
+      { name: f.name, help: f.help, kind: f.kind, histogram: f.histogram, startTimeMs: f.startTimeMs },
+      { rows, values, added, removed },
+    );
+  }
+}
+
+/** The rows new and gone between two output tables of one family. */
+function changes(
+  before: readonly Row[],
+  after: readonly Row[],
+): { added: readonly number[]; removed: readonly Row[] } {
+  if (before === after) return { added: NONE, removed: NONE };
+  const had = new Set(before);
+  const has = new Set(after);
+  const added: number[] = [];
+  for (let i = 0; i < after.length; i++) if (!had.has(after[i] as Row)) added.push(i);
+  const removed = before.filter((r) => !has.has(r));
+  return { added: added.length === 0 ? NONE : added, removed: removed.length === 0 ? NONE : removed };
+}
+
+function sameDeltas(c: RawColumns, added: readonly number[], removed: readonly Row[]): boolean {
+  if (c.added.length !== added.length || c.removed.length !== removed.length) return false;
+  for (let i = 0; i < added.length; i++) if (c.added[i] !== added[i]) return false;
+  const set = new Set(c.removed);
+  return removed.every((r) => set.has(r));
+}
+
+function withPodLabels(row: Row, match: PodMatch, histogram: boolean): Row {
   const add: (readonly [string, string])[] = [...match.pod];
   if (match.containerName !== undefined) add.push(['k8s_container_name', match.containerName]);
-  const labels = p.labels.slice();
+  const labels = row.slice();
   const extra: LabelSlot[] = [];
   for (const [name, value] of add) {
     const at = labels.findIndex((l) => l.name === name);
@@ -215,5 +353,5 @@ function withPodLabels(p: RawPoint, match: PodMatch, histogram: boolean): RawPoi
   // A histogram's last label is its bucket index: new labels go before it.
   const insertAt = histogram && labels.length > 0 ? labels.length - 1 : labels.length;
   labels.splice(insertAt, 0, ...extra);
-  return { labels, value: p.value };
+  return labels;
 }
