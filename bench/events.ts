@@ -2,7 +2,7 @@
  * Event delivery to a JS subscriber: bench/bpf/events.bpf.c's ring buffer (or perf buffer)
  * read through the addon, under the same generator as the C consumer
  * (bench/floor/ring_consumer.c). Prints one JSON line like the C consumer's, with this
- * process's CPU time over the run.
+ * process's CPU time over the run and over its steady state (past the first fifth of the records).
  *
  *   npx node bench/events.ts <ring|perf> <n> <rate>
  */
@@ -36,6 +36,11 @@ try {
   if (!attached.every((a) => a.attached)) throw new Error(`attach: ${JSON.stringify(attached)}`);
   let delivered = 0;
   let pidMatches = 0;
+  // The steady state: CPU and records counted from the batch that brings the total past the
+  // first fifth (JIT compilation, first touches of the ring's pages), as the C consumer does.
+  const warmUp = Math.floor(Number(nArg) / 5);
+  let steadyFrom: number | undefined;
+  let steadyCpu0: NodeJS.CpuUsage | undefined;
   const pid = gen.pid as number;
   // One call per drain, as the events receiver takes them: each record read in place with
   // the batch's DataView (its length and its pid field). Perf records come padded (20 bytes
@@ -56,6 +61,10 @@ try {
       }
       delivered += n;
       pidMatches += same;
+      if (steadyFrom === undefined && delivered >= warmUp) {
+        steadyFrom = delivered;
+        steadyCpu0 = process.cpuUsage();
+      }
     },
   };
   // Drained every 10 ms, like the C consumer.
@@ -67,6 +76,7 @@ try {
   await exited;
   reader.consume();
   const cpu = process.cpuUsage(cpu0);
+  const steady = steadyCpu0 === undefined ? undefined : process.cpuUsage(steadyCpu0);
   const stats = obj.map('event_stats');
   const slot = (i: number): number => {
     const k = Buffer.alloc(4);
@@ -83,6 +93,8 @@ try {
       lost: reader.lost ?? 0,
       genNs: Number(genOut.trim().split(' ')[0]),
       cpuMs: (cpu.user + cpu.system) / 1000,
+      steadyRecords: steadyFrom === undefined ? 0 : delivered - steadyFrom,
+      steadyCpuMs: steady === undefined ? 0 : (steady.user + steady.system) / 1000,
     }),
   );
   reader.close();

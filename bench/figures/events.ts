@@ -14,6 +14,9 @@ interface EventRun {
   lost: number;
   genNs: number;
   cpuMs: number;
+  /** Records and CPU past the first fifth of the run (JIT compilation, first page touches). */
+  steadyRecords: number;
+  steadyCpuMs: number;
 }
 
 export function eventsFigure(report: Report): void {
@@ -45,7 +48,7 @@ export function eventsFigure(report: Report): void {
     }
     if (skipped !== undefined || runs.length === 0) {
       report.note(`${mode} buffer: not measured (${skipped ?? 'no runs'})`);
-      rows.push([mode, 'not measured', '', '', '', '', '']);
+      rows.push([mode, 'not measured', '', '', '', '', '', '']);
       continue;
     }
     const rate = (e: EventRun): number => e.delivered / (e.genNs / 1e9);
@@ -55,6 +58,10 @@ export function eventsFigure(report: Report): void {
     const cDrops = Math.max(...runs.map((x) => x.c.drops + x.c.lost + (x.c.produced - x.c.delivered)));
     const cpuPerM = median(runs.map((x) => (x.js.cpuMs / x.js.delivered) * 1e6));
     const cCpuPerM = median(runs.map((x) => (x.c.cpuMs / x.c.delivered) * 1e6));
+    const steadyPerM = (e: EventRun): number =>
+      e.steadyRecords > 0 ? (e.steadyCpuMs / e.steadyRecords) * 1e6 : NaN;
+    const jsSteady = median(runs.map((x) => steadyPerM(x.js)));
+    const cSteady = median(runs.map((x) => steadyPerM(x.c)));
     // 0 drops at 100k events/s: a paced run.
     const paced = JSON.parse(
       nodeScript('events.ts', [mode, String(mode === 'ring' ? 300_000 : 100_000), '100000']),
@@ -69,6 +76,7 @@ export function eventsFigure(report: Report): void {
       `${jsDrops} / ${cDrops}`,
       cpuPerM,
       cCpuPerM,
+      `${fmt(jsSteady)} / ${fmt(cSteady)} (${fmt(jsSteady / cSteady)}×)`,
       `${pacedDrops} at ${fmt(pacedRate / 1000)}k/s`,
     ]);
     out.push({
@@ -81,6 +89,8 @@ export function eventsFigure(report: Report): void {
       cDrops,
       jsCpuMsPerMillion: cpuPerM,
       cCpuMsPerMillion: cCpuPerM,
+      jsSteadyCpuMsPerMillion: jsSteady,
+      cSteadyCpuMsPerMillion: cSteady,
       paced: { ...paced, drops: pacedDrops, perSec: pacedRate },
     });
     if (mode === 'ring') {
@@ -113,12 +123,16 @@ export function eventsFigure(report: Report): void {
       'drops JS / C',
       'JS CPU ms per M',
       'C CPU ms per M',
+      'steady JS / C ms per M',
       'paced 100k/s: drops',
     ],
     rows,
   );
   report.note(
     'events: records/s are bounded by the generator (one getppid per record), so JS / C near 1 means the subscriber kept up',
+  );
+  report.note(
+    'events: CPU per M is over the whole run (the target); "steady" counts CPU and records past the first fifth of the run for both consumers (JS: JIT compilation done)',
   );
   report.results['events'] = out;
 }

@@ -75,6 +75,10 @@ int main(int argc, char **argv) {
     if (!rb) return perror("ring_buffer__new"), 1;
   }
   double cpu0 = cpu_ms();
+  // The steady state, as bench/events.ts counts it: from the drain that brings the total past
+  // the first fifth of the records.
+  long long warm_up = atoll(argv[4]) / 5, steady_from = -1;
+  double steady_cpu0 = 0;
   if (write(to_gen[1], "g", 1) != 1) return perror("go"), 1;
   int status;
   for (;;) {
@@ -83,11 +87,18 @@ int main(int argc, char **argv) {
       ring_buffer__consume(rb);
       usleep(10000);
     }
+    if (steady_from < 0 && delivered >= warm_up) {
+      steady_from = delivered;
+      steady_cpu0 = cpu_ms();
+    }
     if (waitpid(gen, &status, WNOHANG) == gen) break;
   }
   if (perf) perf_buffer__consume(pb);
   else ring_buffer__consume(rb);
-  double cpu = cpu_ms() - cpu0;
+  double now = cpu_ms();
+  double cpu = now - cpu0;
+  double steady_cpu = steady_from < 0 ? 0 : now - steady_cpu0;
+  long long steady_records = steady_from < 0 ? 0 : delivered - steady_from;
   char out[64] = {0};
   if (read(from_gen[0], out, sizeof out - 1) <= 0) return fprintf(stderr, "generator failed\n"), 1;
   int stats = bpf_object__find_map_fd_by_name(obj, "event_stats");
@@ -96,8 +107,11 @@ int main(int argc, char **argv) {
   bpf_map_lookup_elem(stats, &k, &produced);
   k = 1;
   bpf_map_lookup_elem(stats, &k, &drops);
-  printf("{\"delivered\":%lld,\"produced\":%llu,\"drops\":%llu,\"lost\":%lld,\"genNs\":%s,\"cpuMs\":%.1f}\n", delivered,
-         (unsigned long long)produced, (unsigned long long)drops, lost, strtok(out, " \n"), cpu);
+  printf(
+      "{\"delivered\":%lld,\"produced\":%llu,\"drops\":%llu,\"lost\":%lld,\"genNs\":%s,\"cpuMs\":%.3f,"
+      "\"steadyRecords\":%lld,\"steadyCpuMs\":%.3f}\n",
+      delivered, (unsigned long long)produced, (unsigned long long)drops, lost, strtok(out, " \n"), cpu,
+      steady_records, steady_cpu);
   ring_buffer__free(rb);
   perf_buffer__free(pb);
   bpf_link__destroy(link);
