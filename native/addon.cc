@@ -9,6 +9,7 @@
 
 #include "attach.h"
 #include "caps.h"
+#include "loop.h"
 #include "capture.h"
 #include "object.h"
 #include "testing.h"
@@ -100,6 +101,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mallocStats", Napi::Function::New(env, MallocStats));
   exports.Set("postAttachMark", Napi::Function::New(env, PostAttachMark));
   ebpf::InitCaps(env, exports);
+  ebpf::InitLoop(env, exports);
   ebpf::InitTesting(env, exports);
   exports.Set("numPossibleCpus", Napi::Number::New(env, libbpf_num_possible_cpus()));
   return exports;

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "ebpf_native",
-      "sources": ["addon.cc", "capture.cc", "object.cc", "program.cc", "map.cc", "buffers.cc", "ringbuf.cc", "perfbuf.cc", "attach.cc", "caps.cc", "testing.cc"],
+      "sources": ["addon.cc", "capture.cc", "object.cc", "program.cc", "map.cc", "buffers.cc", "ringbuf.cc", "perfbuf.cc", "attach.cc", "caps.cc", "loop.cc", "testing.cc"],
       "include_dirs": ["../node_modules/node-addon-api"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],

@@ -106,6 +106,9 @@ interface NativeAddon {
   mallocTune(mmapThreshold: number, trimThreshold: number, arenaMax: number): boolean;
   mallocTrim(): boolean;
   mallocStats(): MallocStats;
+  loopBusyStart(): void;
+  loopBusyTake(): { maxMs: number; iterations: number };
+  loopBusyStop(): void;
   capsGet(): NativeCaps;
   capsSetAllThreads(keep: bigint, timeoutMs: number): NativeCapsDrop;
   readonly numPossibleCpus: number;

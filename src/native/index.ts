@@ -14,10 +14,12 @@ export {
   errnoText,
   libbpfVersion,
   mallocStats,
+  monitorLoopBusy,
   numPossibleCpus,
   postAttachMark,
   trimMalloc,
   tuneMalloc,
+  type LoopBusyMonitor,
   type MallocStats,
 } from './process.ts';
 export { callUprobeTarget, syscallGetpgid, syscallGetpid, UPROBE_TARGET } from './testing.ts';

@@ -75,3 +75,46 @@ export function trimMalloc(env: NodeJS.ProcessEnv = process.env): boolean {
   native().mallocTrim();
   return true;
 }
+
+/** The event loop's longest busy stretch, read and reset by `take` (native/loop.cc). */
+export interface LoopBusyMonitor {
+  /** Longest busy stretch since the previous take (or the start), in ms; 0 with no iteration. */
+  take(): number;
+  stop(): void;
+}
+
+/** Live monitors, each with its own maximum since its last take; the native side is shared. */
+const loopMonitors = new Set<{ maxMs: number }>();
+
+/** Fold the native maximum since the last read into every live monitor. */
+function drainLoopBusy(): void {
+  const { maxMs } = native().loopBusyTake();
+  for (const m of loopMonitors) m.maxMs = Math.max(m.maxMs, maxMs);
+}
+
+/**
+ * Measures how long the event loop ran callbacks between two waits for I/O: the delay
+ * anything due in that stretch (a timer, a scrape's request) saw. Unlike
+ * monitorEventLoopDelay it has no timer of its own: it is read once per loop iteration, just
+ * before the loop waits, so an idle agent is not woken to measure it. Monitors may overlap
+ * (a reload's old and new graph); each reads its own maximum.
+ */
+export function monitorLoopBusy(): LoopBusyMonitor {
+  const a = native();
+  if (loopMonitors.size === 0) a.loopBusyStart();
+  else drainLoopBusy(); // what came before belongs to the monitors already running
+  const self = { maxMs: 0 };
+  loopMonitors.add(self);
+  return {
+    take: () => {
+      if (!loopMonitors.has(self)) return 0;
+      drainLoopBusy();
+      const maxMs = self.maxMs;
+      self.maxMs = 0;
+      return maxMs;
+    },
+    stop: () => {
+      if (loopMonitors.delete(self) && loopMonitors.size === 0) a.loopBusyStop();
+    },
+  };
+}

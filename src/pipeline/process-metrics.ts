@@ -1,14 +1,5 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorLoopBusy, type LoopBusyMonitor } from '../native/index.ts';
 import type { SelfTelemetry } from './telemetry.ts';
-
-/**
- * Resolution of the event-loop delay monitor; subtracted from its max (an idle loop reads
- * about this much). Each tick wakes the process: at 10 ms that alone cost about 1 % of a
- * core here (twice the agent's whole CPU budget); at 100 ms it is lost in the noise. A
- * block of d ms then reads between d − 100 and d ms: long blocks, the ones that delay
- * scrapes and ring-buffer drains, still show.
- */
-const RESOLUTION_MS = 100;
 
 /**
  * Process metrics under their standard Prometheus names (client_golang / prom-client), so
@@ -16,8 +7,11 @@ const RESOLUTION_MS = 100;
  * does not put its namespace in front of them. Values are read at each snapshot.
  *
  * `nodejs_eventloop_lag_seconds` is the longest event-loop delay since the previous snapshot
- * (of any exporter), minus the monitor's resolution (100 ms): a single long block shows in
- * the max, not in percentiles. Returns a function that stops the monitor.
+ * (of any exporter): the longest stretch the loop ran callbacks between two waits for I/O
+ * (monitorLoopBusy: no timer, so an idle agent is not woken to measure it; Node's
+ * monitorEventLoopDelay at a 100 ms resolution woke it 10 times a second, most of its idle
+ * CPU). A single long block shows in the max, not in percentiles. Returns a function that
+ * stops the monitor.
  */
 export function registerProcessMetrics(telemetry: SelfTelemetry): () => void {
   const processStartMs = Date.now() - process.uptime() * 1000;
@@ -38,24 +32,16 @@ export function registerProcessMetrics(telemetry: SelfTelemetry): () => void {
     'Longest event-loop delay since the previous collection, in seconds.',
     standard,
   );
-  let monitor: ReturnType<typeof monitorEventLoopDelay> | undefined = monitorEventLoopDelay({
-    resolution: RESOLUTION_MS,
-  });
-  monitor.enable();
+  let monitor: LoopBusyMonitor | undefined = monitorLoopBusy();
   start.set({}, Math.round(processStartMs) / 1000);
   telemetry.onSnapshot(() => {
     rss.set({}, process.memoryUsage.rss());
     const usage = process.cpuUsage();
     cpu.set({}, (usage.user + usage.system) / 1e6);
-    if (monitor) {
-      // max is 0 before the first sample; the histogram is in nanoseconds.
-      const maxMs = monitor.count > 0 ? monitor.max / 1e6 : RESOLUTION_MS;
-      lag.set({}, Math.max(0, maxMs - RESOLUTION_MS) / 1000);
-      monitor.reset();
-    }
+    if (monitor) lag.set({}, monitor.take() / 1000);
   });
   return () => {
-    monitor?.disable();
+    monitor?.stop();
     monitor = undefined;
   };
 }
