@@ -78,13 +78,17 @@ test(
       const scans = t.scans;
       assert.equal(t.resolve(z), join(base, 'x', 'y', 'z'));
       assert.equal(t.scans, scans, 'found by the watch, not a rescan');
+      assert.ok(t.knows(z) && t.isLive(z));
 
       rmdirSync(join(base, 'x', 'y', 'z'));
       await until(() => t.size.deleted === 1, 'the removal');
+      assert.ok(t.knows(z) && !t.isLive(z), 'removed: known (it has a path) for the grace, not live');
       assert.equal(t.resolve(z), join(base, 'x', 'y', 'z'), 'within the grace');
       now += 60_001;
+      assert.ok(!t.knows(z), 'after the grace');
       assert.equal(t.resolve(z), undefined, 'after the grace (the miss rescan does not bring it back)');
       assert.equal(t.size.deleted, 0);
+      assert.ok(!t.knows(123_456_789_012n), 'an id never seen');
     } finally {
       t.stop();
     }

@@ -161,6 +161,16 @@ export class CgroupTable {
     return this.live.has(id);
   }
 
+  /**
+   * Whether `id` has a path in the table now: live, or removed within the grace (no rewalk). An
+   * id it never had (a cgroup created and removed between its events and walks) has none.
+   */
+  knows(id: bigint): boolean {
+    if (this.live.has(id)) return true;
+    const gone = this.deleted.get(id);
+    return gone !== undefined && gone.until > this.now();
+  }
+
   /** Date.now() (or the `now` option) of the last full walk. */
   get lastScanMs(): number {
     return this.lastScan;

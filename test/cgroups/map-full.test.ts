@@ -18,13 +18,14 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
+import { acquireTable } from '../../src/kernel/cgroup-table-lease.ts';
+import { CGROUP_TABLE_DEFAULTS, findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
 import type { MetricBatch, RawPoint } from '../../src/pipeline/data.ts';
 import type { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
 import { configSchema as ebpfConfig } from '../../src/receivers/ebpf/config.ts';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
-import { host, ino, logger, removeTree, skipReason, sleep } from './helpers.ts';
+import { host, ino, logger, removeTree, skipReason, sleep, until } from './helpers.ts';
 import { runInCgroup } from '../helpers/cgroup-child.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -100,7 +101,8 @@ test(
 
 /**
  * One python process that makes cgroups, moves itself into each, allocates (libc malloc,
- * which the uprobe counts), moves back and removes it; per command line `N`, prints the N ids.
+ * which the uprobe counts), moves back and removes it; per command line `churn N`, prints the
+ * N ids. `new NAME` makes one and stays in it (prints its id), `rm NAME` leaves and removes it.
  */
 const WORKER = `
 import os, sys
@@ -122,6 +124,9 @@ for line in sys.stdin:
             enter(root)
             ids.append(str(os.stat(d).st_ino))
             os.rmdir(d)
+    elif cmd[0] == 'rm':
+        enter(root)
+        os.rmdir(os.path.join(root, cmd[1]))
     else:
         d = os.path.join(root, cmd[1])
         os.mkdir(d)
@@ -131,6 +136,26 @@ for line in sys.stdin:
     print(' '.join(ids), flush=True)
 `;
 
+/** WORKER under `root`: `ask` sends a command and answers its ids; `end` lets it exit. */
+function startWorker(root: string): { ask: (cmd: string) => Promise<string[]>; end: () => Promise<void> } {
+  const worker = spawn('/usr/bin/python3', ['-c', WORKER, root], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: worker.stdout })[Symbol.asyncIterator]();
+  return {
+    ask: async (cmd) => {
+      worker.stdin.write(`${cmd}\n`);
+      const { value, done } = await lines.next();
+      assert.ok(!done, 'worker exited');
+      return value.split(' ').filter((s) => s !== '');
+    },
+    end: async () => {
+      worker.stdin.end();
+      if (worker.exitCode === null) await once(worker, 'exit');
+    },
+  };
+}
+
+const metric = 'libc_malloc_calls_total';
+
 test(
   'uprobe: 5,000 cgroups come and go, their keys are removed, a new cgroup is still counted',
   { skip, timeout: 600_000 },
@@ -139,15 +164,7 @@ test(
     mkdirSync(root);
     const h = host();
     const receiver = await receiverFor('ebpf/uprobe', { program: 'uprobe', removed_cgroup_grace: '100ms' });
-    const worker = spawn('/usr/bin/python3', ['-c', WORKER, root], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const lines = createInterface({ input: worker.stdout })[Symbol.asyncIterator]();
-    const ask = async (cmd: string): Promise<string[]> => {
-      worker.stdin.write(`${cmd}\n`);
-      const { value, done } = await lines.next();
-      assert.ok(!done, 'worker exited');
-      return value.split(' ').filter((s) => s !== '');
-    };
-    const metric = 'libc_malloc_calls_total';
+    const { ask, end } = startWorker(root);
     try {
       await receiver.start(h);
       const capacity = 4096;
@@ -182,8 +199,64 @@ test(
       assert.ok(removed >= CHURN, `every removed cgroup's key was deleted (${removed})`);
       assert.ok(maxEntries < capacity, 'the map never filled');
     } finally {
-      worker.stdin.end();
-      if (worker.exitCode === null) await once(worker, 'exit');
+      await end();
+      await receiver.shutdown();
+      await removeTree(root);
+    }
+  },
+);
+
+test(
+  'uprobe: keys of cgroups the table never knew go after poll_interval; a removed cgroup it knew keeps its key for the grace',
+  { skip, timeout: 120_000 },
+  async (t) => {
+    const root = join(mount as string, `ebpf-collector-uprobehold-${process.pid}`);
+    mkdirSync(root);
+    const h = host();
+    const HOLD_MS = 5_000;
+    const receiver = await receiverFor('ebpf/uprobe', {
+      program: 'uprobe',
+      removed_cgroup_grace: '1h',
+      poll_interval: `${HOLD_MS}ms`,
+    });
+    // The table the receiver's upkeep uses (shared: the same root and default settings).
+    const lease = acquireTable({ root: mount as string, ...CGROUP_TABLE_DEFAULTS });
+    const { ask, end } = startWorker(root);
+    try {
+      await receiver.start(h);
+      const [kept] = (await ask('new kept')) as [string];
+      await until(() => lease.table.isLive(BigInt(kept)), 'the table knows the kept cgroup');
+      await ask('rm kept');
+      await until(() => !lease.table.isLive(BigInt(kept)), 'the table saw it removed');
+      // Cgroups that live microseconds: most are made and removed before the table's events.
+      const churnStart = Date.now();
+      const churned = await ask('churn 40');
+      await sleep(200); // their events handled: a directory already gone is never added
+      const unknown = churned.filter((id) => !lease.table.knows(BigInt(id)));
+      const known = churned.filter((id) => lease.table.knows(BigInt(id)));
+      assert.ok(unknown.length > 0, 'some churned cgroups were never known to the table');
+      const first = await read(receiver, metric);
+      for (const id of [kept, ...churned]) assert.ok(first.has(id), `cgroup ${id} counted`);
+      let points = first;
+      while (unknown.some((id) => points.has(id))) {
+        assert.ok(Date.now() - churnStart < 60_000, 'never-known cgroups still in the map after 60 s');
+        await sleep(200);
+        points = await read(receiver, metric);
+      }
+      const goneMs = Date.now() - churnStart;
+      const labels = { config: receiver.configName, map: metric };
+      const removed = selfValue(h.telemetry, 'map_cgroup_keys_removed_total', labels);
+      t.diagnostic(
+        `${unknown.length} never-known cgroups gone ${goneMs} ms after they were made (hold ${HOLD_MS} ms); ` +
+          `${known.length + 1} known ones kept for the grace`,
+      );
+      assert.ok(goneMs >= HOLD_MS, `not before the hold (${goneMs} ms)`);
+      for (const id of [kept, ...known])
+        assert.ok(points.has(id), `removed cgroup ${id} the table knew: kept`);
+      assert.equal(removed, unknown.length, 'each removal counted');
+    } finally {
+      await end();
+      lease.release();
       await receiver.shutdown();
       await removeTree(root);
     }

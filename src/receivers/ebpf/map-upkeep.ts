@@ -17,8 +17,11 @@ export const UPDATE_FAILURES_MAP = 'map_update_failures';
 interface CgroupKeyed {
   readonly map: BpfMap;
   readonly offset: number;
-  /** Cgroup ids in the map that the table did not know as live: id → table.scans and time then. */
-  readonly suspects: Map<bigint, { readonly scans: number; readonly sinceMs: number }>;
+  /**
+   * Cgroup ids in the map that the table did not know as live: id → table.scans and time then,
+   * and whether the table had a path for it at any sighting (a removed cgroup it saw live).
+   */
+  readonly suspects: Map<bigint, { readonly scans: number; readonly sinceMs: number; known: boolean }>;
 }
 
 /** Keys removed from a map at most this many at a read (the rest at the next). */
@@ -35,7 +38,11 @@ const MAX_DELETES_PER_READ = 65_536;
  *   seen still did not find it, its keys are deleted at a read, after that read reported
  *   their last values. So a removed cgroup's series is reported at least once more (for
  *   the grace), then goes; a key of a cgroup that is still there is never removed (the
- *   walk would have found it). Counted in `map_cgroup_keys_removed_total{config,map}`.
+ *   walk would have found it). A cgroup the table never had a path for (created and removed
+ *   between its events and walks: its series was `unknown_cgroup_id:<id>` all along) has no
+ *   path to keep: its keys go after `unknownHoldMs` (the receiver's `poll_interval`, at most
+ *   the grace), once that walk confirmed it gone. Counted in
+ *   `map_cgroup_keys_removed_total{config,map}`.
  */
 export class MapUpkeep {
   private readonly config: string;
@@ -49,6 +56,7 @@ export class MapUpkeep {
   private lease: TableLease | undefined;
   private warnedFull = new Set<string>();
   private readonly graceMs: number;
+  private readonly unknownHoldMs: number;
   /** Maps read by metrics: their failure series exist (0) from the first read. */
   private metricMaps: string[] = [];
 
@@ -59,8 +67,10 @@ export class MapUpkeep {
     config: string,
     logger: Logger,
     graceMs: number,
+    unknownHoldMs: number = graceMs,
   ) {
     this.graceMs = graceMs;
+    this.unknownHoldMs = Math.min(graceMs, unknownHoldMs);
     this.config = config;
     this.logger = logger;
     this.failures = telemetry.counter(
@@ -167,11 +177,17 @@ export class MapUpkeep {
       }
       const since = k.suspects.get(id);
       if (since === undefined) {
-        k.suspects.set(id, { scans: table.scans, sinceMs: now });
+        k.suspects.set(id, { scans: table.scans, sinceMs: now, known: table.knows(id) });
         want = true;
-      } else if (table.scans <= since.scans) {
+        continue;
+      }
+      if (!since.known && table.knows(id)) since.known = true;
+      if (table.scans <= since.scans) {
         want = true;
-      } else if (now - since.sinceMs >= this.graceMs && doomed.length < MAX_DELETES_PER_READ) {
+      } else if (
+        now - since.sinceMs >= (since.known ? this.graceMs : this.unknownHoldMs) &&
+        doomed.length < MAX_DELETES_PER_READ
+      ) {
         doomed.push(Buffer.from(batch.keys.subarray(at, at + size)));
       }
     }

@@ -181,7 +181,8 @@ export class EbpfReceiver implements Receiver {
       this.bindReaders(outcome.object);
       const defs = this.readers.map((r) => r.def);
       const grace = this.config.removed_cgroup_grace;
-      this.upkeep = new MapUpkeep(outcome.object, defs, t, this.configName, this.logger, grace);
+      const hold = this.config.poll_interval;
+      this.upkeep = new MapUpkeep(outcome.object, defs, t, this.configName, this.logger, grace, hold);
       this.startCgroupIdMap(outcome.object);
       this.startEvents(outcome.object, host);
     } catch (err) {
