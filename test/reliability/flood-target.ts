@@ -13,13 +13,13 @@ import { tuneYoungGeneration } from '../../src/young-generation.ts';
 // As bin/ebpf-collector.js starts the agent: the young generation tuned before anything loads,
 // then the modules.
 tuneYoungGeneration();
-const { getHeapSpaceStatistics } = await import('node:v8');
 const { createInterface } = await import('node:readline');
 const { pino } = await import('pino');
 const { Subject } = await import('rxjs');
 const { configSchema } = await import('../../src/exporters/prometheus/config.ts');
 const { PrometheusMetricsExporter } = await import('../../src/exporters/prometheus/exporter.ts');
-const { mallocStats, tuneMalloc } = await import('../../src/native/index.ts');
+const { tuneMalloc } = await import('../../src/native/index.ts');
+const { memorySplit } = await import('./memory-split.ts');
 const { registerProcessMetrics } = await import('../../src/pipeline/process-metrics.ts');
 const { SelfTelemetry } = await import('../../src/pipeline/telemetry.ts');
 const SERIES = Number(process.env['SERIES'] ?? 10_000);
@@ -78,19 +78,7 @@ await exporter.start({
 process.stdout.write(`${JSON.stringify({ port: exporter.address?.port })}\n`);
 createInterface({ input: process.stdin }).on('line', () => {
   (globalThis as { gc?: () => void }).gc?.();
-  const m = process.memoryUsage();
-  const mib = (n: number): number => Math.round((n / 2 ** 20) * 10) / 10;
-  const space = (name: string): number =>
-    mib(getHeapSpaceStatistics().find((s) => s.space_name === name)?.space_size ?? 0);
-  const malloc = mallocStats();
-  const split = {
-    heapUsed: mib(m.heapUsed),
-    heapTotal: mib(m.heapTotal),
-    newSpace: space('new_space'),
-    external: mib(m.external),
-    mallocInUse: mib(malloc.heapBytes + malloc.mmappedBytes - malloc.freeBytes),
-    mallocFree: mib(malloc.freeBytes),
-  };
+  const split = memorySplit();
   process.stdout.write(`${JSON.stringify(split)}\n`);
 });
 process.on('SIGTERM', () => {

@@ -10,6 +10,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { repoRoot, samples, startAgent } from '../helpers/agent.ts';
 import { machine, median, procSample, quantile } from './proc-stats.ts';
+import { showSplit, type MemorySplit } from './memory-split.ts';
 
 /**
  * The metrics endpoint under a flood (issue 18): 1,000 concurrent scrapes of a 10k-series
@@ -105,24 +106,12 @@ async function rssMedian(pid: number): Promise<number> {
 }
 
 /** flood-target's memory split (MiB), after a full GC. */
-interface Split {
-  heapUsed: number;
-  heapTotal: number;
-  newSpace: number;
-  external: number;
-  mallocInUse: number;
-  mallocFree: number;
-}
-
-async function split(target: { child: ChildProcess; lines: AsyncIterator<string> }): Promise<Split> {
+async function split(target: { child: ChildProcess; lines: AsyncIterator<string> }): Promise<MemorySplit> {
   target.child.stdin?.write('mem\n');
   const line = await target.lines.next();
   assert.ok(!line.done, 'flood-target answers its memory split');
-  return JSON.parse(line.value) as Split;
+  return JSON.parse(line.value) as MemorySplit;
 }
-
-const show = (s: Split): string =>
-  `JS heap ${s.heapUsed} used of ${s.heapTotal} (new space ${s.newSpace}), external ${s.external}, malloc ${s.mallocInUse} in use + ${s.mallocFree} free`;
 
 describe('scrape flood', () => {
   it(`${CONCURRENT} concurrent scrapes of 10k series, ${ROUNDS} rounds: 200 or 503 only, p99 bounded, RSS back near base after each, no growth from flood to flood`, async () => {
@@ -144,7 +133,7 @@ describe('scrape flood', () => {
           .map((l) => l.toFixed(1))
           .join(
             ' ',
-          )}): ${series} series, max_requests 40, RSS base ${base.toFixed(1)} MiB; ${show(baseSplit)}`,
+          )}): ${series} series, max_requests 40, RSS base ${base.toFixed(1)} MiB; ${showSplit(baseSplit)}`,
       ];
       for (let round = 1; round <= ROUNDS; round++) {
         let peak = 0;
@@ -178,7 +167,7 @@ describe('scrape flood', () => {
               0.99,
             ).toFixed(
               0,
-            )} ms; RSS peak ${peak.toFixed(1)} MiB, after ${after.toFixed(1)} MiB (base ${base.toFixed(1)}); after a GC: ${show(mem)}`,
+            )} ms; RSS peak ${peak.toFixed(1)} MiB, after ${after.toFixed(1)} MiB (base ${base.toFixed(1)}); after a GC: ${showSplit(mem)}`,
         );
         assert.deepEqual(
           [...by.keys()].filter((c) => c !== 200 && c !== 503),
