@@ -22,11 +22,13 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { loadavg } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { pino } from 'pino';
 import { Subject } from 'rxjs';
 import type { Host } from '../../src/pipeline/component.ts';
 import type { MetricBatch, RawFamily, SpanBatch, SpanRecord } from '../../src/pipeline/data.ts';
 import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
+import { tuneYoungGeneration } from '../../src/young-generation.ts';
 import { configSchema } from '../../src/exporters/otlp/config.ts';
 import { OtlpExporter } from '../../src/exporters/otlp/otlp.ts';
 import { channelCredentials } from '../../src/exporters/otlp/tls.ts';
@@ -38,6 +40,11 @@ import {
   startOtlpReceiver,
   type OtlpReceiver,
 } from '../helpers/otlp-receiver.ts';
+
+// This process stands for the agent's exporter: its V8 new space is tuned as the agent's is
+// (bin/ebpf-collector.js), or the collections' garbage grows it 16 → 64 MiB once, which the RSS
+// bound would take for growth with the outage.
+tuneYoungGeneration();
 
 const OUTAGE_MS = Number(process.env['OUTAGE_SECONDS'] ?? 15) * 1000;
 const QUEUE = 2_000;
@@ -203,6 +210,7 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
       `otlp ${kind} for ${OUTAGE_MS / 1000} s at 1,000 spans/s (${rate}/s reached; load average ${loadavg()[0]?.toFixed(1)}): ${produced} produced, ${ids.size} delivered, ` +
         `${dropped()} dropped (${droppedInOutage} during the outage), ${deliveries - ids.size} delivered twice, queue at most ${maxQueued}/${QUEUE}, ` +
         `RSS max ${(rssFirst / MiB).toFixed(1)} → ${(rssSecond / MiB).toFixed(1)} MiB (first/second half), ` +
+        `V8 new space ${((getHeapSpaceStatistics().find((h) => h.space_name === 'new_space')?.space_size ?? 0) / MiB).toFixed(0)} MiB, ` +
         `resumed ${resumedMs} ms after the receiver came back; ` +
         `metrics: ${producedPoints} points collected = ${sentPoints} sent + ${droppedPoints()} dropped ` +
         `(${pointsDroppedInOutage} during the outage), ${okCalls.length} collections delivered, ` +
