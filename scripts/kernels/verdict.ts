@@ -98,8 +98,35 @@ export function configLimits(config: string): { sets: RegExp; reason: RegExp; wh
 }
 
 /**
+ * Kernel functions (kfuncs) a program's preferred hook set calls, and the release that added
+ * them: no config says whether a kernel has one, so a set that the verifier refuses on an older
+ * kernel is that kernel's limit (the fallback set calls none). bpf/raw-tracepoints.bpf.c.
+ */
+const KFUNC_SETS: readonly {
+  program: string;
+  set: string;
+  since: readonly [number, number];
+  kfunc: string;
+}[] = [{ program: 'raw-tracepoints', set: 'raw_tp', since: [6, 2], kfunc: 'bpf_rdonly_cast' }];
+
+/** Whether `set` of `program` calls a kfunc newer than the kernel `release`. */
+export function lacksKfunc(release: string, program: string, set: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const major = Number(m[1]);
+  const minor = Number(m[2]);
+  return KFUNC_SETS.some(
+    (k) =>
+      k.program === program &&
+      k.set === set &&
+      (major < k.since[0] || (major === k.since[0] && minor < k.since[1])),
+  );
+}
+
+/**
  * In a guest, every program must choose its first declared hook set — unless each set
- * before the chosen one failed the way the kernel's config says it must (configLimits).
+ * before the chosen one failed the way the kernel's config says it must (configLimits), or the
+ * verifier refused a set calling a kfunc the kernel is too old for (KFUNC_SETS).
  */
 export function judge(run: Omit<KernelRun, 'problems'>, expectPreferred: boolean): string[] {
   const problems: string[] = [];
@@ -126,7 +153,11 @@ export function judge(run: Omit<KernelRun, 'problems'>, expectPreferred: boolean
         const failed = p.reasons.filter((r) => r.hook === set);
         return (
           failed.length > 0 &&
-          failed.every((r) => limits.some((l) => l.sets.test(set) && l.reason.test(r.reason)))
+          failed.every(
+            (r) =>
+              limits.some((l) => l.sets.test(set) && l.reason.test(r.reason)) ||
+              (lacksKfunc(run.kernel, p.program, set) && /ERR_BPF_VERIFIER/.test(r.reason)),
+          )
         );
       });
     if (expectPreferred && p.sets.length > 0 && p.hook !== p.sets[0] && !excused)

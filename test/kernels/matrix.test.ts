@@ -93,6 +93,32 @@ test('in a guest, a program on a later hook set than its first is a finding; on 
   assert.deepEqual(judge({ ...run(text), where: 'host' }, false), []);
 });
 
+test('a set calling a kfunc newer than the kernel, refused by its verifier, excuses the fallback', () => {
+  const raw = (hook: string, reason: string): ProgramReport =>
+    program({
+      program: 'raw-tracepoints',
+      sets: ['raw_tp', 'raw_tp_probe'],
+      hook,
+      attached: 1,
+      programs: 1,
+      reasons: hook === 'raw_tp' ? [] : [{ hook: 'raw_tp', reason }],
+    });
+  const verdict = (p: ProgramReport, kernel: string): string[] =>
+    judge(
+      {
+        ...run(['KMX_READY', json(p), 'KMX_EXIT=0'].join('\n')),
+        kernel,
+        config: 'CONFIG_KALLSYMS_ALL=y\nCONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS=y\n',
+      },
+      true,
+    );
+  const refused = 'load x: program raw_tp__timer_start: verifier rejected it: R0 !read_ok [ERR_BPF_VERIFIER]';
+  assert.deepEqual(verdict(raw('raw_tp_probe', refused), '6.1.0-57-amd64'), []);
+  assert.equal(verdict(raw('raw_tp_probe', refused), '6.12.9-amd64').length, 1, 'a kernel that has it');
+  assert.equal(verdict(raw('raw_tp_probe', 'EPERM'), '6.1.0-57-arm64').length, 1, 'another failure');
+  assert.deepEqual(verdict(raw('raw_tp', ''), '6.18.44'), []);
+});
+
 test('no hook set ran: a failure, unless the machine lacks what the program measures', () => {
   const none = program({ program: 'x', hook: 'none', attached: 0, programs: 0, error: 'not built' });
   const noPmu = program({ program: 'llcstat', hook: 'none', unavailable: 'no hardware PMU' });

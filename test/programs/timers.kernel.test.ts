@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
 import { pino } from 'pino';
@@ -75,10 +76,19 @@ async function run(
   }
 }
 
+/**
+ * raw-tracepoints prefers its `raw_tp` set, which needs the bpf_rdonly_cast kfunc (Linux 6.2+):
+ * a kernel whose BTF does not name it runs `raw_tp_probe`.
+ */
+const rawTpDefault = readFileSync('/sys/kernel/btf/vmlinux').includes('\0bpf_rdonly_cast\0')
+  ? 'raw_tp'
+  : 'raw_tp_probe';
+
 for (const [program, hooks, metric, hook] of [
   ['timers', undefined, 'timer_starts_total', 'tp_btf'],
   ['timers', ['tracepoint'], 'timer_starts_total', 'tracepoint'],
-  ['raw-tracepoints', undefined, 'raw_timer_starts_total', ''],
+  ['raw-tracepoints', undefined, 'raw_timer_starts_total', rawTpDefault],
+  ['raw-tracepoints', ['raw_tp_probe'], 'raw_timer_starts_total', 'raw_tp_probe'],
 ] as const) {
   test(`${program} via ${hook || 'raw_tp'}: loopback TCP connections start their timers, counted by symbol`, async () => {
     const r = await run(program, hooks ? [...hooks] : undefined, metric);
