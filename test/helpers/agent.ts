@@ -146,7 +146,9 @@ export function httpGet(
   headers: Record<string, string> = {},
 ): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
-    const req = get({ host: '127.0.0.1', port, path, headers }, (res) => {
+    // A connection of its own: Node's global agent keeps sockets alive, and a request after a pause
+    // longer than the server's keep-alive timeout can meet a socket the server is closing.
+    const req = get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
