@@ -16,11 +16,21 @@
  *                 one round trip later than the kprobe set (pure accept-queue
  *                 wait), and misses accepts that bypass those syscalls
  *                 (io_uring) — hence its own metric.
+ *
+ * Every set also forgets a port when a listener on it closes (the
+ * sock:inet_sock_set_state tracepoint, TCP_LISTEN → TCP_CLOSE): its keys, every
+ * slot, leave both histograms, so ephemeral listeners (tests, CI, port 0) do
+ * not fill the maps. Two listeners on one port (SO_REUSEPORT, or v4 and v6):
+ * the first to close clears the port and the other's series start again from
+ * zero (a counter reset) — whether another listener remains is not known
+ * cheaply here, and keeping the keys until the last one closes would need a
+ * per-port listener count that misses listeners opened before the program.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "maps.bpf.h"
 #include "bits.bpf.h"
 #include "hooks.bpf.h"
@@ -34,6 +44,7 @@ HOOK_FALLBACK();
 #define TCP_ESTABLISHED_ 1
 #define TCP_SYN_RECV_ 3
 #define TCP_CLOSE_ 7
+#define TCP_LISTEN_ 10
 
 struct latency_key {
 	u64 port; /* local (listening) port, host order */
@@ -129,15 +140,47 @@ int BPF_KRETPROBE(kprobe__inet_csk_accept, struct sock *newsk)
 	return 0;
 }
 
+/* ---- every set: a listener closes, its port's keys go ---- */
+
+/* The port comes from inet_sport (kept), not skc_num: closing a listener bound
+ * to port 0 releases the port (inet_put_port zeroes skc_num) before the state
+ * changes. */
+static __always_inline void forget_port(u16 port)
+{
+	struct latency_key lk = { .port = port };
+
+	for (u32 slot = 0; slot <= HIST_SUM_SLOT(MAX_SLOT); slot++) {
+		lk.slot = slot;
+		bpf_map_delete_elem(&accept_latency_seconds, &lk);
+		bpf_map_delete_elem(&accept_queue_wait_seconds, &lk);
+	}
+}
+
+static __always_inline bool listener_closed(int oldstate, int newstate, u16 protocol)
+{
+	return protocol == IPPROTO_TCP_ && oldstate == TCP_LISTEN_ && newstate == TCP_CLOSE_;
+}
+
+/* The kprobe set's own: the classic tracepoint (any kernel with kprobes has it). */
+SEC("tracepoint/sock/inet_sock_set_state")
+int kprobe__inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (listener_closed(ctx->oldstate, ctx->newstate, ctx->protocol))
+		forget_port(ctx->sport);
+	return 0;
+}
+
 /* ---- fallback sets: handshake completion → accept syscall ---- */
 
-static __always_inline void on_state(const void *skp, int oldstate, int newstate, u16 protocol)
+static __always_inline void on_state(const void *skp, int oldstate, int newstate, u16 protocol, u16 sport)
 {
 	u64 key = (u64)skp, ts;
 
 	if (protocol != IPPROTO_TCP_)
 		return;
-	if (oldstate == TCP_SYN_RECV_ && newstate == TCP_ESTABLISHED_) {
+	if (listener_closed(oldstate, newstate, protocol)) {
+		forget_port(sport);
+	} else if (oldstate == TCP_SYN_RECV_ && newstate == TCP_ESTABLISHED_) {
 		ts = bpf_ktime_get_ns();
 		update_map(&start, &key, &ts, BPF_ANY);
 	} else if (newstate == TCP_CLOSE_) {
@@ -148,14 +191,16 @@ static __always_inline void on_state(const void *skp, int oldstate, int newstate
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	on_state(sk, oldstate, newstate, BPF_CORE_READ(sk, sk_protocol));
+	on_state(sk, oldstate, newstate, BPF_CORE_READ(sk, sk_protocol),
+		 bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport)));
 	return 0;
 }
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int tracepoint__inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
-	on_state(ctx->skaddr, ctx->oldstate, ctx->newstate, ctx->protocol);
+	/* sport: ntohs(inet_sport), host order. */
+	on_state(ctx->skaddr, ctx->oldstate, ctx->newstate, ctx->protocol, ctx->sport);
 	return 0;
 }
 

@@ -118,9 +118,11 @@ function totals(batch: MetricBatch | undefined): Map<string, number> {
  * A small, generic workload touching what the shipped programs watch: loopback
  * TCP connections (timers, accept, socket states), file writes with fsync and
  * reads (page cache, block layer where there is a disk), a python child (exec,
- * USDT, malloc), and some sleeping (scheduler).
+ * USDT, malloc), and some sleeping (scheduler). Resolves with a function that
+ * closes the listener: the caller collects first, since a closed listener's port
+ * leaves accept-latency's maps.
  */
-async function workload(dir: string): Promise<void> {
+async function workload(dir: string): Promise<() => Promise<unknown>> {
   const server = createServer((s) => s.on('data', (d) => s.end(d)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
@@ -131,7 +133,6 @@ async function workload(dir: string): Promise<void> {
     await new Promise((r) => c.once('data', r));
     c.destroy();
   }
-  await new Promise((r) => server.close(r));
   const file = join(dir, 'data');
   writeFileSync(file, Buffer.alloc(1 << 20, 7));
   const fd = openSync(file, 'r+');
@@ -141,6 +142,7 @@ async function workload(dir: string): Promise<void> {
     stdio: 'ignore',
   });
   await new Promise((r) => setTimeout(r, 200));
+  return () => new Promise((r) => server.close(r));
 }
 
 export async function reportProgram(name: string, dir: string): Promise<ProgramReport> {
@@ -161,8 +163,12 @@ export async function reportProgram(name: string, dir: string): Promise<ProgramR
       await receiver.start(host);
       await receiver.collectNow();
       const before = totals(last);
-      await workload(dir);
-      await receiver.collectNow();
+      const closeListener = await workload(dir);
+      try {
+        await receiver.collectNow();
+      } finally {
+        await closeListener();
+      }
       const after = totals(last);
       const metrics = Object.fromEntries([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)]));
       const chosen = receiver.attempts.find((a) => a.ok);

@@ -1,12 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { expectedHook, supportedHooks } from '../helpers/kernel-features.ts';
 import {
   assertHookChoice,
   bucketGrowth,
   histogramPoints,
   pointWith,
-  runPython,
+  PYTHON,
   startProgram,
 } from '../helpers/program-run.ts';
 
@@ -23,7 +26,9 @@ const SLEEP_S = 0.15;
  * connects (the kernel completes the handshake), the listener sleeps SLEEP_S,
  * then accepts it — alternately with accept4() (socket.accept) and the plain
  * accept() syscall (through libc). One connection at a time, so each waits
- * SLEEP_S however slow the machine (qemu/TCG) is at connecting. Prints the port.
+ * SLEEP_S however slow the machine (qemu/TCG) is at connecting. Prints the port,
+ * then keeps listening until its stdin closes: a closed listener's port leaves
+ * the maps (accept-latency-ports.kernel.test.ts).
  */
 const SLOW_ACCEPTOR = `
 import ctypes, os, socket, sys, time
@@ -45,9 +50,32 @@ for i in range(k):
         accepted = socket.socket(fileno=fd)
     accepted.close()
     client.close()
+print(port, flush=True)
+sys.stdin.read()
 ls.close()
-print(port)
 `;
+
+/** Starts SLOW_ACCEPTOR; resolves with its port once it has accepted, and a function that closes it. */
+async function slowAcceptor(args: readonly string[]): Promise<{ port: string; close: () => Promise<void> }> {
+  const child = spawn(PYTHON, ['-c', SLOW_ACCEPTOR, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const close = async () => {
+    child.stdin.end();
+    const [code] = (await exited) as [number | null];
+    clearTimeout(timer);
+    assert.equal(code, 0, 'the acceptor exits cleanly');
+  };
+  const [line] = (await Promise.race([
+    once(createInterface({ input: child.stdout }), 'line'),
+    exited.then(() => [undefined]),
+  ])) as [string | undefined];
+  if (line === undefined) {
+    await close();
+    throw new Error('the acceptor exited without a port');
+  }
+  return { port: line.trim(), close };
+}
 
 const expected = expectedHook(PREFERENCE);
 
@@ -68,8 +96,10 @@ for (const hook of PREFERENCE) {
           if (forced) assert.equal(run.receiver.hook, hook);
           else assertHookChoice(run, PREFERENCE, expected);
           const before = await run.collect();
-          const [port] = await runPython(SLOW_ACCEPTOR, [String(CONNECTIONS), String(SLEEP_S), family]);
+          const acceptor = await slowAcceptor([String(CONNECTIONS), String(SLEEP_S), family]);
+          const port = acceptor.port;
           const after = await run.collect();
+          await acceptor.close();
           assert.equal(
             after.find((f) => f.name === other),
             undefined,
