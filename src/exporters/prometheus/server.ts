@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
 import {
   createServer as createNetServer,
   type AddressInfo,
@@ -144,7 +144,8 @@ export class MetricsServer {
     const web = options.web;
     const tls = web?.settings.tls;
     if (web && tls) {
-      const https = createHttpsServer(
+      // node:https (and tls) load only when TLS is configured: ~2 MB of RSS otherwise.
+      const https = process.getBuiltinModule('node:https').createServer(
         {
           ...http,
           ...tls.context,

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
 import { caBundleProblem, readNamedFileSync } from '../../config/files.ts';
@@ -111,7 +111,7 @@ export function loadWebSettings(source: WebConfigSource): WebSettings {
     if (cert && key && errors.length === 0) {
       tls = tlsSettings(t, cert, key, ca);
       try {
-        createSecureContext(tls.context);
+        process.getBuiltinModule('node:tls').createSecureContext(tls.context); // tls loads only when used
       } catch (err) {
         errors.push(
           new CollectorError(

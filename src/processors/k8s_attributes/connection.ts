@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 /**
@@ -118,7 +118,11 @@ export async function get(
   };
   return new Promise((resolvePromise, reject) => {
     const options = { ...base, method: 'GET', headers, signal: opts.signal };
-    const req = url.protocol === 'https:' ? https.request(url, options) : http.request(url, options);
+    // node:https (and tls) load with the first request to an https API server, not with the agent.
+    const req =
+      url.protocol === 'https:'
+        ? process.getBuiltinModule('node:https').request(url, options)
+        : http.request(url, options);
     const timer = setTimeout(() => {
       req.destroy(new Error(`no response within ${opts.headersTimeoutMs} ms`));
     }, opts.headersTimeoutMs);
