@@ -19,6 +19,7 @@ const { Subject } = await import('rxjs');
 const { configSchema } = await import('../../src/exporters/prometheus/config.ts');
 const { PrometheusMetricsExporter } = await import('../../src/exporters/prometheus/exporter.ts');
 const { tuneMalloc } = await import('../../src/native/index.ts');
+const { settleMemory } = await import('../../src/memory.ts');
 const { memorySplit } = await import('./memory-split.ts');
 const { registerProcessMetrics } = await import('../../src/pipeline/process-metrics.ts');
 const { SelfTelemetry } = await import('../../src/pipeline/telemetry.ts');
@@ -26,8 +27,10 @@ const SERIES = Number(process.env['SERIES'] ?? 10_000);
 const FAMILIES = 100;
 const maxRequests = Number(process.argv[2] ?? 40);
 
-// As the agent runs once started (src/service.ts): large buffers mapped, so freed ones go back.
+// As the agent runs once started (src/service.ts): large buffers mapped, so freed ones go back,
+// and the free heap trimmed every TRIM_INTERVAL_MS (src/memory.ts).
 tuneMalloc('steady');
+settleMemory();
 const logger = pino({ level: 'warn' }, pino.destination(2));
 const telemetry = new SelfTelemetry();
 registerProcessMetrics(telemetry);
