@@ -16,6 +16,7 @@ import { FilterProcessor } from '../processors/filter/processor.ts';
 import { configSchema as filterSchema } from '../processors/filter/config.ts';
 import { RelabelProcessor } from '../processors/relabel/processor.ts';
 import { configSchema as relabelSchema } from '../processors/relabel/config.ts';
+import { seededRandom as rng } from '../../test/helpers/random.ts';
 
 /**
  * relabel → attributes → filter on series tables, then assemble, the Prometheus writer and
@@ -63,17 +64,6 @@ async function through(
   let out = b;
   for (const op of ops) out = await firstValueFrom(of(out).pipe(op));
   return out;
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const COMMS = ['a', 'b', 'dropme', 'rx', 'ry', 'z'];

@@ -4,6 +4,7 @@ import type { LabelSlot, MetricBatch, RawFamily } from '../pipeline/data.ts';
 import { rawColumnsFamily, type RawColumns } from '../pipeline/series.ts';
 import { mapPoints, newCounts, type PointFn } from './points.ts';
 import { LabelTables } from './tables.ts';
+import { seededRandom as rng } from '../../test/helpers/random.ts';
 
 /**
  * The label walk on series tables (src/pipeline/README.md) against its points path:
@@ -13,17 +14,6 @@ import { LabelTables } from './tables.ts';
  * gives the same output tables, values pass on uncopied when every row keeps its place,
  * and `added`/`removed` say exactly which output rows are new and gone.
  */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const VALUES = ['x', 'y', 'z', 'bad', 'q', 'w'];
 
 const FNS: Record<string, PointFn> = {

@@ -18,6 +18,7 @@ import { OtlpExporter } from './otlp.ts';
 import { DROP_REASONS } from './sender.ts';
 import { channelCredentials } from './tls.ts';
 import { grpcWire } from './transport.ts';
+import { seededRandom as random } from '../../../test/helpers/random.ts';
 
 /**
  * The sender's accounting under a receiver that fails at random (a real OTLP/gRPC receiver,
@@ -29,18 +30,6 @@ import { grpcWire } from './transport.ts';
 const UNAVAILABLE = 14;
 const PERMISSION_DENIED = 7;
 const RESOURCE_EXHAUSTED = 8;
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failure is reproducible by its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function answers(rand: () => number, n: number): GrpcAnswer[] {
   return Array.from({ length: n }, (): GrpcAnswer => {

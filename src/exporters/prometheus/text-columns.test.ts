@@ -4,6 +4,7 @@ import type { Labels, MetricFamily } from '../../pipeline/data.ts';
 import { scalarColumnsFamily } from '../../pipeline/series.ts';
 import { assertSameExposition, libraryExposition } from '../../../test/helpers/exposition.ts';
 import { ExpositionWriter } from './text.ts';
+import { seededRandom as rng } from '../../../test/helpers/random.ts';
 
 /**
  * Series tables through the writer (src/pipeline/README.md): label text kept per labels
@@ -11,17 +12,6 @@ import { ExpositionWriter } from './text.ts';
  * serializer (numbers by value) and with the writer's points path, byte for byte, over
  * randomized tables whose values change and whose series come and go.
  */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const VALUE_CHARS = ['a', 'b', 'z', '0', '9', ' ', '"', '\\', '\n', '{', '}', ',', '=', 'é', '日', '😀', '_'];
 const NAME_CHARS = ['a', 'b', 'c', '_', '0', ':', '-', '.', 'Z'];
 const NUMBERS = [0, -0, 1, 2.5, 1e21, 2 ** 53 + 2, 1234567, 0.000016, NaN, Infinity, -Infinity, -3];

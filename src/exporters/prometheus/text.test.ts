@@ -4,18 +4,7 @@ import type { HistogramPoint, MetricFamily, ScalarPoint } from '../../pipeline/d
 import { assertSameExposition, libraryExposition as oracle } from '../../../test/helpers/exposition.ts';
 import { goFloat } from './float.ts';
 import { ExpositionWriter } from './text.ts';
-
-/** mulberry32: a small seeded generator, so a failure names a seed that reproduces it. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../../../test/helpers/random.ts';
 
 const NAME_CHARS = ['a', 'b', 'z', 'Q', '_', '_', '0', '7', '.', '-', ':', ' ', '\n', '\\', 'é', '"'];
 const TEXT_CHARS = [
