@@ -22,7 +22,6 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createRequire } from 'node:module';
 import { createServer, connect, type Server as NetServer, type Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import {
@@ -35,99 +34,40 @@ import {
   type ServiceDefinition,
 } from '@grpc/grpc-js';
 import {
+  decodeMetricsRequest,
+  metricsOf,
+  metricsResponse,
+  type ExportRequest,
+  type OtlpMetric,
+  type ReceivedEventCall,
+  type ReceivedExport,
+} from './otlp-decoded.ts';
+import {
   LOGS_REQUEST,
   TRACE_REQUEST,
   decode,
   partialSuccessResponse,
   statusWithRetryInfo,
-  type WireKeyValue,
-  type WireLogRecord,
   type WireLogsRequest,
-  type WireSpan,
   type WireTraceRequest,
 } from './otlp-wire.ts';
 
-const require = createRequire(import.meta.url);
-
-interface ProtoType {
-  decode(buf: Uint8Array): unknown;
-  encode(msg: object): { finish(): Uint8Array };
-  toObject(msg: unknown, opts: Record<string, unknown>): unknown;
-}
-const root = require('otlp-proto-legacy/build/src/generated/root') as {
-  opentelemetry: {
-    proto: {
-      collector: {
-        metrics: {
-          v1: { ExportMetricsServiceRequest: ProtoType; ExportMetricsServiceResponse: ProtoType };
-        };
-      };
-    };
-  };
-};
-const { ExportMetricsServiceRequest, ExportMetricsServiceResponse } =
-  root.opentelemetry.proto.collector.metrics.v1;
-
-// Decoded OTLP, as protobufjs toObject gives it with `longs: String` (64-bit values are strings).
-export interface KeyValue {
-  key: string;
-  value: { stringValue?: string; intValue?: string; doubleValue?: number; boolValue?: boolean };
-}
-export interface NumberDataPoint {
-  attributes?: KeyValue[];
-  startTimeUnixNano: string;
-  timeUnixNano: string;
-  asInt?: string;
-  asDouble?: number;
-}
-export interface HistogramDataPoint {
-  attributes?: KeyValue[];
-  startTimeUnixNano: string;
-  timeUnixNano: string;
-  count: string;
-  sum?: number;
-  bucketCounts?: string[];
-  explicitBounds?: number[];
-}
-export interface ExponentialHistogramDataPoint {
-  attributes?: KeyValue[];
-  startTimeUnixNano: string;
-  timeUnixNano: string;
-  count: string;
-  sum?: number;
-  scale?: number;
-  zeroCount?: string;
-  positive?: { offset?: number; bucketCounts?: string[] };
-  negative?: { offset?: number; bucketCounts?: string[] };
-}
-export interface OtlpMetric {
-  name: string;
-  description?: string;
-  unit?: string;
-  sum?: { dataPoints?: NumberDataPoint[]; aggregationTemporality?: number; isMonotonic?: boolean };
-  gauge?: { dataPoints?: NumberDataPoint[] };
-  histogram?: { dataPoints?: HistogramDataPoint[]; aggregationTemporality?: number };
-  exponentialHistogram?: { dataPoints?: ExponentialHistogramDataPoint[]; aggregationTemporality?: number };
-}
-export interface ExportRequest {
-  resourceMetrics?: {
-    resource?: { attributes?: KeyValue[] };
-    scopeMetrics?: { scope?: { name?: string }; metrics?: OtlpMetric[] }[];
-  }[];
-}
-
-/** OTLP AggregationTemporality values on the wire. */
-export const TEMPORALITY = { DELTA: 1, CUMULATIVE: 2 } as const;
-
-export interface ReceivedExport {
-  readonly request: ExportRequest;
-  /** Request metadata (string values), as the server application sees it. */
-  readonly metadata: Record<string, string>;
-  /** Size of the (decompressed) protobuf request. */
-  readonly bytes: number;
-  /** The gRPC status code answered (0 = OK); over HTTP, 0 for 200, else the HTTP status. */
-  readonly answered: number;
-}
+export {
+  attributesOf,
+  logRecordsOf,
+  pointsOf,
+  spansOf,
+  TEMPORALITY,
+  typedAttributes,
+  type ExponentialHistogramDataPoint,
+  type ExportRequest,
+  type HistogramDataPoint,
+  type KeyValue,
+  type NumberDataPoint,
+  type OtlpMetric,
+  type ReceivedEventCall,
+  type ReceivedExport,
+} from './otlp-decoded.ts';
 
 /** A scripted OTLP/HTTP answer: a status, or a status with a `Retry-After` header. */
 export type HttpAnswer = number | { readonly status: number; readonly retryAfter?: string };
@@ -166,83 +106,6 @@ export interface OtlpReceiver {
 
 export type EventSignal = 'traces' | 'logs';
 
-export interface ReceivedEventCall<T> {
-  readonly request: T;
-  readonly metadata: Record<string, string>;
-  /** Size of the (decompressed) protobuf request. */
-  readonly bytes: number;
-  /** The gRPC status code answered (0 = OK); over HTTP, 0 for 200, else the HTTP status. */
-  readonly answered: number;
-}
-
-/** Every span of a trace call with its resource attributes and scope name, in order. */
-export function spansOf(
-  call: ReceivedEventCall<WireTraceRequest>,
-): { resource: Record<string, unknown>; scope: string | undefined; span: WireSpan }[] {
-  return (call.request.resourceSpans ?? []).flatMap((rs) =>
-    (rs.scopeSpans ?? []).flatMap((ss) =>
-      (ss.spans ?? []).map((span) => ({
-        resource: typedAttributes(rs.resource?.attributes),
-        scope: ss.scope?.name,
-        span,
-      })),
-    ),
-  );
-}
-
-/** Data points in one metrics export call (every resource, scope and metric). */
-export function pointsOf(call: ReceivedExport | undefined): number {
-  let n = 0;
-  for (const rm of call?.request.resourceMetrics ?? [])
-    for (const sm of rm.scopeMetrics ?? [])
-      for (const m of sm.metrics ?? [])
-        n += (
-          m.sum?.dataPoints ??
-          m.gauge?.dataPoints ??
-          m.histogram?.dataPoints ??
-          m.exponentialHistogram?.dataPoints ??
-          []
-        ).length;
-  return n;
-}
-
-/** Every log record of a logs call with its resource attributes and scope name, in order. */
-export function logRecordsOf(
-  call: ReceivedEventCall<WireLogsRequest>,
-): { resource: Record<string, unknown>; scope: string | undefined; record: WireLogRecord }[] {
-  return (call.request.resourceLogs ?? []).flatMap((rl) =>
-    (rl.scopeLogs ?? []).flatMap((sl) =>
-      (sl.logRecords ?? []).map((record) => ({
-        resource: typedAttributes(rl.resource?.attributes),
-        scope: sl.scope?.name,
-        record,
-      })),
-    ),
-  );
-}
-
-/**
- * Attributes with their wire type kept: `{ s: 'x' }` for a string, `{ i: '5' }` for an
- * int (decimal text, exact), `{ d: 1.5 }` for a double, `{ b: true }` for a bool.
- */
-export function typedAttributes(kvs: readonly WireKeyValue[] | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const kv of kvs ?? []) {
-    const v = kv.value ?? {};
-    out[kv.key] =
-      v.stringValue !== undefined
-        ? { s: v.stringValue }
-        : v.intValue !== undefined
-          ? { i: v.intValue }
-          : v.doubleValue !== undefined
-            ? { d: v.doubleValue }
-            : v.boolValue !== undefined
-              ? { b: v.boolValue }
-              : v;
-  }
-  return out;
-}
-
 const METHOD = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
 const TRACE_METHOD = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 const LOGS_METHOD = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
@@ -274,49 +137,10 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
   const waiters: (() => void)[] = [];
   let wireBytes = 0;
 
-  const identity = (b: Buffer): Buffer => b;
-  const service = {
-    Export: {
-      path: METHOD,
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: identity,
-      requestDeserialize: identity,
-      responseSerialize: identity,
-      responseDeserialize: identity,
-    },
-  } as ServiceDefinition;
-
   const server = new Server();
   const traceCalls: ReceivedEventCall<WireTraceRequest>[] = [];
   const logCalls: ReceivedEventCall<WireLogsRequest>[] = [];
-  const events = {
-    traces: {
-      calls: traceCalls,
-      failures: [] as number[],
-      rejects: [] as [number, string][],
-      held: false,
-      queue: [] as (() => void)[],
-    },
-    logs: {
-      calls: logCalls,
-      failures: [] as number[],
-      rejects: [] as [number, string][],
-      held: false,
-      queue: [] as (() => void)[],
-    },
-  };
-  const eventService = (path: string): ServiceDefinition => ({
-    Export: {
-      path,
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: identity,
-      requestDeserialize: identity,
-      responseSerialize: identity,
-      responseDeserialize: identity,
-    },
-  });
+  const events = { traces: eventScript(traceCalls), logs: eventScript(logCalls) };
   const eventHandler =
     (signal: EventSignal) => (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
       const e = events[signal];
@@ -343,18 +167,15 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       if (e.held) e.queue.push(answer);
       else answer();
     };
-  server.addService(eventService(TRACE_METHOD), { Export: eventHandler('traces') });
-  server.addService(eventService(LOGS_METHOD), { Export: eventHandler('logs') });
-  server.addService(service, {
+  server.addService(exportService(TRACE_METHOD), { Export: eventHandler('traces') });
+  server.addService(exportService(LOGS_METHOD), { Export: eventHandler('logs') });
+  server.addService(exportService(METHOD), {
     Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
       const scripted = failures.shift() ?? 0;
       const code = codeOf(scripted);
       let request: ExportRequest;
       try {
-        request = ExportMetricsServiceRequest.toObject(ExportMetricsServiceRequest.decode(call.request), {
-          longs: String,
-          arrays: true,
-        }) as ExportRequest;
+        request = decodeMetricsRequest(call.request);
       } catch (err) {
         callback({ code: 3, details: `cannot decode: ${String(err)}` });
         return;
@@ -367,7 +188,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       });
       for (const w of waiters.splice(0)) w();
       if (code !== 0) callback(grpcError(scripted));
-      else callback(null, Buffer.from(ExportMetricsServiceResponse.encode({}).finish()));
+      else callback(null, metricsResponse());
     },
   });
   const grpcPort = await new Promise<number>((resolve, reject) =>
@@ -403,10 +224,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
         request =
           signal === 'metrics'
-            ? ExportMetricsServiceRequest.toObject(ExportMetricsServiceRequest.decode(body), {
-                longs: String,
-                arrays: true,
-              })
+            ? decodeMetricsRequest(body)
             : decode(body, signal === 'traces' ? TRACE_REQUEST : LOGS_REQUEST);
       } catch (err) {
         res.writeHead(400).end(`cannot decode: ${String(err)}`);
@@ -430,7 +248,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(answer);
       };
       if (signal === 'metrics') {
-        reply(Buffer.from(ExportMetricsServiceResponse.encode({}).finish()));
+        reply(metricsResponse());
         return;
       }
       const e = events[signal];
@@ -478,6 +296,26 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
   const address = relay.address();
   if (address === null || typeof address === 'string') throw new Error('relay has no TCP address');
 
+  const release = (signal: EventSignal): void => {
+    events[signal].held = false;
+    for (const answer of events[signal].queue.splice(0)) answer();
+  };
+  /** Resolves when `have()` reaches `n` (every recorded call wakes the waiters to look again). */
+  const waitUntil = async (have: () => number, n: number, timeoutMs: number, what: string): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (have() < n) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`expected ${n} ${what}, got ${have()}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  };
+
   return {
     endpoint: `127.0.0.1:${address.port}`,
     httpUrl: `${options.tls ? 'https' : 'http'}://127.0.0.1:${httpAddress.port}`,
@@ -490,18 +328,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       failures.push(...answers);
     },
     async waitForCalls(n, timeoutMs = 5_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (calls.length < n) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`expected ${n} OTLP calls, got ${calls.length}`);
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, left);
-          waiters.push(() => {
-            clearTimeout(t);
-            resolve();
-          });
-        });
-      }
+      await waitUntil(() => calls.length, n, timeoutMs, 'OTLP calls');
       return calls.slice(0, n);
     },
     traceCalls,
@@ -515,39 +342,47 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     hold: (signal) => {
       events[signal].held = true;
     },
-    release: (signal) => {
-      events[signal].held = false;
-      for (const answer of events[signal].queue.splice(0)) answer();
-    },
+    release,
     async waitForEventCalls(signal, n, timeoutMs = 5_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (events[signal].calls.length < n) {
-        const left = deadline - Date.now();
-        if (left <= 0)
-          throw new Error(`expected ${n} OTLP ${signal} calls, got ${events[signal].calls.length}`);
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, left);
-          waiters.push(() => {
-            clearTimeout(t);
-            resolve();
-          });
-        });
-      }
+      await waitUntil(() => events[signal].calls.length, n, timeoutMs, `OTLP ${signal} calls`);
     },
-    metricsOf: (call) =>
-      (call.request.resourceMetrics ?? []).flatMap((rm) =>
-        (rm.scopeMetrics ?? []).flatMap((sm) => sm.metrics ?? []),
-      ),
+    metricsOf,
     async close() {
-      for (const signal of ['traces', 'logs'] as const) {
-        events[signal].held = false;
-        for (const answer of events[signal].queue.splice(0)) answer();
-      }
+      release('traces');
+      release('logs');
       for (const s of sockets) s.destroy();
       httpServer.closeAllConnections();
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await new Promise<void>((resolve) => relay.close(() => resolve()));
       server.forceShutdown();
+    },
+  };
+}
+
+/** What is scripted for one event signal: failures, partial-success rejects, held answers. */
+function eventScript<T>(calls: ReceivedEventCall<T>[]) {
+  return {
+    calls,
+    failures: [] as number[],
+    rejects: [] as [number, string][],
+    held: false,
+    queue: [] as (() => void)[],
+  };
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+/** A unary `Export` service at `path` taking and answering raw bytes (decoded by the handler). */
+function exportService(path: string): ServiceDefinition {
+  return {
+    Export: {
+      path,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
     },
   };
 }
@@ -561,12 +396,5 @@ function serverCredentials(options: OtlpReceiverOptions): ServerCredentials {
 function stringMetadata(md: Metadata): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(md.getMap())) out[k] = typeof v === 'string' ? v : v.toString('base64');
-  return out;
-}
-
-/** Attributes as a plain map of string values. */
-export function attributesOf(kvs: readonly KeyValue[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of kvs ?? []) out[kv.key] = kv.value.stringValue ?? JSON.stringify(kv.value);
   return out;
 }
