@@ -12,7 +12,7 @@ import { Subject } from 'rxjs';
 import type { Host } from '../../src/pipeline/component.ts';
 import type { MetricBatch, RawFamily, RawPoint } from '../../src/pipeline/data.ts';
 import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
-import { configSchema } from '../../src/exporters/otlp/config.ts';
+import { configSchema, type OtlpExporterConfig } from '../../src/exporters/otlp/config.ts';
 import { OtlpMetricsExporter } from '../../src/exporters/otlp/exporter.ts';
 import { channelCredentials } from '../../src/exporters/otlp/tls.ts';
 import { grpcWire } from '../../src/exporters/otlp/transport.ts';
@@ -87,18 +87,26 @@ export const DROP_REASONS = ['superseded', 'export_failed', 'rejected', 'shutdow
 
 export const logger = pino({ level: 'silent' });
 
+/** A rig for an exporter at `http://endpoint` (plain gRPC) with fast retries; `extra` overrides the config. */
 export function rig(endpoint: string, extra: Record<string, unknown> = {}, id = 'otlp'): Rig {
-  const config = configSchema.parse({
-    endpoint: `http://${endpoint}`,
-    interval: '1h', // tests drive collections with tick() unless they test the timer
-    timeout: '2s',
-    retry_on_failure: { initial_interval: '20ms', max_interval: '50ms' },
-    ...extra,
-  });
+  return rigOf(
+    configSchema.parse({
+      endpoint: `http://${endpoint}`,
+      interval: '1h', // tests drive collections with tick() unless they test the timer
+      timeout: '2s',
+      retry_on_failure: { initial_interval: '20ms', max_interval: '50ms' },
+      ...extra,
+    }),
+    id,
+  );
+}
+
+/** A rig for an exporter with this config; TLS files named in it are read from `configDir`. */
+export function rigOf(config: OtlpExporterConfig, id = 'otlp', configDir = '.'): Rig {
   const exporter = new OtlpMetricsExporter(
     id,
     config,
-    grpcWire(config, channelCredentials(config, '.', 'exporters.otlp')),
+    grpcWire(config, channelCredentials(config, configDir, 'exporters.otlp')),
     logger,
   );
   const telemetry = new SelfTelemetry();

@@ -4,20 +4,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { startOtlpReceiver } from '../../../test/helpers/otlp-receiver.ts';
+import { startOtlpReceiver, type OtlpReceiver } from '../../../test/helpers/otlp-receiver.ts';
 import {
   batch,
   closedPort,
   counterFamily,
-  logger,
   rig,
+  rigOf,
   type Rig,
   waitFor,
 } from '../../../test/helpers/otlp-metrics-rig.ts';
 import { configSchema } from './config.ts';
-import { OtlpMetricsExporter } from './exporter.ts';
-import { channelCredentials } from './tls.ts';
-import { grpcWire } from './transport.ts';
 
 describe('otlp exporter over TLS', () => {
   // testdata/tls-{cert,key}.pem: a self-signed test certificate for localhost and 127.0.0.1 (100 years):
@@ -29,75 +26,66 @@ describe('otlp exporter over TLS', () => {
     key: readFileSync(join(testdata, 'tls-key.pem')),
   };
 
-  function tlsRig(endpoint: string, extra: Record<string, unknown>): Rig {
-    const config = configSchema.parse({ endpoint, interval: '1h', timeout: '2s', ...extra });
-    const r = rig('127.0.0.1:1');
-    const exporter = new OtlpMetricsExporter(
-      'otlp',
-      config,
-      grpcWire(config, channelCredentials(config, testdata, 'exporters.otlp')),
-      logger,
-    );
-    exporter.consume(r.input);
-    return { ...r, exporter };
+  /**
+   * Starts a TLS receiver and an exporter at `endpoint(port)` (the exporter's config beside the
+   * test certificate), sends one collection, runs `check`, then shuts both down.
+   */
+  async function overTls(
+    endpoint: (port: string) => string,
+    extra: Record<string, unknown>,
+    check: (r: Rig, receiver: OtlpReceiver) => Promise<void>,
+  ): Promise<void> {
+    const receiver = await startOtlpReceiver({ tls });
+    try {
+      const port = receiver.endpoint.split(':')[1] ?? '';
+      const config = configSchema.parse({
+        endpoint: endpoint(port),
+        interval: '1h',
+        timeout: '2s',
+        ...extra,
+      });
+      const r = rigOf(config, 'otlp', testdata);
+      await r.exporter.start(r.host);
+      r.input.next(batch([counterFamily()]));
+      await r.exporter.tick();
+      await check(r, receiver);
+      await r.exporter.shutdown();
+    } finally {
+      await receiver.close();
+    }
+  }
+
+  async function delivered(r: Rig, receiver: OtlpReceiver): Promise<void> {
+    const [call] = await receiver.waitForCalls(1);
+    assert.ok(call && receiver.metricsOf(call).some((m) => m.name === 'timer_starts_total'));
+    await r.exporter.idle();
+    assert.equal(r.count('success'), 1);
   }
 
   it('a host:port endpoint uses TLS; ca_file makes the server trusted', async () => {
-    const receiver = await startOtlpReceiver({ tls });
-    try {
-      const port = receiver.endpoint.split(':')[1];
-      const r = tlsRig(`localhost:${port}`, { tls: { ca_file: 'tls-cert.pem' } });
-      await r.exporter.start(r.host);
-      r.input.next(batch([counterFamily()]));
-      await r.exporter.tick();
-      const [call] = await receiver.waitForCalls(1);
-      assert.ok(call && receiver.metricsOf(call).some((m) => m.name === 'timer_starts_total'));
-      await r.exporter.idle();
-      assert.equal(r.count('success'), 1);
-      await r.exporter.shutdown();
-    } finally {
-      await receiver.close();
-    }
+    await overTls((port) => `localhost:${port}`, { tls: { ca_file: 'tls-cert.pem' } }, delivered);
   });
 
   it('tls.insecure_skip_verify: true sends to the self-signed server without ca_file', async () => {
-    const receiver = await startOtlpReceiver({ tls });
-    try {
-      const port = receiver.endpoint.split(':')[1];
-      // The certificate is signed by nobody the system trusts: only skipping verification lets it through.
-      const r = tlsRig(`https://127.0.0.1:${port}`, {
-        tls: { insecure_skip_verify: true },
-        retry_on_failure: { enabled: false },
-      });
-      await r.exporter.start(r.host);
-      r.input.next(batch([counterFamily()]));
-      await r.exporter.tick();
-      const [call] = await receiver.waitForCalls(1);
-      assert.ok(call && receiver.metricsOf(call).some((m) => m.name === 'timer_starts_total'));
-      await r.exporter.idle();
-      assert.equal(r.count('success'), 1);
-      await r.exporter.shutdown();
-    } finally {
-      await receiver.close();
-    }
+    // The certificate is signed by nobody the system trusts: only skipping verification lets it through.
+    await overTls(
+      (port) => `https://127.0.0.1:${port}`,
+      { tls: { insecure_skip_verify: true }, retry_on_failure: { enabled: false } },
+      delivered,
+    );
   });
 
   it('without ca_file the self-signed server is not trusted: counted as a failure, nothing received', async () => {
-    const receiver = await startOtlpReceiver({ tls });
-    try {
-      const port = receiver.endpoint.split(':')[1];
-      const r = tlsRig(`https://localhost:${port}`, { retry_on_failure: { enabled: false } });
-      await r.exporter.start(r.host);
-      r.input.next(batch([counterFamily()]));
-      await r.exporter.tick();
-      await r.exporter.idle();
-      assert.equal(r.count('failure'), 1);
-      assert.equal(receiver.calls.length, 0);
-      assert.ok(receiver.wireBytesIn() > 0, 'it did connect');
-      await r.exporter.shutdown();
-    } finally {
-      await receiver.close();
-    }
+    await overTls(
+      (port) => `https://localhost:${port}`,
+      { retry_on_failure: { enabled: false } },
+      async (r, receiver) => {
+        await r.exporter.idle();
+        assert.equal(r.count('failure'), 1);
+        assert.equal(receiver.calls.length, 0);
+        assert.ok(receiver.wireBytesIn() > 0, 'it did connect');
+      },
+    );
   });
 });
 
