@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Metadata } from '@grpc/grpc-js';
-import { pino } from 'pino';
-import { Subject } from 'rxjs';
-import type { MetricBatch } from '../../pipeline/data.ts';
-import { SelfTelemetry } from '../../pipeline/telemetry.ts';
+import { batch, final, rig, type Rig } from '../../../test/helpers/otlp-metrics-rig.ts';
 import { startOtlpReceiver, type OtlpReceiver } from '../../../test/helpers/otlp-receiver.ts';
 import { statusWithRetryInfo } from '../../../test/helpers/otlp-wire.ts';
-import { testHost } from '../../../test/helpers/host.ts';
-import { configSchema } from './config.ts';
-import { OtlpMetricsExporter } from './exporter.ts';
 import { retryDecision, serverDelayMs, isRetryable } from './retry.ts';
 import { retryDelayMs, STATUS_DETAILS_KEY } from './retry-info.ts';
-import { channelCredentials } from './tls.ts';
-import { grpcWire } from './transport.ts';
 
 const UNAVAILABLE = 14;
 const RESOURCE_EXHAUSTED = 8;
@@ -73,42 +65,23 @@ describe('gRPC RetryInfo from a real OTLP/gRPC receiver', () => {
     await receiver.close();
   });
 
-  async function exportOnce(retry: Record<string, unknown>): Promise<{
-    exporter: OtlpMetricsExporter;
-    telemetry: SelfTelemetry;
-  }> {
-    const config = configSchema.parse({
-      endpoint: `http://${receiver.endpoint}`,
-      interval: '1h',
-      timeout: '2s',
-      retry_on_failure: retry,
-    });
-    const exporter = new OtlpMetricsExporter(
-      'otlp',
-      config,
-      grpcWire(config, channelCredentials(config, '.', 'exporters.otlp')),
-      pino({ level: 'silent' }),
-    );
-    const input = new Subject<MetricBatch>();
-    exporter.consume(input);
-    const telemetry = new SelfTelemetry();
-    await exporter.start(testHost({ telemetry }));
-    input.next({
-      source: 'ebpf/t',
-      config: 't',
-      timeMs: Date.now(),
-      families: [
+  /** An exporter with this retry policy, started, with one collection of one point being sent. */
+  async function exportOnce(retry: Record<string, unknown>): Promise<Rig> {
+    const r = rig(receiver.endpoint, { retry_on_failure: retry });
+    await r.exporter.start(r.host);
+    r.input.next(
+      batch([
         {
           name: 'calls_total',
           help: 'h',
           kind: 'counter',
           startTimeMs: 1_000,
-          points: [{ labels: [{ name: 'comm', value: 'a', pending: [] }], value: 3 }],
+          points: [final({ comm: 'a' }, 3)],
         },
-      ],
-    });
-    await exporter.tick();
-    return { exporter, telemetry };
+      ]),
+    );
+    await r.exporter.tick();
+    return r;
   }
 
   it('UNAVAILABLE with a RetryInfo of 100 ms: retried after that, not after the 10-minute backoff', async () => {
@@ -144,23 +117,17 @@ describe('gRPC RetryInfo from a real OTLP/gRPC receiver', () => {
   it('RESOURCE_EXHAUSTED: retried with a RetryInfo, given up at once without one', async () => {
     const before = receiver.calls.length;
     receiver.failNext({ code: RESOURCE_EXHAUSTED, retryDelayMs: 20 }, RESOURCE_EXHAUSTED);
-    const { exporter, telemetry } = await exportOnce({ initial_interval: '10ms', max_interval: '10ms' });
+    const r = await exportOnce({ initial_interval: '10ms', max_interval: '10ms' });
     try {
       await receiver.waitForCalls(before + 2, 5_000);
-      await exporter.idle();
+      await r.exporter.idle();
       await new Promise((resolve) => setTimeout(resolve, 100)); // several backoffs: no third call
       assert.equal(receiver.calls.length, before + 2);
-      const requests = (result: string): number | undefined =>
-        telemetry.counter('otlp_requests_total', '').value({ exporter: 'otlp', signal: 'metrics', result });
-      assert.equal(requests('retry'), 1);
-      assert.equal(requests('failure'), 1);
-      assert.ok(
-        (telemetry
-          .counter('exporter_dropped_metric_points_total', '')
-          .value({ exporter: 'otlp', reason: 'export_failed' }) ?? 0) > 0,
-      );
+      assert.equal(r.count('retry'), 1);
+      assert.equal(r.count('failure'), 1);
+      assert.ok(r.dropped('export_failed') > 0);
     } finally {
-      await exporter.shutdown();
+      await r.exporter.shutdown();
     }
   });
 });
