@@ -10,6 +10,7 @@ import {
   OrderedCgroupTables,
   type CgroupTableOptions,
 } from './cgroup-table.ts';
+import { until } from '../../test/helpers/until.ts';
 
 // A tmpfs/ext4 directory tree stands in for cgroupfs: ids are directory inodes either way.
 
@@ -35,15 +36,6 @@ function table(root: string, extra: Partial<CgroupTableOptions> = {}): CgroupTab
     maxDeleted: 1_000,
     ...extra,
   });
-}
-
-/** Wait until `cond` holds (inotify events are delivered on the event loop). */
-async function until(cond: () => boolean, what: string, ms = 2_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 test(

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Subject } from 'rxjs';
 import type { Host } from '../../src/pipeline/component.ts';
@@ -164,12 +163,4 @@ export async function closedPort(): Promise<number> {
   const port = (s.address() as { port: number }).port;
   await new Promise<void>((resolve) => s.close(() => resolve()));
   return port;
-}
-
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(10);
-  }
 }

@@ -22,6 +22,7 @@ import { BoundedQueue } from './sender.ts';
 import { channelCredentials } from './tls.ts';
 import { grpcWire } from './transport.ts';
 import { testHost } from '../../../test/helpers/host.ts';
+import { until } from '../../../test/helpers/until.ts';
 
 const UNAVAILABLE = 14;
 const PERMISSION_DENIED = 7;
@@ -119,14 +120,6 @@ const logBatch = (records: LogRecordData[], resource?: Record<string, string>): 
   records,
   ...(resource ? { resource } : {}),
 });
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
-}
 
 describe('otlp exporter: spans and log records against a real OTLP/gRPC receiver', () => {
   let receiver: OtlpReceiver;
@@ -357,7 +350,7 @@ describe('otlp exporter: spans and log records against a real OTLP/gRPC receiver
       5,
     );
     receiver.release('traces');
-    await waitFor(() => receiver.traceCalls.length >= 4, '4 trace calls');
+    await until(() => receiver.traceCalls.length >= 4, '4 trace calls');
     await r.exporter.events.traces?.idle();
     const names = receiver.traceCalls.flatMap((c) => spansOf(c).map((x) => x.span.name));
     assert.deepEqual(names, ['s0', 's1', 's7', 's8', 's9', 's10', 's11']);

@@ -20,8 +20,8 @@ import {
   nanos,
   rig,
   UNAVAILABLE,
-  waitFor,
 } from '../../../test/helpers/otlp-metrics-rig.ts';
+import { until } from '../../../test/helpers/until.ts';
 import type { RawFamily, RawPoint } from '../../pipeline/data.ts';
 
 describe('otlp exporter: resource, exponential histograms, a receiver that goes away', () => {
@@ -152,7 +152,7 @@ describe('otlp exporter: resource, exponential histograms, a receiver that goes 
         await r.exporter.tick();
         await delay(40);
       }
-      await waitFor(() => (r.count('retry') ?? 0) >= 3, 'retries while the receiver is down');
+      await until(() => (r.count('retry') ?? 0) >= 3, 'retries while the receiver is down');
       assert.equal(r.count('failure'), 0, 'still retrying, not given up');
       // Ten collections, at most one being sent and one waiting: at least eight were superseded.
       const perCollection = pointsOf(receiver.calls[0]);

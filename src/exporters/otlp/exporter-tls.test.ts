@@ -12,8 +12,8 @@ import {
   rig,
   rigOf,
   type Rig,
-  waitFor,
 } from '../../../test/helpers/otlp-metrics-rig.ts';
+import { until } from '../../../test/helpers/until.ts';
 import { configSchema } from './config.ts';
 
 describe('otlp exporter over TLS', () => {
@@ -99,7 +99,7 @@ describe('otlp exporter without a receiver', () => {
     await r.exporter.start(r.host);
     r.input.next(batch([counterFamily()]));
     await r.exporter.tick();
-    await waitFor(() => r.count('failure') === 1, 'the export to give up');
+    await until(() => r.count('failure') === 1, 'the export to give up');
     assert.ok((r.count('retry') ?? 0) >= 2, `retries: ${r.count('retry')}`);
     assert.equal(r.count('success'), 0);
     assert.ok(r.dropped('export_failed') > 0);

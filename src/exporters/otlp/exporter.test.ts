@@ -21,8 +21,8 @@ import {
   nanos,
   rig,
   UNAVAILABLE,
-  waitFor,
 } from '../../../test/helpers/otlp-metrics-rig.ts';
+import { until } from '../../../test/helpers/until.ts';
 import type { RawFamily } from '../../pipeline/data.ts';
 
 describe('otlp exporter against a real OTLP/gRPC receiver', () => {
@@ -254,7 +254,7 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     receiver.failNext(...Array<number>(50).fill(UNAVAILABLE));
     r.input.next(batch([counterFamily()]));
     await r.exporter.tick();
-    await waitFor(() => r.count('failure') === 1, 'the exporter to give up');
+    await until(() => r.count('failure') === 1, 'the exporter to give up');
     await r.exporter.idle();
     // Each wait is at least 10ms (20ms ±50%), so 100ms allows at most 10 retries. No lower
     // bound: how many fit depends on how fast the receiver answers on a loaded machine (a first
@@ -311,7 +311,7 @@ describe('otlp exporter against a real OTLP/gRPC receiver', () => {
     r.input.next(batch([counterFamily()]));
     await r.exporter.tick();
     await receiver.waitForCalls(1);
-    await waitFor(() => r.count('retry') === 1, 'the retry to be scheduled');
+    await until(() => r.count('retry') === 1, 'the retry to be scheduled');
     const t0 = Date.now();
     await r.exporter.shutdown();
     assert.ok(Date.now() - t0 < 1_000, `shutdown took ${Date.now() - t0}ms`);
