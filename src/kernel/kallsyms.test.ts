@@ -161,6 +161,110 @@ test('an unsorted file: sorted by address, equal addresses in file order, names 
   assert.equal(k.addressOf(''), undefined);
 });
 
+/** The live table read plainly: [address, name] in address order, equal addresses in file order. */
+function referenceTable(path: string): [bigint, string][] {
+  const rows = readFileSync(path, 'latin1')
+    .trimEnd()
+    .split('\n')
+    .map((line, i): [bigint, string, number] => {
+      const sp = line.indexOf(' ');
+      return [BigInt(`0x${line.slice(0, sp)}`), line.slice(sp + 3), i];
+    });
+  rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[2] - b[2]));
+  return rows.map(([a, n]): [bigint, string] => [a, n]);
+}
+
+test('__pfx_ symbols folded into their functions: the live table answers every lookup as the plain one', () => {
+  const snapshot = liveSnapshot();
+  const ref = referenceTable(snapshot);
+  const k = new Kallsyms({ path: snapshot });
+  assert.equal(k.size, ref.length, 'size counts folded symbols');
+  const firstAt = new Map<bigint, string>();
+  const firstNamed = new Map<string, bigint>();
+  for (const [a, n] of ref) {
+    if (!firstAt.has(a)) firstAt.set(a, n);
+    if (!firstNamed.has(n)) firstNamed.set(n, a);
+  }
+  // nearest(x) of the plain table: the first symbol at the greatest address <= x.
+  const addrs = [...firstAt.keys()];
+  let pfx = 0;
+  for (let i = 0; i < addrs.length; i++) {
+    const a = addrs[i] as bigint;
+    if (a === 0n) continue;
+    const name = firstAt.get(a) as string;
+    assert.equal(k.exact(a), name, `exact 0x${a.toString(16)}`);
+    assert.equal(k.nearest(a), name, `nearest 0x${a.toString(16)}`);
+    const next = addrs[i + 1];
+    if (next !== undefined && next - a > 1n) {
+      assert.equal(k.exact(a + 1n), undefined, `exact 0x${(a + 1n).toString(16)}`);
+      assert.equal(k.nearest(next - 1n), name, `nearest 0x${(next - 1n).toString(16)}`);
+    }
+    if (name.startsWith('__pfx_')) {
+      pfx++;
+      if (pfx % 97 === 0) assert.equal(k.addressOf(name), firstNamed.get(name), name);
+    }
+  }
+  assert.equal(k.addressOf('__pfx_'), undefined);
+  if (pfx > 1000) {
+    // A kernel with function padding: half the symbols are __pfx_, kept as bits.
+    const plain = ref.reduce((s, [, n]) => s + n.length + 1 + 12, 0);
+    assert.ok(k.bytes < plain * 0.6, `${k.bytes} bytes kept for ${plain} plain`);
+  }
+});
+
+test('__pfx_ folding: only a prefix directly below its function at the one distance, alone at its address', () => {
+  const file = join(tempDir(), 'kallsyms');
+  const lines = [
+    'ffffffff81000000 T _text',
+    'ffffffff81000010 t __pfx_alpha', // folded: alpha 16 bytes above
+    'ffffffff81000020 t alpha',
+    'ffffffff81000030 t __pfx_beta', // not folded: another distance
+    'ffffffff81000050 t beta',
+    'ffffffff81000060 t __pfx_gamma', // not folded: shares its address
+    'ffffffff81000060 t other',
+    'ffffffff81000070 t gamma',
+    'ffffffff81000080 t __pfx_delta', // not folded: delta does not follow directly
+    'ffffffff81000088 t between',
+    'ffffffff81000090 t delta',
+    'ffffffff810000a0 t __pfx_', // a bare prefix is a name
+    'ffffffff810000b0 t __pfx_eps', // folded
+    'ffffffff810000c0 t eps',
+    'ffffffff810000c0 t eps_alias',
+    'ffffffffc0001000 t __pfx_mod_fn\t[mod]', // folded, module names included
+    'ffffffffc0001010 t mod_fn\t[mod]',
+    'ffffffffc0002000 t __pfx_alpha', // a second __pfx_alpha: folded
+    'ffffffffc0002010 t alpha',
+  ];
+  writeFileSync(file, lines.join('\n') + '\n');
+  const k = new Kallsyms({ path: file });
+  assert.equal(k.size, lines.length);
+  for (const line of lines) {
+    const addr = BigInt(`0x${line.slice(0, 16)}`);
+    const name = line.slice(19);
+    if (name === 'other' || name === 'eps_alias') continue; // a shared address answers the first
+    assert.equal(k.exact(addr), name, line);
+  }
+  assert.equal(k.exact(0xffffffff81000011n), undefined);
+  assert.equal(k.nearest(0xffffffff81000011n), '__pfx_alpha');
+  assert.equal(k.nearest(0xffffffff8100001fn), '__pfx_alpha');
+  assert.equal(k.nearest(0xffffffff81000020n), 'alpha');
+  assert.equal(k.nearest(0xffffffff8100000fn), '_text');
+  assert.equal(k.nearest(0xffffffff810000bcn), '__pfx_eps');
+  assert.equal(k.nearest(0xffffffffc0001008n), '__pfx_mod_fn\t[mod]');
+  assert.equal(k.exact(0xffffffffc0001000n), '__pfx_mod_fn\t[mod]');
+  assert.equal(k.exact(0xffffffffc0000ff0n), undefined);
+  assert.equal(k.addressOf('__pfx_alpha'), 0xffffffff81000010n, 'the first in address order');
+  assert.equal(k.addressOf('alpha'), 0xffffffff81000020n);
+  assert.equal(k.addressOf('__pfx_beta'), 0xffffffff81000030n);
+  assert.equal(k.addressOf('__pfx_gamma'), 0xffffffff81000060n);
+  assert.equal(k.addressOf('__pfx_delta'), 0xffffffff81000080n);
+  assert.equal(k.addressOf('__pfx_'), 0xffffffff810000a0n);
+  assert.equal(k.addressOf('__pfx_eps'), 0xffffffff810000b0n);
+  assert.equal(k.addressOf('__pfx_mod_fn\t[mod]'), 0xffffffffc0001000n);
+  assert.equal(k.addressOf('__pfx_nothing'), undefined);
+  assert.equal(k.addressOf('__pfx_between'), undefined, 'a function without a prefix');
+});
+
 test('compact: the live table keeps under 12 MB (a string per symbol took ~45 MB)', () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;

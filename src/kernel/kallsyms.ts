@@ -4,13 +4,18 @@ import { CollectorError } from '../errors.ts';
 /**
  * The kernel symbol table from /proc/kallsyms, sorted by address.
  *
- * Compact: about 122k symbols take ~5 MB instead of ~45 MB as a string array.
+ * Compact: about 122k symbols take ~2.5 MB instead of ~45 MB as a string array.
  * Addresses are two Uint32Arrays (high and low halves, so a lookup needs no
  * BigInt arithmetic); names are one latin1 buffer in address order, each
  * followed by a newline, with start offsets; a name becomes a string only when
  * it is looked up. Exact lookups are a binary search. On a miss the table is
  * re-read, at most once per `refreshIntervalMs`, so symbols of modules loaded
  * after start resolve.
+ *
+ * Kernels built with function padding (x86 since 6.2) list a `__pfx_<name>` symbol
+ * right before nearly every function, a fixed distance below it: half the symbols and
+ * half the name bytes. Such a symbol is kept as one bit on the function that follows
+ * it (`pfx`), and every lookup answers as if it were in the table (see `fold`).
  */
 export interface KallsymsOptions {
   readonly path?: string;
@@ -28,7 +33,16 @@ interface Table {
   /** Start of name i in `names`; `starts[size]` is the buffer's length. */
   readonly starts: Uint32Array;
   readonly size: number;
+  /** Bit i set: symbol i (the first at its address) has a folded `__pfx_` twin `gap` bytes below it. */
+  readonly pfx: Uint8Array;
+  /** Distance of a folded `__pfx_` symbol below its function (the first one seen; 0 if none folded). */
+  readonly gap: number;
+  /** Symbols in the file, the folded ones counted. */
+  readonly symbols: number;
 }
+
+/** The prefix kernels with function padding give the padding before a function. */
+const PFX = '__pfx_';
 
 export class Kallsyms {
   readonly path: string;
@@ -47,8 +61,15 @@ export class Kallsyms {
     this.lastLoadMs = this.now();
   }
 
+  /** Symbols in the table, as many as the file lists. */
   get size(): number {
-    return this.table.size;
+    return this.table.symbols;
+  }
+
+  /** Bytes the table keeps (names, addresses, offsets). */
+  get bytes(): number {
+    const t = this.table;
+    return t.names.length + t.hi.byteLength + t.lo.byteLength + t.starts.byteLength + t.pfx.byteLength;
   }
 
   /** The symbol at exactly `addr`, or undefined. Module symbols read `name\t[module]` as in kallsyms. */
@@ -65,7 +86,11 @@ export class Kallsyms {
     if (addr < 0n) return undefined;
     if (addr > MAX_ADDR) addr = MAX_ADDR;
     const t = this.table;
-    const i = floorIndex(t, hiOf(addr), loOf(addr));
+    const hi = hiOf(addr);
+    const lo = loOf(addr);
+    const i = floorIndex(t, hi, lo);
+    const j = foldedAbove(t, i, hi, lo);
+    if (j >= 0) return PFX + nameAt(t, j);
     return i < 0 ? undefined : nameAt(t, i);
   }
 
@@ -73,17 +98,13 @@ export class Kallsyms {
   addressOf(name: string): bigint | undefined {
     const t = this.table;
     if (name === '' || name.includes('\n')) return undefined;
-    // Names are "\n"-terminated: look for "\nname\n", or "name\n" at the very start.
-    const needle = Buffer.from(`\n${name}\n`, 'latin1');
-    let at: number;
-    if (t.names.subarray(0, needle.length - 1).equals(needle.subarray(1))) at = 0;
-    else {
-      const found = t.names.indexOf(needle);
-      if (found < 0) return undefined;
-      at = found + 1;
+    const found = firstNamed(t, name, () => true);
+    if (t.gap > 0 && name.startsWith(PFX) && name.length > PFX.length) {
+      // A folded `__pfx_x` lies `gap` below the first `x` that carries its bit.
+      const i = firstNamed(t, name.slice(PFX.length), (k) => hasPfx(t, k));
+      if (i !== undefined && (found === undefined || i < found)) return addressAt(t, i) - BigInt(t.gap);
     }
-    const i = indexOfStart(t.starts, t.size, at);
-    return (BigInt(t.hi[i] as number) << 32n) | BigInt(t.lo[i] as number);
+    return found === undefined ? undefined : addressAt(t, found);
   }
 
   /** The last failed re-read (the table in use is the one read before it). */
@@ -113,7 +134,7 @@ const sharedTables = new Map<string, Kallsyms>();
 
 /**
  * One table per kallsyms path for the whole process: the ksym processor, the
- * kstack decoder and `kaddrs` read the same 5 MB table once, and a module-load
+ * kstack decoder and `kaddrs` read the same table (~2.5 MB) once, and a module-load
  * refresh by one is seen by all. The first caller's refresh interval wins.
  */
 export function sharedKallsyms(options: KallsymsOptions = {}): Kallsyms {
@@ -144,12 +165,57 @@ function nameAt(t: Table, i: number): string {
   return t.names.toString('latin1', t.starts[i], (t.starts[i + 1] as number) - 1);
 }
 
+function addressAt(t: Table, i: number): bigint {
+  return (BigInt(t.hi[i] as number) << 32n) | BigInt(t.lo[i] as number);
+}
+
+function hasPfx(t: Table, i: number): boolean {
+  return ((t.pfx[i >>> 3] as number) & (1 << (i & 7))) !== 0;
+}
+
+/**
+ * The first symbol (in address order) named `name` for which `accept` holds: the
+ * names are "\n"-terminated, so look for "\nname\n", or "name\n" at the very start.
+ */
+function firstNamed(t: Table, name: string, accept: (i: number) => boolean): number | undefined {
+  const needle = Buffer.from(`\n${name}\n`, 'latin1');
+  let from = 0;
+  if (t.names.subarray(0, needle.length - 1).equals(needle.subarray(1))) {
+    if (accept(0)) return 0;
+    from = 1;
+  }
+  for (;;) {
+    const found = t.names.indexOf(needle, from);
+    if (found < 0) return undefined;
+    const i = indexOfStart(t.starts, t.size, found + 1);
+    if (accept(i)) return i;
+    from = found + 1;
+  }
+}
+
+/**
+ * The symbol whose folded `__pfx_` twin (hi, lo) falls in, or -1: the next symbol above
+ * the floor `i` (-1 below the first symbol), when it carries the bit and lies at most
+ * `gap` bytes above. Nothing else lies between a folded symbol and its function: it is
+ * folded only when the function follows it directly.
+ */
+function foldedAbove(t: Table, i: number, hi: number, lo: number): number {
+  if (t.gap === 0) return -1;
+  let j = i + 1;
+  while (j > 0 && j < t.size && t.hi[j] === t.hi[j - 1] && t.lo[j] === t.lo[j - 1]) j++;
+  if (j >= t.size || !hasPfx(t, j) || t.hi[j] !== hi) return -1;
+  const below = (t.lo[j] as number) - lo;
+  return below > 0 && below <= t.gap ? j : -1;
+}
+
 function exactIn(t: Table, addr: bigint): string | undefined {
   if (addr < 0n || addr > MAX_ADDR) return undefined;
   const hi = hiOf(addr);
   const lo = loOf(addr);
   const i = floorIndex(t, hi, lo);
-  return i >= 0 && t.hi[i] === hi && t.lo[i] === lo ? nameAt(t, i) : undefined;
+  if (i >= 0 && t.hi[i] === hi && t.lo[i] === lo) return nameAt(t, i);
+  const j = foldedAbove(t, i, hi, lo);
+  return j >= 0 && (t.lo[j] as number) - lo === t.gap ? PFX + nameAt(t, j) : undefined;
 }
 
 /** Index of the first entry among those with the greatest address <= (hi, lo); -1 if none. */
@@ -262,21 +328,98 @@ function loadTable(path: string): Table {
     );
     order = Uint32Array.from(idx);
   }
+  const { folded, gap } = fold(file, n, order, hi, lo, nameStart, nameEnd);
   let bytes = 0;
-  for (let i = 0; i < n; i++) bytes += (nameEnd[i] as number) - (nameStart[i] as number) + 1;
+  let m = 0;
+  for (let k = 0; k < n; k++) {
+    if (folded[k] === 1) continue;
+    const i = order ? (order[k] as number) : k;
+    bytes += (nameEnd[i] as number) - (nameStart[i] as number) + 1;
+    m++;
+  }
   const names = Buffer.allocUnsafeSlow(bytes);
-  const starts = new Uint32Array(n + 1);
-  const shi = new Uint32Array(n);
-  const slo = new Uint32Array(n);
-  let at = 0;
+  const starts = new Uint32Array(m + 1);
+  const shi = new Uint32Array(m);
+  const slo = new Uint32Array(m);
+  const pfx = new Uint8Array((m + 7) >>> 3);
+  let used = 0;
+  let j = 0;
   for (let k = 0; k < n; k++) {
     const i = order ? (order[k] as number) : k;
-    shi[k] = hi[i] as number;
-    slo[k] = lo[i] as number;
-    starts[k] = at;
-    at += file.copy(names, at, nameStart[i], nameEnd[i]);
-    names[at++] = NL;
+    if (folded[k] === 1) {
+      pfx[j >>> 3] = (pfx[j >>> 3] as number) | (1 << (j & 7)); // on the function, next
+      continue;
+    }
+    shi[j] = hi[i] as number;
+    slo[j] = lo[i] as number;
+    starts[j] = used;
+    used += file.copy(names, used, nameStart[i], nameEnd[i]);
+    names[used++] = NL;
+    j++;
   }
-  starts[n] = at;
-  return { hi: shi, lo: slo, names, starts, size: n };
+  starts[m] = used;
+  return { hi: shi, lo: slo, names, starts, size: m, pfx, gap, symbols: n };
+}
+
+/** The farthest a `__pfx_` symbol is folded below its function (kernels pad 16 bytes, 64 at most). */
+const MAX_GAP = 64;
+
+/** `name` (bytes s..e of the file) starts with `__pfx_`, and has more after it. */
+function isPfx(file: Buffer, s: number, e: number): boolean {
+  return (
+    e - s > PFX.length &&
+    file[s] === 0x5f &&
+    file[s + 1] === 0x5f &&
+    file[s + 2] === 0x70 &&
+    file[s + 3] === 0x66 &&
+    file[s + 4] === 0x78 &&
+    file[s + 5] === 0x5f
+  );
+}
+
+/**
+ * Which symbols (in address order: `order[k]`, or k, is the file index of the k-th) are
+ * folded: a `__pfx_x` whose address no other symbol shares, directly followed by `x` (not
+ * itself a `__pfx_` name), all at one distance (the first seen) below their functions.
+ * Anything else stays in the table as read.
+ */
+function fold(
+  file: Buffer,
+  n: number,
+  order: Uint32Array | undefined,
+  hi: Uint32Array,
+  lo: Uint32Array,
+  nameStart: Uint32Array,
+  nameEnd: Uint32Array,
+): { folded: Uint8Array; gap: number } {
+  const folded = new Uint8Array(n);
+  let gap = 0;
+  for (let k = 0; k + 1 < n; k++) {
+    const i = order ? (order[k] as number) : k;
+    const s = nameStart[i] as number;
+    const e = nameEnd[i] as number;
+    if (!isPfx(file, s, e)) continue;
+    const f = order ? (order[k + 1] as number) : k + 1;
+    const distance = (lo[f] as number) - (lo[i] as number);
+    if (hi[f] !== hi[i] || distance <= 0 || distance > MAX_GAP || (gap !== 0 && distance !== gap)) continue;
+    if (k > 0) {
+      const p = order ? (order[k - 1] as number) : k - 1;
+      if (hi[p] === hi[i] && lo[p] === lo[i]) continue; // shares its address
+    }
+    const fs = nameStart[f] as number;
+    const fe = nameEnd[f] as number;
+    const rest = s + PFX.length;
+    if (fe - fs !== e - rest || isPfx(file, fs, fe)) continue;
+    let same = true;
+    for (let b = 0; b < fe - fs; b++) {
+      if (file[fs + b] !== file[rest + b]) {
+        same = false;
+        break;
+      }
+    }
+    if (!same) continue;
+    folded[k] = 1;
+    gap = distance;
+  }
+  return { folded, gap };
 }
