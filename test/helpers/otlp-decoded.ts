@@ -4,6 +4,7 @@
  * `otlp-proto-legacy`; `longs: String`), the trace and logs requests as our own wire reader
  * (otlp-wire.ts) gives them, and the readers tests use on them.
  */
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type {
   WireKeyValue,
@@ -104,6 +105,8 @@ export interface ReceivedExport {
   readonly metadata: Record<string, string>;
   /** Size of the (decompressed) protobuf request. */
   readonly bytes: number;
+  /** SHA-256 of the (decompressed) protobuf request (digestOf): a request sent again has the same. */
+  readonly digest: string;
   /** The gRPC status code answered (0 = OK); over HTTP, 0 for 200, else the HTTP status. */
   readonly answered: number;
 }
@@ -113,6 +116,8 @@ export interface ReceivedEventCall<T> {
   readonly metadata: Record<string, string>;
   /** Size of the (decompressed) protobuf request. */
   readonly bytes: number;
+  /** SHA-256 of the (decompressed) protobuf request (digestOf): a request sent again has the same. */
+  readonly digest: string;
   /** The gRPC status code answered (0 = OK); over HTTP, 0 for 200, else the HTTP status. */
   readonly answered: number;
 }
@@ -197,4 +202,9 @@ export function attributesOf(kvs: readonly KeyValue[] | undefined): Record<strin
   const out: Record<string, string> = {};
   for (const kv of kvs ?? []) out[kv.key] = kv.value.stringValue ?? JSON.stringify(kv.value);
   return out;
+}
+
+/** SHA-256 of a request body, hex. */
+export function digestOf(body: Uint8Array): string {
+  return createHash('sha256').update(body).digest('hex');
 }

@@ -35,6 +35,7 @@ import {
 } from '@grpc/grpc-js';
 import {
   decodeMetricsRequest,
+  digestOf,
   metricsOf,
   metricsResponse,
   type ExportRequest,
@@ -54,6 +55,7 @@ import {
 
 export {
   attributesOf,
+  digestOf,
   logRecordsOf,
   pointsOf,
   spansOf,
@@ -157,6 +159,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         request,
         metadata: stringMetadata(call.metadata),
         bytes: call.request.length,
+        digest: digestOf(call.request),
         answered: code,
       });
       for (const w of waiters.splice(0)) w();
@@ -184,6 +187,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         request,
         metadata: stringMetadata(call.metadata),
         bytes: call.request.length,
+        digest: digestOf(call.request),
         answered: code,
       });
       for (const w of waiters.splice(0)) w();
@@ -235,7 +239,13 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       const retryAfter = typeof scripted === 'object' ? scripted.retryAfter : undefined;
       const metadata: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') metadata[k] = v;
-      const call = { request, metadata, bytes: body.length, answered: status === 200 ? 0 : status };
+      const call = {
+        request,
+        metadata,
+        bytes: body.length,
+        digest: digestOf(body),
+        answered: status === 200 ? 0 : status,
+      };
       (signal === 'metrics' ? calls : events[signal].calls).push(call as never);
       for (const w of waiters.splice(0)) w();
       if (status !== 200) {
