@@ -2,12 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { firstValueFrom, of, type OperatorFunction } from 'rxjs';
-import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
-import { emptyResource } from '@opentelemetry/resources';
 import { ExpositionWriter } from '../exporters/prometheus/text.ts';
 import { assemble } from '../pipeline/assemble.ts';
-import type { LabelSlot, MetricBatch, MetricFamily, RawFamily } from '../pipeline/data.ts';
-import { SEMANTIC_ATTRIBUTE_NAMES, toMetricData } from '../pipeline/otel.ts';
+import type { LabelSlot, MetricBatch, RawFamily } from '../pipeline/data.ts';
 import { ResetTracker } from '../pipeline/resets.ts';
 import { rawColumnsFamily } from '../pipeline/series.ts';
 import { AttributesProcessor } from '../processors/attributes/processor.ts';
@@ -17,6 +14,7 @@ import { configSchema as filterSchema } from '../processors/filter/config.ts';
 import { RelabelProcessor } from '../processors/relabel/processor.ts';
 import { configSchema as relabelSchema } from '../processors/relabel/config.ts';
 import { seededRandom as rng } from '../../test/helpers/random.ts';
+import { otlpRequest } from '../../test/helpers/otlp-request.ts';
 
 /**
  * relabel → attributes → filter on series tables, then assemble, the Prometheus writer and
@@ -69,18 +67,6 @@ async function through(
 const COMMS = ['a', 'b', 'dropme', 'rx', 'ry', 'z'];
 const slot = (name: string, value: string): LabelSlot => ({ name, value, pending: [] });
 
-function request(families: readonly MetricFamily[], timeMs: number): Uint8Array | undefined {
-  return ProtobufMetricsSerializer.serializeRequest({
-    resource: emptyResource(),
-    scopeMetrics: [
-      {
-        scope: { name: 'ebpf-collector' },
-        metrics: toMetricData(families, timeMs, { attributeNames: SEMANTIC_ATTRIBUTE_NAMES }),
-      },
-    ],
-  });
-}
-
 test('relabel, attributes and filter on series tables: text and OTLP bytes equal the points path', async () => {
   for (let seed = 1; seed <= 60; seed++) {
     const r = rng(seed);
@@ -123,8 +109,8 @@ test('relabel, attributes and filter on series tables: text and OTLP bytes equal
       const context = `seed ${seed}, collection ${c}`;
       assert.equal(onTables.writer.write(ta), onPoints.writer.write(tb), `${context}: text`);
       assert.deepEqual(
-        request(onTables.resets.apply(ta, timeMs), timeMs),
-        request(onPoints.resets.apply(tb, timeMs), timeMs),
+        otlpRequest(onTables.resets.apply(ta, timeMs), timeMs),
+        otlpRequest(onPoints.resets.apply(tb, timeMs), timeMs),
         `${context}: OTLP request bytes`,
       );
       tables = tables.map((t) => {

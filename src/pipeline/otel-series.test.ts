@@ -1,11 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
-import { emptyResource } from '@opentelemetry/resources';
 import type { Labels, MetricFamily } from './data.ts';
-import { SEMANTIC_ATTRIBUTE_NAMES, toMetricData } from './otel.ts';
 import { ResetTracker } from './resets.ts';
 import { scalarColumnsFamily } from './series.ts';
+import { SEMANTIC_ATTRIBUTE_NAMES, toMetricData } from './otel.ts';
+import { otlpRequest } from '../../test/helpers/otlp-request.ts';
 
 /**
  * The OTLP path on series tables (README.md): counter resets tracked per row, attributes
@@ -21,18 +20,6 @@ const table = (values: number[], kind: 'counter' | 'gauge' = 'counter'): MetricF
   );
 
 const asPoints = (f: MetricFamily): MetricFamily => ({ ...f, points: [...f.points] }) as MetricFamily;
-
-function request(families: readonly MetricFamily[], timeMs: number): Uint8Array | undefined {
-  return ProtobufMetricsSerializer.serializeRequest({
-    resource: emptyResource(),
-    scopeMetrics: [
-      {
-        scope: { name: 'ebpf-collector' },
-        metrics: toMetricData(families, timeMs, { attributeNames: SEMANTIC_ATTRIBUTE_NAMES }),
-      },
-    ],
-  });
-}
 
 test('series tables on the OTLP path: resets, start times and the request equal the points path', () => {
   const onTables = new ResetTracker();
@@ -58,7 +45,7 @@ test('series tables on the OTLP path: resets, start times and the request equal 
       tables.every((f) => f.kind !== 'histogram' && f.columns !== undefined),
       'still tables',
     );
-    assert.deepEqual(request(tables, at), request(points, at), `collection ${i}: request bytes`);
+    assert.deepEqual(otlpRequest(tables, at), otlpRequest(points, at), `collection ${i}: request bytes`);
   });
   assert.equal(onTables.resets, onPoints.resets);
   assert.equal(onTables.resets, 2);
