@@ -41,6 +41,16 @@ function family(points: LabelSlot[][]): RawFamily {
 const plain = (labels: readonly LabelSlot[]): Record<string, string> =>
   Object.fromEntries(labels.map((l) => [l.name, String(l.value)]));
 
+/** The labels of a point whose cgroup label is CONTAINER (with an `op: read` label before). */
+const LABELLED = {
+  cgroup: CONTAINER,
+  op: 'read',
+  container_id: ID,
+  container_runtime: 'containerd',
+  k8s_pod_uid: UID,
+  k8s_pod_qos: 'burstable',
+};
+
 test('container: adds the labels the path names, after the existing ones', async () => {
   const b = batch([
     family([
@@ -52,14 +62,7 @@ test('container: adds the labels the path names, after the existing ones', async
   ]);
   const [out] = await lastValueFrom(from([b]).pipe(addContainerLabels('cgroup', names), toArray()));
   const points = (out as MetricBatch).families[0]?.points ?? [];
-  assert.deepEqual(plain(points[0]?.labels ?? []), {
-    cgroup: CONTAINER,
-    op: 'read',
-    container_id: ID,
-    container_runtime: 'containerd',
-    k8s_pod_uid: UID,
-    k8s_pod_qos: 'burstable',
-  });
+  assert.deepEqual(plain(points[0]?.labels ?? []), LABELLED);
   assert.deepEqual(plain(points[1]?.labels ?? []), {
     cgroup: POD,
     k8s_pod_uid: UID,
@@ -139,10 +142,15 @@ test('container, series tables: labelled once per row and table, equal to the po
     [slot('op', 'write')],
   ];
   const op = addContainerLabels('cgroup', names);
-  const table = (rs: LabelSlot[][], values: number[], added: number[] = [], removed: LabelSlot[][] = []) =>
+  const table = (
+    rs: LabelSlot[][],
+    values: Float64Array,
+    added: number[] = [],
+    removed: LabelSlot[][] = [],
+  ) =>
     rawColumnsFamily(
       { name: 'f', help: 'h', kind: 'counter', histogram: undefined, startTimeMs: 0 },
-      { rows: rs, values: Float64Array.from(values), added, removed },
+      { rows: rs, values, added, removed },
     );
   const run = async (f: RawFamily): Promise<RawFamily> => {
     const [out] = (await firstValueFrom(from([batch([f])]).pipe(op))).families;
@@ -152,33 +160,22 @@ test('container, series tables: labelled once per row and table, equal to the po
     assert.ok(out?.columns, 'a table in, a table out');
     return out;
   };
-  const first = await run(table(rows, [1, 2, 3, 4], [0, 1, 2, 3]));
+  const first = await run(table(rows, Float64Array.of(1, 2, 3, 4), [0, 1, 2, 3]));
   const c1 = first.columns as RawColumns;
-  assert.deepEqual(plain(c1.rows[0] as LabelSlot[]), {
-    cgroup: CONTAINER,
-    op: 'read',
-    container_id: ID,
-    container_runtime: 'containerd',
-    k8s_pod_uid: UID,
-    k8s_pod_qos: 'burstable',
-  });
+  assert.deepEqual(plain(c1.rows[0] as LabelSlot[]), LABELLED);
   for (const i of [1, 2, 3]) assert.equal(c1.rows[i], rows[i], `row ${i} untouched`);
   assert.deepEqual(c1.added, [0, 1, 2, 3]);
   const values = Float64Array.of(5, 6, 7, 8);
-  const f2 = rawColumnsFamily(
-    { name: 'f', help: 'h', kind: 'counter', histogram: undefined, startTimeMs: 0 },
-    { rows, values, added: [], removed: [] },
-  );
-  const second = (await run(f2)).columns as RawColumns;
+  const second = (await run(table(rows, values))).columns as RawColumns;
   assert.equal(second.rows, c1.rows, 'the same output table');
   assert.equal(second.values, values, 'values passed on');
   // The labelled row gone: its removal names the labelled row; the rest pass as they are.
-  const gone = await run(table(rows.slice(1), [1, 2, 3], [], [rows[0] as LabelSlot[]]));
+  const gone = await run(table(rows.slice(1), Float64Array.of(1, 2, 3), [], [rows[0] as LabelSlot[]]));
   const c3 = gone.columns as RawColumns;
   assert.deepEqual(c3.removed, [c1.rows[0]]);
   assert.equal(c3.rows[0], rows[1]);
   // A table with nothing to label and nothing labelled gone: passed on as it is.
-  const untouched = table(rows.slice(1, 3), [1, 2]);
+  const untouched = table(rows.slice(1, 3), Float64Array.of(1, 2));
   const [same] = (await firstValueFrom(from([batch([untouched])]).pipe(op))).families;
   assert.equal(same, untouched);
 });
