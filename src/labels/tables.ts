@@ -1,5 +1,5 @@
 import type { LabelSlot, RawFamily } from '../pipeline/data.ts';
-import { NONE, rawColumnsFamily, type RawColumns } from '../pipeline/series.ts';
+import { NONE, rawColumnsFamily, takeValues, type RawColumns } from '../pipeline/series.ts';
 import { isFinal, mapLabels, type PointCounts, type PointFn } from './points.ts';
 
 type Row = readonly LabelSlot[];
@@ -96,17 +96,12 @@ export class LabelTables {
     const out: RawFamily[] = [];
     for (let k = 0; k < table.outputs.length; k++) {
       const o = table.outputs[k] as TableResult['outputs'][number];
-      let values = c.values;
-      if (o.take !== undefined) {
-        values = new Float64Array(o.take.length);
-        for (let i = 0; i < o.take.length; i++) values[i] = c.values[o.take[i] as number] as number;
-      }
       out.push(
         rawColumnsFamily(
           { name: o.name, help: f.help, kind: f.kind, histogram: f.histogram, startTimeMs: f.startTimeMs },
           {
             rows: o.rows,
-            values,
+            values: takeValues(c.values, o.take),
             added: fresh ? this.mapAdded(c.added, table, k) : NONE,
             removed: fresh ? this.mapRemoved(c.removed, f.name, o.name) : NONE,
           },

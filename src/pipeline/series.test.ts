@@ -1,7 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LabelSlot } from './data.ts';
-import { NONE, pointCount, rawColumnsFamily, scalarColumnsFamily, withFields } from './series.ts';
+import {
+  NONE,
+  pointCount,
+  rawColumnsFamily,
+  rowChanges,
+  scalarColumnsFamily,
+  takeValues,
+  withFields,
+} from './series.ts';
 
 const slots = (v: string): readonly LabelSlot[] => [{ name: 'comm', value: v, pending: [] }];
 
@@ -48,4 +56,16 @@ test('an assembled table: withFields keeps the columns, a spread drops them', ()
   assert.deepEqual(plain, { kind: 'gauge', name: 'h', help: '', startTimeMs: 0, points: [] });
   assert.equal(pointCount(undefined), 0);
   assert.equal(pointCount(plain), 0);
+});
+
+test('a derived table: values taken by input row, rows added and removed by identity', () => {
+  const values = Float64Array.of(10, 20, 30);
+  assert.equal(takeValues(values, undefined), values, 'every row in its place: the same values');
+  assert.deepEqual(takeValues(values, Int32Array.of(2, 0)), Float64Array.of(30, 10));
+  const [a, b, c] = [slots('a'), slots('b'), slots('c')];
+  const rows = [a, b];
+  assert.deepEqual(rowChanges(rows, rows), { added: NONE, removed: NONE });
+  assert.deepEqual(rowChanges(rows, [b, a]), { added: NONE, removed: NONE }, 'moved: neither');
+  assert.deepEqual(rowChanges(rows, [b, c]), { added: [1], removed: [a] });
+  assert.deepEqual(rowChanges(rows, [b, slots('a')]), { added: [1], removed: [a] }, 'by identity, not value');
 });

@@ -121,3 +121,31 @@ export function pointCount(f: MetricFamily | RawFamily | undefined): number {
   const c = (f as { columns?: { rows: readonly unknown[] } }).columns;
   return c !== undefined ? c.rows.length : f.points.length;
 }
+
+/**
+ * The values of a derived table whose row i is input row `take[i]` (rows dropped or moved),
+ * or the input's own `values` when every row keeps its place (`take` undefined).
+ */
+export function takeValues(values: Float64Array, take: ArrayLike<number> | undefined): Float64Array {
+  if (take === undefined) return values;
+  const out = new Float64Array(take.length);
+  for (let i = 0; i < take.length; i++) out[i] = values[take[i] as number] as number;
+  return out;
+}
+
+/**
+ * The rows new (indexes into `after`) and gone (rows of `before`) between two tables of one
+ * family, by row identity: a derived table's `added` and `removed` when its rows change.
+ */
+export function rowChanges<R extends readonly LabelSlot[] | Labels>(
+  before: readonly R[],
+  after: readonly R[],
+): { added: readonly number[]; removed: readonly R[] } {
+  if (before === after) return { added: NONE, removed: NONE };
+  const had = new Set(before);
+  const has = new Set(after);
+  const added: number[] = [];
+  for (let i = 0; i < after.length; i++) if (!had.has(after[i] as R)) added.push(i);
+  const removed = before.filter((r) => !has.has(r));
+  return { added: added.length === 0 ? NONE : added, removed: removed.length === 0 ? NONE : removed };
+}

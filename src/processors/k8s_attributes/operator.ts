@@ -1,7 +1,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { LabelSlot, MetricBatch, RawFamily, RawPoint } from '../../pipeline/data.ts';
 import type { PodMatch } from './pod-index.ts';
-import { NONE, rawColumnsFamily, type RawColumns } from '../../pipeline/series.ts';
+import { NONE, rawColumnsFamily, rowChanges, takeValues, type RawColumns } from '../../pipeline/series.ts';
 
 /** What the operator needs of the pod cache. */
 export interface PodLookup {
@@ -293,7 +293,7 @@ class PodTables {
     const rows = identity ? c.rows : made;
     const takeArr = taken.length === c.rows.length ? undefined : Int32Array.from(taken);
     this.last.set(key, { rows, take: takeArr });
-    const { added, removed } = changes(bRows ?? [], rows);
+    const { added, removed } = rowChanges(bRows ?? [], rows);
     if (rows === c.rows && sameDeltas(c, added, removed)) return f;
     return this.emit(f, c, rows, takeArr, added, removed);
   }
@@ -306,30 +306,11 @@ class PodTables {
     added: readonly number[],
     removed: readonly Row[],
   ): RawFamily {
-    let values = c.values;
-    if (take !== undefined) {
-      values = new Float64Array(take.length);
-      for (let i = 0; i < take.length; i++) values[i] = c.values[take[i] as number] as number;
-    }
     return rawColumnsFamily(
       { name: f.name, help: f.help, kind: f.kind, histogram: f.histogram, startTimeMs: f.startTimeMs },
-      { rows, values, added, removed },
+      { rows, values: takeValues(c.values, take), added, removed },
     );
   }
-}
-
-/** The rows new and gone between two output tables of one family. */
-function changes(
-  before: readonly Row[],
-  after: readonly Row[],
-): { added: readonly number[]; removed: readonly Row[] } {
-  if (before === after) return { added: NONE, removed: NONE };
-  const had = new Set(before);
-  const has = new Set(after);
-  const added: number[] = [];
-  for (let i = 0; i < after.length; i++) if (!had.has(after[i] as Row)) added.push(i);
-  const removed = before.filter((r) => !has.has(r));
-  return { added: added.length === 0 ? NONE : added, removed: removed.length === 0 ? NONE : removed };
 }
 
 function sameDeltas(c: RawColumns, added: readonly number[], removed: readonly Row[]): boolean {

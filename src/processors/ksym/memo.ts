@@ -1,6 +1,6 @@
 import { map, type OperatorFunction } from 'rxjs';
 import type { LabelSlot, MetricBatch, RawFamily, RawPoint } from '../../pipeline/data.ts';
-import { NONE, rawColumnsFamily, type RawColumns } from '../../pipeline/series.ts';
+import { NONE, rawColumnsFamily, rowChanges, takeValues, type RawColumns } from '../../pipeline/series.ts';
 import { SKIP, resumeChain, type DecoderRegistry, type Skip } from '../../decoders/decoder.ts';
 
 /**
@@ -181,7 +181,7 @@ export class ChainMemo {
         if (kept) this.tables.set(c.rows, table);
         else this.tables.delete(c.rows);
       } else {
-        if (again !== PASS) ({ added, removed } = changes(table.rows, again.rows));
+        if (again !== PASS) ({ added, removed } = rowChanges(table.rows, again.rows));
         if (!kept) this.tables.delete(c.rows);
         table = again;
       }
@@ -194,15 +194,9 @@ export class ChainMemo {
       }
     }
     if (table === PASS) return f;
-    const take = table.take;
-    let values = c.values;
-    if (take !== undefined) {
-      values = new Float64Array(take.length);
-      for (let i = 0; i < take.length; i++) values[i] = c.values[take[i] as number] as number;
-    }
     return rawColumnsFamily(
       { name: f.name, help: f.help, kind: f.kind, histogram: f.histogram, startTimeMs: f.startTimeMs },
-      { rows: table.rows, values, added, removed },
+      { rows: table.rows, values: takeValues(c.values, table.take), added, removed },
     );
   }
 
@@ -303,18 +297,6 @@ function sameTable(a: Table, b: Table): boolean {
   if (a.take === undefined || b.take === undefined) return a.take === b.take;
   for (let i = 0; i < a.take.length; i++) if (a.take[i] !== b.take[i]) return false;
   return true;
-}
-
-/** The output rows new and gone between two output tables of one input table. */
-function changes(
-  before: readonly (readonly LabelSlot[])[],
-  after: readonly (readonly LabelSlot[])[],
-): { added: readonly number[]; removed: readonly (readonly LabelSlot[])[] } {
-  const had = new Set(before);
-  const has = new Set(after);
-  const added: number[] = [];
-  for (let i = 0; i < after.length; i++) if (!had.has(after[i] as readonly LabelSlot[])) added.push(i);
-  return { added, removed: before.filter((r) => !has.has(r)) };
 }
 
 /** Input rows added → output rows (positions shift where rows were dropped). */
