@@ -4,7 +4,7 @@
  * (bench/floor/ring_consumer.c). Prints one JSON line like the C consumer's, with this
  * process's CPU time over the run and over its steady state (past the first fifth of the records).
  *
- *   npx node bench/events.ts <ring|perf> <n> <rate>
+ *   npx node bench/events.ts <ring|perf> <n> <rate> [drainMs]   (drainMs: default 10, as the C consumer's)
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -17,7 +17,7 @@ import {
 } from '../src/native/index.ts';
 import { benchPath } from './lib.ts';
 
-const [mode = 'ring', nArg = '1000000', rateArg = '0'] = process.argv.slice(2);
+const [mode = 'ring', nArg = '1000000', rateArg = '0', drainArg = '10'] = process.argv.slice(2);
 const perf = mode === 'perf';
 const gen = spawn(benchPath('build/bench/trigger'), ['gen', nArg, rateArg], {
   stdio: ['pipe', 'pipe', 'inherit'],
@@ -42,35 +42,41 @@ try {
   let steadyFrom: number | undefined;
   let steadyCpu0: NodeJS.CpuUsage | undefined;
   const pid = gen.pid as number;
-  // One call per drain, as the events receiver takes them: each record read in place with
-  // the batch's DataView (its length and its pid field). Perf records come padded (20 bytes
-  // for 16 written): count records, not sizes. Counts stay small integers (a sum of pids
-  // would leave V8's small-integer range and deoptimize the loop at every batch).
+  // Each record read in place with the batch's DataView, as the events receiver reads them:
+  // its length and its pid field (the C consumer reads the same two). Perf records come padded
+  // (20 bytes for 16 written): count records, not sizes. The loop is a function of its own,
+  // called with the same shapes every time; counts stay small integers (a sum of pids would
+  // leave V8's small-integer range and deoptimize the loop at every batch).
+  const decode = (view: DataView, start: number, count: number): void => {
+    let at = start;
+    let n = 0;
+    let same = 0;
+    for (let i = 0; i < count; i++) {
+      const len = view.getUint32(at, true);
+      if (len >= 16) {
+        n++;
+        if (view.getUint32(at + RECORD_HEADER_BYTES + 8, true) === pid) same++;
+      }
+      at = nextRecord(at, len);
+    }
+    delivered += n;
+    pidMatches += same;
+  };
+  // One call per drain, as the events receiver takes them.
   const handler = {
     onBatch: ({ count, start, view }: RecordBatch): void => {
-      let at = start;
-      let n = 0;
-      let same = 0;
-      for (let i = 0; i < count; i++) {
-        const len = view.getUint32(at, true);
-        if (len >= 16) {
-          n++;
-          if (view.getUint32(at + RECORD_HEADER_BYTES + 8, true) === pid) same++;
-        }
-        at = nextRecord(at, len);
-      }
-      delivered += n;
-      pidMatches += same;
+      decode(view, start, count);
       if (steadyFrom === undefined && delivered >= warmUp) {
         steadyFrom = delivered;
         steadyCpu0 = process.cpuUsage();
       }
     },
   };
-  // Drained every 10 ms, like the C consumer.
+  // Drained every drainMs, like the C consumer.
+  const drainIntervalMs = Number(drainArg);
   const reader: RingBuffer & { lost?: number } = perf
-    ? obj.perfBuffer('perf_events', handler, { pageCount: 256, drainIntervalMs: 10 })
-    : obj.ringBuffer('events', handler, { drainIntervalMs: 10 });
+    ? obj.perfBuffer('perf_events', handler, { pageCount: 256, drainIntervalMs })
+    : obj.ringBuffer('events', handler, { drainIntervalMs });
   const cpu0 = process.cpuUsage();
   gen.stdin.end('g');
   await exited;

@@ -1,12 +1,14 @@
 // The floor for event delivery: a C consumer of bench/bpf/events.bpf.c, as
 // bench/events.ts is the JS one, under the same generator.
 //
-//   ring_consumer <events.bpf.o> <trigger> <ring|perf> <n> <rate>
+//   ring_consumer <events.bpf.o> <trigger> <ring|perf> <n> <rate> [drain_ms]
 //
 // Starts `trigger gen n rate` (waiting on its stdin), loads the object for that
 // process, attaches the ring or perf program, lets the generator go and drains
-// every 10 ms until it exits. Prints JSON: delivered, produced, kernel drops,
-// the generator's loop time, and this process's CPU time.
+// every drain_ms (default 10) until it exits. Each record is read as
+// bench/events.ts reads it: its length checked and its pid compared with the
+// generator's. Prints JSON: delivered, pidOk, produced, kernel drops, the
+// generator's loop time, and this process's CPU time.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <signal.h>
@@ -19,14 +21,24 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long delivered;
+static long long delivered, pid_matches;
+static uint32_t gen_pid;
+
+// The record of bench/bpf/events.bpf.c: u64 ts, u32 pid, u32 seq.
+static void on_record(const void *data, size_t size) {
+  if (size < 16) return;
+  delivered++;
+  uint32_t pid;
+  memcpy(&pid, (const char *)data + 8, sizeof pid);
+  if (pid == gen_pid) pid_matches++;
+}
 
 static int on_ring(void *ctx, void *data, size_t size) {
-  delivered++;
+  on_record(data, size);
   return 0;
 }
 
-static void on_perf(void *ctx, int cpu, void *data, __u32 size) { delivered++; }
+static void on_perf(void *ctx, int cpu, void *data, __u32 size) { on_record(data, size); }
 
 static long long lost;
 static void on_lost(void *ctx, int cpu, __u64 n) { lost += n; }
@@ -38,8 +50,10 @@ static double cpu_ms(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 6) return fprintf(stderr, "usage: ring_consumer <obj> <trigger> <ring|perf> <n> <rate>\n"), 2;
+  if (argc < 6) return fprintf(stderr, "usage: ring_consumer <obj> <trigger> <ring|perf> <n> <rate> [drain_ms]\n"), 2;
   int perf = strcmp(argv[3], "perf") == 0;
+  int drain_ms = argc > 6 ? atoi(argv[6]) : 10;
+  if (drain_ms < 1) return fprintf(stderr, "drain_ms must be at least 1\n"), 2;
   int to_gen[2], from_gen[2];
   if (pipe(to_gen) || pipe(from_gen)) return perror("pipe"), 1;
   pid_t gen = fork();
@@ -53,6 +67,7 @@ int main(int argc, char **argv) {
   }
   close(to_gen[0]);
   close(from_gen[1]);
+  gen_pid = (uint32_t)gen;
 
   struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
   if (!obj) return perror("open"), 1;
@@ -82,10 +97,10 @@ int main(int argc, char **argv) {
   if (write(to_gen[1], "g", 1) != 1) return perror("go"), 1;
   int status;
   for (;;) {
-    if (perf) perf_buffer__poll(pb, 10);
+    if (perf) perf_buffer__poll(pb, drain_ms);
     else {
       ring_buffer__consume(rb);
-      usleep(10000);
+      usleep(drain_ms * 1000);
     }
     if (steady_from < 0 && delivered >= warm_up) {
       steady_from = delivered;
@@ -108,9 +123,9 @@ int main(int argc, char **argv) {
   k = 1;
   bpf_map_lookup_elem(stats, &k, &drops);
   printf(
-      "{\"delivered\":%lld,\"produced\":%llu,\"drops\":%llu,\"lost\":%lld,\"genNs\":%s,\"cpuMs\":%.3f,"
+      "{\"delivered\":%lld,\"pidOk\":%s,\"produced\":%llu,\"drops\":%llu,\"lost\":%lld,\"genNs\":%s,\"cpuMs\":%.3f,"
       "\"steadyRecords\":%lld,\"steadyCpuMs\":%.3f}\n",
-      delivered, (unsigned long long)produced, (unsigned long long)drops, lost, strtok(out, " \n"), cpu,
+      delivered, pid_matches == delivered ? "true" : "false", (unsigned long long)produced, (unsigned long long)drops, lost, strtok(out, " \n"), cpu,
       steady_records, steady_cpu);
   ring_buffer__free(rb);
   perf_buffer__free(pb);
