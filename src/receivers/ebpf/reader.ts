@@ -277,14 +277,7 @@ export class MetricReader {
         removed: removed ?? NONE,
       });
     }
-    return {
-      name: this.def.name,
-      help: this.def.help,
-      kind: this.def.kind,
-      histogram: this.def.histogram,
-      startTimeMs: this.startTimeMs,
-      points,
-    };
+    return { ...this.meta(), points };
   }
 
   /**
