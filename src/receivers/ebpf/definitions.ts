@@ -1,6 +1,6 @@
 import type { MapInfo } from '../../native/index.ts';
 import type { HistogramSpec, MetricKind } from '../../pipeline/data.ts';
-import { LIMITS, type LabelConfig, type MetricsConfig, type ValueConfig } from './metrics.ts';
+import { LIMITS, type KeyConfig, type LabelConfig, type MetricsConfig, type ValueConfig } from './metrics.ts';
 
 /*
  * Metric definitions of a metrics block (map-read counters, gauges and histograms) and the
@@ -22,6 +22,8 @@ export interface MetricDefinition {
   readonly labels: readonly LabelConfig[];
   /** Where the number is in a struct value; undefined: the whole value is one u64. */
   readonly value?: ValueConfig | undefined;
+  /** Where the label bytes are in the value (a map of key/count slots); undefined: the map key. */
+  readonly key?: KeyConfig | undefined;
   readonly histogram?: HistogramSpec;
   /** Hook sets that fill it (`hooks:`); undefined: every set. */
   readonly hooks?: readonly string[] | undefined;
@@ -43,6 +45,7 @@ export function definitionsOf(metrics: MetricsConfig, hook?: string): MetricDefi
       map: c.map ?? c.name,
       labels: c.labels ?? [],
       value: c.value,
+      key: c.key,
       hooks: c.hooks,
     });
   }
@@ -54,6 +57,7 @@ export function definitionsOf(metrics: MetricsConfig, hook?: string): MetricDefi
       map: g.map ?? g.name,
       labels: g.labels ?? [],
       value: g.value,
+      key: g.key,
       hooks: g.hooks,
     });
   for (const h of metrics.histograms ?? []) {
@@ -103,7 +107,21 @@ export function checkLayout(def: MetricDefinition, info: MapInfo | undefined): s
   const problems: string[] = [];
   const keyLabels = keyLabelsOf(def, info);
   const want = keyLabels.reduce((n, l) => n + l.size + (l.padding ?? 0), 0);
-  if (keyLabels.length === 0) {
+  if (def.key) {
+    const end = def.key.offset + def.key.size;
+    if (want !== def.key.size)
+      problems.push(
+        `metric ${def.name}: label sizes and padding add up to ${want} bytes, but key: { size } is ${def.key.size}`,
+      );
+    if (end > info.valueSize)
+      problems.push(
+        `metric ${def.name}: key offset ${def.key.offset} + size ${def.key.size} = ${end} is past the end of the map value (${info.valueSize} bytes)`,
+      );
+    if (info.perCpu)
+      problems.push(
+        `metric ${def.name}: key: in the value needs a map that is not per-CPU ("${info.name}" is ${info.type}: each CPU's value would hold its own key)`,
+      );
+  } else if (keyLabels.length === 0) {
     if (info.keySize !== 4)
       problems.push(
         `metric ${def.name}: no labels, so map key must be u32 (4 bytes), but it is ${info.keySize} bytes`,

@@ -222,9 +222,11 @@ function prunable(m: MapInfo): boolean {
 
 /**
  * Offset in the key of the first 8-byte label decoded by `cgroup` (after `uint`), if any. On a
- * per-CPU map a `cpu` label is not part of the key (reader.ts).
+ * per-CPU map a `cpu` label is not part of the key (reader.ts). None when the labels are in
+ * the value (`key:`): the map key is not theirs.
  */
 export function cgroupOffset(d: MetricDefinition, perCpu: boolean): number | undefined {
+  if (d.key) return undefined;
   let offset = 0;
   for (const l of d.labels) {
     if (perCpu && l.name === 'cpu') continue;

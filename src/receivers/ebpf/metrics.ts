@@ -138,6 +138,21 @@ export const valueSchema = z.strictObject({
   }),
 });
 
+/**
+ * Our extension: the label bytes are read from the map value instead of the map key — a map
+ * (an array) whose entries are slots each holding a key and its count. `size` is what the
+ * labels cut (their sizes and padding); an entry whose key bytes are all zero is an unused
+ * slot and is skipped.
+ */
+export const keySchema = z.strictObject({
+  offset: z.number().int().nonnegative(),
+  size: z
+    .number()
+    .int()
+    .positive()
+    .max(LIMITS.labelSize * LIMITS.labels),
+});
+
 /** Our extension: the map a metric reads; default the metric's own name (ebpf_exporter). */
 const mapName = z.string().min(1);
 
@@ -166,6 +181,7 @@ export const counterSchema = z
     labels: z.array(labelSchema).max(LIMITS.labels).optional(),
     map: mapName.optional(),
     value: valueSchema.optional(),
+    key: keySchema.optional(),
     perf_event_array: z.boolean().optional(),
     /**
      * Our extension: count the records of this event map (a ringbuf or a
@@ -187,8 +203,10 @@ export const counterSchema = z
         'events names the event map itself: drop perf_event_array and map (perf_event_array counters read the map of their name)',
       );
     }
+    if (c.events !== undefined && c.key !== undefined)
+      issueAt(ctx, ['key'], c.key, C.value, 'key applies only to counters read from a map, not to events');
     if (c.perf_event_array === true) {
-      for (const key of ['map', 'value'] as const) {
+      for (const key of ['map', 'value', 'key'] as const) {
         if (c[key] !== undefined)
           issueAt(
             ctx,
@@ -211,16 +229,26 @@ export const counterSchema = z
     if (c.max_series !== undefined && c.perf_event_array !== true && c.events === undefined) {
       issueAt(ctx, ['max_series'], c.max_series, C.value, MAX_SERIES_MAP_ONLY);
     }
+    keyNeedsLabels(c, ctx);
   });
 
-export const gaugeSchema = z.strictObject({
-  name: z.string().min(1),
-  help: z.string().min(1),
-  labels: z.array(labelSchema).max(LIMITS.labels).optional(),
-  map: mapName.optional(),
-  value: valueSchema.optional(),
-  hooks: hookSets.optional(),
-});
+export const gaugeSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    help: z.string().min(1),
+    labels: z.array(labelSchema).max(LIMITS.labels).optional(),
+    map: mapName.optional(),
+    value: valueSchema.optional(),
+    key: keySchema.optional(),
+    hooks: hookSets.optional(),
+  })
+  .superRefine(keyNeedsLabels);
+
+/** `key:` says where the labels' bytes are: a metric without labels has none to read. */
+function keyNeedsLabels(m: { key?: unknown; labels?: readonly unknown[] | undefined }, ctx: Ctx): void {
+  if (m.key !== undefined && (m.labels ?? []).length === 0)
+    issueAt(ctx, ['key'], m.key, C.value, 'key: says where the labels are in the map value: add labels');
+}
 
 export const histogramSchema = z
   .strictObject({
@@ -363,7 +391,12 @@ export function bucketProblem(
   return undefined;
 }
 
-/** Metric names are one namespace across counters, gauges and histograms. */
+/**
+ * Metric names are one namespace across counters, gauges and histograms. Our extension: a
+ * counter or gauge read from a map may repeat its name with the same kind, help and labels,
+ * reading another map (or another part of one): one metric, the maps' values summed by label
+ * set.
+ */
 export const metricsSchema = z
   .strictObject({
     counters: z.array(counterSchema).max(LIMITS.metrics).optional(),
@@ -371,24 +404,52 @@ export const metricsSchema = z
     histograms: z.array(histogramSchema).max(LIMITS.metrics).optional(),
   })
   .superRefine((m, ctx) => {
-    const seen = new Map<string, string>();
+    const seen = new Map<string, { at: string; kind: string; metric: NamedMetric }[]>();
     for (const kind of ['counters', 'gauges', 'histograms'] as const) {
-      (m[kind] ?? []).forEach((metric, i) => {
-        const first = seen.get(metric.name);
-        if (first !== undefined) {
+      (m[kind] ?? []).forEach((metric: NamedMetric, i) => {
+        const before = seen.get(metric.name) ?? [];
+        for (const first of before) {
+          const why = repeatProblem(first.kind, first.metric, kind, metric);
+          if (why === undefined) continue;
           issueAt(
             ctx,
             [kind, i, 'name'],
             metric.name,
             C.value,
-            `metric name ${quote(metric.name)} is already used by ${first}`,
+            `metric name ${quote(metric.name)} is already used by ${first.at}${why}`,
           );
-        } else {
-          seen.set(metric.name, `${kind}[${i}]`);
+          return;
         }
+        seen.set(metric.name, [...before, { at: `${kind}[${i}]`, kind, metric }]);
       });
     }
   });
+
+interface NamedMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly labels?: readonly LabelConfig[] | undefined;
+  readonly map?: string | undefined;
+  readonly value?: ValueConfig | undefined;
+  readonly key?: KeyConfig | undefined;
+  readonly events?: string | undefined;
+  readonly perf_event_array?: boolean | undefined;
+}
+
+/**
+ * Why `b` may not repeat the name of `a` (undefined: it may — both read maps, same kind,
+ * help and labels, not the same part of the same map); a clause appended to the error.
+ */
+function repeatProblem(aKind: string, a: NamedMetric, bKind: string, b: NamedMetric): string | undefined {
+  const fromMap = (k: string, x: NamedMetric): boolean =>
+    k !== 'histograms' && x.events === undefined && x.perf_event_array !== true;
+  if (!fromMap(aKind, a) || !fromMap(bKind, b)) return '';
+  const hint = ' (a metric summed from several maps repeats its kind, help and labels exactly)';
+  if (aKind !== bKind || a.help !== b.help || JSON.stringify(a.labels) !== JSON.stringify(b.labels))
+    return hint;
+  const part = (x: NamedMetric): string => JSON.stringify([x.map ?? x.name, x.value ?? null, x.key ?? null]);
+  return part(a) === part(b) ? ' (reading the same map the same way: it would count twice)' : undefined;
+}
 
 /** ebpf_exporter's `tracing.spans`: one span per ring buffer record (reserved labels → span fields). */
 export const spanSchema = z.strictObject({
@@ -443,6 +504,7 @@ export type DecoderConfig = z.infer<typeof decoderSchema>;
 export type LabelConfig = z.infer<typeof labelSchema>;
 export type CounterConfig = z.infer<typeof counterSchema>;
 export type ValueConfig = z.infer<typeof valueSchema>;
+export type KeyConfig = z.infer<typeof keySchema>;
 export type HistogramConfig = z.infer<typeof histogramSchema>;
 export type MetricsConfig = z.infer<typeof metricsSchema>;
 export type ExporterFileConfig = z.infer<typeof exporterFileSchema>;

@@ -29,7 +29,7 @@ export class ProgramStats {
     this.runTime = t.counter('ebpf_program_run_time_seconds', 'How long has the program been executing');
     this.entries = t.gauge(
       'map_entries',
-      'Entries in a metric map at the last read (array maps: all slots), by config, map and map type',
+      'Entries in a metric map at the last read (array maps: all slots; with key: in the value, the slots holding a key), by config, map and map type',
     );
     this.capacity = t.gauge(
       'map_capacity',

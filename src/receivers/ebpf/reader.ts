@@ -4,6 +4,7 @@ import type { DecoderSpec, LabelSlot, RawFamily, RawPoint } from '../../pipeline
 import { SKIP, resumeChain, type DecoderRegistry } from '../../decoders/decoder.ts';
 import { NONE, rawColumnsFamily } from '../../pipeline/series.ts';
 import { keyLabelsOf, type MetricDefinition } from './definitions.ts';
+import { SlotBuffers } from './slots.ts';
 import type { LabelConfig } from './metrics.ts';
 
 export type { MetricDefinition } from './definitions.ts';
@@ -23,6 +24,8 @@ export class MetricReader {
   private readonly pendingOf: readonly (readonly DecoderSpec[])[];
   private readonly valueOffset: number;
   private readonly valueSize: 4 | 8;
+  /** Bytes of one key: the map's, or with `key:` the slice of the value the labels cut. */
+  private readonly keySize: number;
   readonly startTimeMs: number;
   /** Entries the last read found (for hash maps: live entries; arrays: max_entries). */
   lastEntries = 0;
@@ -84,11 +87,25 @@ export class MetricReader {
     this.pendingOf = def.labels.map((l) => l.decoders.map(toDecoderSpec));
     this.valueOffset = def.value?.offset ?? 0;
     this.valueSize = def.value?.size ?? 8;
+    this.keySize = def.key?.size ?? map.info.keySize;
     this.keyCache = this.keyLabels.length > 0 && this.decodersArePure() ? new Map() : undefined;
     this.skipCacheSize = options.skipCacheSize ?? 0;
     this.skipCache =
       this.skipCacheSize > 0 && !this.keyCache && this.keyLabels.length > 0 ? new Map() : undefined;
   }
+
+  /**
+   * The map's entries; with `key:` (keys in the values) only those holding a key, their key
+   * bytes gathered from the values (slotBatch).
+   */
+  private batch(): MapBatch {
+    const raw = this.map.readAll();
+    if (!this.def.key) return raw;
+    this.slots ??= new SlotBuffers();
+    return this.slots.gather(raw, this.map.info.valueStride, this.def.key);
+  }
+
+  private slots: SlotBuffers | undefined;
 
   /** Keys remembered as dropped (tests). */
   get skippedKeys(): number {
@@ -114,13 +131,14 @@ export class MetricReader {
 
   read(stats: ReadStats): RawFamily {
     const info = this.map.info;
-    const batch = this.map.readAll();
+    const keySize = this.keySize;
+    const batch = this.batch();
     this.lastEntries = batch.count;
     const cache = this.keyCache;
     if (cache && this.prevClean && this.cpuLabelAt < 0 && batch.count === this.prevCount) {
       // The same keys in the same order as the last read (one compare of the whole batch):
       // the same rows, only values to read.
-      const bytes = batch.count * info.keySize;
+      const bytes = batch.count * keySize;
       if (batch.keys.compare(this.prevKeys, 0, bytes, 0, bytes) === 0) return this.valuesOnly(batch, stats);
     }
     const points: RawPoint[] = [];
@@ -132,15 +150,15 @@ export class MetricReader {
     // keys without the cache, of the new keys with it), never a small Buffer per label:
     // decoders read `.buffer`, which V8 makes slow for small on-heap typed arrays.
     let keys = batch.keys;
-    if (!noLabels && !cache) keys = Buffer.from(batch.keys.subarray(0, batch.count * info.keySize));
+    if (!noLabels && !cache) keys = Buffer.from(batch.keys.subarray(0, batch.count * keySize));
     let fresh: Buffer | undefined;
     let freshAt = 0;
     const step = Math.ceil(info.valueSize / 8) * 8;
     // 32-bit views of the batch for the hot comparisons and values (when aligned).
     this.values32 = words(batch.values, info.valueStride, this.valueOffset);
-    const keys32 = cache ? words(keys, info.keySize, 0) : undefined;
-    const prev32 = keys32 ? words(this.prevKeys, info.keySize, 0) : undefined;
-    const keyWords = info.keySize >> 2;
+    const keys32 = cache ? words(keys, keySize, 0) : undefined;
+    const prev32 = keys32 ? words(this.prevKeys, keySize, 0) : undefined;
+    const keyWords = keySize >> 2;
     // The series table (with the cache): rows stay the previous array until one differs.
     const prevRows = this.prevRows;
     let rows: (readonly LabelSlot[])[] | undefined;
@@ -162,7 +180,7 @@ export class MetricReader {
       (values as Float64Array)[r++] = value;
     };
     for (let i = 0; i < batch.count; i++) {
-      const keyAt = i * info.keySize;
+      const keyAt = i * keySize;
       if (noLabels && keys.readUInt32LE(keyAt) !== 0) continue;
       const valueAt = i * info.valueStride + this.valueOffset;
       let entry: KeyEntry | undefined;
@@ -173,26 +191,23 @@ export class MetricReader {
           entry !== undefined &&
           !(keys32 !== undefined && prev32 !== undefined
             ? sameWords(keys32, prev32, keyAt >> 2, keyWords)
-            : sameKey(keys, this.prevKeys, keyAt, info.keySize))
+            : sameKey(keys, this.prevKeys, keyAt, keySize))
         )
           entry = undefined;
-        const id = entry === undefined ? keys.toString('latin1', keyAt, keyAt + info.keySize) : '';
+        const id = entry === undefined ? keys.toString('latin1', keyAt, keyAt + keySize) : '';
         entry ??= cache.get(id);
         if (entry === undefined) {
           // New key: its bytes go into this read's copy of new keys, made on first need.
           // Slabs grow with the new keys of a read (16, 32, 64… keys): few per read, and a
           // long-lived key keeps at most a small slab alive however the map churns.
           if (fresh === undefined || freshAt === fresh.length) {
-            const room = Math.min(
-              batch.count - i,
-              fresh === undefined ? 16 : (2 * fresh.length) / info.keySize,
-            );
-            fresh = Buffer.allocUnsafeSlow(room * info.keySize);
+            const room = Math.min(batch.count - i, fresh === undefined ? 16 : (2 * fresh.length) / keySize);
+            fresh = Buffer.allocUnsafeSlow(room * keySize);
             freshAt = 0;
           }
-          keys.copy(fresh, freshAt, keyAt, keyAt + info.keySize);
+          keys.copy(fresh, freshAt, keyAt, keyAt + keySize);
           const decoded = this.tryDecode(fresh, freshAt, stats);
-          freshAt += info.keySize;
+          freshAt += keySize;
           if (decoded === ERROR) {
             this.prevEntries[i] = undefined;
             clean = false;
@@ -210,7 +225,7 @@ export class MetricReader {
         slots = entry.slots;
       } else {
         const skip = this.skipCache;
-        const id = skip ? keys.toString('latin1', keyAt, keyAt + info.keySize) : '';
+        const id = skip ? keys.toString('latin1', keyAt, keyAt + keySize) : '';
         if (skip?.delete(id)) {
           skip.set(id, true); // most recently seen last
           stats.skipped++;
@@ -261,7 +276,7 @@ export class MetricReader {
           if (e.perCpu) (removed ??= []).push(...e.perCpu);
           else if (e.slots) (removed ??= []).push(e.slots);
         }
-      const bytes = batch.count * info.keySize;
+      const bytes = batch.count * keySize;
       if (this.prevKeys.length < bytes) this.prevKeys = Buffer.allocUnsafe(bytes);
       batch.keys.copy(this.prevKeys, 0, 0, bytes);
       this.prevCount = batch.count;
@@ -326,13 +341,14 @@ export class MetricReader {
    */
   dump(limit: number, full: DecoderRegistry): { rows: string[]; total: number } {
     const info = this.map.info;
-    const batch = this.map.readAll();
+    const keySize = this.keySize;
+    const batch = this.batch();
     this.values32 = words(batch.values, info.valueStride, this.valueOffset);
     const rows: string[] = [];
     const step = Math.ceil(info.valueSize / 8) * 8;
     for (let i = 0; i < batch.count && rows.length < limit; i++) {
-      const keyAt = i * info.keySize;
-      const raw = batch.keys.subarray(keyAt, keyAt + info.keySize);
+      const keyAt = i * keySize;
+      const raw = batch.keys.subarray(keyAt, keyAt + keySize);
       let labels: string;
       try {
         const slots = this.keyLabels.length === 0 ? [] : this.decodeKey(batch.keys, keyAt, full);

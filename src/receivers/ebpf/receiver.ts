@@ -31,6 +31,7 @@ import { ProgramStats } from './program-stats.ts';
 import { checkEventLayout, checkRingSizes, EventStreams, type EventDefinitions } from './events.ts';
 import { checkLayout, checkMapSize, definitionsOf, unknownHookSets } from './definitions.ts';
 import { MetricReader, type ReadStats } from './reader.ts';
+import { groupReaders, type MetricGroup } from './summed.ts';
 import type { ResolvedProgram } from './resolve.ts';
 import { definitionsKey, noHookError } from './load-errors.ts';
 
@@ -67,6 +68,8 @@ export class EbpfReceiver implements Receiver {
   cgroupIdMap: CgroupIdMap | undefined;
   private object: BpfObject | undefined;
   private readers: MetricReader[] = [];
+  /** The readers by metric (summed.ts): several when a metric sums several maps. */
+  private groups: MetricGroup[] = [];
   /** Update failures and dead cgroups' keys (undefined before start). */
   private upkeep: MapUpkeep | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -353,6 +356,7 @@ export class EbpfReceiver implements Receiver {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.readers = [];
+    this.groups = [];
     this.events?.stop();
     this.events = undefined;
     this.cgroupIdMap?.stop();
@@ -403,6 +407,7 @@ export class EbpfReceiver implements Receiver {
 
   private bindReaders(object: BpfObject): void {
     this.readers = this.readersFor(object, this.hook ?? '');
+    this.groups = groupReaders(this.readers);
     this.logger.info(
       { hook: this.hook || 'default', maps: [...new Set(this.readers.map((r) => r.def.map))] },
       `program ${this.configName} attached`,
@@ -455,13 +460,19 @@ export class EbpfReceiver implements Receiver {
     for (const f of runAtCollection(this.object, this.runs)) {
       this.logger.error({ program: f.program, err: messageOf(f.error) }, 'run at collection failed');
     }
-    for (const r of this.readers) {
-      try {
-        families.push(r.read(stats));
-      } catch (err) {
-        this.readErrors?.add({ config: this.configName, map: r.def.map });
-        this.logger.error({ map: r.def.map, metric: r.def.name, err: messageOf(err) }, 'map read failed');
+    for (const g of this.groups) {
+      const parts: RawFamily[] = [];
+      for (const r of g.readers) {
+        try {
+          parts.push(r.read(stats));
+        } catch (err) {
+          this.readErrors?.add({ config: this.configName, map: r.def.map });
+          this.logger.error({ map: r.def.map, metric: r.def.name, err: messageOf(err) }, 'map read failed');
+        }
       }
+      // A metric summed from several maps is left out when one of them failed: a partial sum
+      // would look like a counter reset.
+      if (parts.length === g.readers.length) families.push(g.sum(parts));
     }
     if (this.events) {
       try {
