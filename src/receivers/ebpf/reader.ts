@@ -27,7 +27,7 @@ export class MetricReader {
   /** Bytes of one key: the map's, or with `key:` the slice of the value the labels cut. */
   private readonly keySize: number;
   readonly startTimeMs: number;
-  /** Entries the last read found (for hash maps: live entries; arrays: max_entries). */
+  /** Entries the last read found (hash maps: live entries; arrays: max_entries; with `key:`, slots holding a key). */
   lastEntries = 0;
   /**
    * Decoded label slots per key (key bytes as a latin1 string), kept across reads: a key's
@@ -96,7 +96,7 @@ export class MetricReader {
 
   /**
    * The map's entries; with `key:` (keys in the values) only those holding a key, their key
-   * bytes gathered from the values (slotBatch).
+   * bytes gathered from the values (slots.ts).
    */
   private batch(): MapBatch {
     const raw = this.map.readAll();
