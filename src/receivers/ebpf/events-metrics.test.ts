@@ -1,23 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { builtinDecoders } from '../../decoders/builtin.ts';
-import type { Decoder } from '../../decoders/decoder.ts';
 import type { RawFamily } from '../../pipeline/data.ts';
 import { configSchema } from './config.ts';
 import { EventCounter, EventHistogram, OVERFLOW_LABEL } from './events-metrics.ts';
 import { counterSchema, histogramSchema } from './metrics.ts';
 import type { DecodeStats } from './events-labels.ts';
-
-const registry = new Map<string, Decoder>(builtinDecoders.map((d) => [d.name, d]));
-const labels = [{ name: 'comm', size: 16, decoders: [{ name: 'string' as const }] }];
-
-/** A 24-byte record: comm[16], then a u64 value. */
-function record(comm: string, value = 1): Buffer {
-  const b = Buffer.alloc(24);
-  b.write(comm, 0, 'latin1');
-  b.writeBigUInt64LE(BigInt(value), 16);
-  return b;
-}
+import { labels, record, registry } from './events-testing.ts';
 
 function series(f: RawFamily): Map<string, number> {
   const out = new Map<string, number>();

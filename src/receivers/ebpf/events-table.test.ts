@@ -1,17 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { builtinDecoders } from '../../decoders/builtin.ts';
-import type { Decoder } from '../../decoders/decoder.ts';
 import type { LabelSlot, RawFamily } from '../../pipeline/data.ts';
 import type { RawColumns } from '../../pipeline/series.ts';
 import { EventCounter, EventHistogram, OVERFLOW_LABEL } from './events-metrics.ts';
 import { EventTable } from './events-table.ts';
 import type { DecodeStats } from './events-labels.ts';
+import { labels, record, registry } from './events-testing.ts';
 
 // Event-derived counters and histograms against the series-table contract (src/pipeline/README.md).
 
-const registry = new Map<string, Decoder>(builtinDecoders.map((d) => [d.name, d]));
-const labels = [{ name: 'comm', size: 16, decoders: [{ name: 'string' as const }] }];
 const linear = {
   bucketType: 'linear' as const,
   bucketMin: 0,
@@ -19,14 +16,6 @@ const linear = {
   bucketMultiplier: 1,
   bucketKeys: [],
 };
-
-/** A 24-byte record: comm[16], then a u64 value. */
-function record(comm: string, value = 1): Buffer {
-  const b = Buffer.alloc(24);
-  b.write(comm, 0, 'latin1');
-  b.writeBigUInt64LE(BigInt(value), 16);
-  return b;
-}
 
 function columnsOf(f: RawFamily): RawColumns {
   assert.ok(f.columns, 'an event-derived family is a series table');
