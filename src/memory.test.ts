@@ -4,23 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { runModuleJson } from '../test/helpers/module-child.ts';
 
 const MODULE = JSON.stringify(new URL('./memory.ts', import.meta.url).href);
 const NATIVE = JSON.stringify(new URL('./native/index.ts', import.meta.url).href);
 
-function runChild(code: string, env: Record<string, string> = {}): Record<string, unknown> {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('MALLOC_') && k !== 'GLIBC_TUNABLES'),
-  );
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
-    encoding: 'utf8',
-    env: { ...base, ...env },
-    timeout: 60_000,
-  });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
+const runChild = (code: string, env: Record<string, string> = {}): Record<string, unknown> =>
+  runModuleJson(code, { env, timeoutMs: 60_000 });
 
 test('collectGarbage frees unreachable objects and shrinks the heap; the global gets no gc', () => {
   const out = runChild(`

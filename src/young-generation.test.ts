@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { runModuleJson } from '../test/helpers/module-child.ts';
 
 const CHILD = `
 import { getHeapSpaceStatistics } from 'node:v8';
@@ -24,15 +24,7 @@ process.stdout.write(JSON.stringify({ sizes, end: newSpace() }));
 
 /** The new space's size after each of 20 rounds, and at the end, in MiB. */
 function newSpaceMiB(tuned: boolean): { sizes: number[]; end: number } {
-  const r = spawnSync(
-    process.execPath,
-    ['--input-type=module', '-e', CHILD, '--', tuned ? 'tuned' : 'default'],
-    {
-      encoding: 'utf8',
-    },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { sizes: number[]; end: number };
+  const out = runModuleJson<{ sizes: number[]; end: number }>(CHILD, { args: [tuned ? 'tuned' : 'default'] });
   return { sizes: out.sizes.map((b) => b / 2 ** 20), end: out.end / 2 ** 20 };
 }
 

@@ -4,10 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { monitorLoopBusy } from './index.ts';
 import { nativeAddon } from './addon.ts';
+import { runModule } from '../../test/helpers/module-child.ts';
 
 function block(ms: number): void {
   const end = performance.now() + ms;
@@ -71,10 +71,5 @@ test('no wake-ups of its own: one pending 1 s timer is one or two loop iteration
 test('a running monitor does not keep the process alive', () => {
   const code = `import { monitorLoopBusy } from ${JSON.stringify(new URL('./index.ts', import.meta.url).href)};
 monitorLoopBusy(); setTimeout(() => process.stdout.write('done'), 50);`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout, 'done');
+  assert.equal(runModule(code, { timeoutMs: 30_000 }), 'done');
 });

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { runModuleJson } from '../../test/helpers/module-child.ts';
 
 const CHILD = `
 import { mallocStats, tuneMalloc } from ${JSON.stringify(new URL('./index.ts', import.meta.url).href)};
@@ -25,17 +25,7 @@ out.steadyAlloc = grow();
 process.stdout.write(JSON.stringify(out));
 `;
 
-function runChild(env: Record<string, string> = {}): Record<string, unknown> {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('MALLOC_') && k !== 'GLIBC_TUNABLES'),
-  );
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD], {
-    encoding: 'utf8',
-    env: { ...base, ...env },
-  });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
+const runChild = (env: Record<string, string> = {}): Record<string, unknown> => runModuleJson(CHILD, { env });
 
 test('startup keeps a large allocation in the heap; steady maps it (128 KiB threshold)', () => {
   const out = runChild();
