@@ -8,8 +8,8 @@ import { findCgroup2Mount, OrderedCgroupTables, type CgroupTable } from '../../k
 import { findCgroupV1Mount } from '../../kernel/cgroups.ts';
 import { readMountInfo } from '../../kernel/mountinfo.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
-// The remembering chain-resuming operator is shared with the ksym processor.
-import { ChainMemo, type Fact, type MemoSource } from '../ksym/memo.ts';
+// The remembering chain-resuming operator (shared with the ksym processor).
+import { ChainMemo, type Fact, type MemoSource } from '../../decoders/memo.ts';
 import type { CgroupProcessorConfig } from './config.ts';
 import { cgroupDecoder, type CgroupResolver } from '../../decoders/cgroup.ts';
 import { acquireTable, type TableLease } from '../../kernel/cgroup-table-lease.ts';

@@ -8,7 +8,7 @@ import { ksymDecoder } from '../../decoders/ksym.ts';
 import { sharedKallsyms, type Kallsyms } from '../../kernel/kallsyms.ts';
 import type { SelfFamily } from '../../pipeline/telemetry.ts';
 import type { KsymProcessorConfig } from './config.ts';
-import { ChainMemo, type MemoSource } from './memo.ts';
+import { ChainMemo, type MemoSource } from '../../decoders/memo.ts';
 
 /** How the ksym decoder writes an address without a symbol (`unknownAddr`). */
 const UNKNOWN = 'unknown_addr:';

@@ -1,7 +1,7 @@
 import { map, type OperatorFunction } from 'rxjs';
-import type { LabelSlot, MetricBatch, RawFamily, RawPoint } from '../../pipeline/data.ts';
-import { NONE, rawColumnsFamily, rowChanges, takeValues, type RawColumns } from '../../pipeline/series.ts';
-import { SKIP, resumeChain, type DecoderRegistry, type Skip } from '../../decoders/decoder.ts';
+import type { LabelSlot, MetricBatch, RawFamily, RawPoint } from '../pipeline/data.ts';
+import { NONE, rawColumnsFamily, rowChanges, takeValues, type RawColumns } from '../pipeline/series.ts';
+import { SKIP, resumeChain, type DecoderRegistry, type Skip } from './decoder.ts';
 
 /**
  * What a memoizing processor tells the operator about its decoder's table.
