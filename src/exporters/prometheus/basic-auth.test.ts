@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { BasicAuth, basicCredentials } from './basic-auth.ts';
@@ -58,5 +59,21 @@ describe('basic auth', () => {
     );
     assert.deepEqual(distinct.slice(0, 8), Array(8).fill(false));
     assert.deepEqual(distinct.slice(8), Array(4).fill('busy'));
+  });
+
+  it('loads bcryptjs only at the first check (an agent without basic auth never does)', () => {
+    // A fresh process: this file's own import of bcryptjs must not count.
+    const script = `
+      import { registerHooks } from 'node:module';
+      const seen = [];
+      registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.push(r.url); return r; } });
+      const { BasicAuth } = await import(${JSON.stringify(new URL('./basic-auth.ts', import.meta.url).href)});
+      const before = seen.some((u) => u.includes('/bcryptjs/'));
+      const hash = '$2b$04$' + 'a'.repeat(53);
+      await new BasicAuth().check(new Map([['u', hash]]), 'Basic ' + Buffer.from('u:p').toString('base64'));
+      console.log(JSON.stringify({ before, after: seen.some((u) => u.includes('/bcryptjs/')) }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { before: false, after: true });
   });
 });

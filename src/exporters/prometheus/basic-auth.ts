@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import bcrypt from 'bcryptjs';
+
+/**
+ * bcryptjs, loaded at the first check: an agent without basic auth never loads it (its
+ * `import crypto from 'crypto'` builds the crypto facade, which loads WebCrypto too; ~0.7 MB).
+ */
+let bcryptjs: Promise<typeof import('bcryptjs').default> | undefined;
+const loadBcrypt = (): Promise<typeof import('bcryptjs').default> =>
+  (bcryptjs ??= import('bcryptjs').then((m) => m.default));
 
 /** Checks remembered (exporter-toolkit keeps 100 too): scrapes with the same credentials cost no bcrypt. */
 const CACHE_SIZE = 100;
@@ -56,8 +63,8 @@ export class BasicAuth {
     let running = this.inflight.get(key);
     if (!running) {
       if (this.inflight.size >= MAX_RUNNING) return 'busy';
-      running = bcrypt
-        .compare(creds.password, hash ?? UNKNOWN_USER_HASH)
+      running = loadBcrypt()
+        .then((bcrypt) => bcrypt.compare(creds.password, hash ?? UNKNOWN_USER_HASH))
         .then((ok) => ok && hash !== undefined)
         .catch(() => false)
         .then((ok) => {
