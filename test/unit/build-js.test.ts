@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
-import { buildJs, repoRoot, transform } from '../../scripts/build-js.ts';
+import { ascii, buildJs, repoRoot, transform } from '../../scripts/build-js.ts';
 
 test('transform: types become whitespace (lines kept), .ts specifiers .js, import.meta.url the source', () => {
   const src = [
@@ -68,6 +69,33 @@ test('transform: built-ins come from process.getBuiltinModule (no ES facade), li
   assert.equal(lines[11], "import { z } from 'zod';");
   assert.equal(lines[13], " * import { x } from 'node:fs'; (a comment)");
   assert.throws(() => transform("import { default as fs } from 'node:fs';", 'd.ts', 'd.ts'), /d\.ts: cannot/);
+});
+
+test('ascii: the build is ASCII (V8 keeps a source with one wider character at two bytes each)', () => {
+  const src = [
+    '// a — comment → here',
+    "const s = 'a–b', t = `x ${1} …`, r = /[→×]/u;",
+    "export const café = { µ: 'µs' };",
+    "const e = '😀';",
+  ].join('\n');
+  const out = ascii(src, 'x.ts');
+  assert.match(out, /^[^\u0080-\uffff]*$/);
+  assert.equal(out.split('\n').length, src.split('\n').length);
+  const mod = (code: string): Record<string, unknown> =>
+    runInNewContext(`${code.replace('export const', 'const')}; ({ s, t, r, e, café })`) as Record<
+      string,
+      unknown
+    >;
+  const [{ r: ra, ...a }, { r: rb, ...b }] = [mod(src), mod(out)];
+  assert.equal(JSON.stringify(b), JSON.stringify(a));
+  assert.equal((rb as RegExp).flags, (ra as RegExp).flags);
+  for (const c of ['→', '×', 'x', '\\']) assert.equal((rb as RegExp).test(c), (ra as RegExp).test(c), c);
+  assert.throws(() => ascii("const x = '\\é';", 'e.ts'), /e\.ts: cannot escape/);
+  assert.throws(() => ascii('// a\u2028b', 'l.ts'), /l\.ts: cannot escape/);
+  // Type stripping blanks a wide character in a type with U+2002: a plain space here.
+  const stripped = transform("let x: 'a→b' = 'c→d';", 's.ts', 's.ts');
+  assert.match(stripped, /^let x += 'c\\u2192d';$/);
+  assert.throws(() => transform("const s = 'a\u2002b';", 'w.ts', 'w.ts'), /w\.ts: write U\+2002/);
 });
 
 test('the build runs as the sources: same schema, same validate and print-config output', () => {
