@@ -1,36 +1,23 @@
 /** ebpf_exporter's --config.skip-cache-size: keys a decoder dropped are remembered, bounded, least recent out. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BpfMap, MapInfo } from '../../native/index.ts';
+import type { BpfMap } from '../../native/index.ts';
 import { allDecoders } from '../../decoders/index.ts';
 import type { Decoder } from '../../decoders/decoder.ts';
 import { MetricReader, type MetricDefinition, type ReadStats } from './reader.ts';
+import { mutableMap } from './reader-testing.ts';
 
+/** A map of u32 keys, each with the value key × 10. */
 function mapOf(keys: readonly number[]): BpfMap {
-  const info: MapInfo = {
-    name: 'm',
-    type: 'hash',
-    keySize: 4,
-    valueSize: 8,
-    maxEntries: 64,
-    perCpu: false,
-    numCpus: 1,
-    valueStride: 8,
-  };
-  const k = Buffer.alloc(4 * keys.length);
-  const v = Buffer.alloc(8 * keys.length);
-  keys.forEach((x, i) => {
-    k.writeUInt32LE(x, 4 * i);
-    v.writeBigUInt64LE(BigInt(x * 10), 8 * i);
-  });
-  return {
-    info,
-    readAll: () => ({ count: keys.length, keys: k, values: v, method: 'batch' }),
-    lookup: () => undefined,
-    update: () => undefined,
-    delete: () => false,
-    updateBatch: () => 0,
-  };
+  const { map, set } = mutableMap({ keySize: 4 });
+  set(
+    keys.map((x) => {
+      const k = Buffer.alloc(4);
+      k.writeUInt32LE(x);
+      return [k, x * 10];
+    }),
+  );
+  return map;
 }
 
 /** A registry whose `ifname` is impure (as the real one: interfaces come and go) and counts its calls. */
