@@ -174,14 +174,19 @@ const durationText = z.string().superRefine((text, ctx) => {
     issueAt(ctx, [], text, C.value, `expected a duration like "1h", got ${quote(text)}: ${ms}`);
 });
 
+/** What a counter and a gauge read from a map have alike. */
+const scalarFields = {
+  name: z.string().min(1),
+  help: z.string().min(1),
+  labels: z.array(labelSchema).max(LIMITS.labels).optional(),
+  map: mapName.optional(),
+  value: valueSchema.optional(),
+  key: keySchema.optional(),
+};
+
 export const counterSchema = z
   .strictObject({
-    name: z.string().min(1),
-    help: z.string().min(1),
-    labels: z.array(labelSchema).max(LIMITS.labels).optional(),
-    map: mapName.optional(),
-    value: valueSchema.optional(),
-    key: keySchema.optional(),
+    ...scalarFields,
     perf_event_array: z.boolean().optional(),
     /**
      * Our extension: count the records of this event map (a ringbuf or a
@@ -234,12 +239,7 @@ export const counterSchema = z
 
 export const gaugeSchema = z
   .strictObject({
-    name: z.string().min(1),
-    help: z.string().min(1),
-    labels: z.array(labelSchema).max(LIMITS.labels).optional(),
-    map: mapName.optional(),
-    value: valueSchema.optional(),
-    key: keySchema.optional(),
+    ...scalarFields,
     hooks: hookSets.optional(),
   })
   .superRefine(keyNeedsLabels);
