@@ -48,6 +48,11 @@ try {
   // called with the same shapes every time; counts stay small integers (a sum of pids would
   // leave V8's small-integer range and deoptimize the loop at every batch).
   const decode = (view: DataView, start: number, count: number): void => {
+    // Imported and captured bindings copied into locals: read inside the loop, each would be a
+    // module cell or context load with a hole check per record.
+    const header = RECORD_HEADER_BYTES;
+    const next = nextRecord;
+    const want = pid;
     let at = start;
     let n = 0;
     let same = 0;
@@ -55,9 +60,9 @@ try {
       const len = view.getUint32(at, true);
       if (len >= 16) {
         n++;
-        if (view.getUint32(at + RECORD_HEADER_BYTES + 8, true) === pid) same++;
+        if (view.getUint32(at + header + 8, true) === want) same++;
       }
-      at = nextRecord(at, len);
+      at = next(at, len);
     }
     delivered += n;
     pidMatches += same;

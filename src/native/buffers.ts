@@ -9,9 +9,14 @@ import type { EventHandler, PerfBuffer, RecordBatch, RecordHandler } from './typ
 /** Bytes before each record of a RecordBatch: u32 length, u32 CPU. */
 export const RECORD_HEADER_BYTES = 8;
 
-/** Offset of the record after the one at `at` of `length` bytes (RecordBatch). */
+/**
+ * Offset of the record after the one at `at` of `length` bytes (RecordBatch). The header's 8
+ * bytes are written out: an exported binding read here is a module cell load and a hole check
+ * on every record of every loop this is inlined into (V8 does not fold them). Per-record loops
+ * copy this function (and RECORD_HEADER_BYTES) into locals before the loop for the same reason.
+ */
 export function nextRecord(at: number, length: number): number {
-  return at + RECORD_HEADER_BYTES + ((length + 7) & ~7);
+  return at + 8 + ((length + 7) & ~7);
 }
 
 /** Bytes staged per JS call of a perf buffer (a drain of more records makes several calls); a larger record comes alone. */

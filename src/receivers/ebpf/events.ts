@@ -267,22 +267,28 @@ export class EventStreams {
       const queued = s.sinks.length > 0;
       // One call per drain: records read in place from the batch, none made into an object.
       const onBatch = ({ count, start, bytes, view }: RecordBatch): void => {
+        // Imported and captured bindings in locals: read in the loop, each is a module cell or
+        // context load with a hole check per record.
+        const header = RECORD_HEADER_BYTES;
+        const next = nextRecord;
+        const sinks = inline;
+        const queue = queued ? s.queue : undefined;
         let at = start;
         const stats = this.inlineStats;
         s.received += count;
         for (let i = 0; i < count; i++) {
           const len = view.getUint32(at, true);
-          const from = at + RECORD_HEADER_BYTES;
+          const from = at + header;
           try {
-            for (let k = 0; k < inline.length; k++)
-              (inline[k] as InlineSink).onRecordAt(bytes, view, from, len, stats);
+            for (let k = 0; k < sinks.length; k++)
+              (sinks[k] as InlineSink).onRecordAt(bytes, view, from, len, stats);
           } catch (err) {
             // Sinks count their own failures: this is a defect, still counted, never lost.
             stats.errors++;
             stats.last = `map ${s.map}: ${(err as Error).message}`;
           }
-          if (queued) s.queue.pushFrom(bytes, from, len);
-          at = nextRecord(at, len);
+          if (queue !== undefined) queue.pushFrom(bytes, from, len);
+          at = next(at, len);
         }
         if (queued || stats.errors > 0) this.schedule(); // decode errors are reported by the next turn
       };
