@@ -5,7 +5,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { httpGet, startAgent, type RunningAgent } from '../../test/helpers/agent.ts';
+import { get } from 'node:http';
+import { startAgent, type RunningAgent } from '../../test/helpers/agent.ts';
 import { benchPath, median } from '../lib.ts';
 import { fmt, type Report } from './report.ts';
 import { nodeScript, tool } from './tools.ts';
@@ -29,17 +30,41 @@ function familyLines(text: string, metric: string): string[] {
 /** The last timed GET's duration: the exporter shares a collection for up to that long after it. */
 let lastGetMs = 0;
 
+/**
+ * One `GET /metrics`, timed from the request to the response's last byte — what a scraper
+ * waits for. The body is joined and decoded after the clock stops: that is this client's own
+ * work on the text (~0.6 ms for 10k series on this machine), which neither the agent nor the floor does.
+ */
 async function timedGet(agent: RunningAgent): Promise<{ ms: number; body: string }> {
   // Concurrent and closely following scrapes share a collection (the exporter reuses one for
   // as long as it took, up to 1 s): wait that out, or the GET is served the previous text.
   await new Promise((resolve) => setTimeout(resolve, Math.min(1000, lastGetMs) + 20));
   const t = performance.now();
-  // A fresh connection each time: a kept-alive one may be closed by the server's 5 s idle
-  // timeout while the floor runs, and its reuse fail as "socket hang up".
-  const r = await httpGet(agent.port, '/metrics', { connection: 'close' });
-  if (r.status !== 200) throw new Error(`GET /metrics: ${r.status}`);
-  lastGetMs = performance.now() - t;
-  return { ms: lastGetMs, body: r.body };
+  const { status, chunks, ms } = await new Promise<{ status: number; chunks: Buffer[]; ms: number }>(
+    (resolve, reject) => {
+      // A fresh connection each time: a kept-alive one may be closed by the server's 5 s idle
+      // timeout while the floor runs, and its reuse fail as "socket hang up".
+      const req = get(
+        {
+          host: '127.0.0.1',
+          port: agent.port,
+          path: '/metrics',
+          headers: { connection: 'close' },
+          agent: false,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, chunks, ms: performance.now() - t }));
+        },
+      );
+      req.on('error', reject);
+      req.setTimeout(20_000, () => req.destroy(new Error('GET /metrics timed out')));
+    },
+  );
+  if (status !== 200) throw new Error(`GET /metrics: ${status}`);
+  lastGetMs = ms;
+  return { ms, body: Buffer.concat(chunks).toString('utf8') };
 }
 
 export async function scrapeFigure(report: Report): Promise<void> {
