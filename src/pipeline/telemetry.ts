@@ -1,5 +1,5 @@
 import type { Labels, MetricFamily, ScalarPoint } from './data.ts';
-import { exportedAt, levelOf, type TelemetryLevel } from './telemetry-levels.ts';
+import { exportedAt, levelOf, type SelfMetricLevel, type TelemetryLevel } from './telemetry-levels.ts';
 
 /**
  * The agent's own metrics (decoder errors, programs attached, …). Components
@@ -47,16 +47,21 @@ export class SelfTelemetry {
     if (this.level === 'none') return [];
     for (const hook of this.hooks) hook();
     const level = this.level;
-    return [...this.families.values()]
-      .filter((f) => exportedAt(level, levelOf(f.name)))
-      .map((f) => ({
+    // forEach, not a spread of values(): this runs every scrape, mostly unoptimized, where an
+    // iterator makes an object per element.
+    const out: MetricFamily[] = [];
+    this.families.forEach((f) => {
+      if (!exportedAt(level, f.level)) return;
+      out.push({
         kind: f.kind,
         name: f.name,
         help: f.help,
         startTimeMs: f.startTimeMs ?? this.startTimeMs,
         points: f.points(),
         ...(f.unprefixed ? { unprefixed: true } : {}),
-      }));
+      });
+    });
+    return out;
   }
 
   private family(
@@ -90,6 +95,8 @@ export class SelfFamily {
   readonly kind: 'counter' | 'gauge';
   readonly unprefixed: boolean;
   readonly startTimeMs: number | undefined;
+  /** The level at which it is exported (telemetry-levels.ts), a fact of its name. */
+  readonly level: SelfMetricLevel;
   private readonly series = new Map<string, { labels: Labels; value: number }>();
 
   constructor(name: string, help: string, kind: 'counter' | 'gauge', options: SelfFamilyOptions = {}) {
@@ -98,6 +105,7 @@ export class SelfFamily {
     this.kind = kind;
     this.unprefixed = options.unprefixed ?? false;
     this.startTimeMs = options.startTimeMs;
+    this.level = levelOf(name);
   }
 
   add(labels: Labels, delta = 1): void {
@@ -121,7 +129,9 @@ export class SelfFamily {
   }
 
   points(): ScalarPoint[] {
-    return [...this.series.values()].map((s) => ({ labels: s.labels, value: s.value }));
+    const out: ScalarPoint[] = [];
+    this.series.forEach((s) => out.push({ labels: s.labels, value: s.value }));
+    return out;
   }
 
   private entry(labels: Labels): { labels: Labels; value: number } {
@@ -135,6 +145,29 @@ export class SelfFamily {
   }
 }
 
+/**
+ * One string per label set, whatever the order of its keys: each name and value behind its
+ * length (so no two label sets share a key). Built in one pass when the keys come sorted (the
+ * usual case: components pass the same literal every time), sorted first otherwise. Runs for
+ * every update of a self-metric, several per scrape.
+ */
 function keyOf(labels: Labels): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  let key = '';
+  let prev: string | undefined;
+  for (const k in labels) {
+    if (prev !== undefined && !(prev < k)) return sortedKeyOf(labels);
+    const v = labels[k] as string;
+    key += `${k.length}:${k}${v.length}:${v}`;
+    prev = k;
+  }
+  return key;
+}
+
+function sortedKeyOf(labels: Labels): string {
+  let key = '';
+  for (const k of Object.keys(labels).sort()) {
+    const v = labels[k] as string;
+    key += `${k.length}:${k}${v.length}:${v}`;
+  }
+  return key;
 }

@@ -43,20 +43,44 @@ export function metricName(
   kind: MetricFamily['kind'],
   asNamed = false,
 ): string {
-  let n = (prefix ? `${prefix}_${name}` : name).replace(/[^a-zA-Z0-9_]/g, '_').replace(/_{2,}/g, '_');
-  if (/^[0-9]/.test(n)) n = `_${n}`;
-  if (n === '' || n === '_') return '';
-  if (kind === 'counter' && !asNamed && !n.endsWith('_total')) n = `${n}_total`;
-  return n;
+  let byName = metricNames.get(prefix);
+  if (byName === undefined) {
+    if (metricNames.size >= MAX_MEMO) metricNames.clear();
+    metricNames.set(prefix, (byName = new Map<string, readonly [string, string]>()));
+  }
+  let made = byName.get(name);
+  if (made === undefined) {
+    if (byName.size >= MAX_MEMO) byName.clear();
+    let n = (prefix ? `${prefix}_${name}` : name).replace(/[^a-zA-Z0-9_]/g, '_').replace(/_{2,}/g, '_');
+    if (/^[0-9]/.test(n)) n = `_${n}`;
+    if (n === '' || n === '_') made = ['', ''];
+    else made = [n, n.endsWith('_total') ? n : `${n}_total`];
+    byName.set(name, made);
+  }
+  return made[kind === 'counter' && !asNamed ? 1 : 0];
 }
+
+/**
+ * metricName's results by prefix and name: as named, and as a counter's (`_total`). Names come
+ * from configuration and the self-metrics, and are made again for every family of every
+ * scrape; the bound only keeps changing names from growing it forever.
+ */
+const metricNames = new Map<string, Map<string, readonly [string, string]>>();
+const labelNames = new Map<string, string>();
+const MAX_MEMO = 10_000;
 
 function asNamed(f: MetricFamily): boolean {
   return f.kind === 'counter' && f.asNamed === true;
 }
 
 export function labelName(name: string): string {
-  let n = name.replace(/[^a-zA-Z0-9_]/g, '_').replace(/_{2,}/g, '_');
-  if (/^[0-9]/.test(n)) n = `_${n}`;
+  let n = labelNames.get(name);
+  if (n === undefined) {
+    n = name.replace(/[^a-zA-Z0-9_]/g, '_').replace(/_{2,}/g, '_');
+    if (/^[0-9]/.test(n)) n = `_${n}`;
+    if (labelNames.size >= MAX_MEMO) labelNames.clear();
+    labelNames.set(name, n);
+  }
   return n;
 }
 
@@ -103,7 +127,10 @@ export function prometheusFamilies(
 ): MetricFamily[] {
   const claimed = new Map<string, Claimed>(); // series name → the family that writes it
   const out = new Map<string, Building>(); // final name → family being built
-  for (const f of families) {
+  // Indexed loops: this runs a few times per scrape, mostly before V8 optimizes it, and an
+  // unoptimized for-of makes an iterator result per element.
+  for (let i = 0; i < families.length; i++) {
+    const f = families[i] as MetricFamily;
     const name = metricName(f.name, f.unprefixed ? '' : namespace, f.kind, asNamed(f));
     if (name === '') {
       report({
@@ -125,9 +152,12 @@ export function prometheusFamilies(
       merge(into, f, name, report);
       continue;
     }
-    const clash = seriesNames(name, f.kind)
-      .map((s) => claimed.get(s))
-      .find((c) => c !== undefined);
+    const clash =
+      f.kind === 'histogram'
+        ? seriesNames(name, f.kind)
+            .map((s) => claimed.get(s))
+            .find((c) => c !== undefined)
+        : claimed.get(name);
     if (clash) {
       report({
         reason: 'name_collision',
@@ -145,7 +175,9 @@ export function prometheusFamilies(
       seen: options.distinctWithinFamily ? undefined : new Set(),
       columns: undefined,
     };
-    for (const s of seriesNames(name, f.kind)) claimed.set(s, { original: f.name, kind: f.kind, name });
+    const claim: Claimed = { original: f.name, kind: f.kind, name };
+    if (f.kind === 'histogram') for (const s of seriesNames(name, f.kind)) claimed.set(s, claim);
+    else claimed.set(name, claim);
     out.set(name, building);
     if (
       f.kind !== 'histogram' &&
@@ -166,6 +198,7 @@ export function prometheusFamilies(
 }
 
 function isIdentity(mapping: ReadonlyMap<string, string>): boolean {
+  if (mapping === IDENTITY) return true;
   for (const [k, v] of mapping) if (k !== v) return false;
   return true;
 }
@@ -173,7 +206,11 @@ function isIdentity(mapping: ReadonlyMap<string, string>): boolean {
 /** The family's fields under its new name, without points (a spread would make a table's points). */
 function renamed(f: MetricFamily, name: string): MetricFamily {
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(f)) if (k !== 'points') out[k] = (f as unknown as Record<string, unknown>)[k];
+  const keys = Object.keys(f);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
+    if (k !== 'points') out[k] = (f as unknown as Record<string, unknown>)[k];
+  }
   out['name'] = name;
   out['points'] = [];
   return out as unknown as MetricFamily;
@@ -184,10 +221,14 @@ function labelMapping(
   f: MetricFamily,
   name: string,
   report: (p: Problem) => void,
-): Map<string, string> | undefined {
+): ReadonlyMap<string, string> | undefined {
   const rows = f.kind !== 'histogram' ? f.columns?.rows : undefined;
   const known = rows !== undefined ? mappings.get(rows) : undefined;
   if (known !== undefined) return known;
+  if (exposedAsNamed(f, rows)) {
+    if (rows !== undefined) mappings.set(rows, IDENTITY);
+    return IDENTITY;
+  }
   const mapping = new Map<string, string>();
   const byExposed = new Map<string, string>();
   let previous: Labels | undefined;
@@ -226,27 +267,51 @@ function labelMapping(
   return mapping;
 }
 
+/**
+ * The mapping of a family whose every label is exposed under its own name (the usual case):
+ * distinct names stay distinct, so no collision is possible, and nothing needs a Map per scrape.
+ */
+const IDENTITY: ReadonlyMap<string, string> = new Map();
+
+/** Whether every label name of the family is exposed as it is (and a histogram has no `le`). */
+function exposedAsNamed(f: MetricFamily, rows: readonly Labels[] | undefined): boolean {
+  let previous: Labels | undefined;
+  const count = pointCount(f);
+  for (let i = 0; i < count; i++) {
+    const labels =
+      rows !== undefined ? (rows[i] as Labels) : (f.points[i] as ScalarPoint | HistogramPoint).labels;
+    if (labels === previous) continue;
+    previous = labels;
+    for (const original in labels) {
+      if (labelName(original) !== original) return false;
+      if (f.kind === 'histogram' && original === 'le') return false;
+    }
+  }
+  return true;
+}
+
 /** The label mapping of a series table's rows (only a mapping without problems is kept). */
-const mappings = new WeakMap<readonly Labels[], Map<string, string>>();
+const mappings = new WeakMap<readonly Labels[], ReadonlyMap<string, string>>();
 
 function merge(
   into: Building,
   f: MetricFamily,
   name: string,
   report: (p: Problem) => void,
-  labels?: Map<string, string>,
+  labels?: ReadonlyMap<string, string>,
 ): void {
   const mapping = labels ?? labelMapping(f, name, report);
   if (!mapping) return;
   // Labels whose exposed names are their own need no new object (the common case).
-  let identity = true;
-  for (const [k, v] of mapping) if (k !== v) identity = false;
+  const identity = isIdentity(mapping);
   // The first source of a family whose label sets are known distinct needs no check.
   if (into.seen === undefined && into.points.length > 0)
     into.seen = new Set(into.points.map((p) => seriesKey(p.labels)));
   const seen = into.seen;
   let duplicates = 0;
-  for (const p of f.points as readonly (ScalarPoint | HistogramPoint)[]) {
+  const points = f.points as readonly (ScalarPoint | HistogramPoint)[];
+  for (let i = 0; i < points.length; i++) {
+    const p = points[i] as ScalarPoint | HistogramPoint;
     let labels = p.labels;
     if (!identity) {
       const exposed: Record<string, string> = {};

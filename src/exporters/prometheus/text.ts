@@ -87,7 +87,7 @@ class Output {
   /** Bytes made before: written after the pieces added so far. */
   addBytes(bytes: readonly Buffer[]): void {
     this.flush();
-    for (const b of bytes) this.chunks.push(b);
+    for (let i = 0; i < bytes.length; i++) this.chunks.push(bytes[i] as Buffer);
   }
 
   /** The chunks, the pending pieces encoded last. */
@@ -148,13 +148,27 @@ function escapeValue(v: string): string {
 
 /** The serializer's name for a family (an `asNamed` counter keeps its name), or undefined when it drops it. */
 export function exposedName(name: string, kind: Kind, asNamed = false): string | undefined {
-  let n = sanitize(escapeString(name));
-  if (n === '' || n === '_') return undefined;
-  const c = n.charCodeAt(0);
-  if (c >= 48 && c <= 57) n = `_${n}`;
-  if (kind === 'counter' && !asNamed && !n.endsWith('_total')) n = `${n}_total`;
-  return n;
+  let made = exposedNames.get(name);
+  if (made === undefined) {
+    let n = sanitize(escapeString(name));
+    if (n === '' || n === '_') made = [undefined, undefined];
+    else {
+      const c = n.charCodeAt(0);
+      if (c >= 48 && c <= 57) n = `_${n}`;
+      made = [n, n.endsWith('_total') ? n : `${n}_total`];
+    }
+    if (exposedNames.size >= MAX_EXPOSED_NAMES) exposedNames.clear();
+    exposedNames.set(name, made);
+  }
+  return made[kind === 'counter' && !asNamed ? 1 : 0];
 }
+
+/**
+ * exposedName's results by name: as named, and as a counter's. Made again for every family of
+ * every scrape; names come from configuration, the bound keeps changing names from growing it.
+ */
+const exposedNames = new Map<string, readonly [string | undefined, string | undefined]>();
+const MAX_EXPOSED_NAMES = 10_000;
 
 /**
  * A node of the label-set cache: a trie over names and values, alternating (name, value,
@@ -180,6 +194,7 @@ export class ExpositionWriter {
   /** Nodes that hold an entry. */
   private readonly terminals = new Set<Node>();
   private readonly labelNames = new Map<string, string>();
+  private readonly headers = new Map<string, { help: string; type: Kind; text: string }>();
   /**
    * The entry of a labels object, by identity: assemble hands out the same (immutable)
    * labels object for a live series on every scrape, so most lookups are one WeakMap hit
@@ -228,13 +243,19 @@ export class ExpositionWriter {
   writeBytes(families: readonly MetricFamily[]): Buffer[] {
     const generation = ++this.generation;
     this.touched = 0;
+    // Indexed loops (and the groups in order beside their Map): this runs once per scrape,
+    // mostly before V8 optimizes it, and an unoptimized for-of makes an object per element.
     const groups = new Map<string, Group>();
-    for (const f of families) {
+    const order: Group[] = [];
+    for (let i = 0; i < families.length; i++) {
+      const f = families[i] as MetricFamily;
       const name = exposedName(f.name, f.kind, f.kind === 'counter' && f.asNamed === true);
       if (name === undefined) continue;
       const g = groups.get(name);
       if (!g) {
-        groups.set(name, { name, type: f.kind, help: f.help, families: [f], dropped: false });
+        const made: Group = { name, type: f.kind, help: f.help, families: [f], dropped: false };
+        groups.set(name, made);
+        order.push(made);
         continue;
       }
       if (g.dropped) continue;
@@ -252,24 +273,42 @@ export class ExpositionWriter {
     // line, no large string; a series whose value repeats adds no new string at all.
     const parts = this.out;
     parts.reset();
-    for (const g of groups.values()) {
+    for (let gi = 0; gi < order.length; gi++) {
+      const g = order[gi] as Group;
       if (g.dropped) continue;
-      parts.add(
-        `# HELP ${g.name} ${escapeString(g.help || 'description missing')}\n# TYPE ${g.name} ${g.type}\n`,
-      );
-      for (const f of g.families) {
+      parts.add(this.header(g));
+      for (let fi = 0; fi < g.families.length; fi++) {
+        const f = g.families[fi] as MetricFamily;
         if (f.kind === 'histogram') {
           for (const p of f.points) parts.add(this.histogram(g.name, p, generation));
         } else if (f.columns !== undefined) {
           this.columns(parts, g.name, f.columns);
         } else {
-          for (const p of f.points) this.scalar(parts, g.name, p, generation);
+          const points = f.points;
+          for (let i = 0; i < points.length; i++)
+            this.scalar(parts, g.name, points[i] as ScalarPoint, generation);
         }
       }
     }
     this.sweep(generation);
     const chunks = parts.finish();
     return chunks.length === 0 ? [Buffer.from('# no registered metrics')] : chunks;
+  }
+
+  /** A family's `# HELP` and `# TYPE` lines, kept by name while its help and type repeat. */
+  private header(g: Group): string {
+    const help = g.help || 'description missing';
+    let h = this.headers.get(g.name);
+    if (h === undefined || h.help !== help || h.type !== g.type) {
+      h = {
+        help,
+        type: g.type,
+        text: `# HELP ${g.name} ${escapeString(help)}\n# TYPE ${g.name} ${g.type}\n`,
+      };
+      if (this.headers.size >= ExpositionWriter.MAX_NAMES) this.headers.clear();
+      this.headers.set(g.name, h);
+    }
+    return h.text;
   }
 
   private scalar(parts: Output, name: string, p: ScalarPoint, generation: number): void {
