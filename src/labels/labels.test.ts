@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { expandTemplate } from './expand.ts';
 import { compileAnchored, regexProblem } from './regex.ts';
@@ -71,4 +72,24 @@ describe('regexProblem', () => {
       );
     });
   }
+});
+
+describe('re2js loading', () => {
+  it('loads at the first compile, once (an agent whose config has no regexp never loads it)', () => {
+    // A fresh process: this file has compiled regexps already. Both users (the label
+    // regexps and the cgroup_id_map receiver) take it from labels/regex.ts.
+    const script = `
+      import { registerHooks } from 'node:module';
+      const seen = [];
+      registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.push(r.url); return r; } });
+      const re2js = () => seen.filter((u) => u.includes('/re2js/')).length;
+      const { compileAnchored } = await import(${JSON.stringify(new URL('./regex.ts', import.meta.url).href)});
+      await import(${JSON.stringify(new URL('../receivers/ebpf/cgroup-id-map.ts', import.meta.url).href)});
+      const before = re2js();
+      const ok = compileAnchored('a+').test('aaa') && !compileAnchored('a+').test('ab');
+      console.log(JSON.stringify({ before, after: re2js(), ok }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { before: 0, after: 1, ok: true });
+  });
 });

@@ -1,7 +1,8 @@
 import { closeSync, openSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { RE2JS } from 're2js';
+import type { RE2JS as RE2JSClass } from 're2js';
 import { CollectorError, messageOf } from '../../errors.ts';
+import { re2 } from '../../labels/regex.ts';
 import type { BpfMap, MapInfo } from '../../native/index.ts';
 import { acquireTable, type TableLease } from '../../kernel/cgroup-table-lease.ts';
 import { CGROUP_TABLE_DEFAULTS, findCgroup2Mount, type CgroupChange } from '../../kernel/cgroup-table.ts';
@@ -44,7 +45,7 @@ export class CgroupIdMap {
   private readonly config: CgroupIdMapConfig;
   private readonly map: BpfMap;
   private readonly logger: Logger;
-  private readonly patterns: RE2JS[];
+  private readonly patterns: RE2JSClass[];
   private readonly value: Buffer;
   private lease: TableLease | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -58,7 +59,7 @@ export class CgroupIdMap {
     this.config = config;
     this.map = map;
     this.logger = logger;
-    this.patterns = config.regexps.map((p) => RE2JS.compile(p));
+    this.patterns = config.regexps.map((p) => re2().compile(p));
     // 1 as a little-endian number of the value's size.
     this.value = Buffer.alloc(map.info.valueStride);
     if (this.value.length > 0) this.value[0] = 1;
