@@ -14,6 +14,7 @@ import { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
 import { configSchema, type OtlpExporterConfig } from '../../src/exporters/otlp/config.ts';
 import { OtlpMetricsExporter } from '../../src/exporters/otlp/exporter.ts';
 import { channelCredentials } from '../../src/exporters/otlp/tls.ts';
+import { DROP_REASONS } from '../../src/exporters/otlp/sender.ts';
 import { grpcWire } from '../../src/exporters/otlp/transport.ts';
 import { pointsOf, type OtlpMetric, type OtlpReceiver } from './otlp-receiver.ts';
 
@@ -81,8 +82,6 @@ export interface Rig {
    */
   accounted(...receivers: OtlpReceiver[]): void;
 }
-
-export const DROP_REASONS = ['superseded', 'export_failed', 'rejected', 'shutdown', 'invalid'];
 
 export const logger = pino({ level: 'silent' });
 
