@@ -7,17 +7,10 @@ import { pino } from 'pino';
 import { CollectorError, CollectorErrors } from './errors.ts';
 import { SelfTelemetry } from './pipeline/telemetry.ts';
 import { Reloader, RELOAD_SUCCESSFUL, RELOAD_SUCCESS_TIME } from './reloader.ts';
+import { until } from '../test/helpers/until.ts';
 
 const logger = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, ms = 5_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out');
-    await sleep(5);
-  }
-}
 
 function setup(opts: { files?: string[]; applyMs?: number; bad?: () => boolean; watch?: boolean } = {}) {
   const telemetry = new SelfTelemetry();
@@ -59,9 +52,9 @@ test('after start the reload gauges say success, with the start time', async () 
 test('a burst of requests is one reload; one during a reload makes exactly one more, never two at once', async () => {
   const { reloader, applied, overlapped } = setup({ applyMs: 100 });
   for (let i = 0; i < 50; i++) reloader.request('SIGHUP');
-  await until(() => reloader.count === 1 && reloader.inProgress !== undefined);
+  await until(() => reloader.count === 1 && reloader.inProgress !== undefined, 'the first reload under way');
   for (let i = 0; i < 50; i++) reloader.request('SIGHUP');
-  await until(() => applied.length === 2);
+  await until(() => applied.length === 2, 'two applied');
   await sleep(200);
   assert.equal(applied.length, 2);
   assert.equal(overlapped(), false);
@@ -73,13 +66,13 @@ test('a bad config sets the gauge to 0 and keeps the success time; a good one se
   const { reloader, applied, value } = setup({ bad: () => bad });
   const started = value(RELOAD_SUCCESS_TIME);
   reloader.request('SIGHUP');
-  await until(() => reloader.count === 1 && reloader.inProgress === undefined);
+  await until(() => reloader.count === 1 && reloader.inProgress === undefined, 'the first reload done');
   assert.equal(value(RELOAD_SUCCESSFUL), 0);
   assert.equal(value(RELOAD_SUCCESS_TIME), started);
   assert.equal(applied.length, 0);
   bad = false;
   reloader.request('SIGHUP');
-  await until(() => applied.length === 1);
+  await until(() => applied.length === 1, 'one applied');
   assert.equal(value(RELOAD_SUCCESSFUL), 1);
   await reloader.stop();
 });
@@ -95,7 +88,7 @@ test('a watched file replaced by rename reloads; an event that changes no watche
   assert.equal(applied.length, 0);
   writeFileSync(join(dir, '.config.yaml.swp'), 'a: 2\n');
   renameSync(join(dir, '.config.yaml.swp'), file);
-  await until(() => applied.length === 1);
+  await until(() => applied.length === 1, 'one applied');
   await sleep(300);
   assert.equal(applied.length, 1, 'one change, one reload');
   await reloader.stop();
@@ -107,7 +100,7 @@ test('a watched file replaced by rename reloads; an event that changes no watche
 test('stop waits for the reload in progress', async () => {
   const { reloader, applied } = setup({ applyMs: 150 });
   reloader.request('SIGHUP');
-  await until(() => reloader.inProgress !== undefined);
+  await until(() => reloader.inProgress !== undefined, 'a reload under way');
   await reloader.stop();
   assert.equal(applied.length, 1);
 });
