@@ -30,15 +30,6 @@ export function skipReason(mount: string | undefined, what: string): string | fa
 export const ino = (p: string): bigint => statSync(p, { bigint: true }).ino;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Wait until `cond` holds (inotify events are handled on the event loop). */
-export async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
 /** rmdir, retrying while an exited task is still leaving the cgroup (EBUSY). */
 export async function rmdirRetry(dir: string, pauseMs = 20): Promise<void> {
   for (let i = 0; ; i++) {

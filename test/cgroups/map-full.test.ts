@@ -20,13 +20,15 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { acquireTable } from '../../src/kernel/cgroup-table-lease.ts';
 import { CGROUP_TABLE_DEFAULTS, findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
-import type { MetricBatch, RawPoint } from '../../src/pipeline/data.ts';
+import type { RawPoint } from '../../src/pipeline/data.ts';
 import type { SelfTelemetry } from '../../src/pipeline/telemetry.ts';
 import { configSchema as ebpfConfig } from '../../src/receivers/ebpf/config.ts';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
-import { host, ino, logger, removeTree, skipReason, sleep, until } from './helpers.ts';
+import { host, ino, logger, removeTree, skipReason, sleep } from './helpers.ts';
 import { runInCgroup } from '../helpers/cgroup-child.ts';
+import { batchOnce } from '../helpers/program-run.ts';
+import { until } from '../helpers/until.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const mount = findCgroup2Mount();
@@ -42,12 +44,7 @@ async function receiverFor(id: string, raw: Record<string, unknown>): Promise<Eb
 
 /** One read through the receiver: the points of `metric`, by their first label's raw value. */
 async function read(receiver: EbpfReceiver, metric: string): Promise<Map<string, number>> {
-  let last: MetricBatch | undefined;
-  const sub = receiver.output$.subscribe((b) => (last = b));
-  await receiver.collectNow();
-  sub.unsubscribe();
-  assert.ok(last, 'no batch emitted');
-  const family = last.families.find((f) => f.name === metric);
+  const family = (await batchOnce(receiver)).families.find((f) => f.name === metric);
   assert.ok(family, `no family ${metric}`);
   const out = new Map<string, number>();
   for (const p of family.points as RawPoint[]) out.set(String(p.labels[0]?.value ?? ''), p.value);
@@ -225,9 +222,9 @@ test(
     try {
       await receiver.start(h);
       const [kept] = (await ask('new kept')) as [string];
-      await until(() => lease.table.isLive(BigInt(kept)), 'the table knows the kept cgroup');
+      await until(() => lease.table.isLive(BigInt(kept)), 'the table knows the kept cgroup', 10_000);
       await ask('rm kept');
-      await until(() => !lease.table.isLive(BigInt(kept)), 'the table saw it removed');
+      await until(() => !lease.table.isLive(BigInt(kept)), 'the table saw it removed', 10_000);
       // Cgroups that live microseconds: most are made and removed before the table's events.
       const churnStart = Date.now();
       const churned = await ask('churn 40');
