@@ -15,11 +15,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
-import type { MetricBatch } from '../../src/pipeline/data.ts';
 import { configSchema as ebpfConfig } from '../../src/receivers/ebpf/config.ts';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
 import { runInCgroup } from '../helpers/cgroup-child.ts';
+import { batchOnce } from '../helpers/program-run.ts';
 import { host, ino, logger, rmdirRetry, skipReason, sleep } from './helpers.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -59,13 +59,8 @@ async function receiverOf(object: string, regexps: readonly string[]): Promise<E
 
 /** metric → cgroup id (the raw label, before the cgroup decoder) → calls, from one read. */
 async function counts(receiver: EbpfReceiver): Promise<Map<string, Map<bigint, number>>> {
-  let last: MetricBatch | undefined;
-  const sub = receiver.output$.subscribe((b) => (last = b));
-  await receiver.collectNow();
-  sub.unsubscribe();
-  assert.ok(last);
   const out = new Map<string, Map<bigint, number>>();
-  for (const f of last.families) {
+  for (const f of (await batchOnce(receiver)).families) {
     const m = new Map<bigint, number>();
     for (const p of f.points) m.set(BigInt(String(p.labels[0]?.value)), p.value);
     out.set(f.name, m);

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { firstValueFrom, from } from 'rxjs';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
 import { assemble } from '../../src/pipeline/assemble.ts';
-import type { MetricBatch, ScalarPoint } from '../../src/pipeline/data.ts';
+import type { ScalarPoint } from '../../src/pipeline/data.ts';
 import { configSchema as cgroupConfig } from '../../src/processors/cgroup/config.ts';
 import { cgroupProcessorFactory } from '../../src/processors/cgroup/factory.ts';
 import type { CgroupProcessor } from '../../src/processors/cgroup/processor.ts';
@@ -30,6 +30,7 @@ import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
 import { host, ino, logger, removeTree, rmdirRetry, skipReason } from './helpers.ts';
 import { runInCgroup } from '../helpers/cgroup-child.ts';
+import { batchOnce } from '../helpers/program-run.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const mount = findCgroup2Mount();
@@ -80,12 +81,9 @@ test(
 
     /** One scrape: receiver poll → cgroup → container → assembled series. */
     const scrape = async (): Promise<ScalarPoint[]> => {
-      let last: MetricBatch | undefined;
-      const sub = receiver.output$.subscribe((b) => (last = b));
-      await receiver.collectNow();
-      sub.unsubscribe();
-      assert.ok(last, 'no batch emitted');
-      const out = await firstValueFrom(from([last]).pipe(cgroupProc.operator, containerProc.operator));
+      const out = await firstValueFrom(
+        from([await batchOnce(receiver)]).pipe(cgroupProc.operator, containerProc.operator),
+      );
       reads++;
       return (assemble(out.families)[0]?.points ?? []) as ScalarPoint[];
     };

@@ -62,14 +62,19 @@ export async function startProgram(
   };
 }
 
-/** Poll a receiver now: the assembled families of the batch it emits. */
-export async function collectOnce(r: Receiver): Promise<MetricFamily[]> {
+/** Poll a receiver now: the batch it emits (as read, before any processor). */
+export async function batchOnce(r: Receiver): Promise<MetricBatch> {
   let last: MetricBatch | undefined;
   const sub = r.output$.subscribe((b) => (last = b));
   await r.collectNow();
   sub.unsubscribe();
   assert.ok(last, 'no batch emitted');
-  return assemble(last.families);
+  return last;
+}
+
+/** Poll a receiver now: the assembled families of the batch it emits. */
+export async function collectOnce(r: Receiver): Promise<MetricFamily[]> {
+  return assemble((await batchOnce(r)).families);
 }
 
 export function histogramPoints(families: readonly MetricFamily[], name: string): HistogramPoint[] {

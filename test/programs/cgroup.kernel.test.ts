@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { firstValueFrom, from } from 'rxjs';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
 import { assemble } from '../../src/pipeline/assemble.ts';
-import type { MetricBatch, ScalarPoint } from '../../src/pipeline/data.ts';
+import type { ScalarPoint } from '../../src/pipeline/data.ts';
 import { configSchema as cgroupConfig } from '../../src/processors/cgroup/config.ts';
 import { cgroupProcessorFactory } from '../../src/processors/cgroup/factory.ts';
 import type { CgroupProcessor } from '../../src/processors/cgroup/processor.ts';
@@ -27,6 +27,7 @@ import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
 import { repoRoot } from '../helpers/agent.ts';
 import { runInCgroup } from '../helpers/cgroup-child.ts';
+import { batchOnce } from '../helpers/program-run.ts';
 import { expectedHook } from '../helpers/kernel-features.ts';
 import { host, logger, rmdirRetry, skipReason } from '../cgroups/helpers.ts';
 
@@ -64,12 +65,7 @@ for (const forced of [undefined, 'raw_tp', 'tracepoint'] as const) {
         cgroupConfig.parse({}),
       )) as CgroupProcessor;
       const scrape = async (): Promise<Map<string, number>> => {
-        let last: MetricBatch | undefined;
-        const sub = receiver.output$.subscribe((b) => (last = b));
-        await receiver.collectNow();
-        sub.unsubscribe();
-        assert.ok(last, 'no batch emitted');
-        const out = await firstValueFrom(from([last]).pipe(cgroups.operator));
+        const out = await firstValueFrom(from([await batchOnce(receiver)]).pipe(cgroups.operator));
         const points = (assemble(out.families).find((f) => f.name === METRIC)?.points ?? []) as ScalarPoint[];
         return new Map(points.map((p) => [p.labels['cgroup'] as string, p.value]));
       };
