@@ -20,7 +20,8 @@ import { ebpfReceiverFactory } from '../../src/receivers/ebpf/factory.ts';
 import type { EbpfReceiver } from '../../src/receivers/ebpf/receiver.ts';
 import { runInCgroup } from '../helpers/cgroup-child.ts';
 import { batchOnce } from '../helpers/program-run.ts';
-import { host, ino, logger, rmdirRetry, skipReason, sleep } from './helpers.ts';
+import { host, ino, logger, rmdirRetry, skipReason } from './helpers.ts';
+import { until } from '../helpers/until.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const mount = findCgroup2Mount();
@@ -32,14 +33,6 @@ const getppidIn = (cgroup: string): Promise<void> =>
   runInCgroup(cgroup, `import os, sys\nsys.stdin.read(1)\nfor _ in range(${CALLS}): os.getppid()\n`);
 
 /** Poll `cond` every 20 ms for at most 10 s (inotify events arrive on the event loop). */
-async function until(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (cond()) return;
-    await sleep(20);
-  }
-  assert.fail(`not within 10 s: ${what}`);
-}
-
 /** A receiver of `object` with its yaml's regexps replaced by `regexps`. */
 async function receiverOf(object: string, regexps: readonly string[]): Promise<EbpfReceiver> {
   const dir = mkdtempSync(join(tmpdir(), 'cgroup-id-map-'));
@@ -99,7 +92,7 @@ test(
       // A matching cgroup made after start joins the map, and its calls are counted as matched.
       mkdirSync(matchB);
       const idB = ino(matchB);
-      await until('match-b in the kernel map', () => idMap.kernelIds().includes(idB));
+      await until(() => idMap.kernelIds().includes(idB), 'match-b in the kernel map', 10_000, 20);
       await getppidIn(matchB);
       c = await counts(receiver);
       assert.equal(c.get('getppid_matched_calls_total')?.get(idB), CALLS);
@@ -107,7 +100,7 @@ test(
 
       // Removed: its id leaves the map; the others stay.
       await rmdirRetry(matchB);
-      await until('match-b gone from the kernel map', () => !idMap.kernelIds().includes(idB));
+      await until(() => !idMap.kernelIds().includes(idB), 'match-b gone from the kernel map', 10_000, 20);
       assert.deepEqual(idMap.kernelIds(), [ino(matchA)]);
     } finally {
       await receiver.shutdown();
@@ -143,12 +136,12 @@ test(
 
       mkdirSync(matchB);
       const idB = ino(matchB);
-      await until('match-b marked', () => idMap.ids.has(idB));
+      await until(() => idMap.ids.has(idB), 'match-b marked', 10_000, 20);
       await getppidIn(matchB);
       c = await counts(receiver);
       assert.equal(matched()?.get(idB), CALLS);
       await rmdirRetry(matchB);
-      await until('match-b forgotten', () => !idMap.ids.has(idB));
+      await until(() => !idMap.ids.has(idB), 'match-b forgotten', 10_000, 20);
     } finally {
       await receiver.shutdown();
       for (const d of [matchB, matchA, other, root]) await rmdirRetry(d);

@@ -24,19 +24,12 @@ import type { CgroupProcessor } from '../../src/processors/cgroup/processor.ts';
 import { configSchema as containerConfig } from '../../src/processors/container/config.ts';
 import { containerProcessorFactory } from '../../src/processors/container/factory.ts';
 import { batchOf, host, ino, logger, skipReason, sleep } from './helpers.ts';
+import { until } from '../helpers/until.ts';
 
 const mount = findCgroup2Mount();
 const skip = skipReason(mount, 'cgroup2 mount');
 
 const cid = (): string => randomBytes(32).toString('hex');
-
-async function until(cond: () => boolean, what: string, ms = 2_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 interface Layout {
   readonly name: string;
@@ -199,7 +192,12 @@ test(
 
       // Scrapes come later than creation: give the watch its event-loop turns.
       const ids = made.map((m) => m.id);
-      await until(() => ids.every((id) => cgroupProc.table?.resolve(id) !== undefined), 'the new cgroups');
+      await until(
+        () => ids.every((id) => cgroupProc.table?.resolve(id) !== undefined),
+        'the new cgroups',
+        2_000,
+        2,
+      );
       let out = await firstValueFrom(from([batchOf(ids)]).pipe(cgroupProc.operator, containerProc.operator));
       for (const [i, p] of (out.families[0]?.points ?? []).entries()) {
         assert.deepEqual(
