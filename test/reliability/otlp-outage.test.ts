@@ -19,8 +19,9 @@
  *   request that never arrived; the OTLP specification ("Duplicate Data") chooses resending.
  *   So the receivers may hold, beyond what was counted sent, exactly the items of requests the
  *   exporter saw fail, and a request arrives twice only after the exporter saw it fail;
- * - data resumes within one retry interval (max_interval) of the receiver's return (plus the
- *   attempt timeout for the black hole, whose in-flight attempt must time out first).
+ * - data resumes within one retry interval (max_interval) of the receiver's return, both ways:
+ *   a retry after an attempt that found no connection goes as soon as the gRPC channel is
+ *   connected again, and the channel's reconnects come within max_interval.
  *
  * The figures are printed.
  */
@@ -98,6 +99,7 @@ function watched(wire: OtlpWire, seen: Seen): OtlpWire {
           seen.set(digest, outcome);
           return result;
         },
+        ...(transport.retryWait ? { retryWait: transport.retryWait.bind(transport) } : {}),
         close: () => transport.close(),
       };
     },
@@ -309,15 +311,9 @@ async function outage(kind: 'refused' | 'black hole', t: { diagnostic(m: string)
       'the receivers took the spans counted sent, and besides only those whose answer was lost',
     );
     assert.equal(deliveries - ids.size, spansLost.againItems, 'spans arrive twice only in resent requests');
-    // What the sender guarantees after a refused outage: its next retry (max_interval with the
-    // Collector's ±50 % jitter) may find the gRPC channel still in its own reconnect backoff
-    // (capped at max_interval, grpc-js's ±20 %), failing at once; the retry after that goes out.
-    // 2,339 ms was measured with max_interval 1 s at load 0.5, so this is up to ~2.7 retry
-    // intervals, not one (the issue asks for one: not met for gRPC's refused case).
-    const bound =
-      kind === 'black hole'
-        ? RETRY_MAX_MS + TIMEOUT_MS + 1_000
-        : Math.round(RETRY_MAX_MS * (1.5 + 1.2)) + 1_000;
+    // One retry interval, and 500 ms for the reconnect's handshake, the first request and this
+    // test's 20 ms polling on a loaded machine.
+    const bound = RETRY_MAX_MS + 500;
     assert.ok(resumedMs <= bound, `resumed after the receiver's return (${resumedMs} ms, bound ${bound} ms)`);
 
     assert.ok(pointsDroppedInOutage > 0, 'collections were superseded during the outage, and counted');

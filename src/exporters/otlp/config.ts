@@ -137,7 +137,7 @@ const retrySchema = z.strictObject({
   initial_interval: duration({ minMs: 1 }).default(1_000),
   /**
    * Longest wait between two attempts; it also caps a wait the receiver asks for (gRPC
-   * RetryInfo, HTTP Retry-After) and the gRPC channel's reconnect backoff.
+   * RetryInfo, HTTP Retry-After), and the gRPC channel reconnects within it (transport.ts).
    */
   max_interval: duration({ minMs: 1 }).default(30_000),
   /** Growth of the wait per retry. */

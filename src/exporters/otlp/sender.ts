@@ -344,7 +344,11 @@ export class OtlpSender<T> {
         { err: reason, retry_in_ms: delay, attempt: retries + 1, signal: this.signal },
         'OTLP export failed; retrying',
       );
-      const waited = await sleep(delay, this.abort.signal);
+      // No connection at all (refused, black-holed, TLS): the wait ends as soon as there is one.
+      const waited =
+        !result.unconnected || transport.retryWait === undefined
+          ? await sleep(delay, this.abort.signal)
+          : await transport.retryWait(delay, this.abort.signal);
       // Cumulative data: the newest collection goes instead (its backoff continues).
       const newer = this.codec.cumulative ? this.takeBatch(1) : [];
       if (newer.length > 0) {
