@@ -54,9 +54,17 @@ export async function startAgentWith(
   wrapper: readonly string[] = [],
   /** Open fds of this process given to the child as fd 3, 4, … (e.g. a listening socket). */
   fds: readonly number[] = [],
+  /** Options for Node itself, before the script (e.g. `--trace-gc`). */
+  nodeArgs: readonly string[] = [],
 ): Promise<RunningAgent> {
   const limitMs = startTimeoutMs(timeoutMs);
-  const cmd = [...wrapper, process.execPath, join(repoRoot, 'bin', 'ebpf-collector.js'), ...cliArgs];
+  const cmd = [
+    ...wrapper,
+    process.execPath,
+    ...nodeArgs,
+    join(repoRoot, 'bin', 'ebpf-collector.js'),
+    ...cliArgs,
+  ];
   const child = spawn(cmd[0] as string, cmd.slice(1), {
     cwd: repoRoot,
     env: { ...process.env, EBPF_COLLECTOR_LISTEN: '127.0.0.1:0', ...env },
