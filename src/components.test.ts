@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { factories, otlpExporterFactory, otlpHttpExporterFactory } from './components.ts';
+import { factories, lazyProcessors, otlpExporterFactory, otlpHttpExporterFactory } from './components.ts';
 import { otlpExporterFactory as realOtlp } from './exporters/otlp/factory.ts';
 import { otlpHttpExporterFactory as realOtlpHttp } from './exporters/otlphttp/factory.ts';
 import { OtlpExporter } from './exporters/otlp/otlp.ts';
@@ -64,6 +64,58 @@ test('loading the components does not load gRPC or the OTLP exporter', () => {
        process.stdout.write(JSON.stringify(hit));`,
     ],
     { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), []);
+});
+
+test('each lazy processor stands for the real one: type, kind, pipeline types, schema, and creates it', async () => {
+  const real = await Promise.all([
+    import('./processors/container/factory.ts').then((m) => m.containerProcessorFactory),
+    import('./processors/relabel/factory.ts').then((m) => m.relabelProcessorFactory),
+    import('./processors/filter/factory.ts').then((m) => m.filterProcessorFactory),
+    import('./processors/attributes/factory.ts').then((m) => m.attributesProcessorFactory),
+    import('./processors/k8s_attributes/factory.ts').then((m) => m.k8sAttributesProcessorFactory),
+    import('./processors/resource/factory.ts').then((m) => m.resourceProcessorFactory),
+  ]);
+  assert.deepEqual(
+    lazyProcessors.map((f) => f.type),
+    real.map((f) => f.type),
+  );
+  const settings = { id: 'p', logger: createLogger('error'), configDir: '.' };
+  for (const [i, lazy] of lazyProcessors.entries()) {
+    const r = real[i] as (typeof real)[number];
+    assert.equal(factories.processors.get(lazy.type), lazy);
+    assert.equal(lazy.kind, r.kind, lazy.type);
+    assert.deepEqual(lazy.pipelineTypes, r.pipelineTypes, lazy.type);
+    assert.equal(lazy.configSchema, r.configSchema, lazy.type);
+    const configs: Record<string, object> = {
+      k8s_attributes: { node_name: 'n1' },
+      attributes: { actions: [{ key: 'a', value: 'x', action: 'insert' }] },
+      resource: { attributes: [{ key: 'a', value: 'x', action: 'insert' }] },
+    };
+    const config = configs[lazy.type] ?? {};
+    const made = await lazy.create(settings, lazy.configSchema.parse(config));
+    const direct = await r.create(settings, r.configSchema.parse(config) as never);
+    assert.equal(made.constructor, direct.constructor, lazy.type);
+  }
+});
+
+test('loading the components loads no processor the default pipeline does not use', () => {
+  const url = new URL('./components.ts', import.meta.url).href;
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { registerHooks } from 'node:module';
+       const seen = [];
+       registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.push(r.url); return r; } });
+       await import(${JSON.stringify(url)});
+       const hit = seen.filter((u) => /processors\\/[a-z0-9_]+\\/(?!config\\.ts)/.test(u) && !/processors\\/(ksym|cgroup)\\//.test(u));
+       process.stdout.write(JSON.stringify(hit));`,
+    ],
+    { encoding: 'utf8' },
   );
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), []);

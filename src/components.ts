@@ -1,16 +1,22 @@
-import type { Exporter, ExporterFactory, ProcessorFactory } from './pipeline/component.ts';
+import type {
+  Component,
+  ComponentKind,
+  ExporterFactory,
+  Factory,
+  ProcessorFactory,
+} from './pipeline/component.ts';
 import type { Factories } from './pipeline/graph.ts';
 import type { CollectorError, Position } from './errors.ts';
 import { processorDecoders } from './decoders/index.ts';
 import { checkEbpfReceiverConfig, ebpfReceiverFactory } from './receivers/ebpf/factory.ts';
 import { ksymProcessorFactory } from './processors/ksym/factory.ts';
 import { cgroupProcessorFactory } from './processors/cgroup/factory.ts';
-import { containerProcessorFactory } from './processors/container/factory.ts';
-import { relabelProcessorFactory } from './processors/relabel/factory.ts';
-import { filterProcessorFactory } from './processors/filter/factory.ts';
-import { attributesProcessorFactory } from './processors/attributes/factory.ts';
-import { k8sAttributesProcessorFactory } from './processors/k8s_attributes/factory.ts';
-import { resourceProcessorFactory } from './processors/resource/factory.ts';
+import { configSchema as containerSchema } from './processors/container/config.ts';
+import { configSchema as relabelSchema } from './processors/relabel/config.ts';
+import { configSchema as filterSchema } from './processors/filter/config.ts';
+import { configSchema as attributesSchema } from './processors/attributes/config.ts';
+import { configSchema as k8sAttributesSchema } from './processors/k8s_attributes/config.ts';
+import { configSchema as resourceSchema } from './processors/resource/config.ts';
 import { checkPrometheusExporterConfig, prometheusExporterFactory } from './exporters/prometheus/factory.ts';
 import { configSchema as otlpConfigSchema, type OtlpExporterConfig } from './exporters/otlp/config.ts';
 import {
@@ -19,37 +25,69 @@ import {
 } from './exporters/otlphttp/config.ts';
 
 /**
- * An exporter whose implementation loads only when a pipeline creates one; its config is
- * checked without it. The OTLP exporters use it (gRPC, HTTP and the OTLP serializers: ~5 MB
- * of RSS and start time); components.test.ts checks each stands for its real factory.
+ * A component whose implementation loads only when a pipeline creates one; its config is
+ * checked without it. The OTLP exporters (gRPC, HTTP and the OTLP serializers: ~5 MB of RSS
+ * and start time) and the processors the default pipeline does not use (their code,
+ * k8s_attributes' most of all) load this way; components.test.ts checks each stands for its
+ * real factory.
  */
-function lazyExporter<C>(
+function lazy<C, T extends Component>(
+  kind: ComponentKind,
   type: string,
-  configSchema: ExporterFactory<C>['configSchema'],
-  load: () => Promise<ExporterFactory<C>>,
-): ExporterFactory<C> {
+  configSchema: Factory<C, T>['configSchema'],
+  pipelineTypes: Factory<C, T>['pipelineTypes'],
+  load: () => Promise<Factory<C, T>>,
+): Factory<C, T> {
   return {
     type,
-    kind: 'exporter',
-    pipelineTypes: ['metrics', 'traces', 'logs'],
+    kind,
+    ...(pipelineTypes && { pipelineTypes }),
     configSchema,
-    async create(settings, config): Promise<Exporter> {
+    async create(settings, config): Promise<T> {
       return (await load()).create(settings, config);
     },
   };
 }
 
-export const otlpExporterFactory = lazyExporter<OtlpExporterConfig>(
+const ALL_SIGNALS = ['metrics', 'traces', 'logs'] as const;
+
+export const otlpExporterFactory: ExporterFactory<OtlpExporterConfig> = lazy(
+  'exporter',
   'otlp',
   otlpConfigSchema,
+  ALL_SIGNALS,
   async () => (await import('./exporters/otlp/factory.ts')).otlpExporterFactory,
 );
 
-export const otlpHttpExporterFactory = lazyExporter<OtlpHttpExporterConfig>(
+export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpExporterConfig> = lazy(
+  'exporter',
   'otlphttp',
   otlpHttpConfigSchema,
+  ALL_SIGNALS,
   async () => (await import('./exporters/otlphttp/factory.ts')).otlpHttpExporterFactory,
 );
+
+/** Processors loaded when a pipeline creates one (ksym and cgroup, the default pipeline's, at start). */
+export const lazyProcessors: readonly ProcessorFactory<any>[] = [
+  lazy('processor', 'container', containerSchema, undefined, async () => {
+    return (await import('./processors/container/factory.ts')).containerProcessorFactory;
+  }),
+  lazy('processor', 'relabel', relabelSchema, undefined, async () => {
+    return (await import('./processors/relabel/factory.ts')).relabelProcessorFactory;
+  }),
+  lazy('processor', 'filter', filterSchema, ALL_SIGNALS, async () => {
+    return (await import('./processors/filter/factory.ts')).filterProcessorFactory;
+  }),
+  lazy('processor', 'attributes', attributesSchema, ALL_SIGNALS, async () => {
+    return (await import('./processors/attributes/factory.ts')).attributesProcessorFactory;
+  }),
+  lazy('processor', 'k8s_attributes', k8sAttributesSchema, undefined, async () => {
+    return (await import('./processors/k8s_attributes/factory.ts')).k8sAttributesProcessorFactory;
+  }),
+  lazy('processor', 'resource', resourceSchema, ALL_SIGNALS, async () => {
+    return (await import('./processors/resource/factory.ts')).resourceProcessorFactory;
+  }),
+];
 
 /** Every component type the agent knows, by kind. */
 export const factories: Factories = {
@@ -57,12 +95,7 @@ export const factories: Factories = {
   processors: new Map<string, ProcessorFactory<any>>([
     [ksymProcessorFactory.type, ksymProcessorFactory],
     [cgroupProcessorFactory.type, cgroupProcessorFactory],
-    [containerProcessorFactory.type, containerProcessorFactory],
-    [relabelProcessorFactory.type, relabelProcessorFactory],
-    [filterProcessorFactory.type, filterProcessorFactory],
-    [attributesProcessorFactory.type, attributesProcessorFactory],
-    [k8sAttributesProcessorFactory.type, k8sAttributesProcessorFactory],
-    [resourceProcessorFactory.type, resourceProcessorFactory],
+    ...lazyProcessors.map((f): [string, ProcessorFactory<any>] => [f.type, f]),
   ]),
   exporters: new Map<string, ExporterFactory<any>>([
     [prometheusExporterFactory.type, prometheusExporterFactory],
