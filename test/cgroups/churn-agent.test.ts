@@ -18,12 +18,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { findCgroup2Mount } from '../../src/kernel/cgroup-table.ts';
-import { samples, startAgent } from '../helpers/agent.ts';
+import { httpGet, samples, startAgent } from '../helpers/agent.ts';
 import { procSample } from '../reliability/proc-stats.ts';
 import { removeTree, skipReason, sleep } from './helpers.ts';
 
@@ -65,16 +64,8 @@ service:
       exporters: [prometheus]
 `;
 
-/** A scrape on a fresh connection (a kept-alive one may be closed by the server meanwhile). */
-function scrape(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
+/** A scrape (httpGet: on a connection of its own, as a kept-alive one may be closed by the server meanwhile). */
+const scrape = async (port: number): Promise<string> => (await httpGet(port, '/metrics')).body;
 
 interface Look {
   readonly series: number;
