@@ -16,6 +16,7 @@ import { OtlpMetricsExporter } from '../../src/exporters/otlp/exporter.ts';
 import { channelCredentials } from '../../src/exporters/otlp/tls.ts';
 import { DROP_REASONS } from '../../src/exporters/otlp/sender.ts';
 import { grpcWire } from '../../src/exporters/otlp/transport.ts';
+import { metricsOf, type ReceivedExport } from './otlp-decoded.ts';
 import { pointsOf, type OtlpMetric, type OtlpReceiver } from './otlp-receiver.ts';
 
 export const UNAVAILABLE = 14;
@@ -151,6 +152,12 @@ export function byName(metrics: OtlpMetric[], name: string): OtlpMetric {
   const m = metrics.find((x) => x.name === name);
   assert.ok(m, `metric ${name} not in ${metrics.map((x) => x.name).join(', ')}`);
   return m;
+}
+
+/** The first data point of counterFamily's metric in a call, as its exact int64 text. */
+export function counterValue(call: ReceivedExport | undefined): string | undefined {
+  assert.ok(call, 'no such call');
+  return byName(metricsOf(call), 'timer_starts_total').sum?.dataPoints?.[0]?.asInt;
 }
 
 export const nanos = (ms: number): string => (BigInt(ms) * 1_000_000n).toString();
