@@ -80,7 +80,11 @@ export function defaultPrograms(): string[] {
   return Object.values(pipeline.receivers).map((r) => r.program);
 }
 
-/** The metrics of one program from bpf/<program>.yaml, in its order. */
+/**
+ * The metrics of one program from bpf/<program>.yaml, in its order. A name repeated within a
+ * section is one metric the receiver sums from several maps (e.g. counter slots and their hash
+ * map): it is listed once.
+ */
 export function programMetrics(program: string): ProgramMetric[] {
   const file = parse(readFileSync(join(repoRoot, 'bpf', `${program}.yaml`), 'utf8')) as {
     metrics?: Record<string, YamlMetric[]>;
@@ -88,7 +92,8 @@ export function programMetrics(program: string): ProgramMetric[] {
   return Object.entries(file.metrics ?? {}).flatMap(([section, metrics]) => {
     const kind = KINDS[section];
     if (!kind) throw new Error(`bpf/${program}.yaml: metrics.${section}: not counters, gauges or histograms`);
-    return metrics.map((m) => ({
+    const once = metrics.filter((m, i) => metrics.findIndex((o) => o.name === m.name) === i);
+    return once.map((m) => ({
       program,
       kind,
       name: `${NAMESPACE}_${m.name}`,

@@ -122,6 +122,16 @@ describe('monitoring: dashboards', () => {
         assert.ok(exprs.includes(`${m.name}{`), `${m.name}: not on the dashboard`);
       }
     }
+    // timers reads timer_starts_total from two maps (counter slots and the hash map): one metric, one panel.
+    assert.deepEqual(
+      programMetrics('timers').map((m) => m.name),
+      ['ebpf_exporter_timer_starts_total'],
+    );
+    assert.equal(
+      panelsOf(d).filter((p) => p.title === 'timer_starts_total /s by function').length,
+      1,
+      'one panel for a metric read from two maps',
+    );
     const heatmaps = panelsOf(d).filter((p) => p.type === 'heatmap');
     assert.equal(
       heatmaps.length,
