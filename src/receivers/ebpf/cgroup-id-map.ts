@@ -6,7 +6,7 @@ import { re2 } from '../../labels/regex.ts';
 import type { BpfMap, MapInfo } from '../../native/index.ts';
 import { acquireTable, type TableLease } from '../../kernel/cgroup-table-lease.ts';
 import { CGROUP_TABLE_DEFAULTS, findCgroup2Mount, type CgroupChange } from '../../kernel/cgroup-table.ts';
-import type { ExporterFileConfig } from './metrics.ts';
+import type { ExporterFileConfig } from './file-schema.ts';
 
 /**
  * ebpf_exporter's `cgroup_id_map` (its §5.5): the agent keeps a BPF map filled with the

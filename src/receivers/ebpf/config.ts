@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { CONFIG_ERROR_CODES as C } from '../../config/codes.ts';
 import { duration } from '../../config/types.ts';
-import { LIMITS, logSchema, metricsSchema, spanSchema } from './metrics.ts';
+import { logSchema, spanSchema } from './file-schema.ts';
+import { LIMITS, metricsSchema } from './metrics.ts';
 
 /** Shortest `poll_interval`: reading every map more often costs CPU and says nothing new. */
 export const MIN_POLL_MS = 100;

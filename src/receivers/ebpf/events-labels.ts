@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { LabelSlot } from '../../pipeline/data.ts';
 import { SKIP, resumeChain, type DecoderRegistry } from '../../decoders/decoder.ts';
-import type { FieldConfig, LabelConfig } from './metrics.ts';
+import type { FieldConfig } from './file-schema.ts';
+import type { LabelConfig } from './metrics.ts';
 import { toDecoderSpec } from './reader.ts';
 
 // Decoding records (see events.ts for the flow): label slots and fields of one record.

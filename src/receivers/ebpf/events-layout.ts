@@ -4,7 +4,8 @@
  */
 import type { MapInfo } from '../../native/index.ts';
 import type { EbpfReceiverConfig } from './config.ts';
-import { LIMITS, type LogConfig, type MetricsConfig, type SpanConfig } from './metrics.ts';
+import type { LogConfig, SpanConfig } from './file-schema.ts';
+import { LIMITS, type MetricsConfig } from './metrics.ts';
 
 export type EventsConfig = EbpfReceiverConfig['events'];
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { LabelSlot, LogRecordData, SpanRecord } from '../../pipeline/data.ts';
 import type { DecoderRegistry } from '../../decoders/decoder.ts';
-import type { FieldConfig, LogConfig, SpanConfig } from './metrics.ts';
+import type { FieldConfig, LogConfig, SpanConfig } from './file-schema.ts';
 import {
   readRecordField,
   readU64,

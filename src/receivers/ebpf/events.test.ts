@@ -4,7 +4,7 @@ import type { HistogramSpec } from '../../pipeline/data.ts';
 import { bucketBounds } from '../../pipeline/assemble.ts';
 import { configSchema } from './config.ts';
 import { bucketOf, checkEventLayout, checkRingSizes, eventMapsOf, RecordQueue } from './events.ts';
-import { exporterFileSchema } from './metrics.ts';
+import { exporterFileSchema } from './file-schema.ts';
 import type { MapInfo } from '../../native/index.ts';
 
 const rec = (n: number, size = 16): Buffer => Buffer.alloc(size, n & 0xff);

@@ -7,7 +7,8 @@ import { MAX_OBJECT_BYTES, namedFileProblem, readNamedFileSync } from '../../con
 import { clip, cut } from '../../errors.ts';
 import type { CgroupIdMapConfig } from './cgroup-id-map.ts';
 import type { EbpfReceiverConfig } from './config.ts';
-import { exporterFileSchema, type LogConfig, type MetricsConfig, type SpanConfig } from './metrics.ts';
+import { exporterFileSchema, type LogConfig, type SpanConfig } from './file-schema.ts';
+import type { MetricsConfig } from './metrics.ts';
 
 /** Where a receiver's object and metric definitions come from, resolved before start. */
 export interface ResolvedProgram {
