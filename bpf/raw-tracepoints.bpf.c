@@ -36,12 +36,7 @@ struct {
  * path inlined, no helper call. 1,024 slots, as many as the map's entries.
  */
 #define SLOT_BITS 10
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1 << SLOT_BITS);
-	__type(key, u32);
-	__type(value, struct counter_slot);
-} raw_timer_starts_slots SEC(".maps");
+COUNTER_SLOTS(raw_timer_starts_slots, SLOT_BITS);
 
 SEC("raw_tp/timer_start")
 int BPF_PROG(raw_tp__timer_start, struct timer_list *timer)

@@ -97,6 +97,15 @@ struct counter_slot {
 	__u64 count;
 };
 
+/* The ARRAY of 1 << bits counter slots `name` that increment_slot counts in. */
+#define COUNTER_SLOTS(name, bits)					\
+	struct {							\
+		__uint(type, BPF_MAP_TYPE_ARRAY);			\
+		__uint(max_entries, 1 << (bits));			\
+		__type(key, u32);					\
+		__type(value, struct counter_slot);			\
+	} name SEC(".maps")
+
 /*
  * Add `delta` to the counter of `key`: in its slot of `slots` (1 << bits
  * entries, 1 <= bits <= 31) when the slot is free or holds `key`, else (or for

@@ -20,12 +20,7 @@ struct {
 } writes_total SEC(".maps");
 
 #define SLOT_BITS 2
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1 << SLOT_BITS);
-	__type(key, u32);
-	__type(value, struct counter_slot);
-} write_slots SEC(".maps");
+COUNTER_SLOTS(write_slots, SLOT_BITS);
 
 SEC("tracepoint/syscalls/sys_enter_write")
 int count_write(struct trace_event_raw_sys_enter *ctx)
