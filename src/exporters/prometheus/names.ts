@@ -231,14 +231,8 @@ function labelMapping(
   }
   const mapping = new Map<string, string>();
   const byExposed = new Map<string, string>();
-  let previous: Labels | undefined;
   const count = pointCount(f);
-  for (let i = 0; i < count; i++) {
-    const labels =
-      rows !== undefined ? (rows[i] as Labels) : (f.points[i] as ScalarPoint | HistogramPoint).labels;
-    // Points of a family usually share their labels objects' keys; the same object twice is skipped.
-    if (labels === previous) continue;
-    previous = labels;
+  const clean = eachLabels(f, rows, (labels) => {
     for (const original in labels) {
       if (mapping.has(original)) continue;
       const exposed = labelName(original);
@@ -249,7 +243,7 @@ function labelMapping(
           message: `metric "${f.name}" (exposed as ${name}): labels "${other}" and "${original}" are both exposed as ${exposed}; the metric is dropped`,
           series: count,
         });
-        return undefined;
+        return false;
       }
       if (f.kind === 'histogram' && exposed === 'le') {
         report({
@@ -257,12 +251,14 @@ function labelMapping(
           message: `histogram "${f.name}" (exposed as ${name}) has a label "${original}", exposed as le, which Prometheus reserves for bucket bounds; the metric is dropped`,
           series: count,
         });
-        return undefined;
+        return false;
       }
       mapping.set(original, exposed);
       byExposed.set(exposed, original);
     }
-  }
+    return true;
+  });
+  if (!clean) return undefined;
   if (rows !== undefined) mappings.set(rows, mapping);
   return mapping;
 }
@@ -275,6 +271,25 @@ const IDENTITY: ReadonlyMap<string, string> = new Map();
 
 /** Whether every label name of the family is exposed as it is (and a histogram has no `le`). */
 function exposedAsNamed(f: MetricFamily, rows: readonly Labels[] | undefined): boolean {
+  return eachLabels(f, rows, (labels) => {
+    for (const original in labels) {
+      if (labelName(original) !== original) return false;
+      if (f.kind === 'histogram' && original === 'le') return false;
+    }
+    return true;
+  });
+}
+
+/**
+ * `visit` each labels object of the family's series (its table's rows, or its points), in
+ * order, until it returns false; false then. Points of a family usually share their labels
+ * objects: the same object twice in a row is visited once.
+ */
+function eachLabels(
+  f: MetricFamily,
+  rows: readonly Labels[] | undefined,
+  visit: (labels: Labels) => boolean,
+): boolean {
   let previous: Labels | undefined;
   const count = pointCount(f);
   for (let i = 0; i < count; i++) {
@@ -282,10 +297,7 @@ function exposedAsNamed(f: MetricFamily, rows: readonly Labels[] | undefined): b
       rows !== undefined ? (rows[i] as Labels) : (f.points[i] as ScalarPoint | HistogramPoint).labels;
     if (labels === previous) continue;
     previous = labels;
-    for (const original in labels) {
-      if (labelName(original) !== original) return false;
-      if (f.kind === 'histogram' && original === 'le') return false;
-    }
+    if (!visit(labels)) return false;
   }
   return true;
 }
