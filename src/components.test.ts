@@ -50,23 +50,30 @@ test('the lazy otlp factory creates the real exporter', async () => {
   }
 });
 
-test('loading the components does not load gRPC or the OTLP exporter', () => {
+/**
+ * Runs `before`, imports components.ts in a fresh Node, then `after`, which writes a JSON
+ * list of what it found to stdout; returns that list.
+ */
+function importComponents(before: string, after: string, cwd?: string): unknown {
   const url = new URL('./components.ts', import.meta.url).href;
   const r = spawnSync(
     process.execPath,
-    [
-      '--input-type=module',
-      '-e',
-      `import { createRequire } from 'node:module';
-       await import(${JSON.stringify(url)});
-       const cache = Object.keys(createRequire(import.meta.url).cache);
-       const hit = cache.filter((k) => /grpc-js|exporter-metrics-otlp|otlp-transformer/.test(k));
-       process.stdout.write(JSON.stringify(hit));`,
-    ],
-    { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' },
+    ['--input-type=module', '-e', `${before}\nawait import(${JSON.stringify(url)});\n${after}`],
+    { cwd, encoding: 'utf8' },
   );
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), []);
+  return JSON.parse(r.stdout);
+}
+
+test('loading the components does not load gRPC or the OTLP exporter', () => {
+  const hit = importComponents(
+    `import { createRequire } from 'node:module';`,
+    `const cache = Object.keys(createRequire(import.meta.url).cache);
+     const hit = cache.filter((k) => /grpc-js|exporter-metrics-otlp|otlp-transformer/.test(k));
+     process.stdout.write(JSON.stringify(hit));`,
+    fileURLToPath(new URL('..', import.meta.url)),
+  );
+  assert.deepEqual(hit, []);
 });
 
 test('each lazy processor stands for the real one: type, kind, pipeline types, schema, and creates it', async () => {
@@ -102,21 +109,12 @@ test('each lazy processor stands for the real one: type, kind, pipeline types, s
 });
 
 test('loading the components loads no processor the default pipeline does not use', () => {
-  const url = new URL('./components.ts', import.meta.url).href;
-  const r = spawnSync(
-    process.execPath,
-    [
-      '--input-type=module',
-      '-e',
-      `import { registerHooks } from 'node:module';
-       const seen = [];
-       registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.push(r.url); return r; } });
-       await import(${JSON.stringify(url)});
-       const hit = seen.filter((u) => /processors\\/[a-z0-9_]+\\/(?!config\\.ts)/.test(u) && !/processors\\/(ksym|cgroup)\\//.test(u));
-       process.stdout.write(JSON.stringify(hit));`,
-    ],
-    { encoding: 'utf8' },
+  const hit = importComponents(
+    `import { registerHooks } from 'node:module';
+     const seen = [];
+     registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.push(r.url); return r; } });`,
+    `const hit = seen.filter((u) => /processors\\/[a-z0-9_]+\\/(?!config\\.ts)/.test(u) && !/processors\\/(ksym|cgroup)\\//.test(u));
+     process.stdout.write(JSON.stringify(hit));`,
   );
-  assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), []);
+  assert.deepEqual(hit, []);
 });
