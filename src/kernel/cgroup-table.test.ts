@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import {
   CgroupTable,
   findCgroup2Mount,
-  MISS_REWALK_GAP_MS,
+  MISS_REWALK_COST_FACTOR,
+  MISS_REWALK_MIN_GAP_MS,
   OrderedCgroupTables,
   type CgroupTableOptions,
 } from './cgroup-table.ts';
@@ -26,6 +27,12 @@ function withTree(fn: (base: string) => Promise<void> | void): () => Promise<voi
 }
 
 const ino = (p: string): bigint => statSync(p, { bigint: true }).ino;
+
+/** A thread CPU clock under which every walk costs `ms` (the table reads it before and after a walk). */
+function walksCost(ms: number): () => number {
+  let cpu = 0;
+  return () => (cpu += ms);
+}
 
 function table(root: string, extra: Partial<CgroupTableOptions> = {}): CgroupTable {
   return new CgroupTable({
@@ -166,12 +173,14 @@ test(
   'cgroup table: a cgroup created and decoded before its inotify event is handled resolves (regression: churn-bpf unknown_cgroup_id)',
   withTree((base) => {
     let now = 0;
-    const t = table(base, { rescanIntervalMs: 5_000, now: () => now });
+    const t = table(base, { rescanIntervalMs: 5_000, now: () => now, cpuNow: walksCost(1) });
     t.start();
     try {
       assert.equal(t.mode, 'inotify');
       const scans = t.scans;
-      now += 2_000; // the last walk (start) was 2 s ago, within rescan_interval
+      // The last walk (start) was 100 ms ago: well within rescan_interval, and within the second
+      // that used to hold every miss back (churn-bpf's reads are ~0.4 s apart).
+      now += 100;
       // A process enters a new cgroup and its BPF event is decoded in the same turn of the event
       // loop: the inotify event for the directory cannot have been handled yet.
       mkdirSync(join(base, 'new.scope'));
@@ -187,29 +196,41 @@ test(
   'cgroup table: miss rewalks are bounded: one per gap, an id a rewalk did not find is remembered for rescan_interval, at most max_deleted of them',
   withTree((base) => {
     let now = 0;
-    const t = table(base, { watch: false, rescanIntervalMs: 5_000, maxDeleted: 2, now: () => now });
+    const t = table(base, {
+      watch: false,
+      rescanIntervalMs: 5_000,
+      maxDeleted: 2,
+      now: () => now,
+      cpuNow: walksCost(15),
+    });
     t.start();
     try {
       const scans = t.scans;
-      now += MISS_REWALK_GAP_MS / 2;
+      const gap = t.missRewalkGapMs;
+      assert.equal(
+        gap,
+        15 * MISS_REWALK_COST_FACTOR,
+        'a walk of 15 ms CPU holds misses back 20 times as long',
+      );
+      now += gap / 2;
       mkdirSync(join(base, 'late'));
       const id = ino(join(base, 'late'));
       assert.equal(t.resolve(id), undefined, 'within the gap after the start walk');
       assert.equal(t.scans, scans);
       assert.equal(t.size.unknown, 0, 'not looked for yet: not remembered');
-      now += MISS_REWALK_GAP_MS;
+      now += gap;
       assert.equal(t.resolve(id), join(base, 'late'), 'the next read looks again');
       assert.equal(t.scans, scans + 1);
 
       // Ids no walk finds (removed before the table saw them): one walk, then remembered.
-      now += MISS_REWALK_GAP_MS;
+      now += gap;
       assert.equal(t.resolve(999_999_991n), undefined);
       assert.equal(t.scans, scans + 2);
-      now += MISS_REWALK_GAP_MS;
+      now += gap;
       assert.equal(t.resolve(999_999_991n), undefined);
       assert.equal(t.scans, scans + 2, 'remembered: no rewalk for it');
       for (const junk of [999_999_992n, 999_999_993n]) {
-        now += MISS_REWALK_GAP_MS;
+        now += gap;
         assert.equal(t.resolve(junk), undefined);
       }
       assert.equal(t.size.unknown, 2, 'bounded by max_deleted, oldest dropped');
@@ -222,6 +243,31 @@ test(
     }
   }),
 );
+
+test("cgroup table: the miss rewalk gap is 20× the last walk's CPU time, at least 50 ms, at most rescan_interval", () => {
+  const base = mkdtempSync(join(tmpdir(), 'cgt-'));
+  try {
+    for (const [cost, gap] of [
+      [0, MISS_REWALK_MIN_GAP_MS],
+      [1, MISS_REWALK_MIN_GAP_MS],
+      [10, 200],
+      [100, 2_000],
+      [1_000, 5_000],
+    ] as const) {
+      const t = table(base, { watch: false, rescanIntervalMs: 5_000, cpuNow: walksCost(cost) });
+      t.start();
+      assert.equal(t.missRewalkGapMs, gap, `walk of ${cost} ms CPU`);
+      t.stop();
+    }
+    // The real clock: a walk of this tiny tree costs well under the floor's share.
+    const t = table(base, { watch: false, rescanIntervalMs: 5_000 });
+    t.start();
+    assert.equal(t.missRewalkGapMs, MISS_REWALK_MIN_GAP_MS);
+    t.stop();
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});
 
 test(
   'cgroup table: past max_watches new directories are still found (by the miss rescan); deleted entries are bounded',

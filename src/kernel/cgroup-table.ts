@@ -18,7 +18,7 @@ export interface CgroupTableOptions {
   /**
    * An id a rewalk did not find is not rewalked for again within this; without
    * inotify the tree is also rewalked this often. A miss for any other id
-   * rewalks at most once per min(this, MISS_REWALK_GAP_MS).
+   * rewalks at most once per `missRewalkGapMs`, never less often than this.
    */
   readonly rescanIntervalMs: number;
   /** Most inotify watches (one per directory); past it, new directories are found by rescans only. */
@@ -28,14 +28,28 @@ export interface CgroupTableOptions {
   /** false: never use inotify, rescan periodically (tests, hosts without inotify). Default true. */
   readonly watch?: boolean;
   readonly now?: () => number;
+  /** This thread's CPU time in ms (what a walk costs); default `process.threadCpuUsage()`. */
+  readonly cpuNow?: () => number;
   /** Called once per problem that degrades the table (watch limit reached, inotify unavailable). */
   readonly onWarning?: (message: string) => void;
 }
 
 export type CgroupTableMode = 'inotify' | 'rescan' | 'stopped';
 
-/** Misses for ids not yet looked for rewalk the tree at most this often (one walk serves a whole read). */
-export const MISS_REWALK_GAP_MS = 1_000;
+/**
+ * Miss rewalks spend at most 1/MISS_REWALK_COST_FACTOR of a CPU: after a walk that took c ms of
+ * CPU, the next miss rewalk waits c × this (at least MISS_REWALK_MIN_GAP_MS). A fixed gap (1 s
+ * until 2026-12-08) let a read within a second of the last walk answer unknown for a cgroup made
+ * since, whose inotify event was still queued behind the read (churn-bpf, under load).
+ */
+export const MISS_REWALK_COST_FACTOR = 20;
+/** The least time between two miss rewalks (one walk serves a whole read). */
+export const MISS_REWALK_MIN_GAP_MS = 50;
+
+const threadCpuMs = (): number => {
+  const u = process.threadCpuUsage();
+  return (u.user + u.system) / 1_000;
+};
 
 /**
  * A cgroup that appeared (or was renamed: `path` is its new path), or that is gone (`path`
@@ -79,8 +93,8 @@ interface Deleted {
  *   again (kernfs inode reuse), in which case the live path wins.
  * - A miss rewalks the tree at once, so a cgroup whose BPF event is decoded
  *   before its inotify event is handled still resolves (a process can enter a
- *   new cgroup and be counted before the table's event loop turn). Bounds: at
- *   most one miss rewalk per min(`rescanIntervalMs`, MISS_REWALK_GAP_MS); an id
+ *   new cgroup and be counted before the table's event loop turn). Bounds: miss
+ *   rewalks take at most 1/MISS_REWALK_COST_FACTOR of a CPU (`missRewalkGapMs`); an id
  *   that a rewalk begun after its miss did not find (removed before we saw it,
  *   or not a cgroup of this hierarchy) is remembered as unknown for
  *   `rescanIntervalMs` and rechecked after; at most `maxDeleted` of them.
@@ -96,6 +110,9 @@ export class CgroupTable {
   private readonly watchers = new Map<string, FSWatcher>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private lastScan = -Infinity;
+  /** CPU time of the last walk, ms. */
+  private lastWalkCpuMs = 0;
+  private readonly cpuNow: () => number;
   /** Ids a rewalk did not find: id → until when their misses skip the rewalk. Insertion order = expiry order. */
   private readonly unknown = new Map<bigint, number>();
   private warnedWatchLimit = false;
@@ -113,6 +130,7 @@ export class CgroupTable {
     this.root = options.root;
     this.opts = options;
     this.now = options.now ?? Date.now;
+    this.cpuNow = options.cpuNow ?? threadCpuMs;
   }
 
   get mode(): CgroupTableMode {
@@ -169,6 +187,15 @@ export class CgroupTable {
     if (this.live.has(id)) return true;
     const gone = this.deleted.get(id);
     return gone !== undefined && gone.until > this.now();
+  }
+
+  /**
+   * How long after the last walk a miss waits before it rewalks: MISS_REWALK_COST_FACTOR × that
+   * walk's CPU time, at least MISS_REWALK_MIN_GAP_MS, at most `rescanIntervalMs`.
+   */
+  get missRewalkGapMs(): number {
+    const byCost = Math.max(MISS_REWALK_MIN_GAP_MS, MISS_REWALK_COST_FACTOR * this.lastWalkCpuMs);
+    return Math.min(this.opts.rescanIntervalMs, byCost);
   }
 
   /** Date.now() (or the `now` option) of the last full walk. */
@@ -235,8 +262,7 @@ export class CgroupTable {
       if (until > t) return undefined;
       this.unknown.delete(id);
     }
-    const gap = Math.min(this.opts.rescanIntervalMs, MISS_REWALK_GAP_MS);
-    if (t - this.lastScan < gap) return undefined; // not remembered: the next read looks again
+    if (t - this.lastScan < this.missRewalkGapMs) return undefined; // not remembered: the next read looks again
     this.rescan();
     const path = this.live.get(id);
     if (path !== undefined) return path;
@@ -250,6 +276,7 @@ export class CgroupTable {
   /** Walk the whole tree now and reconcile: new directories added, vanished ones moved to `deleted`. */
   rescan(): void {
     const t = this.now();
+    const cpu0 = this.cpuNow();
     this.lastScan = t;
     this.scans++;
     const found = new Map<string, bigint>();
@@ -272,6 +299,7 @@ export class CgroupTable {
       }
     }
     this.expire(t);
+    this.lastWalkCpuMs = this.cpuNow() - cpu0;
   }
 
   private tick(): void {
