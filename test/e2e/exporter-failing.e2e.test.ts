@@ -125,9 +125,13 @@ test('refused, black-holed and TLS-mismatched OTLP peers: one warning each with 
   const tlsPeer = await startOtlpReceiver({ tls: { cert: serverCert.cert, key: serverCert.key } });
   const file = join(dir, 'pipeline.yaml');
   writeFileSync(file, config(refused, refusedHttp, hole.port, tlsPeer.endpoint, otherCa.certFile));
-  const agent = await startAgent([file]);
+  // Everything above is closed in `finally` even when the agent fails to start: a peer left
+  // listening keeps this test's process alive until the runner's timeout.
+  let started: RunningAgent | undefined;
   let receiver: OtlpReceiver | undefined;
   try {
+    const agent = await startAgent([file]);
+    started = agent;
     const failing = ['otlp/refused', 'otlphttp/refused', 'otlp/blackhole', 'otlp/tls'];
     const firstOf = (id: string): Line[] =>
       lines(agent).filter((l) => l.id === id && / failing: /.test(l.msg) && l.level === 'warn');
@@ -177,7 +181,7 @@ test('refused, black-holed and TLS-mismatched OTLP peers: one warning each with 
     assert.match(after.body, /exporter otlp\/blackhole: /);
     assert.match(after.body, /exporter otlp\/tls: /);
   } finally {
-    await agent.stop();
+    await started?.stop();
     await receiver?.close();
     await tlsPeer.close();
     for (const s of hole.sockets) s.destroy();
