@@ -1,11 +1,17 @@
 // ebpf_native: the N-API addon over libbpf. See README.md for the contract.
 #include <bpf/libbpf.h>
+#include <limits.h>
 #include <malloc.h>
 #include <napi.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cerrno>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "attach.h"
 #include "caps.h"
@@ -83,6 +89,51 @@ Napi::Value MallocStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// dropExecutablePages() → bytes: the executable's own clean pages unmapped from this process
+// (madvise MADV_DONTNEED). Only mappings of /proc/self/exe that are private, not writable
+// and hold no anonymous (copied-on-write) page: their pages equal the file's, stay in the
+// page cache, and a later access maps them again from there (a minor fault). A mapping
+// with an anonymous page (relocated data, a uprobe's breakpoint) is left alone: dropping
+// would lose what was written. Returns the resident bytes of the mappings dropped; -errno
+// when /proc/self/smaps cannot be read.
+Napi::Value DropExecutablePages(const Napi::CallbackInfo& info) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) return Napi::Number::New(info.Env(), -static_cast<double>(errno));
+  exe[n] = '\0';
+  FILE* f = fopen("/proc/self/smaps", "re");
+  if (f == nullptr) return Napi::Number::New(info.Env(), -static_cast<double>(errno));
+  struct Mapping {
+    unsigned long start, end;
+    unsigned long rssKiB, anonKiB;
+    bool candidate;
+  };
+  std::vector<Mapping> maps;
+  char line[PATH_MAX + 256];
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    unsigned long start, end;
+    char perms[5];
+    int pathAt = 0;
+    if (sscanf(line, "%lx-%lx %4s %*s %*s %*s %n", &start, &end, perms, &pathAt) >= 3 && pathAt > 0) {
+      char* path = line + pathAt;
+      path[strcspn(path, "\n")] = '\0';
+      bool candidate = perms[1] != 'w' && perms[3] == 'p' && strcmp(path, exe) == 0;
+      maps.push_back({start, end, 0, 0, candidate});
+    } else if (!maps.empty()) {
+      unsigned long kib;
+      if (sscanf(line, "Rss: %lu kB", &kib) == 1) maps.back().rssKiB = kib;
+      else if (sscanf(line, "Anonymous: %lu kB", &kib) == 1) maps.back().anonKiB = kib;
+    }
+  }
+  fclose(f);
+  double dropped = 0;
+  for (const Mapping& m : maps) {
+    if (!m.candidate || m.anonKiB != 0 || m.rssKiB == 0) continue;
+    if (madvise(reinterpret_cast<void*>(m.start), m.end - m.start, MADV_DONTNEED) == 0) dropped += m.rssKiB * 1024.0;
+  }
+  return Napi::Number::New(info.Env(), dropped);
+}
+
 Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), libbpf_version_string());
 }
@@ -99,6 +150,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mallocTune", Napi::Function::New(env, MallocTune));
   exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim));
   exports.Set("mallocStats", Napi::Function::New(env, MallocStats));
+  exports.Set("dropExecutablePages", Napi::Function::New(env, DropExecutablePages));
   exports.Set("postAttachMark", Napi::Function::New(env, PostAttachMark));
   ebpf::InitCaps(env, exports);
   ebpf::InitLoop(env, exports);

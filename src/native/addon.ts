@@ -106,6 +106,7 @@ interface NativeAddon {
   mallocTune(mmapThreshold: number, trimThreshold: number, arenaMax: number): boolean;
   mallocTrim(): boolean;
   mallocStats(): MallocStats;
+  dropExecutablePages(): number;
   loopBusyStart(): void;
   loopBusyTake(): { maxMs: number; iterations: number };
   loopBusyStop(): void;

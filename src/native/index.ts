@@ -11,6 +11,7 @@ export { nextRecord, RECORD_HEADER_BYTES } from './buffers.ts';
 export { NO_PMU, redact, verifierReason } from './errors.ts';
 export { openObject } from './object.ts';
 export {
+  dropExecutablePages,
   errnoText,
   libbpfVersion,
   mallocStats,

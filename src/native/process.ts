@@ -76,6 +76,20 @@ export function trimMalloc(env: NodeJS.ProcessEnv = process.env): boolean {
   return true;
 }
 
+/**
+ * The Node executable's clean pages unmapped from this process (native/addon.cc,
+ * `dropExecutablePages`): a started agent no longer runs most of the code and reads most of
+ * the built-in sources and start-up snapshot that start-up touched (V8's parser and
+ * compilers, the module loader, config and object loading), yet every page touched once
+ * stays mapped and counts in its RSS. Unmapped pages stay in the page cache (clean, equal to
+ * the file); what the agent runs again is mapped again on its first access (a minor fault),
+ * so its RSS from then on is what it still uses. Only private, read-only mappings of the
+ * executable without an anonymous page are dropped. Returns the bytes that were resident.
+ */
+export function dropExecutablePages(): number {
+  return native().dropExecutablePages();
+}
+
 /** The event loop's longest busy stretch, read and reset by `take` (native/loop.cc). */
 export interface LoopBusyMonitor {
   /** Longest busy stretch since the previous take (or the start), in ms; 0 with no iteration. */
