@@ -1,6 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { dropExecutablePages, trimMalloc } from './native/index.ts';
+import { dropExecutablePages, trimMalloc, tuneMalloc } from './native/index.ts';
 
 /** After "agent started": when start-up's garbage is collected. */
 export const SETTLE_MS = 1000;
@@ -28,7 +28,10 @@ export function collectGarbage(): void {
 }
 
 /**
- * A started agent's memory settles, and stays settled:
+ * A started agent's memory settles, and stays settled (src/service.ts calls this once every
+ * program is attached; a process that stands for the agent in a test calls it too):
+ * - glibc malloc leaves its start-up phase (`tuneMalloc('steady')`: the heap libbpf's object
+ *   loads kept is handed back, large buffers are mapped on their own).
  * - Start-up leaves megabytes of garbage (config parsing, object files read, the
  *   kallsyms text) that V8's memory reducer would collect only ~15 s later: one full
  *   collection SETTLE_MS after start gives it back at once.
@@ -43,6 +46,7 @@ export function collectGarbage(): void {
  * Returns a function that stops the timers; neither keeps the process alive.
  */
 export function settleMemory(): () => void {
+  tuneMalloc('steady');
   const settle = setTimeout(() => {
     collectGarbage();
     trimMalloc();

@@ -424,7 +424,6 @@ export async function startAgent(
     await agent.shutdown();
     throw err;
   }
-  tuneMalloc('steady');
   postAttachMark(); // ebpf_exporter's post-attach hook: after every receiver attached
   try {
     dropAfterAttach(plan, keep, logger);

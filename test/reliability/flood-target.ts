@@ -18,7 +18,6 @@ const { pino } = await import('pino');
 const { Subject } = await import('rxjs');
 const { configSchema } = await import('../../src/exporters/prometheus/config.ts');
 const { PrometheusMetricsExporter } = await import('../../src/exporters/prometheus/exporter.ts');
-const { tuneMalloc } = await import('../../src/native/index.ts');
 const { settleMemory } = await import('../../src/memory.ts');
 const { memorySplit } = await import('./memory-split.ts');
 const { registerProcessMetrics } = await import('../../src/pipeline/process-metrics.ts');
@@ -27,9 +26,8 @@ const SERIES = Number(process.env['SERIES'] ?? 10_000);
 const FAMILIES = 100;
 const maxRequests = Number(process.argv[2] ?? 40);
 
-// As the agent runs once started (src/service.ts): large buffers mapped, so freed ones go back,
-// and the free heap trimmed every TRIM_INTERVAL_MS (src/memory.ts).
-tuneMalloc('steady');
+// As the agent runs once started (src/service.ts, src/memory.ts): large buffers mapped, so
+// freed ones go back, and the free heap trimmed every TRIM_INTERVAL_MS.
 settleMemory();
 const logger = pino({ level: 'warn' }, pino.destination(2));
 const telemetry = new SelfTelemetry();

@@ -46,7 +46,7 @@ import { tuneYoungGeneration } from '../../src/young-generation.ts';
 import { tuneMalloc } from '../../src/native/index.ts';
 
 // This process stands for the agent: V8's young generation and glibc malloc tuned as
-// bin/ebpf-collector.js and src/service.ts tune them (untuned, V8 grew the new space to 64 MiB
+// bin/ebpf-collector.js and src/memory.ts tune them (untuned, V8 grew the new space to 64 MiB
 // and RSS followed it: 191.6 → 251.3 MiB over 200 restarts, still rising, with the heap flat).
 tuneYoungGeneration();
 tuneMalloc('steady');
