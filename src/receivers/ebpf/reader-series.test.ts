@@ -135,6 +135,45 @@ test('series table: keys unchanged in order (values only): dropped label sets st
   assert.equal(swapped.rows[0], first.rows[1]);
 });
 
+test('series table: a values-only read gives what a first read of the same map gives', () => {
+  // u64 values past 2^32 (the fast loop joins two words), 4-byte values, a key whose labels
+  // a decoder drops (the loop that looks at each key's entry), each against a new reader.
+  const dropB: Partial<MetricDefinition> = {
+    labels: [
+      { name: 'a', size: 4, decoders: [{ name: 'uint' }] },
+      { name: 'b', size: 4, decoders: [{ name: 'uint' }, { name: 'regexp', regexps: ['^[0-5]$'] }] },
+    ],
+  };
+  const cases: { info: Parameters<typeof mutableMap>[0]; d: Partial<MetricDefinition>; skipped: number }[] = [
+    { info: {}, d: {}, skipped: 0 },
+    { info: { valueSize: 4, valueStride: 8 }, d: {}, skipped: 0 },
+    { info: {}, d: dropB, skipped: 1 },
+  ];
+  for (const [ci, { info, d, skipped }] of cases.entries()) {
+    const { map, set } = mutableMap(info);
+    const warm = new MetricReader(def(d), map, allDecoders(), 0);
+    const entries = (round: number): [Buffer, number][] => [
+      [key(1, 2), 2 ** 40 * round + 3],
+      [key(1, 9), 2 ** 33 + round], // b=9: dropped in the third case
+      [key(3, 4), 2 ** 32 - 1 + round],
+      [key(5, 0), round],
+    ];
+    set(entries(0));
+    const first = columns(warm.read(stats()));
+    for (let round = 1; round <= 3; round++) {
+      set(entries(round));
+      const s = stats();
+      const again = columns(warm.read(s));
+      assert.equal(again.rows, first.rows, `case ${ci} read ${round}: values only`);
+      const fresh = stats();
+      const expected = columns(new MetricReader(def(d), map, allDecoders(), 0).read(fresh));
+      assert.deepEqual(text(again), text(expected), `case ${ci} read ${round}`);
+      assert.equal(again.values.length, again.rows.length);
+      assert.deepEqual([s.skipped, fresh.skipped], [skipped, skipped]);
+    }
+  }
+});
+
 test('series table: per-CPU with a cpu label: a row per CPU, each listed as added', () => {
   const { map, set } = mutableMap({ type: 'percpu_hash', perCpu: true, numCpus: 2 });
   const r = new MetricReader(
