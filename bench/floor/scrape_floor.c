@@ -4,12 +4,14 @@
 //
 //   scrape_floor fill <pid> <map> <ksym|multi> <n>
 //       empty the map and insert n entries (ksym: n distinct kernel functions)
-//   scrape_floor read <pid> <map> <ksym|multi> <batch|walk> <reps> [text-out]
+//   scrape_floor read <pid> <map> <ksym|multi> <batch|walk> <reps> [text-out|-] [pause-ms]
 //       read the whole map (batch lookup in 4096-entry chunks, as the addon does,
 //       or get_next_key + lookup, as ebpf_exporter does), decode every key and
 //       write the same exposition text the agent writes for that metric; prints
 //       {"entries":n,"ns":[...]} with the time of each rep; the last rep's text
-//       goes to text-out when given.
+//       goes to text-out when given (not "-"). With pause-ms, each rep after the
+//       first starts after that long asleep (untimed), as a scrape of the agent
+//       starts after the bench's client has waited.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
@@ -227,7 +229,7 @@ static void series(struct out *o, int multi, const void *key, uint64_t value) {
   put(o, "\n", 1);
 }
 
-static int read_map(int fd, int multi, int walk, int reps, const char *text_out) {
+static int read_map(int fd, int multi, int walk, int reps, const char *text_out, int pause_ms) {
   size_t ks = multi ? 16 : 8;
   size_t cap = 100000;
   char *keys = malloc(cap * ks), *tin = malloc(ks), *tout = malloc(ks), *prev = malloc(ks);
@@ -241,6 +243,10 @@ static int read_map(int fd, int multi, int walk, int reps, const char *text_out)
   printf("{\"ns\":[");
   size_t total = 0;
   for (int rep = 0; rep < reps; rep++) {
+    if (rep > 0 && pause_ms > 0) {
+      struct timespec pause = {pause_ms / 1000, (long)(pause_ms % 1000) * 1000000L};
+      nanosleep(&pause, NULL);
+    }
     double t0 = now_ns();
     total = 0;
     o.len = 0;
@@ -272,7 +278,7 @@ static int read_map(int fd, int multi, int walk, int reps, const char *text_out)
     printf("%s%.0f", rep ? "," : "", t);
   }
   printf("],\"entries\":%zu,\"bytes\":%zu}\n", total, o.len);
-  if (text_out) {
+  if (text_out && strcmp(text_out, "-") != 0) {
     FILE *f = fopen(text_out, "w");
     if (!f || fwrite(o.p, 1, o.len, f) != o.len) return perror(text_out), 1;
     fclose(f);
@@ -283,7 +289,7 @@ static int read_map(int fd, int multi, int walk, int reps, const char *text_out)
 int main(int argc, char **argv) {
   if (argc < 6) {
     fprintf(stderr, "usage: scrape_floor fill <pid> <map> <ksym|multi> <n>\n"
-                    "       scrape_floor read <pid> <map> <ksym|multi> <batch|walk> <reps> [text-out]\n");
+                    "       scrape_floor read <pid> <map> <ksym|multi> <batch|walk> <reps> [text-out|-] [pause-ms]\n");
     return 2;
   }
   int fd = find_map(atoi(argv[2]), argv[3]);
@@ -292,7 +298,8 @@ int main(int argc, char **argv) {
   if (!multi) load_kallsyms();
   if (strcmp(argv[1], "fill") == 0) return fill(fd, multi, strtoul(argv[5], NULL, 10));
   if (strcmp(argv[1], "read") == 0 && argc >= 7)
-    return read_map(fd, multi, strcmp(argv[5], "walk") == 0, atoi(argv[6]), argc > 7 ? argv[7] : NULL);
+    return read_map(fd, multi, strcmp(argv[5], "walk") == 0, atoi(argv[6]), argc > 7 ? argv[7] : NULL,
+                    argc > 8 ? atoi(argv[8]) : 0);
   fprintf(stderr, "bad command\n");
   return 2;
 }
