@@ -82,8 +82,10 @@ bool EventBuffer::Stage(uint32_t cpu, const void* data, size_t size) {
 
 void EventBuffer::CallJs(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
   try {
-    // napi_make_callback wants an object as `this`.
-    fn.MakeCallback(env_.Global(), args, async_);
+    // napi_make_callback wants an object as `this`. Called on the function, not the reference:
+    // FunctionReference::MakeCallback opens an escapable handle scope, one malloc per call; the
+    // handles live in the drain's scope (CallBatch) or the big record's (Stage).
+    fn.Value().MakeCallback(env_.Global(), args, async_);
   } catch (const Napi::Error&) {
     // Caught (and so cleared): a throwing handler must not take the process down.
     callback_errors_++;
@@ -98,7 +100,14 @@ void EventBuffer::Deliver(uint32_t count, size_t offset, size_t length) {
 void EventBuffer::CallBatch(uint32_t count, size_t offset, size_t length) {
   double lost = static_cast<double>(pending_lost_);
   pending_lost_ = 0;
-  // Inside the drain's handle scope (OnTimer, OnPoll, or the JS call of Consume): no scope of its own.
+  // The drain's handle scope, opened at its first call into JS and closed when the drain ends:
+  // napi_open_handle_scope allocates, and a drain that finds nothing (an idle buffer's timer)
+  // needs none.
+  if (scope_ == nullptr && napi_open_handle_scope(env_, &scope_) != napi_ok) {
+    scope_ = nullptr;
+    callback_errors_++;
+    return;
+  }
   CallJs(on_batch_, {Napi::Number::New(env_, count), Napi::Number::New(env_, lost),
                      Napi::Number::New(env_, static_cast<double>(offset)),
                      Napi::Number::New(env_, static_cast<double>(length))});
@@ -121,6 +130,10 @@ uint64_t EventBuffer::Drain(bool via_poll) {
   if (!closing_) ConsumeNative();
   if (!closing_) Flush();
   draining_ = false;
+  if (scope_ != nullptr) {
+    napi_close_handle_scope(env_, scope_);
+    scope_ = nullptr;
+  }
   uint64_t n = delivered_ - before;
   if (closing_) FinishClose();  // a handler closed the buffer: `this` may be gone after this line
   return n;
@@ -139,7 +152,6 @@ void EventBuffer::OnPoll(uv_poll_t* handle, int status, int events) {
     uv_poll_stop(&b->poll_);
     return;
   }
-  Napi::HandleScope scope(b->env_);
   b->Drain(true);
 }
 
@@ -148,10 +160,7 @@ void EventBuffer::OnTimer(uv_timer_t* handle) {
   if (b->closing_) return;
   b->timer_drains_++;
   uint64_t n = 0;
-  if (!b->draining_) {
-    Napi::HandleScope scope(b->env_);
-    n = b->Drain(false);
-  }
+  if (!b->draining_) n = b->Drain(false);
   // Closed by a handler: `b` lives until the timer's close callback; do not restart.
   if (b->closing_) return;
   uint64_t idle_max = b->base_ms_ > kMaxIdleDrainMs ? b->base_ms_ : kMaxIdleDrainMs;

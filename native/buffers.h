@@ -17,7 +17,9 @@
 // with BPF_RB_NO_WAKEUP, which epoll never reports) enters JavaScript only when
 // records came; an idle buffer is drained at doubling intervals up to
 // kMaxIdleDrainMs. When `poll` is set, a uv_poll on the buffer's fd drains on
-// wake-ups too. Consume() drains now (from JS).
+// wake-ups too. Consume() drains now (from JS). A drain allocates nothing until
+// it calls JS: then one handle scope (napi_open_handle_scope mallocs, and with a
+// uprobe on malloc live, as the default pipeline has, each malloc traps).
 //
 // Close order: stop both handles, uv_close them, and free the kernel buffer
 // only when the last close callback ran (libbpf's free closes the epoll fd
@@ -103,6 +105,8 @@ class EventBuffer {
   bool timing_ = false;
   int open_handles_ = 0;
   bool draining_ = false;
+  // Open from the first JS call of a drain to its end (Drain closes it).
+  napi_handle_scope scope_ = nullptr;
   bool closing_ = false;
   bool closed_from_js_ = true;
   uint64_t base_ms_ = 0;

@@ -78,13 +78,16 @@ export class LiveEventBuffer implements PerfBuffer {
     this.#handle = handle;
     this.#kind = native.kind;
     this.#onClose = onClose;
-    const deliver = typeof handler === 'function' ? this.#eachRecord(handler) : this.#whole(handler.onBatch);
     const drainMs = drainIntervalMs ?? DEFAULT_DRAIN_MS;
     try {
       if (native.kind === 'ring buffer') {
         // The area's views are made at the first batch (the id is known then) and kept.
         const batch: MutableBatch = { count: 0, start: 0, bytes: EMPTY, view: viewOf(EMPTY), lost: 0 };
         let area: ArrayBuffer | undefined;
+        // A batch sink is called from this function itself: every drain runs two JS frames
+        // (this and the sink), not a chain of wrappers.
+        const sink = typeof handler === 'function' ? undefined : handler.onBatch;
+        const each = typeof handler === 'function' ? this.#eachRecord(handler) : undefined;
         this.#id = native.open((count, lost, offset) => {
           if (area === undefined) {
             area = handle.bufferArea(this.#id);
@@ -94,9 +97,18 @@ export class LiveEventBuffer implements PerfBuffer {
           batch.count = count;
           batch.start = offset;
           batch.lost = lost;
-          deliver(batch);
+          if (each !== undefined) return each(batch);
+          if (this.#closed || count === 0 || sink === undefined) return;
+          this.delivered += count;
+          try {
+            sink(batch);
+          } catch (err) {
+            this.#failed(err);
+          }
         }, drainMs);
       } else {
+        const deliver =
+          typeof handler === 'function' ? this.#eachRecord(handler) : this.#whole(handler.onBatch);
         const staging = Buffer.alloc(STAGING_BYTES);
         const batch: MutableBatch = { count: 0, start: 0, bytes: staging, view: viewOf(staging), lost: 0 };
         this.#id = native.open(
