@@ -94,7 +94,9 @@ Napi::Value MallocStats(const Napi::CallbackInfo& info) {
 // and hold no anonymous (copied-on-write) page: their pages equal the file's, stay in the
 // page cache, and a later access maps them again from there (a minor fault). A mapping
 // with an anonymous page (relocated data, a uprobe's breakpoint) is left alone: dropping
-// would lose what was written. Returns the resident bytes of the mappings dropped; -errno
+// would lose what was written. The one gap: a uprobe placed on the executable between the
+// read of smaps and the madvise (about a millisecond, once per process) would lose its
+// breakpoint in this process. Returns the resident bytes of the mappings dropped; -errno
 // when /proc/self/smaps cannot be read.
 Napi::Value DropExecutablePages(const Napi::CallbackInfo& info) {
   char exe[PATH_MAX];
