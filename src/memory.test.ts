@@ -1,6 +1,7 @@
 /**
- * memory.ts: the full collection after start and the periodic malloc trim, observed in
- * child processes (both are process-wide).
+ * memory.ts: the full collection after start, the periodic malloc trim, the steady malloc
+ * phase and the executable's pages unmapped after start, observed in child processes (all
+ * are process-wide).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -81,4 +82,37 @@ process.stdout.write(JSON.stringify({ ok: true }));
   const started = Date.now();
   runChild(`import { settleMemory } from ${MODULE}; settleMemory(); process.stdout.write('{}');`);
   assert.ok(Date.now() - started < 30_000, 'exits without waiting for the timers');
+});
+
+test('settleMemory leaves malloc in its steady phase and unmaps the executable’s clean pages after SETTLE_MS', () => {
+  const out = runChild(`
+import { readFileSync, realpathSync } from 'node:fs';
+import { settleMemory, SETTLE_MS } from ${MODULE};
+import { mallocStats, tuneMalloc } from ${NATIVE};
+const exe = realpathSync('/proc/self/exe');
+const exeKiB = () => {
+  let mine = false;
+  let kib = 0;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\\S+) \\S+ \\S+ \\S+\\s*(.*)$/.exec(line);
+    if (head) mine = head[2] === exe && head[1][1] !== 'w';
+    const rss = /^Rss:\\s+(\\d+) kB/.exec(line);
+    if (mine && rss) kib += Number(rss[1]);
+  }
+  return kib;
+};
+const before = exeKiB();
+tuneMalloc('startup'); // as startAgent: large buffers stay in the heap until settleMemory
+const stop = settleMemory();
+const mmapped0 = mallocStats().mmappedBytes;
+const keep = Buffer.alloc(8 << 20, 1); // steady phase: 8 MiB is mapped on its own
+const mmapped = mallocStats().mmappedBytes - mmapped0;
+await new Promise((r) => setTimeout(r, SETTLE_MS + 500));
+stop();
+process.stdout.write(JSON.stringify({ before, after: exeKiB(), mmapped, kept: keep.length }));
+`);
+  const before = out.before as number;
+  const after = out.after as number;
+  assert.ok((out.mmapped as number) >= 8 << 20, `8 MiB mapped on its own (${String(out.mmapped)} bytes)`);
+  assert.ok(before > 8 * 1024 && after < before / 2, `executable resident ${before} → ${after} kB`);
 });
