@@ -36,7 +36,12 @@ const perM = (ms: number, records: number): number => (records > 0 ? (ms / recor
 const steadyPerM = (e: EventRun): number => perM(e.steadyCpuMs, e.steadyRecords);
 /** CPU above what the run's records cost at the steady rate: paid once (JIT, first touches). */
 const oneTimeMs = (e: EventRun): number => e.cpuMs - (steadyPerM(e) * e.delivered) / 1e6;
-const dropsOf = (e: EventRun): number => e.drops + e.lost + (e.produced - e.delivered);
+/**
+ * Records the consumer never got: the program counts every record it tries to write
+ * (`produced`), so reserve/output failures (`drops`) and perf lost samples are already among
+ * them; adding those counts as well counted each lost record twice or three times.
+ */
+const dropsOf = (e: EventRun): number => e.produced - e.delivered;
 
 export function eventsFigure(report: Report): void {
   report.log('\n## 2. Events (one 16-byte record per getppid of a generator)\n');
