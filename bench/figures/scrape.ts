@@ -103,7 +103,18 @@ export async function scrapeFigure(report: Report): Promise<void> {
           agentMs.push(g.ms);
           body = g.body;
           const f = JSON.parse(
-            tool('scrape_floor', ['read', pid, map, kind, 'batch', '2', '-', String(pauseBeforeReadMs())]),
+            tool('scrape_floor', [
+              'read',
+              pid,
+              map,
+              kind,
+              'batch',
+              '2',
+              '-',
+              String(pauseBeforeReadMs()),
+              // The agent's GET reads both of the program's maps; the floor does as much.
+              `${other}:${kind === 'ksym' ? 'multi' : 'ksym'}`,
+            ]),
           ) as { ns: number[] };
           floorMs.push((f.ns[1] as number) / 1e6);
         }

@@ -4,14 +4,16 @@
 //
 //   scrape_floor fill <pid> <map> <ksym|multi> <n>
 //       empty the map and insert n entries (ksym: n distinct kernel functions)
-//   scrape_floor read <pid> <map> <ksym|multi> <batch|walk> <reps> [text-out|-] [pause-ms]
+//   scrape_floor read <pid> <map> <ksym|multi> <batch|walk> <reps> [text-out|-] [pause-ms] [map:kind]
 //       read the whole map (batch lookup in 4096-entry chunks, as the addon does,
 //       or get_next_key + lookup, as ebpf_exporter does), decode every key and
 //       write the same exposition text the agent writes for that metric; prints
 //       {"entries":n,"ns":[...]} with the time of each rep; the last rep's text
 //       goes to text-out when given (not "-"). With pause-ms, each rep after the
 //       first starts after that long asleep (untimed), as a scrape of the agent
-//       starts after the bench's client has waited.
+//       starts after the bench's client has waited. With map:kind, every timed
+//       batch rep also reads (and writes the series of) that map, as the agent's
+//       scrape reads every map of the program: the bench's agent has two.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
@@ -229,10 +231,31 @@ static void series(struct out *o, int multi, const void *key, uint64_t value) {
   put(o, "\n", 1);
 }
 
-static int read_map(int fd, int multi, int walk, int reps, const char *text_out, int pause_ms) {
+#define CAP 100000
+
+/** Batch-reads map `fd` (4096 entries a call) into keys/vals and writes its series; the entry count, or -1. */
+static long read_batch(int fd, int multi, struct out *o, char *keys, uint64_t *vals) {
   size_t ks = multi ? 16 : 8;
-  size_t cap = 100000;
-  char *keys = malloc(cap * ks), *tin = malloc(ks), *tout = malloc(ks), *prev = malloc(ks);
+  char tin[16], tout[16];
+  size_t total = 0;
+  int first = 1, err = 0;
+  while (err == 0 && total < CAP) {
+    __u32 c = CAP - total < CHUNK ? CAP - total : CHUNK;
+    err = bpf_map_lookup_batch(fd, first ? NULL : tin, tout, keys + total * ks, vals + total, &c, NULL);
+    if (err && errno != ENOENT) return perror("lookup_batch"), -1;
+    for (__u32 i = 0; i < c; i++) series(o, multi, keys + (total + i) * ks, vals[total + i]);
+    total += c;
+    memcpy(tin, tout, ks);
+    first = 0;
+  }
+  return (long)total;
+}
+
+static int read_map(int fd, int multi, int walk, int reps, const char *text_out, int pause_ms, int also_fd,
+                    int also_multi) {
+  size_t ks = multi ? 16 : 8;
+  size_t cap = CAP;
+  char *keys = malloc(cap * 16), *prev = malloc(ks);
   uint64_t *vals = malloc(cap * 8);
   struct out o = {0};
   int devnull = open("/dev/null", O_WRONLY);
@@ -262,16 +285,10 @@ static int read_map(int fd, int multi, int walk, int reps, const char *text_out,
         }
       }
     } else {
-      int first = 1, err = 0;
-      while (err == 0 && total < cap) {
-        __u32 c = cap - total < CHUNK ? cap - total : CHUNK;
-        err = bpf_map_lookup_batch(fd, first ? NULL : tin, tout, keys + total * ks, vals + total, &c, NULL);
-        if (err && errno != ENOENT) return perror("lookup_batch"), 1;
-        for (__u32 i = 0; i < c; i++) series(&o, multi, keys + (total + i) * ks, vals[total + i]);
-        total += c;
-        memcpy(tin, tout, ks);
-        first = 0;
-      }
+      long n = read_batch(fd, multi, &o, keys, vals);
+      if (n < 0) return 1;
+      total = (size_t)n;
+      if (also_fd >= 0 && read_batch(also_fd, also_multi, &o, keys, vals) < 0) return 1;
     }
     if (write(devnull, o.p, o.len) != (ssize_t)o.len) return perror("write"), 1;
     double t = now_ns() - t0;
@@ -289,17 +306,26 @@ static int read_map(int fd, int multi, int walk, int reps, const char *text_out,
 int main(int argc, char **argv) {
   if (argc < 6) {
     fprintf(stderr, "usage: scrape_floor fill <pid> <map> <ksym|multi> <n>\n"
-                    "       scrape_floor read <pid> <map> <ksym|multi> <batch|walk> <reps> [text-out|-] [pause-ms]\n");
+                    "       scrape_floor read <pid> <map> <ksym|multi> <batch|walk> <reps> [text-out|-] [pause-ms] "
+                    "[map:kind]\n");
     return 2;
   }
   int fd = find_map(atoi(argv[2]), argv[3]);
   if (fd < 0) return 1;
   int multi = strcmp(argv[4], "multi") == 0;
-  if (!multi) load_kallsyms();
+  int also_fd = -1, also_multi = 0;
+  if (strcmp(argv[1], "read") == 0 && argc > 9) {
+    char *colon = strchr(argv[9], ':');
+    if (!colon) return fprintf(stderr, "map:kind expected, got %s\n", argv[9]), 2;
+    *colon = 0;
+    also_multi = strcmp(colon + 1, "multi") == 0;
+    if ((also_fd = find_map(atoi(argv[2]), argv[9])) < 0) return 1;
+  }
+  if (!multi || (also_fd >= 0 && !also_multi)) load_kallsyms();
   if (strcmp(argv[1], "fill") == 0) return fill(fd, multi, strtoul(argv[5], NULL, 10));
   if (strcmp(argv[1], "read") == 0 && argc >= 7)
     return read_map(fd, multi, strcmp(argv[5], "walk") == 0, atoi(argv[6]), argc > 7 ? argv[7] : NULL,
-                    argc > 8 ? atoi(argv[8]) : 0);
+                    argc > 8 ? atoi(argv[8]) : 0, also_fd, also_multi);
   fprintf(stderr, "bad command\n");
   return 2;
 }
