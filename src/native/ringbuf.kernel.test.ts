@@ -218,6 +218,26 @@ describe('ring buffer', () => {
     }
   });
 
+  it('counts its first drain from the open, not from the start of a long loop turn', async () => {
+    const obj = loadAddonTest();
+    try {
+      obj.attach(['ring_nowakeup']);
+      // JS that runs long before the open (loading, attaching) leaves the loop's clock behind:
+      // a timer started on it would be due at once, find nothing and back off.
+      const until = performance.now() + 150;
+      while (performance.now() < until);
+      const ring = obj.ringBuffer('events', () => {}, { drainIntervalMs: 250, poll: false });
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      await sleep(30); // due at once itself (the same stale clock)
+      await sleep(30); // ~30 ms after the open
+      assert.equal(ring.timerDrains, 0, 'no drain before its interval');
+      await waitFor(() => ring.timerDrains >= 1);
+      ring.close();
+    } finally {
+      obj.close();
+    }
+  });
+
   it('drains no-wakeup records on its timer', async () => {
     const obj = loadAddonTest();
     try {
