@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
-import { registerProcessMetrics } from './process-metrics.ts';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { registerProcessMetrics, ResidentMemory } from './process-metrics.ts';
 import { SelfTelemetry } from './telemetry.ts';
 
 function block(ms: number): void {
@@ -50,4 +51,52 @@ test('rss, cpu and start time are read at each snapshot', () => {
   } finally {
     stop();
   }
+});
+
+function statmFds(): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === `/proc/${process.pid}/statm`) n++;
+    } catch {
+      // the directory's own fd, gone by now
+    }
+  }
+  return n;
+}
+
+test('resident memory read from statm through one open file equals rss() and follows it', () => {
+  const resident = new ResidentMemory();
+  try {
+    const slack = 4 * 2 ** 20; // pages touched between the reads
+    const near = (label: string): number => {
+      const before = process.memoryUsage.rss();
+      const value = resident.bytes();
+      const after = process.memoryUsage.rss();
+      assert.ok(
+        value >= Math.min(before, after) - slack && value <= Math.max(before, after) + slack,
+        `${label}: ${value} against rss() ${before}..${after}`,
+      );
+      return value;
+    };
+    const first = near('first read');
+    // 128 MiB written (every page resident): the same open file reads the new size.
+    const big = Buffer.alloc(128 * 2 ** 20, 1);
+    const grown = near('after 128 MiB');
+    assert.ok(grown - first > 100 * 2 ** 20, `grew by ${grown - first}`);
+    assert.equal(big[big.length - 1], 1);
+    assert.equal(statmFds(), 1, 'one file, opened once');
+  } finally {
+    resident.close();
+  }
+  assert.equal(statmFds(), 0, 'closed');
+});
+
+test('the process metrics close their statm file when stopped', () => {
+  const telemetry = new SelfTelemetry();
+  const stop = registerProcessMetrics(telemetry);
+  telemetry.snapshot();
+  assert.equal(statmFds(), 1);
+  stop();
+  assert.equal(statmFds(), 0);
 });
