@@ -99,5 +99,13 @@ test('a table whose values repeat hands out the same bytes again; bytes handed o
     Buffer.concat(changed).toString(),
     libraryExposition([{ ...family(Float64Array.from(rows, (_, i) => i + 1)) }]),
     'changed values',
-  );
+  ); // Only the last row changes (values longer than the rows: the rest means nothing), then NaN
+  // twice: the same bits hand out the same bytes.
+  const last = Float64Array.from({ length: 60 }, (_, i) => (i < 50 ? i + 1 : 7));
+  last[49] = NaN;
+  const lastOnly = Buffer.concat(writer.writeBytes([family(last)])).toString();
+  assert.ok(lastOnly.endsWith('m_total{k="v49",u="é"} NaN\n'), lastOnly.slice(-40));
+  last[55] = 8;
+  const nanAgain = writer.writeBytes([family(last)]);
+  assert.equal(Buffer.concat(nanAgain).toString(), lastOnly);
 });

@@ -127,6 +127,12 @@ interface Group {
   dropped: boolean;
 }
 
+/** Whether the first `n` values of `a` and `b` are the same bits. */
+function sameBits(a: Float64Array, b: Float64Array, n: number): boolean {
+  const bytes = n * Float64Array.BYTES_PER_ELEMENT;
+  return Buffer.from(a.buffer, a.byteOffset, bytes).equals(Buffer.from(b.buffer, b.byteOffset, bytes));
+}
+
 /** Characters encoded at a time: 64 Ki one-byte characters stay a young-generation string. */
 const SLICE_CHARS = 64 * 1024;
 
@@ -339,6 +345,12 @@ export class ExpositionWriter {
     }
     const { lines, last, texts } = t;
     const values = c.values;
+    // Every value as last written, bit for bit (one memcmp; a map at rest, every scrape): the
+    // loop below would find nothing to do and go over every row to find it out.
+    if (t.bytes !== undefined && sameBits(values, last, lines.length)) {
+      parts.addBytes(t.bytes);
+      return;
+    }
     let changed = t.bytes === undefined;
     for (let i = 0; i < lines.length; i++) {
       const v = values[i] as number;
