@@ -1,6 +1,7 @@
 import type { HistogramPoint, Labels, MetricFamily, ScalarPoint } from '../../pipeline/data.ts';
 import type { ScalarColumns } from '../../pipeline/series.ts';
 import { goFloat } from './float.ts';
+import { escapeString, escapeValue, exposedName, sanitize, type Kind } from './exposition-names.ts';
 
 /**
  * The exposition text: writes, for assembled families, the bytes that
@@ -34,8 +35,6 @@ import { goFloat } from './float.ts';
  * sanitized (a newline becomes `_n`); families of one name and different types are
  * dropped; the first non-empty help of a name wins.
  */
-
-type Kind = 'counter' | 'gauge' | 'histogram';
 
 interface Entry {
   /** `{a="x",b="y"}` or '' for no labels. */
@@ -135,46 +134,6 @@ function sameBits(a: Float64Array, b: Float64Array, n: number): boolean {
 
 /** Characters encoded at a time: 64 Ki one-byte characters stay a young-generation string. */
 const SLICE_CHARS = 64 * 1024;
-
-const INVALID = /[^a-z0-9_]/gi;
-const UNDERSCORES = /_{2,}/g;
-const NEEDS_ESCAPE = /[\\\n"]/;
-
-function sanitize(name: string): string {
-  return name.replace(INVALID, '_').replace(UNDERSCORES, '_');
-}
-
-function escapeString(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
-
-function escapeValue(v: string): string {
-  return NEEDS_ESCAPE.test(v) ? escapeString(v).replace(/"/g, '\\"') : v;
-}
-
-/** The serializer's name for a family (an `asNamed` counter keeps its name), or undefined when it drops it. */
-export function exposedName(name: string, kind: Kind, asNamed = false): string | undefined {
-  let made = exposedNames.get(name);
-  if (made === undefined) {
-    let n = sanitize(escapeString(name));
-    if (n === '' || n === '_') made = [undefined, undefined];
-    else {
-      const c = n.charCodeAt(0);
-      if (c >= 48 && c <= 57) n = `_${n}`;
-      made = [n, n.endsWith('_total') ? n : `${n}_total`];
-    }
-    if (exposedNames.size >= MAX_EXPOSED_NAMES) exposedNames.clear();
-    exposedNames.set(name, made);
-  }
-  return made[kind === 'counter' && !asNamed ? 1 : 0];
-}
-
-/**
- * exposedName's results by name: as named, and as a counter's. Made again for every family of
- * every scrape; names come from configuration, the bound keeps changing names from growing it.
- */
-const exposedNames = new Map<string, readonly [string | undefined, string | undefined]>();
-const MAX_EXPOSED_NAMES = 10_000;
 
 /**
  * A node of the label-set cache: a trie over names and values, alternating (name, value,
