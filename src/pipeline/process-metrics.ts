@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { KeptOpenFile } from '../kernel/kept-open-file.ts';
 import { monitorLoopBusy, type LoopBusyMonitor } from '../native/index.ts';
 import type { SelfTelemetry } from './telemetry.ts';
 
@@ -59,7 +59,7 @@ export function registerProcessMetrics(telemetry: SelfTelemetry): () => void {
  * back to `process.memoryUsage.rss()`.
  */
 export class ResidentMemory {
-  private fd: number | undefined;
+  private readonly file = new KeptOpenFile('/proc/self/statm');
   private pageSize = 0;
   private readonly buf = Buffer.alloc(256);
   private failed = false;
@@ -67,12 +67,11 @@ export class ResidentMemory {
   bytes(): number {
     if (!this.failed) {
       try {
-        this.fd ??= openSync('/proc/self/statm', 'r');
         if (this.pageSize === 0) {
           const rss = process.memoryUsage.rss();
-          this.pageSize = 2 ** Math.round(Math.log2(rss / this.pages(this.fd)));
+          this.pageSize = 2 ** Math.round(Math.log2(rss / this.pages()));
         }
-        const pages = this.pages(this.fd);
+        const pages = this.pages();
         if (pages > 0 && Number.isFinite(this.pageSize)) return pages * this.pageSize;
       } catch {
         // below
@@ -84,15 +83,13 @@ export class ResidentMemory {
   }
 
   close(): void {
-    if (this.fd === undefined) return;
-    closeSync(this.fd);
-    this.fd = undefined;
+    this.file.close();
   }
 
   /** statm's second field (resident pages); -1 when it is not there. */
-  private pages(fd: number): number {
+  private pages(): number {
     const buf = this.buf;
-    const n = readSync(fd, buf, 0, buf.length, 0);
+    const n = this.file.read(buf);
     let i = 0;
     while (i < n && buf[i] !== 0x20) i++;
     i++;

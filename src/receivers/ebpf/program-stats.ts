@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { KeptOpenFile } from '../../kernel/kept-open-file.ts';
 import type { BpfObject, ProgramInfo } from '../../native/index.ts';
 import type { SelfFamily, SelfTelemetry } from '../../pipeline/telemetry.ts';
 import type { MetricReader } from './reader.ts';
@@ -85,13 +85,12 @@ export class ProgramStats {
  * anew): 2 µs against 8-10 for opening, reading and closing the file each time.
  */
 export class StatsSwitch {
-  private fd: number | undefined;
+  private readonly file = new KeptOpenFile('/proc/sys/kernel/bpf_stats_enabled');
   private readonly buf = Buffer.alloc(4);
 
   enabled(): boolean {
     try {
-      this.fd ??= openSync('/proc/sys/kernel/bpf_stats_enabled', 'r');
-      const n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
+      const n = this.file.read(this.buf);
       // "1\n" while enabled ("0\n" otherwise).
       return n >= 1 && this.buf[0] === 0x31 && (n === 1 || this.buf[1] === 0x0a);
     } catch {
@@ -100,8 +99,6 @@ export class StatsSwitch {
   }
 
   close(): void {
-    if (this.fd === undefined) return;
-    closeSync(this.fd);
-    this.fd = undefined;
+    this.file.close();
   }
 }
